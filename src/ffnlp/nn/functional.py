@@ -1,0 +1,176 @@
+"""Stateless building blocks: activations, losses, dropout, pooling and the L2 penalty.
+
+The losses are defined here (cross-entropy reuses the fused op of
+:mod:`ffnlp.autograd.ops`); the layers in ``layers.py`` wrap these functions as modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ffnlp.autograd import Tensor, ops
+from ffnlp.autograd.ops import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "concat_pool",
+    "cross_entropy",
+    "dropout",
+    "l2_penalty",
+    "log_softmax",
+    "max_pool",
+    "mean_pool",
+    "nll_loss",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+
+def nll_loss(log_probs: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of integer ``targets`` given ``log_probs`` (B, C).
+
+    ``cross_entropy(z, y)`` equals ``nll_loss(log_softmax(z), y)``; prefer the former, fused
+    and faster, when you have logits.
+    """
+    ops._check_reduction("nll_loss", reduction)
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if log_probs.ndim != 2 or targets.shape != log_probs.shape[:1]:
+        raise ValueError(
+            f"nll_loss: expected log_probs (B, C) and targets (B,); got {log_probs.shape} "
+            f"and {targets.shape}"
+        )
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"nll_loss: targets must be integer class ids; got dtype {targets.dtype}")
+    picked = -log_probs[np.arange(len(targets)), targets]
+    if reduction == "mean":
+        return picked.mean()
+    return picked.sum() if reduction == "sum" else picked
+
+
+def binary_cross_entropy(probs: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """-[y log p + (1 - y) log(1 - p)] for probabilities ``probs`` in (0, 1).
+
+    A probability of exactly 0 or 1 gives an infinite loss; with logits, use
+    :func:`binary_cross_entropy_with_logits`, which is stable.
+    """
+    ops._check_reduction("binary_cross_entropy", reduction)
+    y = Tensor(np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=probs.dtype))
+    if y.shape != probs.shape:
+        raise ValueError(
+            f"binary_cross_entropy: targets of shape {y.shape} do not match probs of shape {probs.shape}"
+        )
+    losses = -(y * probs.log() + (1 - y) * (1 - probs).log())
+    if reduction == "mean":
+        return losses.mean()
+    return losses.sum() if reduction == "sum" else losses
+
+
+def dropout(x: Tensor, p: float, rng: np.random.Generator, training: bool = True) -> Tensor:
+    """Inverted dropout: zero each element with probability ``p`` and scale the survivors by
+    1 / (1 - p), so the expected activation is unchanged and evaluation needs no rescaling."""
+    check_probability("dropout", p)
+    if not training or p == 0:
+        return x
+    keep = rng.random(x.shape, dtype=np.float32) >= p
+    return x * (keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - p), dtype=x.dtype))
+
+
+def check_probability(name: str, p: Any) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
+        raise ValueError(f"{name} must be a number in [0, 1); got {p!r}")
+
+
+def l2_penalty(
+    named_parameters: Iterable[tuple[str, Tensor]],
+    weight_decay: float,
+    skip_biases: bool = True,
+) -> Tensor:
+    """The L2 regulariser (weight_decay / 2) * sum of squared weights.
+
+    Its gradient is ``weight_decay * w``, the same as the ``weight_decay`` option of
+    :class:`ffnlp.optim.SGD`. Biases (parameters named ``bias``) are skipped by default:
+    they do not make the function more complex, so shrinking them only adds error.
+
+    Args:
+        named_parameters: ``model.named_parameters()``.
+        weight_decay: the coefficient, >= 0.
+        skip_biases: leave parameters whose name ends in ``bias`` out.
+    """
+    if not weight_decay >= 0:
+        raise ValueError(f"l2_penalty: weight_decay must be >= 0; got {weight_decay!r}")
+    terms = [
+        (p * p).sum()
+        for name, p in named_parameters
+        if p.requires_grad and not (skip_biases and name.split(".")[-1] == "bias")
+    ]
+    if not terms:
+        return Tensor(0.0)
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total * (0.5 * weight_decay)
+
+
+# ---------------------------------------------------------------------------- pooling
+
+
+def _check_pool_inputs(op: str, x: Tensor, mask: Any) -> np.ndarray:
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if x.ndim != 3:
+        raise ValueError(f"{op}: expected x of shape (B, T, D); got {x.shape}")
+    if mask.shape != x.shape[:2]:
+        raise ValueError(f"{op}: mask of shape {mask.shape} does not match x of shape {x.shape}; expected {x.shape[:2]}")
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be boolean (True for real tokens); got dtype {mask.dtype}")
+    return mask
+
+
+def mean_pool(x: Tensor, mask: Any) -> Tensor:
+    """Mean of the real positions of each sequence in a padded batch.
+
+    x: (B, T, D); mask: bool (B, T), True for real tokens. Returns (B, D); a sequence with no
+    real token pools to zeros. Padding gets exactly zero weight, in value and gradient.
+    """
+    mask = _check_pool_inputs("mean_pool", x, mask)
+    weights = mask.astype(x.dtype)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1)  # (B, T): 1/length or 0
+    return (x * weights[:, :, None]).sum(axis=1)
+
+
+def max_pool(x: Tensor, mask: Any) -> Tensor:
+    """Component-wise maximum over the real positions of each sequence.
+
+    x: (B, T, D); mask: bool (B, T). Returns (B, D); padding positions can never be the
+    maximum (they are set to -inf first), and a sequence with no real token pools to zeros.
+    """
+    mask = _check_pool_inputs("max_pool", x, mask)
+    pooled = ops.masked_fill(x, ~mask[:, :, None], -np.inf).max(axis=1)
+    empty = ~mask.any(axis=1)
+    if empty.any():
+        pooled = ops.masked_fill(pooled, empty[:, None], 0.0)
+    return pooled
+
+
+def concat_pool(x: Tensor, mask: Any = None) -> Tensor:
+    """Concatenate the T vectors of each row: (B, T, D) -> (B, T*D), as the n-gram language
+    model does with its context words. Positions where ``mask`` is False become zeros."""
+    if x.ndim != 3:
+        raise ValueError(f"concat_pool: expected x of shape (B, T, D); got {x.shape}")
+    if mask is not None:
+        mask = _check_pool_inputs("concat_pool", x, mask)
+        x = x * mask.astype(x.dtype)[:, :, None]
+    return x.reshape(x.shape[0], x.shape[1] * x.shape[2])

@@ -1,0 +1,441 @@
+"""Optimizers, gradient clipping and learning-rate schedules.
+
+Each optimizer updates parameters in place from their ``.grad`` (filled by
+``loss.backward()``), reusing its buffers between steps so a step allocates nothing.
+The update rules follow the usual definitions (the same as PyTorch's, which the tests
+check step by step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ffnlp.autograd import Tensor
+
+# ---------------------------------------------------------------------------- base
+
+
+def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+    return float(value)
+
+
+def _check_unit_interval(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: holds parameter groups and per-parameter state.
+
+    Args:
+        params: an iterable of tensors, or of dicts ``{"params": [...], **settings}`` to give
+            groups of parameters their own settings (e.g. no weight decay for biases).
+        defaults: settings used where a group does not set its own.
+    """
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty list of parameters")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for group in groups:
+            group = {**defaults, **group}
+            unique = []
+            for p in group["params"]:
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors; got {type(p).__name__}")
+                if p.data.dtype.kind != "f":
+                    raise TypeError(f"{type(self).__name__}: cannot optimise a tensor of dtype {p.dtype}")
+                if id(p) not in seen:  # tied weights are updated once
+                    seen.add(id(p))
+                    unique.append(p)
+            group["params"] = unique
+            self._check_group(group)
+            self.param_groups.append(group)
+        self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_positive("lr", group["lr"])
+
+    def zero_grad(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None or not p.requires_grad:
+                    continue
+                if p.grad.shape != p.shape:
+                    raise ValueError(f"{type(self).__name__}: gradient shape {p.grad.shape} != parameter shape {p.shape}")
+                self._update(p, p.grad, self.state.setdefault(id(p), {}), group)
+
+    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ save / restore
+    def _ordered_params(self) -> list[Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Settings and state (buffers copied), with parameters referred to by position."""
+        params = self._ordered_params()
+        state = {}
+        for i, p in enumerate(params):
+            if id(p) in self.state:
+                state[i] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[id(p)].items()}
+        groups = []
+        start = 0
+        for group in self.param_groups:
+            settings = {k: v for k, v in group.items() if k != "params"}
+            settings["params"] = list(range(start, start + len(group["params"])))
+            start += len(group["params"])
+            groups.append(settings)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, for the same parameters in the same order."""
+        params = self._ordered_params()
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("load_state_dict: the saved parameter groups do not match this optimizer's")
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, entry in state_dict["state"].items():
+            p = params[int(i)]
+            restored = {}
+            for k, v in entry.items():
+                if isinstance(v, np.ndarray):
+                    if v.shape != p.shape:
+                        raise ValueError(f"load_state_dict: state {k!r} of parameter {i} has shape {v.shape}, expected {p.shape}")
+                    v = v.astype(p.dtype, copy=True)
+                restored[k] = v
+            self.state[id(p)] = restored
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
+        return f"{type(self).__name__}({settings})"
+
+
+def _buffer(state: dict[str, Any], name: str, like: np.ndarray) -> np.ndarray:
+    """A zero-initialised per-parameter buffer, created once and reused every step."""
+    buf = state.get(name)
+    if buf is None:
+        buf = state[name] = np.zeros_like(like)
+    return buf
+
+
+# ---------------------------------------------------------------------------- SGD
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum (heavy ball or Nesterov).
+
+    With g = grad + weight_decay * w:
+        plain:     w <- w - lr g
+        momentum:  v <- momentum v + (1 - dampening) g;  w <- w - lr v
+        Nesterov:  v as above;  w <- w - lr (g + momentum v)
+
+    Args:
+        params: tensors or parameter groups.
+        lr: learning rate (> 0).
+        momentum: in [0, 1).
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0).
+        weight_decay: L2 coefficient (>= 0) added to the gradient.
+        dampening: in [0, 1).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 0.1,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        dampening: float = 0.0,
+    ) -> None:
+        defaults = {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay, "dampening": dampening}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_positive("lr", group["lr"])
+        _check_unit_interval("momentum", group["momentum"])
+        _check_unit_interval("dampening", group["dampening"])
+        _check_positive("weight_decay", group["weight_decay"], allow_zero=True)
+        if group["nesterov"] and (group["momentum"] == 0 or group["dampening"] != 0):
+            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
+
+    def _update(self, p, grad, state, group):
+        lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if wd:
+            grad = grad + wd * p.data
+        if momentum:
+            velocity = state.get("momentum_buffer")
+            if velocity is None:
+                velocity = state["momentum_buffer"] = grad.copy()
+            else:
+                velocity *= momentum
+                velocity += (1 - group["dampening"]) * grad
+            if group["nesterov"]:
+                grad = grad + momentum * velocity
+            else:
+                grad = velocity
+        p.data -= lr * grad
+
+
+# ---------------------------------------------------------------------------- Adam
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015): per-parameter steps scaled by running moment estimates.
+
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        w <- w - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
+
+    ``weight_decay`` adds an L2 term to g (classic Adam); for decoupled weight decay use
+    :class:`AdamW`.
+    """
+
+    decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check_positive("lr", group["lr"])
+        betas = group["betas"]
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2); got {betas!r}")
+        _check_unit_interval("betas[0]", betas[0])
+        _check_unit_interval("betas[1]", betas[1])
+        _check_positive("eps", group["eps"])
+        _check_positive("weight_decay", group["weight_decay"], allow_zero=True)
+
+    def _update(self, p, grad, state, group):
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if wd and self.decoupled:
+            p.data *= 1 - lr * wd
+        elif wd:
+            grad = grad + wd * p.data
+        m = _buffer(state, "exp_avg", p.data)
+        v = _buffer(state, "exp_avg_sq", p.data)
+        scratch = _buffer(state, "scratch", p.data)
+        t = state["step"] = state.get("step", 0) + 1
+        # In place, one pass over memory per line, no temporaries.
+        m *= beta1
+        np.multiply(grad, 1 - beta1, out=scratch)
+        m += scratch
+        v *= beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta2
+        v += scratch
+        bias1 = 1 - beta1**t
+        bias2 = 1 - beta2**t
+        np.sqrt(v, out=scratch)
+        scratch *= 1 / math.sqrt(bias2)
+        scratch += eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= lr / bias1
+        p.data -= scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w <- w (1 - lr wd)
+    before the Adam step, instead of adding wd w to the gradient."""
+
+    decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+# ---------------------------------------------------------------------------- clipping
+
+
+def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
+    """Scale all gradients together so their joint L2 norm is at most ``max_norm``.
+
+    Returns the norm before clipping (inf or nan if a gradient is not finite, in which case
+    nothing is scaled).
+    """
+    max_norm = _check_positive("max_norm", max_norm)
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+    if math.isfinite(total) and total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for g in grads:
+            g *= scale
+    return total
+
+
+# ---------------------------------------------------------------------------- schedules
+
+
+class LRScheduler:
+    """Base class: sets each group's ``lr`` from its initial value and the epoch count.
+
+    Call ``step()`` once per epoch (or per step, if that is your unit), after the
+    optimizer's step.
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = optimizer
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def factor(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * self.factor(self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+            raise ValueError(f"step_size must be a positive integer; got {step_size!r}")
+        self.step_size = step_size
+        self.gamma = _check_positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def factor(self, epoch: int) -> float:
+        return self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        self.gamma = _check_positive("gamma", gamma)
+        super().__init__(optimizer)
+
+    def factor(self, epoch: int) -> float:
+        return self.gamma**epoch
+
+
+class ReduceLROnPlateau:
+    """Multiply the learning rate by ``factor`` when a metric stops improving.
+
+    Args:
+        optimizer: the optimizer whose learning rate to change.
+        mode: "min" (loss, perplexity) or "max" (accuracy).
+        factor: in (0, 1); 0.5 halves the rate.
+        patience: epochs without improvement tolerated before reducing.
+        threshold: relative improvement that counts (``threshold_mode="rel"``) or absolute
+            (``"abs"``).
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the rate never goes below this.
+
+    ``step(metric)`` returns True when it reduced the rate.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+    ) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs'; got {threshold_mode!r}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise ValueError(f"factor must be in (0, 1); got {factor!r}")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, float(factor), patience
+        self.threshold = _check_positive("threshold", threshold, allow_zero=True)
+        self.threshold_mode, self.cooldown = threshold_mode, cooldown
+        self.min_lr = _check_positive("min_lr", min_lr, allow_zero=True)
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def is_better(self, metric: float) -> bool:
+        if self.mode == "min":
+            bound = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
+            return metric < bound
+        bound = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
+        return metric > bound
+
+    def step(self, metric: float) -> bool:
+        metric = float(metric)
+        if self.is_better(metric):
+            self.best = metric
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            reduced = False
+            for group in self.optimizer.param_groups:
+                new_lr = max(group["lr"] * self.factor, self.min_lr)
+                if group["lr"] - new_lr > 1e-12:
+                    group["lr"] = new_lr
+                    reduced = True
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+            return reduced
+        return False
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)

@@ -1,0 +1,149 @@
+"""Every op: forward against NumPy, backward against central differences (float64), and
+both against PyTorch (float32) when it is installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ffnlp.autograd import Tensor, gradcheck, ops
+
+from .op_table import OPS, OpSpec, values
+
+TOLERANCE = 1e-6  # worst relative error of backprop against central differences
+
+
+def _cases(spec: OpSpec):
+    return list(spec.cases(np.random.default_rng(0)))
+
+
+ALL_CASES = [pytest.param(spec, case, id=f"{spec.name}-{i}") for spec in OPS for i, case in enumerate(_cases(spec))]
+
+
+@pytest.mark.parametrize(("spec", "case"), ALL_CASES)
+def test_forward_matches_numpy(spec, case):
+    out = spec.ours(*[Tensor(x) for x in case.inputs], **case.kwargs)
+    expected = spec.reference(*case.inputs, **case.kwargs)
+    assert out.shape == np.shape(expected)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("spec", "case"), ALL_CASES)
+def test_backward_matches_central_differences(spec, case):
+    inputs = [Tensor(x.copy(), requires_grad=True) for x in case.inputs]
+    result = gradcheck(lambda *ts: spec.ours(*ts, **case.kwargs), inputs)
+    assert result.ok(TOLERANCE), str(result)
+    if any(x.size for x in case.inputs):
+        assert result.checked == sum(x.size for x in case.inputs)
+
+
+@pytest.mark.parametrize(("spec", "case"), ALL_CASES)
+def test_float32_matches_torch(spec, case):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch==2.13.0")
+    arrays = [x.astype(np.float32) for x in case.inputs]
+    ours_in = [Tensor(x, requires_grad=True) for x in arrays]
+    theirs_in = [torch.tensor(x, requires_grad=True) for x in arrays]
+    ours = spec.ours(*ours_in, **case.kwargs)
+    theirs = spec.torch(torch, *theirs_in, **case.kwargs)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
+    upstream = np.random.default_rng(1).standard_normal(ours.shape).astype(np.float32)
+    ours.backward(upstream)
+    theirs.backward(torch.tensor(upstream))
+    for mine, ref in zip(ours_in, theirs_in):
+        expected = np.zeros_like(mine.data) if ref.grad is None else ref.grad.numpy()
+        got = np.zeros_like(mine.data) if mine.grad is None else mine.grad
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- hypothesis
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3), seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow"])
+def test_binary_ops_under_any_broadcast(name, shapes, seed):
+    spec = {s.name: s for s in OPS}[name]
+    rng = np.random.default_rng(seed)
+    sa, sb = shapes.input_shapes
+    a = values(sa, rng, "positive" if name == "pow" else "any")
+    b = values(sb, rng, "nonzero" if name == "div" else "any")
+    out = spec.ours(Tensor(a), Tensor(b))
+    np.testing.assert_allclose(out.data, spec.reference(a, b), rtol=1e-12)
+    inputs = [Tensor(a.copy(), requires_grad=True), Tensor(b.copy(), requires_grad=True)]
+    result = gradcheck(spec.ours, inputs)
+    assert result.ok(TOLERANCE), str(result)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4), data=st.data())
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+def test_reductions_over_any_axes(name, shape, data):
+    spec = {s.name: s for s in OPS}[name]
+    ndim = len(shape)
+    axis = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1) if ndim else st.none(),
+                               st.lists(st.integers(0, max(ndim - 1, 0)), min_size=1, max_size=ndim, unique=True).map(tuple) if ndim else st.none()))
+    keepdims = data.draw(st.booleans())
+    x = values(shape, np.random.default_rng(data.draw(st.integers(0, 999))), "distinct" if name == "max" else "any")
+    out = spec.ours(Tensor(x), axis=axis, keepdims=keepdims)
+    np.testing.assert_allclose(out.data, spec.reference(x, axis=axis, keepdims=keepdims), rtol=1e-12)
+    result = gradcheck(lambda t: spec.ours(t, axis=axis, keepdims=keepdims), [Tensor(x.copy(), requires_grad=True)])
+    assert result.ok(TOLERANCE), str(result)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), data=st.data())
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_family_any_axis(name, shape, data):
+    spec = {s.name: s for s in OPS}[name]
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = values(shape, np.random.default_rng(data.draw(st.integers(0, 999))))
+    np.testing.assert_allclose(spec.ours(Tensor(x), axis=axis).data, spec.reference(x, axis=axis), rtol=1e-12, atol=1e-15)
+    result = gradcheck(lambda t: spec.ours(t, axis=axis), [Tensor(x.copy(), requires_grad=True)])
+    assert result.ok(TOLERANCE), str(result)
+
+
+# ---------------------------------------------------------------------------- special cases
+
+
+def test_max_splits_gradient_between_ties():
+    x = Tensor(np.array([1.0, 3.0, 3.0, 2.0]), requires_grad=True)
+    ops.max(x).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.5, 0.5, 0.0])
+
+
+def test_gather_rows_gradient_sums_repeated_rows():
+    weight = Tensor(np.zeros((4, 2)), requires_grad=True)
+    out = ops.gather_rows(weight, np.array([[3, 1], [3, 3]]))
+    out.backward(np.arange(8.0).reshape(2, 2, 2))
+    # rows picked: 3 (grad [0,1]), 1 ([2,3]), 3 ([4,5]), 3 ([6,7])
+    np.testing.assert_array_equal(weight.grad, [[0, 0], [2, 3], [0, 0], [10, 13]])
+
+
+def test_scatter_add_rows_matches_add_at_on_random_ids():
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 50, size=1000)
+    rows = rng.standard_normal((1000, 7))
+    expected = np.zeros((50, 7))
+    np.add.at(expected, ids, rows)
+    np.testing.assert_allclose(ops.scatter_add_rows(ids, rows, 50, np.float64), expected, rtol=1e-12)
+
+
+def test_cross_entropy_backward_is_softmax_minus_one_hot():
+    z = np.array([[0.6, 1.1, -1.5, 1.2, 3.2, -1.1]])
+    logits = Tensor(z, requires_grad=True)
+    ops.cross_entropy(logits, np.array([4]), reduction="sum").backward()
+    one_hot = np.eye(6)[[4]]
+    np.testing.assert_allclose(logits.grad, np.exp(z) / np.exp(z).sum() - one_hot, rtol=1e-12)
+
+
+def test_unbroadcast_reduces_to_the_input_shape():
+    g = np.ones((2, 3, 4))
+    assert ops.unbroadcast(g, (3, 1)).shape == (3, 1)
+    np.testing.assert_array_equal(ops.unbroadcast(g, (3, 1)), np.full((3, 1), 8.0))
+    np.testing.assert_array_equal(ops.unbroadcast(g, ()), 24.0)
