@@ -94,7 +94,11 @@ def test_bias_as_dummy_input_is_exactly_w_x_plus_b(exact):
     y1, y2 = plain(x1), folded(x2)
     y1.backward(upstream)
     y2.backward(upstream)
-    same = np.testing.assert_array_equal if exact else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+    same = (
+        np.testing.assert_array_equal
+        if exact
+        else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+    )
     same(y1.data, y2.data)
     same(x1.grad, x2.grad)
     same(folded.weight.grad[:, 0], plain.bias.grad)

@@ -49,7 +49,9 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     for pool in threadpool_info():
         if pool.get("user_api") == "blas":
-            print(f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads")
+            print(
+                f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads"
+            )
     return 0
 
 

@@ -20,7 +20,11 @@ from ffnlp.autograd import Tensor
 
 
 def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = (
+        isinstance(value, (int, float, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
     if not ok or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
@@ -28,7 +32,11 @@ def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
 
 
 def _check_unit_interval(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value < 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.floating))
+        or not 0 <= value < 1
+    ):
         raise ValueError(f"{name} must be in [0, 1); got {value!r}")
     return float(value)
 
@@ -55,9 +63,13 @@ class Optimizer:
             unique = []
             for p in group["params"]:
                 if not isinstance(p, Tensor):
-                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors; got {type(p).__name__}")
+                    raise TypeError(
+                        f"{type(self).__name__}: parameters must be Tensors; got {type(p).__name__}"
+                    )
                 if p.data.dtype.kind != "f":
-                    raise TypeError(f"{type(self).__name__}: cannot optimise a tensor of dtype {p.dtype}")
+                    raise TypeError(
+                        f"{type(self).__name__}: cannot optimise a tensor of dtype {p.dtype}"
+                    )
                 if id(p) not in seen:  # tied weights are updated once
                     seen.add(id(p))
                     unique.append(p)
@@ -80,10 +92,14 @@ class Optimizer:
                 if p.grad is None or not p.requires_grad:
                     continue
                 if p.grad.shape != p.shape:
-                    raise ValueError(f"{type(self).__name__}: gradient shape {p.grad.shape} != parameter shape {p.shape}")
+                    raise ValueError(
+                        f"{type(self).__name__}: gradient shape {p.grad.shape} != parameter shape {p.shape}"
+                    )
                 self._update(p, p.grad, self.state.setdefault(id(p), {}), group)
 
-    def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(
+        self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ save / restore
@@ -96,7 +112,10 @@ class Optimizer:
         state = {}
         for i, p in enumerate(params):
             if id(p) in self.state:
-                state[i] = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[id(p)].items()}
+                state[i] = {
+                    k: (v.copy() if isinstance(v, np.ndarray) else v)
+                    for k, v in self.state[id(p)].items()
+                }
         groups = []
         start = 0
         for group in self.param_groups:
@@ -111,7 +130,9 @@ class Optimizer:
         params = self._ordered_params()
         groups = state_dict["param_groups"]
         if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
-            raise ValueError("load_state_dict: the saved parameter groups do not match this optimizer's")
+            raise ValueError(
+                "load_state_dict: the saved parameter groups do not match this optimizer's"
+            )
         for group, saved in zip(self.param_groups, groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {}
@@ -121,7 +142,9 @@ class Optimizer:
             for k, v in entry.items():
                 if isinstance(v, np.ndarray):
                     if v.shape != p.shape:
-                        raise ValueError(f"load_state_dict: state {k!r} of parameter {i} has shape {v.shape}, expected {p.shape}")
+                        raise ValueError(
+                            f"load_state_dict: state {k!r} of parameter {i} has shape {v.shape}, expected {p.shape}"
+                        )
                     v = v.astype(p.dtype, copy=True)
                 restored[k] = v
             self.state[id(p)] = restored
@@ -168,7 +191,13 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         dampening: float = 0.0,
     ) -> None:
-        defaults = {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay, "dampening": dampening}
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+            "dampening": dampening,
+        }
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -234,7 +263,12 @@ class Adam(Optimizer):
         _check_positive("weight_decay", group["weight_decay"], allow_zero=True)
 
     def _update(self, p, grad, state, group):
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), eps, wd = (
+            group["lr"],
+            group["betas"],
+            group["eps"],
+            group["weight_decay"],
+        )
         if wd and self.decoupled:
             p.data *= 1 - lr * wd
         elif wd:
@@ -404,9 +438,17 @@ class ReduceLROnPlateau:
 
     def is_better(self, metric: float) -> bool:
         if self.mode == "min":
-            bound = self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold
+            bound = (
+                self.best * (1 - self.threshold)
+                if self.threshold_mode == "rel"
+                else self.best - self.threshold
+            )
             return metric < bound
-        bound = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
+        bound = (
+            self.best * (1 + self.threshold)
+            if self.threshold_mode == "rel"
+            else self.best + self.threshold
+        )
         return metric > bound
 
     def step(self, metric: float) -> bool:

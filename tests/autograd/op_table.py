@@ -115,7 +115,14 @@ def _torch_reduce(name: str) -> Callable[..., Any]:
 
 
 def _softmax_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for shape, axis in [((1,), -1), ((5,), 0), ((2, 3), -1), ((2, 3), 0), ((2, 1, 4), 1), ((2, 3, 4), 2)]:
+    for shape, axis in [
+        ((1,), -1),
+        ((5,), 0),
+        ((2, 3), -1),
+        ((2, 3), 0),
+        ((2, 1, 4), 1),
+        ((2, 3, 4), 2),
+    ]:
         yield Case([values(shape, rng) * 2], {"axis": axis})
 
 
@@ -134,7 +141,13 @@ def _matmul_cases(rng: np.random.Generator) -> Iterator[Case]:
 
 
 def _linear_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for batch, n_in, n_out, bias in [((4,), 3, 2, True), ((1,), 1, 1, True), ((2, 3), 4, 5, True), ((4,), 3, 2, False), ((), 3, 2, True)]:
+    for batch, n_in, n_out, bias in [
+        ((4,), 3, 2, True),
+        ((1,), 1, 1, True),
+        ((2, 3), 4, 5, True),
+        ((4,), 3, 2, False),
+        ((), 3, 2, True),
+    ]:
         inputs = [values((*batch, n_in), rng), values((n_out, n_in), rng)]
         if bias:
             inputs.append(values((n_out,), rng))
@@ -142,22 +155,45 @@ def _linear_cases(rng: np.random.Generator) -> Iterator[Case]:
 
 
 def _reshape_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for shape, new in [((), (1,)), ((6,), (2, 3)), ((2, 3), (3, 2)), ((2, 3, 4), (4, -1)), ((1, 4), (4,))]:
+    for shape, new in [
+        ((), (1,)),
+        ((6,), (2, 3)),
+        ((2, 3), (3, 2)),
+        ((2, 3, 4), (4, -1)),
+        ((1, 4), (4,)),
+    ]:
         yield Case([values(shape, rng)], {"shape": new})
 
 
 def _transpose_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for shape, axes in [((2, 3), None), ((1, 3), None), ((2, 3, 4), (1, 0, 2)), ((2, 3, 4), (2, 0, 1)), ((4,), None)]:
+    for shape, axes in [
+        ((2, 3), None),
+        ((1, 3), None),
+        ((2, 3, 4), (1, 0, 2)),
+        ((2, 3, 4), (2, 0, 1)),
+        ((4,), None),
+    ]:
         yield Case([values(shape, rng)], {"axes": axes})
 
 
 def _concatenate_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for shapes, axis in [([(2,), (3,)], 0), ([(2, 3), (1, 3), (2, 3)], 0), ([(2, 1), (2, 4)], 1), ([(1, 2, 3), (1, 2, 1)], -1)]:
+    for shapes, axis in [
+        ([(2,), (3,)], 0),
+        ([(2, 3), (1, 3), (2, 3)], 0),
+        ([(2, 1), (2, 4)], 1),
+        ([(1, 2, 3), (1, 2, 1)], -1),
+    ]:
         yield Case([values(s, rng) for s in shapes], {"axis": axis})
 
 
 def _stack_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for shape, count, axis in [((), 3, 0), ((3,), 2, 0), ((2, 3), 3, 1), ((2, 3), 2, -1), ((1,), 1, 0)]:
+    for shape, count, axis in [
+        ((), 3, 0),
+        ((3,), 2, 0),
+        ((2, 3), 3, 1),
+        ((2, 3), 2, -1),
+        ((1,), 1, 0),
+    ]:
         yield Case([values(shape, rng) for _ in range(count)], {"axis": axis})
 
 
@@ -185,7 +221,12 @@ def _gather_cases(rng: np.random.Generator) -> Iterator[Case]:
 
 
 def _where_cases(rng: np.random.Generator) -> Iterator[Case]:
-    for sa, sb, sc in [((3,), (3,), (3,)), ((2, 3), (), (2, 3)), ((2, 1), (1, 3), (2, 3)), ((), (), ())]:
+    for sa, sb, sc in [
+        ((3,), (3,), (3,)),
+        ((2, 3), (), (2, 3)),
+        ((2, 1), (1, 3), (2, 3)),
+        ((), (), ()),
+    ]:
         yield Case([values(sa, rng), values(sb, rng)], {"condition": rng.random(sc) < 0.5})
 
 
@@ -193,18 +234,24 @@ def _cross_entropy_cases(rng: np.random.Generator) -> Iterator[Case]:
     for batch, classes in [((4,), 3), ((1,), 1), ((), 5), ((2, 3), 4), ((6,), 2)]:
         for reduction in ("mean", "sum", "none"):
             targets = rng.integers(0, classes, size=batch)
-            yield Case([values((*batch, classes), rng) * 2], {"targets": targets, "reduction": reduction})
+            yield Case(
+                [values((*batch, classes), rng) * 2], {"targets": targets, "reduction": reduction}
+            )
 
 
 def _bce_cases(rng: np.random.Generator) -> Iterator[Case]:
     for shape in [(), (4,), (2, 3)]:
         for reduction in ("mean", "sum", "none"):
-            yield Case([values(shape, rng) * 2], {"targets": rng.random(shape), "reduction": reduction})
+            yield Case(
+                [values(shape, rng) * 2], {"targets": rng.random(shape), "reduction": reduction}
+            )
 
 
 def _torch_ce(torch: Any, z: Any, targets: Any, reduction: str) -> Any:
     t = torch.as_tensor(targets)
-    losses = torch.nn.functional.cross_entropy(z.reshape(-1, z.shape[-1]), t.reshape(-1), reduction="none")
+    losses = torch.nn.functional.cross_entropy(
+        z.reshape(-1, z.shape[-1]), t.reshape(-1), reduction="none"
+    )
     losses = losses.reshape(t.shape)
     return losses.mean() if reduction == "mean" else losses.sum() if reduction == "sum" else losses
 
@@ -223,7 +270,9 @@ def _np_bce(z: np.ndarray, targets: Any, reduction: str) -> np.ndarray:
 
 
 def _torch_bce(torch: Any, z: Any, targets: Any, reduction: str) -> Any:
-    return torch.nn.functional.binary_cross_entropy_with_logits(z, torch.as_tensor(targets, dtype=z.dtype), reduction=reduction)
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        z, torch.as_tensor(targets, dtype=z.dtype), reduction=reduction
+    )
 
 
 def _np_softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -249,25 +298,119 @@ OPS: list[OpSpec] = [
     OpSpec("neg", ops.neg, np.negative, lambda T, a: -a, _unary("any")),
     OpSpec("exp", ops.exp, np.exp, lambda T, a: T.exp(a), _unary("any")),
     OpSpec("log", ops.log, np.log, lambda T, a: T.log(a), _unary("positive")),
-    OpSpec("sigmoid", ops.sigmoid, lambda a: 1 / (1 + np.exp(-a)), lambda T, a: T.sigmoid(a), _unary("any")),
+    OpSpec(
+        "sigmoid",
+        ops.sigmoid,
+        lambda a: 1 / (1 + np.exp(-a)),
+        lambda T, a: T.sigmoid(a),
+        _unary("any"),
+    ),
     OpSpec("tanh", ops.tanh, np.tanh, lambda T, a: T.tanh(a), _unary("any")),
     OpSpec("relu", ops.relu, lambda a: np.maximum(a, 0), lambda T, a: T.relu(a), _unary("nonzero")),
     OpSpec("matmul", ops.matmul, np.matmul, lambda T, a, b: a @ b, _matmul_cases),
-    OpSpec("linear", ops.linear, _np_linear, lambda T, x, w, b=None: T.nn.functional.linear(x, w, b), _linear_cases),
-    OpSpec("sum", ops.sum, lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims), _torch_reduce("sum"), _reduction("any")),
-    OpSpec("mean", ops.mean, lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims), _torch_reduce("mean"), _reduction("any")),
-    OpSpec("max", ops.max, lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims), _torch_max, _reduction("distinct")),
-    OpSpec("reshape", ops.reshape, lambda a, shape: a.reshape(shape), lambda T, a, shape: a.reshape(shape), _reshape_cases),
-    OpSpec("transpose", ops.transpose, lambda a, axes: np.transpose(a, axes), lambda T, a, axes: a.permute(*(axes or range(a.ndim - 1, -1, -1))), _transpose_cases),
-    OpSpec("concatenate", lambda *xs, axis: ops.concatenate(xs, axis=axis), lambda *xs, axis: np.concatenate(xs, axis=axis), lambda T, *xs, axis: T.cat(xs, dim=axis), _concatenate_cases),
-    OpSpec("stack", lambda *xs, axis: ops.stack(xs, axis=axis), lambda *xs, axis: np.stack(xs, axis=axis), lambda T, *xs, axis: T.stack(xs, dim=axis), _stack_cases),
-    OpSpec("index", lambda a, index: a[index], lambda a, index: a[index], lambda T, a, index: a[tuple(T.as_tensor(i) if isinstance(i, np.ndarray) else i for i in index) if isinstance(index, tuple) else (T.as_tensor(index) if isinstance(index, np.ndarray) else index)], _index_cases),
-    OpSpec("gather_rows", ops.gather_rows, lambda w, ids: w[ids], lambda T, w, ids: T.nn.functional.embedding(T.as_tensor(ids), w), _gather_cases),
-    OpSpec("where", lambda a, b, condition: ops.where(condition, a, b), lambda a, b, condition: np.where(condition, a, b), lambda T, a, b, condition: T.where(T.as_tensor(condition), a, b), _where_cases),
-    OpSpec("softmax", ops.softmax, _np_softmax, lambda T, a, axis: T.softmax(a, dim=axis), _softmax_cases),
-    OpSpec("log_softmax", ops.log_softmax, lambda a, axis: np.log(_np_softmax(a, axis)), lambda T, a, axis: T.log_softmax(a, dim=axis), _softmax_cases),
+    OpSpec(
+        "linear",
+        ops.linear,
+        _np_linear,
+        lambda T, x, w, b=None: T.nn.functional.linear(x, w, b),
+        _linear_cases,
+    ),
+    OpSpec(
+        "sum",
+        ops.sum,
+        lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
+        _torch_reduce("sum"),
+        _reduction("any"),
+    ),
+    OpSpec(
+        "mean",
+        ops.mean,
+        lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
+        _torch_reduce("mean"),
+        _reduction("any"),
+    ),
+    OpSpec(
+        "max",
+        ops.max,
+        lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
+        _torch_max,
+        _reduction("distinct"),
+    ),
+    OpSpec(
+        "reshape",
+        ops.reshape,
+        lambda a, shape: a.reshape(shape),
+        lambda T, a, shape: a.reshape(shape),
+        _reshape_cases,
+    ),
+    OpSpec(
+        "transpose",
+        ops.transpose,
+        lambda a, axes: np.transpose(a, axes),
+        lambda T, a, axes: a.permute(*(axes or range(a.ndim - 1, -1, -1))),
+        _transpose_cases,
+    ),
+    OpSpec(
+        "concatenate",
+        lambda *xs, axis: ops.concatenate(xs, axis=axis),
+        lambda *xs, axis: np.concatenate(xs, axis=axis),
+        lambda T, *xs, axis: T.cat(xs, dim=axis),
+        _concatenate_cases,
+    ),
+    OpSpec(
+        "stack",
+        lambda *xs, axis: ops.stack(xs, axis=axis),
+        lambda *xs, axis: np.stack(xs, axis=axis),
+        lambda T, *xs, axis: T.stack(xs, dim=axis),
+        _stack_cases,
+    ),
+    OpSpec(
+        "index",
+        lambda a, index: a[index],
+        lambda a, index: a[index],
+        lambda T, a, index: a[
+            tuple(T.as_tensor(i) if isinstance(i, np.ndarray) else i for i in index)
+            if isinstance(index, tuple)
+            else (T.as_tensor(index) if isinstance(index, np.ndarray) else index)
+        ],
+        _index_cases,
+    ),
+    OpSpec(
+        "gather_rows",
+        ops.gather_rows,
+        lambda w, ids: w[ids],
+        lambda T, w, ids: T.nn.functional.embedding(T.as_tensor(ids), w),
+        _gather_cases,
+    ),
+    OpSpec(
+        "where",
+        lambda a, b, condition: ops.where(condition, a, b),
+        lambda a, b, condition: np.where(condition, a, b),
+        lambda T, a, b, condition: T.where(T.as_tensor(condition), a, b),
+        _where_cases,
+    ),
+    OpSpec(
+        "softmax",
+        ops.softmax,
+        _np_softmax,
+        lambda T, a, axis: T.softmax(a, dim=axis),
+        _softmax_cases,
+    ),
+    OpSpec(
+        "log_softmax",
+        ops.log_softmax,
+        lambda a, axis: np.log(_np_softmax(a, axis)),
+        lambda T, a, axis: T.log_softmax(a, dim=axis),
+        _softmax_cases,
+    ),
     OpSpec("cross_entropy", ops.cross_entropy, _np_ce, _torch_ce, _cross_entropy_cases),
-    OpSpec("binary_cross_entropy_with_logits", ops.binary_cross_entropy_with_logits, _np_bce, _torch_bce, _bce_cases),
+    OpSpec(
+        "binary_cross_entropy_with_logits",
+        ops.binary_cross_entropy_with_logits,
+        _np_bce,
+        _torch_bce,
+        _bce_cases,
+    ),
 ]
 
 OPS_BY_NAME = {spec.name: spec for spec in OPS}

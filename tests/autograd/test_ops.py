@@ -20,7 +20,11 @@ def _cases(spec: OpSpec):
     return list(spec.cases(np.random.default_rng(0)))
 
 
-ALL_CASES = [pytest.param(spec, case, id=f"{spec.name}-{i}") for spec in OPS for i, case in enumerate(_cases(spec))]
+ALL_CASES = [
+    pytest.param(spec, case, id=f"{spec.name}-{i}")
+    for spec in OPS
+    for i, case in enumerate(_cases(spec))
+]
 
 
 @pytest.mark.parametrize(("spec", "case"), ALL_CASES)
@@ -43,7 +47,9 @@ def test_backward_matches_central_differences(spec, case):
 
 @pytest.mark.parametrize(("spec", "case"), ALL_CASES)
 def test_float32_matches_torch(spec, case):
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch==2.13.0")
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is not installed; pip install torch==2.13.0"
+    )
     arrays = [x.astype(np.float32) for x in case.inputs]
     ours_in = [Tensor(x, requires_grad=True) for x in arrays]
     theirs_in = [torch.tensor(x, requires_grad=True) for x in arrays]
@@ -65,7 +71,10 @@ def test_float32_matches_torch(spec, case):
 
 
 @settings(max_examples=40, deadline=None)
-@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3), seed=st.integers(0, 2**16))
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+    seed=st.integers(0, 2**16),
+)
 @pytest.mark.parametrize("name", ["add", "sub", "mul", "div", "pow"])
 def test_binary_ops_under_any_broadcast(name, shapes, seed):
     spec = {s.name: s for s in OPS}[name]
@@ -86,13 +95,30 @@ def test_binary_ops_under_any_broadcast(name, shapes, seed):
 def test_reductions_over_any_axes(name, shape, data):
     spec = {s.name: s for s in OPS}[name]
     ndim = len(shape)
-    axis = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1) if ndim else st.none(),
-                               st.lists(st.integers(0, max(ndim - 1, 0)), min_size=1, max_size=ndim, unique=True).map(tuple) if ndim else st.none()))
+    axis = data.draw(
+        st.one_of(
+            st.none(),
+            st.integers(-ndim, ndim - 1) if ndim else st.none(),
+            st.lists(st.integers(0, max(ndim - 1, 0)), min_size=1, max_size=ndim, unique=True).map(
+                tuple
+            )
+            if ndim
+            else st.none(),
+        )
+    )
     keepdims = data.draw(st.booleans())
-    x = values(shape, np.random.default_rng(data.draw(st.integers(0, 999))), "distinct" if name == "max" else "any")
+    x = values(
+        shape,
+        np.random.default_rng(data.draw(st.integers(0, 999))),
+        "distinct" if name == "max" else "any",
+    )
     out = spec.ours(Tensor(x), axis=axis, keepdims=keepdims)
-    np.testing.assert_allclose(out.data, spec.reference(x, axis=axis, keepdims=keepdims), rtol=1e-12)
-    result = gradcheck(lambda t: spec.ours(t, axis=axis, keepdims=keepdims), [Tensor(x.copy(), requires_grad=True)])
+    np.testing.assert_allclose(
+        out.data, spec.reference(x, axis=axis, keepdims=keepdims), rtol=1e-12
+    )
+    result = gradcheck(
+        lambda t: spec.ours(t, axis=axis, keepdims=keepdims), [Tensor(x.copy(), requires_grad=True)]
+    )
     assert result.ok(TOLERANCE), str(result)
 
 
@@ -103,7 +129,9 @@ def test_softmax_family_any_axis(name, shape, data):
     spec = {s.name: s for s in OPS}[name]
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     x = values(shape, np.random.default_rng(data.draw(st.integers(0, 999))))
-    np.testing.assert_allclose(spec.ours(Tensor(x), axis=axis).data, spec.reference(x, axis=axis), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        spec.ours(Tensor(x), axis=axis).data, spec.reference(x, axis=axis), rtol=1e-12, atol=1e-15
+    )
     result = gradcheck(lambda t: spec.ours(t, axis=axis), [Tensor(x.copy(), requires_grad=True)])
     assert result.ok(TOLERANCE), str(result)
 
@@ -131,7 +159,9 @@ def test_scatter_add_rows_matches_add_at_on_random_ids():
     rows = rng.standard_normal((1000, 7))
     expected = np.zeros((50, 7))
     np.add.at(expected, ids, rows)
-    np.testing.assert_allclose(ops.scatter_add_rows(ids, rows, 50, np.float64), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        ops.scatter_add_rows(ids, rows, 50, np.float64), expected, rtol=1e-12
+    )
 
 
 def test_cross_entropy_backward_is_softmax_minus_one_hot():

@@ -82,7 +82,11 @@ def test_detach_cuts_the_graph():
 
 
 def test_retain_grads_keeps_intermediate_gradients():
-    a, b, c = Tensor(3.0, requires_grad=True), Tensor(1.0, requires_grad=True), Tensor(-2.0, requires_grad=True)
+    a, b, c = (
+        Tensor(3.0, requires_grad=True),
+        Tensor(1.0, requires_grad=True),
+        Tensor(-2.0, requires_grad=True),
+    )
     e = a + 2 * b
     L = c * e
     L.backward(retain_grads=True)
@@ -129,7 +133,10 @@ def test_float64_arrays_stay_float64():
 
 
 def test_integer_tensor_cannot_require_grad():
-    with pytest.raises(TypeError, match=r"requires_grad: only floating tensors can require gradients; got dtype int64"):
+    with pytest.raises(
+        TypeError,
+        match=r"requires_grad: only floating tensors can require gradients; got dtype int64",
+    ):
         Tensor(np.array([1, 2]), requires_grad=True)
 
 
@@ -137,33 +144,105 @@ def test_backward_errors():
     with pytest.raises(RuntimeError, match="does not require gradients"):
         Tensor([1.0]).backward()
     x = Tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(ValueError, match=r"a gradient must be given for a non-scalar output of shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"a gradient must be given for a non-scalar output of shape \(2,\)"
+    ):
         (x * 2).backward()
-    with pytest.raises(ValueError, match=r"gradient shape \(3,\) does not match tensor shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"gradient shape \(3,\) does not match tensor shape \(2,\)"
+    ):
         (x * 2).backward(np.ones(3))
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: ops.matmul(Tensor(np.ones((3, 4))), Tensor(np.ones((5, 2)))), ValueError, r"matmul: cannot multiply shapes \(3, 4\) and \(5, 2\)"),
-        (lambda: ops.matmul(Tensor(2.0), Tensor(np.ones(2))), ValueError, r"matmul: both operands need at least one dimension"),
-        (lambda: ops.add(Tensor(np.ones((2, 3))), Tensor(np.ones((4,)))), ValueError, r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast"),
-        (lambda: ops.mul(Tensor(np.ones((2,))), Tensor(np.ones((3,)))), ValueError, r"mul: shapes \(2,\) and \(3,\)"),
-        (lambda: ops.reshape(Tensor(np.ones(6)), (4, 2)), ValueError, r"reshape: cannot reshape a tensor of shape \(6,\) \(6 elements\) into shape \(4, 2\)"),
-        (lambda: ops.sum(Tensor(np.ones((2, 2))), axis=2), ValueError, r"sum: axis 2 is out of range for a tensor with 2 dimensions"),
-        (lambda: ops.concatenate([Tensor(np.ones((2, 3))), Tensor(np.ones((2, 4)))], axis=0), ValueError, r"concatenate: shapes \[\(2, 3\), \(2, 4\)\] do not match"),
-        (lambda: ops.stack([Tensor(np.ones(2)), Tensor(np.ones(3))]), ValueError, r"stack: all tensors must have the same shape"),
-        (lambda: ops.gather_rows(Tensor(np.ones((5, 2))), np.array([1, 5])), ValueError, r"embedding: id 5 is out of range for 5 rows \(ids must be in \[0, 5\)\)"),
-        (lambda: ops.gather_rows(Tensor(np.ones((5, 2))), np.array([-1])), ValueError, r"embedding: id -1 is out of range"),
-        (lambda: ops.gather_rows(Tensor(np.ones((5, 2))), np.array([1.0])), TypeError, r"embedding: ids must be integers; got dtype float64"),
-        (lambda: ops.cross_entropy(Tensor(np.ones((2, 3))), np.array([0, 3])), ValueError, r"cross_entropy: target 3 is out of range for 3 classes"),
-        (lambda: ops.cross_entropy(Tensor(np.ones((2, 3))), np.array([0])), ValueError, r"cross_entropy: targets of shape \(1,\) do not match logits of shape \(2, 3\)"),
-        (lambda: ops.cross_entropy(Tensor(np.ones((2, 3))), np.array([0, 1]), reduction="avg"), ValueError, r"reduction must be one of"),
-        (lambda: ops.where(np.array([1, 0]), Tensor(np.ones(2)), 0.0), TypeError, r"where: the condition must be a boolean array"),
-        (lambda: ops.binary_cross_entropy_with_logits(Tensor(np.ones(3)), np.ones(2)), ValueError, r"targets of shape \(2,\) do not match logits of shape \(3,\)"),
+        (
+            lambda: ops.matmul(Tensor(np.ones((3, 4))), Tensor(np.ones((5, 2)))),
+            ValueError,
+            r"matmul: cannot multiply shapes \(3, 4\) and \(5, 2\)",
+        ),
+        (
+            lambda: ops.matmul(Tensor(2.0), Tensor(np.ones(2))),
+            ValueError,
+            r"matmul: both operands need at least one dimension",
+        ),
+        (
+            lambda: ops.add(Tensor(np.ones((2, 3))), Tensor(np.ones((4,)))),
+            ValueError,
+            r"add: shapes \(2, 3\) and \(4,\) cannot be broadcast",
+        ),
+        (
+            lambda: ops.mul(Tensor(np.ones((2,))), Tensor(np.ones((3,)))),
+            ValueError,
+            r"mul: shapes \(2,\) and \(3,\)",
+        ),
+        (
+            lambda: ops.reshape(Tensor(np.ones(6)), (4, 2)),
+            ValueError,
+            r"reshape: cannot reshape a tensor of shape \(6,\) \(6 elements\) into shape \(4, 2\)",
+        ),
+        (
+            lambda: ops.sum(Tensor(np.ones((2, 2))), axis=2),
+            ValueError,
+            r"sum: axis 2 is out of range for a tensor with 2 dimensions",
+        ),
+        (
+            lambda: ops.concatenate([Tensor(np.ones((2, 3))), Tensor(np.ones((2, 4)))], axis=0),
+            ValueError,
+            r"concatenate: shapes \[\(2, 3\), \(2, 4\)\] do not match",
+        ),
+        (
+            lambda: ops.stack([Tensor(np.ones(2)), Tensor(np.ones(3))]),
+            ValueError,
+            r"stack: all tensors must have the same shape",
+        ),
+        (
+            lambda: ops.gather_rows(Tensor(np.ones((5, 2))), np.array([1, 5])),
+            ValueError,
+            r"embedding: id 5 is out of range for 5 rows \(ids must be in \[0, 5\)\)",
+        ),
+        (
+            lambda: ops.gather_rows(Tensor(np.ones((5, 2))), np.array([-1])),
+            ValueError,
+            r"embedding: id -1 is out of range",
+        ),
+        (
+            lambda: ops.gather_rows(Tensor(np.ones((5, 2))), np.array([1.0])),
+            TypeError,
+            r"embedding: ids must be integers; got dtype float64",
+        ),
+        (
+            lambda: ops.cross_entropy(Tensor(np.ones((2, 3))), np.array([0, 3])),
+            ValueError,
+            r"cross_entropy: target 3 is out of range for 3 classes",
+        ),
+        (
+            lambda: ops.cross_entropy(Tensor(np.ones((2, 3))), np.array([0])),
+            ValueError,
+            r"cross_entropy: targets of shape \(1,\) do not match logits of shape \(2, 3\)",
+        ),
+        (
+            lambda: ops.cross_entropy(Tensor(np.ones((2, 3))), np.array([0, 1]), reduction="avg"),
+            ValueError,
+            r"reduction must be one of",
+        ),
+        (
+            lambda: ops.where(np.array([1, 0]), Tensor(np.ones(2)), 0.0),
+            TypeError,
+            r"where: the condition must be a boolean array",
+        ),
+        (
+            lambda: ops.binary_cross_entropy_with_logits(Tensor(np.ones(3)), np.ones(2)),
+            ValueError,
+            r"targets of shape \(2,\) do not match logits of shape \(3,\)",
+        ),
         (lambda: Tensor(np.ones(3))[5], ValueError, r"index: .* out of bounds"),
-        (lambda: ops.max(Tensor(np.ones((0,)))), ValueError, r"max: cannot take the maximum of an empty tensor"),
+        (
+            lambda: ops.max(Tensor(np.ones((0,)))),
+            ValueError,
+            r"max: cannot take the maximum of an empty tensor",
+        ),
     ],
 )
 def test_bad_input_names_the_op_and_the_shapes(call, error, message):
@@ -193,10 +272,14 @@ def test_softmax_family_is_finite_at_extreme_logits(dtype):
         p = ops.softmax(logits)
         lp = ops.log_softmax(logits)
         (p.sum() + lp.sum()).backward()
-        loss = ops.cross_entropy(Tensor(z, requires_grad=True), np.array([1, 0, 2]), reduction="none")
+        loss = ops.cross_entropy(
+            Tensor(z, requires_grad=True), np.array([1, 0, 2]), reduction="none"
+        )
         logits2 = Tensor(z, requires_grad=True)
         ops.cross_entropy(logits2, np.array([1, 0, 2])).backward()
-    assert np.isfinite(p.data).all() and np.isfinite(lp.data).all() and np.isfinite(logits.grad).all()
+    assert (
+        np.isfinite(p.data).all() and np.isfinite(lp.data).all() and np.isfinite(logits.grad).all()
+    )
     np.testing.assert_allclose(p.data[0], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(p.data[1], [1 / 3] * 3, rtol=1e-6)
     np.testing.assert_allclose(lp.data[0], [0.0, -2e4, -1e4], rtol=1e-6)
@@ -209,7 +292,9 @@ def test_softmax_family_is_finite_at_extreme_logits(dtype):
 def test_binary_cross_entropy_with_logits_is_finite_at_extreme_logits(dtype):
     z = Tensor(np.array([1e4, -1e4, 1e4, -1e4], dtype=dtype), requires_grad=True)
     with np.errstate(over="raise", invalid="raise"):
-        loss = ops.binary_cross_entropy_with_logits(z, np.array([1.0, 0.0, 0.0, 1.0]), reduction="none")
+        loss = ops.binary_cross_entropy_with_logits(
+            z, np.array([1.0, 0.0, 0.0, 1.0]), reduction="none"
+        )
         loss.sum().backward()
     np.testing.assert_allclose(loss.data, [0.0, 0.0, 1e4, 1e4])
     np.testing.assert_allclose(z.grad, [0.0, 0.0, 1.0, -1.0])

@@ -39,7 +39,9 @@ def test_binary_cross_entropy_on_probabilities_matches_the_logit_form():
 
 
 def test_torch_agrees_on_nll_and_bce():
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch==2.13.0")
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is not installed; pip install torch==2.13.0"
+    )
     rng = np.random.default_rng(0)
     lp = np.log(rng.dirichlet(np.ones(4), size=6)).astype(np.float32)
     y = rng.integers(0, 4, 6)
@@ -72,9 +74,13 @@ def test_l2_penalty_rejects_negative_weight_decay():
 
 
 def test_loss_errors():
-    with pytest.raises(ValueError, match=r"nll_loss: expected log_probs \(B, C\) and targets \(B,\)"):
+    with pytest.raises(
+        ValueError, match=r"nll_loss: expected log_probs \(B, C\) and targets \(B,\)"
+    ):
         F.nll_loss(Tensor(np.zeros((2, 3))), np.array([0, 1, 2]))
     with pytest.raises(TypeError, match="nll_loss: targets must be integer class ids"):
         F.nll_loss(Tensor(np.zeros((2, 3))), np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: targets of shape \(3,\) do not match"):
+    with pytest.raises(
+        ValueError, match=r"binary_cross_entropy: targets of shape \(3,\) do not match"
+    ):
         F.binary_cross_entropy(Tensor(np.full(2, 0.5)), np.ones(3))

@@ -56,7 +56,9 @@ def test_mlp_gradcheck_of_the_whole_loss(sizes, activation):
 
 def test_mlp_with_folded_biases_gradcheck():
     net = nn.MLP([3, 4, 2], activation="tanh", bias_as_input=True, rng=1)
-    _check_module(net, _x(5, 3), loss=lambda logits: ops.cross_entropy(logits, np.array([0, 1, 1, 0, 1])))
+    _check_module(
+        net, _x(5, 3), loss=lambda logits: ops.cross_entropy(logits, np.array([0, 1, 1, 0, 1]))
+    )
 
 
 def test_embedding_gradcheck_with_repeated_ids():
@@ -104,10 +106,18 @@ def test_pooling_module_gradcheck():
 
 
 def test_mlp_matches_torch_forward_and_gradients():
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed; pip install torch==2.13.0")
+    torch = pytest.importorskip(
+        "torch", reason="PyTorch is not installed; pip install torch==2.13.0"
+    )
     net = nn.MLP([6, 8, 7, 3], activation="relu", rng=0)
     layers = [m for m in net if isinstance(m, nn.Linear)]
-    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    ref = torch.nn.Sequential(
+        torch.nn.Linear(6, 8),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, 7),
+        torch.nn.ReLU(),
+        torch.nn.Linear(7, 3),
+    )
     with torch.no_grad():
         for ours, theirs in zip(layers, [ref[0], ref[2], ref[4]]):
             theirs.weight.copy_(torch.tensor(ours.weight.data))
@@ -121,7 +131,9 @@ def test_mlp_matches_torch_forward_and_gradients():
     ref_loss.backward()
     assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-5)
     for ours, theirs in zip(layers, [ref[0], ref[2], ref[4]]):
-        np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            ours.weight.grad, theirs.weight.grad.numpy(), rtol=1e-5, atol=1e-6
+        )
         np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
@@ -161,7 +173,9 @@ def test_dropout_rejects_bad_probabilities():
 def _padded_batch():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4, 2))
-    mask = np.array([[True, True, True, False], [True, False, False, False], [False, False, False, False]])
+    mask = np.array(
+        [[True, True, True, False], [True, False, False, False], [False, False, False, False]]
+    )
     return x, mask
 
 
@@ -199,7 +213,9 @@ def test_pooling_values():
 
 def test_pooling_errors():
     x = Tensor(np.zeros((2, 3, 4)))
-    with pytest.raises(ValueError, match=r"mean_pool: mask of shape \(2, 2\) does not match x of shape \(2, 3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"mean_pool: mask of shape \(2, 2\) does not match x of shape \(2, 3, 4\)"
+    ):
         F.mean_pool(x, np.ones((2, 2), dtype=bool))
     with pytest.raises(TypeError, match="max_pool: mask must be boolean"):
         F.max_pool(x, np.ones((2, 3)))
@@ -249,16 +265,48 @@ def test_mlp_uses_he_for_relu_and_xavier_otherwise():
     [
         (lambda: nn.Linear(0, 3), ValueError, r"in_features must be a positive integer; got 0"),
         (lambda: nn.Linear(3, -2), ValueError, r"out_features must be a positive integer; got -2"),
-        (lambda: nn.Linear(3, 2.5), ValueError, r"out_features must be a positive integer; got 2.5"),
+        (
+            lambda: nn.Linear(3, 2.5),
+            ValueError,
+            r"out_features must be a positive integer; got 2.5",
+        ),
         (lambda: nn.Linear(3, 2, init="lecun"), ValueError, r"init must be one of .*; got 'lecun'"),
-        (lambda: nn.Embedding(10, 0), ValueError, r"embedding_dim must be a positive integer; got 0"),
-        (lambda: nn.MLP([3]), ValueError, r"MLP: sizes needs at least an input and an output size; got \[3\]"),
-        (lambda: nn.MLP([3, 0, 2]), ValueError, r"MLP sizes\[1\] must be a positive integer; got 0"),
-        (lambda: nn.MLP([3, 2], activation="gelu"), ValueError, r"activation must be one of .*; got 'gelu'"),
-        (lambda: nn.MLP([3, 2], dropout=1.5), ValueError, r"dropout must be a number in \[0, 1\); got 1.5"),
+        (
+            lambda: nn.Embedding(10, 0),
+            ValueError,
+            r"embedding_dim must be a positive integer; got 0",
+        ),
+        (
+            lambda: nn.MLP([3]),
+            ValueError,
+            r"MLP: sizes needs at least an input and an output size; got \[3\]",
+        ),
+        (
+            lambda: nn.MLP([3, 0, 2]),
+            ValueError,
+            r"MLP sizes\[1\] must be a positive integer; got 0",
+        ),
+        (
+            lambda: nn.MLP([3, 2], activation="gelu"),
+            ValueError,
+            r"activation must be one of .*; got 'gelu'",
+        ),
+        (
+            lambda: nn.MLP([3, 2], dropout=1.5),
+            ValueError,
+            r"dropout must be a number in \[0, 1\); got 1.5",
+        ),
         (lambda: nn.Linear(3, 2, rng="seed"), TypeError, r"rng must be a non-negative int seed"),
-        (lambda: nn.Linear(3, 2)(Tensor(np.ones((2, 4)))), ValueError, r"linear: input of shape \(2, 4\) does not fit a weight of shape \(2, 3\)"),
-        (lambda: nn.Embedding(4, 2)(np.array([4])), ValueError, r"embedding: id 4 is out of range for 4 rows"),
+        (
+            lambda: nn.Linear(3, 2)(Tensor(np.ones((2, 4)))),
+            ValueError,
+            r"linear: input of shape \(2, 4\) does not fit a weight of shape \(2, 3\)",
+        ),
+        (
+            lambda: nn.Embedding(4, 2)(np.array([4])),
+            ValueError,
+            r"embedding: id 4 is out of range for 4 rows",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(make, error, message):

@@ -25,7 +25,14 @@ class TwoLayer(nn.Module):
 def test_parameters_are_registered_by_assignment_with_dotted_names():
     model = TwoLayer()
     names = [name for name, _ in model.named_parameters()]
-    assert names == ["scale", "embed.weight", "hidden.weight", "hidden.bias", "out.weight", "out.bias"]
+    assert names == [
+        "scale",
+        "embed.weight",
+        "hidden.weight",
+        "hidden.bias",
+        "out.weight",
+        "out.bias",
+    ]
     assert model.num_parameters() == 1 + 15 + 12 + 4 + 20 + 5
     assert [name for name, _ in model.named_modules()] == ["", "embed", "hidden", "out"]
 
@@ -81,7 +88,10 @@ def test_load_state_dict_rejects_a_shape_mismatch_and_changes_nothing():
     state = model.state_dict()
     state["embed.weight"] = np.ones((5, 3))
     state["hidden.weight"] = np.zeros((3, 4))
-    with pytest.raises(ValueError, match=r"shape mismatch for 'hidden.weight': the model has \(4, 3\), the state has \(3, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"shape mismatch for 'hidden.weight': the model has \(4, 3\), the state has \(3, 4\)",
+    ):
         model.load_state_dict(state)
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
@@ -123,7 +133,13 @@ def test_zero_grad_clears_all_gradients():
 
 def test_repr_shows_the_tree():
     text = repr(nn.MLP([2, 3, 1], rng=0))
-    assert text.splitlines() == ["MLP(", "  (0): Linear(2, 3)", "  (1): Tanh()", "  (2): Linear(3, 1)", ")"]
+    assert text.splitlines() == [
+        "MLP(",
+        "  (0): Linear(2, 3)",
+        "  (1): Tanh()",
+        "  (2): Linear(3, 1)",
+        ")",
+    ]
 
 
 def test_parameter_requires_grad_and_must_be_float():

@@ -319,7 +319,9 @@ class Transpose(Function):
 
     def forward(self, a, axes=None):
         if axes is not None and sorted(int(x) % (a.ndim or 1) for x in axes) != list(range(a.ndim)):
-            raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of {a.ndim} axes")
+            raise ValueError(
+                f"transpose: axes {tuple(axes)} are not a permutation of {a.ndim} axes"
+            )
         self.saved = axes
         return np.transpose(a, axes)
 
@@ -413,7 +415,9 @@ class GatherRows(Function):
         if ids.dtype.kind not in "iu":
             raise TypeError(f"embedding: ids must be integers; got dtype {ids.dtype}")
         if weight.ndim != 2:
-            raise ValueError(f"embedding: the weight must be a (V, D) matrix; got shape {weight.shape}")
+            raise ValueError(
+                f"embedding: the weight must be a (V, D) matrix; got shape {weight.shape}"
+            )
         vocab_size = weight.shape[0]
         if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
             bad = ids.min() if ids.min() < 0 else ids.max()
@@ -447,7 +451,9 @@ class Where(Function):
     def forward(self, a, b, condition):
         condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
         if condition.dtype != np.bool_:
-            raise TypeError(f"where: the condition must be a boolean array; got dtype {condition.dtype}")
+            raise TypeError(
+                f"where: the condition must be a boolean array; got dtype {condition.dtype}"
+            )
         try:
             out = np.where(condition, a, b)
         except ValueError:
@@ -627,7 +633,9 @@ class CrossEntropy(Function):
                 f"{logits.shape}; expected targets of shape {logits.shape[:-1]}"
             )
         if targets.dtype.kind not in "iu":
-            raise TypeError(f"cross_entropy: targets must be integer class ids; got dtype {targets.dtype}")
+            raise TypeError(
+                f"cross_entropy: targets must be integer class ids; got dtype {targets.dtype}"
+            )
         if targets.size and (targets.min() < 0 or targets.max() >= num_classes):
             bad = targets.min() if targets.min() < 0 else targets.max()
             raise ValueError(
@@ -701,7 +709,7 @@ def neg(a: Any) -> Tensor:
     return Neg.apply(a)
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - the op's name
+def pow(a: Any, b: Any) -> Tensor:
     return Pow.apply(a, b)
 
 
@@ -715,7 +723,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
 
 
-def sum(a: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(a: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
     return Sum.apply(a, axis=axis, keepdims=keepdims)
 
 
@@ -723,7 +731,7 @@ def mean(a: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     return Mean.apply(a, axis=axis, keepdims=keepdims)
 
 
-def max(a: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(a: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
     return Max.apply(a, axis=axis, keepdims=keepdims)
 
 

@@ -59,7 +59,9 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
     if isinstance(data, (np.ndarray, np.generic)):
         if data.dtype.kind in "fiub":
             return np.asarray(data)
-        raise TypeError(f"Tensor: unsupported array dtype {data.dtype}; use a float, int or bool array")
+        raise TypeError(
+            f"Tensor: unsupported array dtype {data.dtype}; use a float, int or bool array"
+        )
     array = np.asarray(data)
     if array.dtype.kind == "f":
         return array.astype(DEFAULT_DTYPE, copy=False)
@@ -184,7 +186,9 @@ class Tensor:
 
     def item(self) -> float:
         if self.data.size != 1:
-            raise ValueError(f"item: only a one-element tensor can become a number; shape is {self.shape}")
+            raise ValueError(
+                f"item: only a one-element tensor can become a number; shape is {self.shape}"
+            )
         return self.data.item()
 
     def astype(self, dtype: Any) -> Tensor:

@@ -68,7 +68,9 @@ def binary_cross_entropy(probs: Tensor, targets: Any, reduction: str = "mean") -
     :func:`binary_cross_entropy_with_logits`, which is stable.
     """
     ops._check_reduction("binary_cross_entropy", reduction)
-    y = Tensor(np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=probs.dtype))
+    y = Tensor(
+        np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=probs.dtype)
+    )
     if y.shape != probs.shape:
         raise ValueError(
             f"binary_cross_entropy: targets of shape {y.shape} do not match probs of shape {probs.shape}"
@@ -133,9 +135,13 @@ def _check_pool_inputs(op: str, x: Tensor, mask: Any) -> np.ndarray:
     if x.ndim != 3:
         raise ValueError(f"{op}: expected x of shape (B, T, D); got {x.shape}")
     if mask.shape != x.shape[:2]:
-        raise ValueError(f"{op}: mask of shape {mask.shape} does not match x of shape {x.shape}; expected {x.shape[:2]}")
+        raise ValueError(
+            f"{op}: mask of shape {mask.shape} does not match x of shape {x.shape}; expected {x.shape[:2]}"
+        )
     if mask.dtype != np.bool_:
-        raise TypeError(f"{op}: mask must be boolean (True for real tokens); got dtype {mask.dtype}")
+        raise TypeError(
+            f"{op}: mask must be boolean (True for real tokens); got dtype {mask.dtype}"
+        )
     return mask
 
 

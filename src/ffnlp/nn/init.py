@@ -55,7 +55,9 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return fan_in, fan_out
 
 
-def xavier_uniform(shape: tuple[int, ...], rng: RngLike = None, gain: float = 1.0, dtype: Any = np.float32) -> np.ndarray:
+def xavier_uniform(
+    shape: tuple[int, ...], rng: RngLike = None, gain: float = 1.0, dtype: Any = np.float32
+) -> np.ndarray:
     """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)).
 
     Keeps the variance of activations and gradients about equal across layers for
@@ -66,7 +68,9 @@ def xavier_uniform(shape: tuple[int, ...], rng: RngLike = None, gain: float = 1.
     return as_generator(rng).uniform(-limit, limit, size=shape).astype(dtype)
 
 
-def xavier_normal(shape: tuple[int, ...], rng: RngLike = None, gain: float = 1.0, dtype: Any = np.float32) -> np.ndarray:
+def xavier_normal(
+    shape: tuple[int, ...], rng: RngLike = None, gain: float = 1.0, dtype: Any = np.float32
+) -> np.ndarray:
     """Glorot & Bengio (2010): N(0, s^2) with s = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _fans(shape)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
@@ -87,12 +91,16 @@ def he_normal(shape: tuple[int, ...], rng: RngLike = None, dtype: Any = np.float
     return (as_generator(rng).standard_normal(size=shape) * math.sqrt(2.0 / fan_in)).astype(dtype)
 
 
-def normal(shape: tuple[int, ...], std: float, rng: RngLike = None, dtype: Any = np.float32) -> np.ndarray:
+def normal(
+    shape: tuple[int, ...], std: float, rng: RngLike = None, dtype: Any = np.float32
+) -> np.ndarray:
     """N(0, std^2)."""
     return (as_generator(rng).standard_normal(size=shape) * std).astype(dtype)
 
 
-def uniform(shape: tuple[int, ...], limit: float, rng: RngLike = None, dtype: Any = np.float32) -> np.ndarray:
+def uniform(
+    shape: tuple[int, ...], limit: float, rng: RngLike = None, dtype: Any = np.float32
+) -> np.ndarray:
     """U(-limit, limit)."""
     return as_generator(rng).uniform(-limit, limit, size=shape).astype(dtype)
 

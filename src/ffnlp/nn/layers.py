@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -72,7 +73,11 @@ class Linear(Module):
         return ops.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        flags = ", bias_as_input=True" if self.bias_as_input else ("" if self.bias is not None else ", bias=False")
+        flags = (
+            ", bias_as_input=True"
+            if self.bias_as_input
+            else ("" if self.bias is not None else ", bias=False")
+        )
         return f"{self.in_features}, {self.out_features}{flags}"
 
 
@@ -102,14 +107,18 @@ class Embedding(Module):
         self.num_embeddings = _check_size("num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("embedding_dim", embedding_dim)
         std = 1.0 / np.sqrt(self.embedding_dim) if std is None else std
-        self.weight = Parameter(nn_init.normal((self.num_embeddings, self.embedding_dim), std, rng, dtype))
+        self.weight = Parameter(
+            nn_init.normal((self.num_embeddings, self.embedding_dim), std, rng, dtype)
+        )
 
     @classmethod
     def from_pretrained(cls, vectors: Any, freeze: bool = False) -> Embedding:
         """An Embedding holding the given (|V|, d) matrix; ``freeze`` keeps it fixed."""
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.dtype.kind != "f":
-            raise ValueError(f"from_pretrained: need a 2-D float matrix; got shape {vectors.shape}, dtype {vectors.dtype}")
+            raise ValueError(
+                f"from_pretrained: need a 2-D float matrix; got shape {vectors.shape}, dtype {vectors.dtype}"
+            )
         layer = cls(vectors.shape[0], vectors.shape[1], rng=0, dtype=vectors.dtype)
         layer.weight = Parameter(vectors.copy(), requires_grad=not freeze)
         return layer
@@ -252,8 +261,12 @@ class MLP(Sequential):
         init_name = init or ("he" if activation == "relu" else "xavier")
         rng = nn_init.as_generator(rng)
         layers: list[Module] = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(Linear(n_in, n_out, bias_as_input=bias_as_input, init=init_name, rng=rng, dtype=dtype))
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            layers.append(
+                Linear(
+                    n_in, n_out, bias_as_input=bias_as_input, init=init_name, rng=rng, dtype=dtype
+                )
+            )
             if i < len(sizes) - 2:
                 layers.append(ACTIVATIONS[activation]())
                 if dropout > 0:
