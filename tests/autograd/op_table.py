@@ -230,6 +230,16 @@ def _where_cases(rng: np.random.Generator) -> Iterator[Case]:
         yield Case([values(sa, rng), values(sb, rng)], {"condition": rng.random(sc) < 0.5})
 
 
+def _masked_fill_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for shape, mask_shape, value in [
+        ((3,), (3,), 0.0),
+        ((2, 3), (2, 1), -5.0),
+        ((2, 3), (3,), 1.5),
+        ((), (), 2.0),
+    ]:
+        yield Case([values(shape, rng)], {"mask": rng.random(mask_shape) < 0.5, "value": value})
+
+
 def _cross_entropy_cases(rng: np.random.Generator) -> Iterator[Case]:
     for batch, classes in [((4,), 3), ((1,), 1), ((), 5), ((2, 3), 4), ((6,), 2)]:
         for reduction in ("mean", "sum", "none"):
@@ -388,6 +398,13 @@ OPS: list[OpSpec] = [
         lambda a, b, condition: np.where(condition, a, b),
         lambda T, a, b, condition: T.where(T.as_tensor(condition), a, b),
         _where_cases,
+    ),
+    OpSpec(
+        "masked_fill",
+        ops.masked_fill,
+        lambda a, mask, value: np.where(mask, value, a),
+        lambda T, a, mask, value: a.masked_fill(T.as_tensor(mask), value),
+        _masked_fill_cases,
     ),
     OpSpec(
         "softmax",

@@ -177,3 +177,24 @@ def test_unbroadcast_reduces_to_the_input_shape():
     assert ops.unbroadcast(g, (3, 1)).shape == (3, 1)
     np.testing.assert_array_equal(ops.unbroadcast(g, (3, 1)), np.full((3, 1), 8.0))
     np.testing.assert_array_equal(ops.unbroadcast(g, ()), 24.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=4), seed=st.integers(0, 2**16))
+@pytest.mark.parametrize("name", ["neg", "exp", "log", "sigmoid", "tanh", "relu"])
+def test_elementwise_ops_on_any_shape(name, shape, seed):
+    spec = {s.name: s for s in OPS}[name]
+    domain = {"log": "positive", "relu": "nonzero"}.get(name, "any")
+    x = values(shape, np.random.default_rng(seed), domain)
+    np.testing.assert_allclose(spec.ours(Tensor(x)).data, spec.reference(x), rtol=1e-12)
+    result = gradcheck(spec.ours, [Tensor(x.copy(), requires_grad=True)])
+    assert result.ok(TOLERANCE), str(result)
+
+
+def test_cast_between_float_precisions_passes_the_gradient_back():
+    x = Tensor(np.array([1.5, -2.0], dtype=np.float32), requires_grad=True)
+    y = x.astype(np.float64)
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [3.0, -4.0])
