@@ -1,0 +1,154 @@
+"""Model files: arrays plus a JSON description, in one ``.npz`` archive that is never
+unpickled, written atomically.
+
+Layout of a model file (a zip archive, NumPy's ``.npz``):
+
+- one array per tensor (parameters, count tables), by name;
+- ``__meta__``: UTF-8 JSON (as a uint8 array) with ``format`` ("ffnlp"), ``version``,
+  ``kind`` (which model), ``config``, ``vocab`` and anything else the model needs, and a
+  SHA-256 ``checksum`` over the JSON (without the checksum) and every array's name, dtype,
+  shape and bytes.
+
+Loading reads with ``allow_pickle=False``, so a file cannot run code, and checks the format,
+version and checksum before anything is built from it. Every write goes to a temporary file
+in the same directory, is flushed to disk, then renamed over the target: a crash leaves the
+old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+FORMAT = "ffnlp"
+FORMAT_VERSION = 1
+META_KEY = "__meta__"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file through ``write(fileobj)`` atomically (temporary file, fsync, rename).
+
+    Raises:
+        ValueError: if the directory does not exist or cannot be written; the target is
+            left untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ValueError(
+            f"cannot write {str(path)!r}: the directory {str(directory)!r} does not exist"
+        )
+    if path.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except PermissionError:
+        raise ValueError(
+            f"cannot write {str(path)!r}: permission denied in {str(directory)!r}"
+        ) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode(encoding)))
+
+
+def _checksum(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save_archive(
+    path: str | os.PathLike, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+) -> None:
+    """Save ``arrays`` and the JSON-able ``meta`` as a model file of the given ``kind``."""
+    if META_KEY in arrays:
+        raise ValueError(f"array name {META_KEY!r} is reserved")
+    for name, array in arrays.items():
+        if np.asarray(array).dtype.kind not in "biuf":
+            raise TypeError(
+                f"save_archive: array {name!r} has dtype {np.asarray(array).dtype}; only numbers can be saved"
+            )
+    full = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind, **meta}
+    full["checksum"] = _checksum(full, arrays)
+    blob = np.frombuffer(json.dumps(full, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    atomic_write(path, lambda handle: np.savez(handle, **{META_KEY: blob}, **arrays))
+
+
+def load_archive(
+    path: str | os.PathLike, kind: str | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify a model file; returns (meta, arrays).
+
+    Raises:
+        ValueError: with one line naming the file and the problem: missing, not an ffnlp
+            model file, truncated or altered (checksum), an unknown format version, or a
+            different kind of model than ``kind``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"model file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise ValueError(f"model file {str(path)!r} is a directory, not a file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"{str(path)!r} is not a readable ffnlp model file (damaged or truncated: {err})"
+        ) from None
+    blob = arrays.pop(META_KEY, None)
+    if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
+        raise ValueError(f"{str(path)!r} is not an ffnlp model file (no {META_KEY} entry)")
+    try:
+        meta = json.loads(blob.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{str(path)!r} is damaged: its description is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} is not an ffnlp model file")
+    version = meta.get("version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} has format version {version!r}, which this ffnlp does not know "
+            f"(it reads version {FORMAT_VERSION}); upgrade ffnlp or re-train the model"
+        )
+    stored = meta.pop("checksum", None)
+    if stored != _checksum(meta, arrays):
+        raise ValueError(
+            f"{str(path)!r} is damaged or was altered: its checksum does not match its contents"
+        )
+    if kind is not None and meta.get("kind") != kind:
+        raise ValueError(f"{str(path)!r} holds a {meta.get('kind')!r} model, not a {kind!r} model")
+    return meta, arrays

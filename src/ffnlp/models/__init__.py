@@ -1,0 +1,5 @@
+"""Models built from :mod:`ffnlp.nn`: language models and text classifiers."""
+
+from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
+
+__all__ = ["KneserNeyLM", "interpolate_log_probs", "interpolate_weight"]

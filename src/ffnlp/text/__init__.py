@@ -1,0 +1,26 @@
+"""Text: tokenizers, vocabularies, corpora and the n-gram context windows models train on."""
+
+from ffnlp.text.batching import minibatches, num_batches
+from ffnlp.text.datasets import load_corpus, read_lines, read_text, split
+from ffnlp.text.ngrams import LAYOUTS, context_windows, padded_sentences
+from ffnlp.text.tokenize import TOKENIZER_MODES, Tokenizer
+from ffnlp.text.vocab import BOS, EOS, SPECIALS, UNK, Vocab
+
+__all__ = [
+    "BOS",
+    "EOS",
+    "LAYOUTS",
+    "SPECIALS",
+    "TOKENIZER_MODES",
+    "UNK",
+    "Tokenizer",
+    "Vocab",
+    "context_windows",
+    "load_corpus",
+    "minibatches",
+    "num_batches",
+    "padded_sentences",
+    "read_lines",
+    "read_text",
+    "split",
+]

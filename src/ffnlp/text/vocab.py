@@ -1,0 +1,120 @@
+"""The vocabulary: a fixed list of tokens, each with an integer id.
+
+Special tokens come first: ``<unk>`` (id 0) stands for every token outside the
+vocabulary, ``<s>`` pads the context before the first token of a sentence and ``</s>``
+ends each sentence (it is predicted like any word, as in Mikolov's PTB setup).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+UNK, BOS, EOS = "<unk>", "<s>", "</s>"
+SPECIALS = (UNK, BOS, EOS)
+
+
+class Vocab:
+    """Token <-> id mapping.
+
+    Args:
+        tokens: the ordered token list; the specials must come first, in the order
+            ``<unk>``, ``<s>``, ``</s>``.
+
+    Build one from data with :meth:`build`.
+
+    >>> v = Vocab.build([["the", "cat"], ["the", "dog"]])
+    >>> v.encode(["the", "cow"]).tolist(), len(v)
+    ([3, 0], 6)
+    """
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        tokens = list(tokens)
+        if tuple(tokens[: len(SPECIALS)]) != SPECIALS:
+            raise ValueError(f"Vocab: the first tokens must be {SPECIALS}; got {tokens[:3]}")
+        if len(set(tokens)) != len(tokens):
+            duplicates = sorted({t for t in tokens if tokens.count(t) > 1})[:5]
+            raise ValueError(f"Vocab: tokens must be unique; repeated: {duplicates}")
+        self.itos: list[str] = tokens
+        self.stoi: dict[str, int] = {t: i for i, t in enumerate(tokens)}
+        self._itos_array = np.array(tokens, dtype=object)
+
+    unk_id, bos_id, eos_id = 0, 1, 2
+
+    @classmethod
+    def build(
+        cls,
+        sentences: Iterable[Sequence[str]],
+        min_count: int = 1,
+        max_size: int | None = None,
+    ) -> Vocab:
+        """The tokens seen at least ``min_count`` times, most frequent first (ties in
+        alphabetical order, so the result never depends on dict order), at most
+        ``max_size`` in all including the specials.
+
+        Raises:
+            ValueError: on bad sizes, or when no token survives ``min_count``.
+        """
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise ValueError(f"min_count must be a positive integer; got {min_count!r}")
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= len(SPECIALS)
+        ):
+            raise ValueError(
+                f"max_size must be an integer > {len(SPECIALS)} (room for the special tokens); got {max_size!r}"
+            )
+        counts = Counter(token for sentence in sentences for token in sentence)
+        for special in SPECIALS:
+            counts.pop(special, None)
+        kept = sorted(
+            (t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t)
+        )
+        if not kept:
+            most = max(counts.values(), default=0)
+            raise ValueError(
+                f"the vocabulary is empty: no token occurs at least min_count={min_count} times "
+                f"(the most frequent occurs {most} times); lower --min-count or give more text"
+            )
+        if max_size is not None:
+            kept = kept[: max_size - len(SPECIALS)]
+        return cls([*SPECIALS, *kept])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        """Ids of ``tokens`` (int64); unknown tokens map to ``<unk>``."""
+        get = self.stoi.get
+        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int64, count=len(tokens))
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(
+                f"decode: ids must be in [0, {len(self)}); got {int(ids.min())}..{int(ids.max())}"
+            )
+        return self._itos_array[ids].tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tokens": self.itos}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Vocab:
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ValueError("vocabulary: expected {'tokens': [str, ...]}")
+        return cls(tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos
+
+    __hash__ = None  # mutable-looking container; compare by content
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} tokens: {self.itos[3:8]}...)"
