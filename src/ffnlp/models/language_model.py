@@ -1,0 +1,257 @@
+"""The feedforward neural language model (Bengio, Ducharme, Vincent & Jauvin 2003).
+
+To predict word t from the N previous words: look up each word's embedding in the shared
+matrix E, concatenate the N embeddings into one vector x (the chapter's e = [E x_{t-N};
+...; E x_{t-1}]), pass it through hidden layers h = g(W x + b), and output a softmax over the
+vocabulary, p(w_t | context) = softmax(U h + b_out).
+
+Options from the paper and after it:
+
+- ``direct``: Bengio's direct connections from the embeddings to the output,
+  y = b + W_direct x + U g(H x + d);
+- ``tie_embeddings``: the output matrix U is the embedding matrix E (Press & Wolf 2017),
+  which needs the last hidden size to equal the embedding size;
+- ``dropout`` on the concatenated embeddings and after each hidden layer;
+- embeddings initialised from pretrained vectors, optionally frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ffnlp import io
+from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.models.lm_text import TextLM
+from ffnlp.nn import ACTIVATIONS, Dropout, Embedding, Linear, Module, Parameter, Sequential
+from ffnlp.nn import init as nn_init
+from ffnlp.nn.functional import check_probability
+from ffnlp.text.ngrams import LAYOUTS, context_windows
+from ffnlp.text.tokenize import Tokenizer
+from ffnlp.text.vocab import Vocab
+
+KIND = "feedforward_lm"
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+@dataclass
+class FeedforwardLMConfig:
+    """Hyperparameters of :class:`FeedforwardLM` (validated on creation).
+
+    Attributes:
+        vocab_size: V, the size of the softmax.
+        context_size: N, the number of previous words the model sees (an (N+1)-gram model).
+        embed_dim: D, the size of each word embedding.
+        hidden_dims: sizes of the hidden layers, e.g. (512,) or (1024, 512); may be empty.
+        activation: "tanh" (the paper's), "relu" or "sigmoid".
+        dropout: dropout probability on the embeddings and after each hidden layer.
+        direct: add direct connections from the embeddings to the output.
+        tie_embeddings: use E as the output matrix; needs hidden_dims[-1] == embed_dim.
+        freeze_embeddings: keep E fixed (for pretrained vectors).
+        layout: how training text is cut into windows: "stream" (contexts cross sentence
+            ends, the PTB convention) or "sentence" (each sentence padded with <s>).
+    """
+
+    vocab_size: int
+    context_size: int = 4
+    embed_dim: int = 128
+    hidden_dims: tuple[int, ...] = (512,)
+    activation: str = "tanh"
+    dropout: float = 0.0
+    direct: bool = False
+    tie_embeddings: bool = False
+    freeze_embeddings: bool = False
+    layout: str = "stream"
+
+    def __post_init__(self) -> None:
+        self.hidden_dims = tuple(self.hidden_dims)
+        _positive_int("vocab_size", self.vocab_size)
+        _positive_int("context_size", self.context_size)
+        _positive_int("embed_dim", self.embed_dim)
+        for i, size in enumerate(self.hidden_dims):
+            _positive_int(f"hidden_dims[{i}]", size)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
+        check_probability("dropout", self.dropout)
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}; got {self.layout!r}")
+        last = self.hidden_dims[-1] if self.hidden_dims else self.context_size * self.embed_dim
+        if self.tie_embeddings and last != self.embed_dim:
+            raise ValueError(
+                f"tie_embeddings needs the last hidden size to equal embed_dim ({self.embed_dim}); "
+                f"got {last}. Set the last of hidden_dims to {self.embed_dim} or turn tying off"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hidden_dims"] = list(self.hidden_dims)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeedforwardLMConfig:
+        if not isinstance(data, dict):
+            raise ValueError("language model configuration must be a JSON object")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"language model configuration has unknown settings {unknown}")
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ValueError(f"language model configuration: {err}") from None
+
+
+class FeedforwardLM(Module, TextLM):
+    """Bengio et al. (2003)'s neural probabilistic language model.
+
+    ``forward(contexts, targets=None)`` takes ids (B, N) and returns (logits (B, V), loss),
+    the mean cross-entropy when targets (B,) are given (else None).
+
+    Args:
+        config: the hyperparameters.
+        vocab, tokenizer: attach them to score and generate text directly.
+        pretrained: optional (V, D) matrix to start the embeddings from.
+        rng: seed or Generator for initialisation and dropout.
+
+    >>> lm = FeedforwardLM(FeedforwardLMConfig(vocab_size=10, context_size=2, embed_dim=4, hidden_dims=(8,)), rng=0)
+    >>> logits, loss = lm(np.array([[1, 2]]), np.array([3]))
+    >>> logits.shape
+    (1, 10)
+    """
+
+    def __init__(
+        self,
+        config: FeedforwardLMConfig,
+        vocab: Vocab | None = None,
+        tokenizer: Tokenizer | None = None,
+        pretrained: np.ndarray | None = None,
+        rng: nn_init.RngLike = None,
+    ) -> None:
+        super().__init__()
+        if vocab is not None and len(vocab) != config.vocab_size:
+            raise ValueError(f"the vocabulary has {len(vocab)} tokens but vocab_size is {config.vocab_size}")
+        self.config = config
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        rng = nn_init.as_generator(rng)
+        V, N, D = config.vocab_size, config.context_size, config.embed_dim
+        self.embedding = Embedding(V, D, rng=rng)
+        if pretrained is not None:
+            pretrained = np.asarray(pretrained, dtype=np.float32)
+            if pretrained.shape != (V, D):
+                raise ValueError(f"pretrained embeddings have shape {pretrained.shape}; expected ({V}, {D})")
+            self.embedding.weight.data[...] = pretrained
+        if config.freeze_embeddings:
+            self.embedding.weight.requires_grad_(False)
+        self.input_dropout = Dropout(config.dropout, rng=rng)
+        init_name = "he" if config.activation == "relu" else "xavier"
+        layers: list[Module] = []
+        width = N * D
+        for size in config.hidden_dims:
+            layers += [Linear(width, size, init=init_name, rng=rng), ACTIVATIONS[config.activation]()]
+            if config.dropout > 0:
+                layers.append(Dropout(config.dropout, rng=rng))
+            width = size
+        self.hidden = Sequential(*layers)
+        if config.tie_embeddings:
+            self.output_bias = Parameter(np.zeros(V, dtype=np.float32))
+        else:
+            self.output = Linear(width, V, rng=rng)
+        if config.direct:
+            self.direct = Linear(N * D, V, bias=False, rng=rng)
+
+    def forward(self, contexts: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
+        contexts = np.asarray(contexts)
+        N = self.config.context_size
+        if contexts.ndim != 2 or contexts.shape[1] != N:
+            raise ValueError(f"contexts must have shape (B, {N}); got {contexts.shape}")
+        x = self.embedding(contexts).reshape(len(contexts), N * self.config.embed_dim)  # (B, N*D)
+        x = self.input_dropout(x)
+        h = self.hidden(x)
+        if self.config.tie_embeddings:
+            logits = ops.linear(h, self.embedding.weight, self.output_bias)  # h E^T + b
+        else:
+            logits = self.output(h)
+        if self.config.direct:
+            logits = logits + self.direct(x)
+        loss = None if targets is None else ops.cross_entropy(logits, targets)
+        return logits, loss
+
+    # ------------------------------------------------------------------ use
+    def windows(self, sentences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(contexts, targets) of ``sentences`` in this model's layout."""
+        return context_windows(sentences, self.config.context_size, self.config.layout)
+
+    def log_probs(self, sentences: Sequence[np.ndarray], batch_size: int = 1024) -> np.ndarray:
+        """Natural-log probability of each predicted token (every token, then ``</s>``, per
+        sentence), in evaluation mode."""
+        contexts, targets = self.windows(sentences)
+        return self.window_log_probs(contexts, targets, batch_size)
+
+    def window_log_probs(self, contexts: np.ndarray, targets: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        was_training = self.training
+        self.eval()
+        out = np.empty(len(targets), dtype=np.float64)
+        try:
+            with no_grad():
+                for start in range(0, len(targets), batch_size):
+                    stop = start + batch_size
+                    logits, loss = self(contexts[start:stop], targets[start:stop])
+                    out[start:stop] = -ops.cross_entropy(logits, targets[start:stop], reduction="none").data
+        finally:
+            self.train(was_training)
+        return out
+
+    def start_context(self) -> list[int]:
+        N = self.config.context_size
+        if self.config.layout == "sentence":
+            return [Vocab.bos_id] * N
+        return [Vocab.bos_id] * (N - 1) + [Vocab.eos_id]  # a sentence follows the last one's </s>
+
+    def next_distribution(self, context: Sequence[int]) -> np.ndarray:
+        N = self.config.context_size
+        context = [Vocab.bos_id] * max(0, N - len(context)) + [int(t) for t in context][-N:]
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                logits, _ = self(np.array([context]))
+        finally:
+            self.train(was_training)
+        return ops.softmax(logits.astype(np.float64)).data[0]
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+        """Write the model, its configuration, vocabulary and tokenizer to one file."""
+        if self.vocab is None or self.tokenizer is None:
+            raise ValueError("save: attach a vocab and a tokenizer to the model first")
+        meta = {
+            "config": self.config.to_dict(),
+            "vocab": self.vocab.to_dict(),
+            "tokenizer": self.tokenizer.to_dict(),
+            "extra": extra or {},
+        }
+        io.save_archive(path, KIND, meta, self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeedforwardLM:
+        """Read a model written by :meth:`save`, checking everything before building it."""
+        meta, arrays = io.load_archive(path, kind=KIND)
+        try:
+            config = FeedforwardLMConfig.from_dict(meta["config"])
+            vocab = Vocab.from_dict(meta["vocab"])
+            tokenizer = Tokenizer.from_dict(meta["tokenizer"])
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{str(path)!r}: the model description is incomplete ({err})") from None
+        model = cls(config, vocab=vocab, tokenizer=tokenizer, rng=0)
+        model.load_state_dict(arrays)
+        model.extra = meta.get("extra", {})
+        return model

@@ -1,0 +1,155 @@
+"""The feedforward language model: gradient check of the whole loss, agreement with the
+architecture's formula, overfitting one batch, files, and text-level use."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ffnlp.autograd import Tensor, gradcheck, ops
+from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.text import Tokenizer, Vocab
+from ffnlp.train import ArrayDataset, TrainConfig, fit
+
+SENTENCES = ["the cat sat on the mat", "the dog sat on the log", "a cat ate the fish", "the dog ate a bone"]
+
+
+def _tiny(**overrides):
+    vocab = Vocab.build([s.split() for s in SENTENCES])
+    settings = {"vocab_size": len(vocab), "context_size": 2, "embed_dim": 4, "hidden_dims": (6,)}
+    settings.update(overrides)
+    return FeedforwardLM(FeedforwardLMConfig(**settings), vocab=vocab, tokenizer=Tokenizer(), rng=0)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"activation": "relu", "hidden_dims": (5, 4)},
+        {"direct": True},
+        {"tie_embeddings": True, "hidden_dims": (4,)},
+        {"hidden_dims": ()},
+        {"tie_embeddings": True, "direct": True, "hidden_dims": (7, 4), "activation": "sigmoid"},
+    ],
+)
+def test_gradcheck_of_the_whole_loss(overrides):
+    lm = _tiny(**overrides).to(np.float64)
+    for name, p in lm.named_parameters():
+        if name.endswith("bias"):
+            p.data[...] = np.random.default_rng(1).uniform(-0.5, 0.5, p.shape)
+    contexts = np.array([[1, 1], [1, 3], [3, 4], [4, 5], [5, 2]])
+    targets = np.array([3, 4, 5, 2, 6])
+    result = gradcheck(lambda *_: lm(contexts, targets)[1], lm.parameters())
+    assert result.ok(1e-6), str(result)
+
+
+def test_forward_is_bengios_formula():
+    lm = _tiny(direct=True).to(np.float64)
+    contexts = np.array([[1, 3], [4, 5]])
+    E = lm.embedding.weight.data
+    x = np.concatenate([E[contexts[:, 0]], E[contexts[:, 1]]], axis=1)  # e = [E x_{t-2}; E x_{t-1}]
+    W1, b1 = lm.hidden[0].weight.data, lm.hidden[0].bias.data
+    U, b = lm.output.weight.data, lm.output.bias.data
+    expected = x @ lm.direct.weight.data.T + np.tanh(x @ W1.T + b1) @ U.T + b  # y = b + Wx + U tanh(d + Hx)
+    logits, loss = lm(contexts)
+    np.testing.assert_allclose(logits.data, expected, rtol=1e-12)
+    assert loss is None
+
+
+def test_tied_embeddings_share_one_matrix():
+    lm = _tiny(tie_embeddings=True, hidden_dims=(4,))
+    assert not hasattr(lm, "output")
+    names = [n for n, _ in lm.named_parameters()]
+    assert names.count("embedding.weight") == 1 and "output_bias" in names
+    with pytest.raises(ValueError, match=r"tie_embeddings needs the last hidden size to equal embed_dim \(4\); got 6"):
+        _tiny(tie_embeddings=True)
+
+
+def test_overfits_one_batch():
+    lm = _tiny(hidden_dims=(32,), embed_dim=8)
+    contexts, targets = lm.windows(lm.encode_lines(SENTENCES[:1]))
+    data = ArrayDataset(contexts, targets)
+    fit(lm, data, data, TrainConfig(epochs=300, batch_size=len(targets), lr=0.02, progress=False, early_stopping=0, lr_decay=1.0))
+    _, loss = lm(contexts, targets)
+    assert loss.item() < 0.02
+
+
+def test_learns_the_corpus_better_than_uniform_and_saves(tmp_path):
+    lm = _tiny(hidden_dims=(16,), embed_dim=8, dropout=0.1)
+    contexts, targets = lm.windows(lm.encode_lines(SENTENCES))
+    data = ArrayDataset(contexts, targets)
+    history = fit(lm, data, data, TrainConfig(epochs=60, batch_size=8, lr=0.01, progress=False))
+    ppl = lm.perplexity(lm.encode_lines(SENTENCES))
+    assert ppl < 3 < len(lm.vocab)
+    assert history.best_epoch is not None
+    assert math.exp(history.best_valid_loss) == pytest.approx(ppl, rel=1e-4)
+    lm.save(tmp_path / "lm.npz", extra={"note": "tiny"})
+    again = FeedforwardLM.load(tmp_path / "lm.npz")
+    assert again.config == lm.config and again.vocab == lm.vocab and again.extra == {"note": "tiny"}
+    np.testing.assert_array_equal(again.log_probs(lm.encode_lines(SENTENCES)), lm.log_probs(lm.encode_lines(SENTENCES)))
+    top = again.predict_next("the cat", k=3)
+    assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
+    assert sum(again.next_distribution([1, 3])) == pytest.approx(1.0, abs=1e-9)
+    first = again.generate(num_sentences=3, seed=5, temperature=0.8, top_k=5)
+    assert first == again.generate(num_sentences=3, seed=5, temperature=0.8, top_k=5)
+    assert all(w in lm.vocab for s in first for w in s.split())
+
+
+def test_sentence_log_probs_sum_the_token_log_probs():
+    lm = _tiny(layout="sentence")
+    ids = lm.encode_lines(SENTENCES[:2])
+    per_token = lm.log_probs(ids)
+    per_sentence = lm.sentence_log_probs(SENTENCES[:2])
+    np.testing.assert_allclose(per_sentence, [per_token[:7].sum(), per_token[7:].sum()], rtol=1e-5)
+
+
+def test_frozen_pretrained_embeddings_do_not_move():
+    vocab = Vocab.build([s.split() for s in SENTENCES])
+    pretrained = np.random.default_rng(0).standard_normal((len(vocab), 4)).astype(np.float32)
+    config = FeedforwardLMConfig(vocab_size=len(vocab), context_size=2, embed_dim=4, hidden_dims=(6,), freeze_embeddings=True)
+    lm = FeedforwardLM(config, vocab=vocab, tokenizer=Tokenizer(), pretrained=pretrained, rng=0)
+    contexts, targets = lm.windows(lm.encode_lines(SENTENCES))
+    fit(lm, ArrayDataset(contexts, targets), None, TrainConfig(epochs=3, batch_size=4, progress=False))
+    np.testing.assert_array_equal(lm.embedding.weight.data, pretrained)
+    with pytest.raises(ValueError, match=r"pretrained embeddings have shape \(3, 4\)"):
+        FeedforwardLM(config, pretrained=pretrained[:3])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"context_size": 0}, "context_size must be a positive integer; got 0"),
+        ({"embed_dim": -1}, "embed_dim must be a positive integer; got -1"),
+        ({"hidden_dims": (4, 0)}, r"hidden_dims\[1\] must be a positive integer; got 0"),
+        ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\); got 1.0"),
+        ({"activation": "swish"}, "activation must be one of"),
+        ({"layout": "doc"}, "layout must be one of"),
+    ],
+)
+def test_config_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        FeedforwardLMConfig(vocab_size=10, **overrides)
+
+
+def test_bad_inputs_at_the_api():
+    lm = _tiny()
+    with pytest.raises(ValueError, match=r"contexts must have shape \(B, 2\); got \(1, 3\)"):
+        lm(np.array([[1, 2, 3]]))
+    with pytest.raises(ValueError, match=r"embedding: id 99 is out of range"):
+        lm(np.array([[1, 99]]))
+    with pytest.raises(ValueError, match="unknown settings"):
+        FeedforwardLMConfig.from_dict({"vocab_size": 10, "colour": "red"})
+    with pytest.raises(ValueError, match="temperature must be a number > 0"):
+        lm.generate(temperature=0)
+
+
+def test_log_probs_equal_minus_the_cross_entropy():
+    lm = _tiny()
+    contexts, targets = lm.windows(lm.encode_lines(SENTENCES))
+    lm.eval()
+    logits, loss = lm(contexts, targets)
+    assert -lm.log_probs(lm.encode_lines(SENTENCES)).mean() == pytest.approx(loss.item(), rel=1e-5)
+    np.testing.assert_allclose(ops.softmax(logits).data.sum(axis=1), 1, rtol=1e-5)
+    assert isinstance(logits, Tensor)
