@@ -12,7 +12,10 @@ from ffnlp import io
 
 
 def _save(path):
-    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "ids": np.array([1, 2], dtype=np.int64)}
+    arrays = {
+        "w": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "ids": np.array([1, 2], dtype=np.int64),
+    }
     io.save_archive(path, "toy", {"config": {"size": 3}}, arrays)
     return arrays
 
@@ -76,7 +79,9 @@ def test_unknown_version_and_wrong_kind(tmp_path):
 
 def test_pickled_arrays_are_never_loaded(tmp_path):
     path = tmp_path / "m.npz"
-    np.savez(path, __meta__=np.frombuffer(b"{}", dtype=np.uint8), evil=np.array([{"a": 1}], dtype=object))
+    np.savez(
+        path, __meta__=np.frombuffer(b"{}", dtype=np.uint8), evil=np.array([{"a": 1}], dtype=object)
+    )
     with pytest.raises(ValueError, match="not a readable ffnlp model file"):
         io.load_archive(path)
 

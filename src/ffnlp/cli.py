@@ -1,41 +1,322 @@
 """The ``ffnlp`` command line.
 
-Every subcommand is a function ``run_NAME(args) -> int``; :func:`main` parses the
-arguments, runs one, and turns the errors a user can cause (bad values, missing files) into
+Every subcommand is a function ``run_*(args) -> int``; :func:`main` parses the arguments,
+runs one, and turns the errors a user can cause (bad values, missing or damaged files) into
 one line on stderr and a non-zero exit code instead of a traceback.
+
+Language models:
+
+    ffnlp lm train TRAIN --valid VALID --out MODEL     a feedforward neural LM
+    ffnlp ngram train TRAIN --order 5 --out MODEL      a Kneser-Ney n-gram LM
+    ffnlp {lm,ngram} eval MODEL TEST                   perplexity (lm: --ngram mixes both)
+    ffnlp {lm,ngram} score MODEL [FILE]                log-probability of each sentence
+    ffnlp {lm,ngram} predict MODEL [PROMPT ...]        the most likely next words
+    ffnlp {lm,ngram} generate MODEL                    sampled sentences
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import platform
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import ffnlp
+from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.models.lm_text import TextLM
+from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
+from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus
+from ffnlp.text.ngrams import LAYOUTS
+from ffnlp.text.vectors import load_vectors
+from ffnlp.train import OPTIMIZERS, ArrayDataset, TrainConfig, fit
 
 EXIT_USAGE = 2  # bad arguments or input: the user can fix it
 EXIT_FAILURE = 1  # anything else that went wrong
 
 
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+# ---------------------------------------------------------------------------- shared options
+
+
+def _add_text_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("text")
+    group.add_argument(
+        "--tokenizer",
+        choices=TOKENIZER_MODES,
+        default="whitespace",
+        help="how lines become tokens: whitespace (pre-tokenized text such as PTB), regex (raw text), char (characters)",
+    )
+    group.add_argument("--lowercase", action="store_true", help="lower-case the text first")
+    group.add_argument(
+        "--encoding",
+        default=None,
+        help="encoding of the text files (default: UTF-8, and anything else is an error)",
+    )
+    group.add_argument(
+        "--min-count",
+        type=int,
+        default=1,
+        help="keep words seen at least this often; rarer ones become <unk>",
+    )
+    group.add_argument(
+        "--max-vocab",
+        type=int,
+        default=None,
+        help="keep at most this many tokens, specials included",
+    )
+
+
+def _add_use_commands(commands: Any, load: Any, kind: str) -> None:
+    """eval, score, predict and generate, the same for both kinds of language model."""
+    p = commands.add_parser(
+        "eval", help=f"perplexity of a {kind} on a text file", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument("test", help="text file, one sentence per line")
+    p.add_argument("--encoding", default=None, help="encoding of the text file")
+    if kind == "neural LM":
+        p.add_argument(
+            "--ngram", default=None, help="an n-gram model (ffnlp ngram train) to interpolate with"
+        )
+        p.add_argument(
+            "--weight",
+            type=float,
+            default=None,
+            help="weight of the neural LM in the mixture (default: tuned on --tune-on)",
+        )
+        p.add_argument(
+            "--tune-on", default=None, help="validation text on which to tune the mixture weight"
+        )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(handler=run_eval, load=load)
+
+    p = commands.add_parser(
+        "score", help="log-probability of each sentence", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        help="text file, one sentence per line ('-': standard input)",
+    )
+    p.add_argument("--encoding", default=None, help="encoding of the text file")
+    p.set_defaults(handler=run_score, load=load)
+
+    p = commands.add_parser(
+        "predict", help="the most probable next words after a prompt", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument(
+        "prompt",
+        nargs="*",
+        help="the start of a sentence (default: read prompts from standard input, one a line)",
+    )
+    p.add_argument("-k", "--top", type=int, default=10, help="how many words to show")
+    p.set_defaults(handler=run_predict, load=load)
+
+    p = commands.add_parser("generate", help="sample sentences", formatter_class=Formatter)
+    p.add_argument("model", help="the model file")
+    p.add_argument("-n", "--num", type=int, default=5, help="how many sentences")
+    p.add_argument(
+        "--max-tokens", type=int, default=50, help="stop a sentence after this many tokens"
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="below 1: safer choices; above 1: more varied",
+    )
+    p.add_argument(
+        "--top-k", type=int, default=0, help="sample only from the k most probable tokens (0: all)"
+    )
+    p.add_argument("--prompt", default="", help="start every sentence with this text")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed; the same seed gives the same sentences"
+    )
+    p.set_defaults(handler=run_generate, load=load)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ffnlp",
-        description="Feedforward neural networks for NLP, built on NumPy.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="ffnlp", description=__doc__.split("\n\n")[1], formatter_class=Formatter
     )
     parser.add_argument("--version", action="version", version=f"ffnlp {ffnlp.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     info = commands.add_parser(
         "info",
         help="show the versions and the BLAS library ffnlp runs on",
-        description="Show ffnlp's version, Python's and NumPy's, and the BLAS library that "
-        "does the matrix products (with its thread count when threadpoolctl is installed).",
+        formatter_class=Formatter,
     )
     info.set_defaults(handler=run_info)
+
+    # ------------------------------------------------------------------ lm
+    lm = commands.add_parser(
+        "lm",
+        help="feedforward neural language models (Bengio et al. 2003)",
+        formatter_class=Formatter,
+    )
+    lm_commands = lm.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = lm_commands.add_parser(
+        "train", help="train a neural LM on a text file", formatter_class=Formatter
+    )
+    p.add_argument("train", help="training text, one sentence per line")
+    p.add_argument(
+        "--valid",
+        default=None,
+        help="validation text (for the learning-rate schedule, early stopping and the best model)",
+    )
+    p.add_argument("--out", required=True, help="where to write the model")
+    _add_text_options(p)
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="stream",
+        help="stream: one running text with </s> after each line (PTB); sentence: lines are independent",
+    )
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--context-size", type=int, default=4, help="number of previous tokens the model sees (N)"
+    )
+    g.add_argument("--embed-dim", type=int, default=128, help="size of the word embeddings (D)")
+    g.add_argument(
+        "--hidden", type=int, nargs="*", default=[512], help="sizes of the hidden layers"
+    )
+    g.add_argument(
+        "--activation",
+        choices=("tanh", "relu", "sigmoid"),
+        default="tanh",
+        help="hidden-layer activation",
+    )
+    g.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout on the embeddings and hidden layers"
+    )
+    g.add_argument(
+        "--direct",
+        action="store_true",
+        help="direct connections from the embeddings to the output (Bengio et al.)",
+    )
+    g.add_argument(
+        "--tie-embeddings",
+        action="store_true",
+        help="use the embedding matrix as the output matrix (the last hidden size must equal --embed-dim)",
+    )
+    g.add_argument(
+        "--pretrained",
+        default=None,
+        help="word2vec or GloVe text file to initialise the embeddings",
+    )
+    g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
+    _add_training_options(p)
+    p.set_defaults(handler=run_lm_train)
+    _add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
+
+    # ------------------------------------------------------------------ ngram
+    ngram = commands.add_parser(
+        "ngram", help="Kneser-Ney n-gram language models (the baseline)", formatter_class=Formatter
+    )
+    ngram_commands = ngram.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = ngram_commands.add_parser(
+        "train", help="count an interpolated modified Kneser-Ney model", formatter_class=Formatter
+    )
+    p.add_argument("train", help="training text, one sentence per line")
+    p.add_argument("--out", required=True, help="where to write the model")
+    p.add_argument("--order", type=int, default=5, help="n-gram order (5: the 5-gram model)")
+    p.add_argument("--arpa", default=None, help="also write the model in ARPA format to this file")
+    _add_text_options(p)
+    p.set_defaults(handler=run_ngram_train)
+    _add_use_commands(ngram_commands, KneserNeyLM.load, "n-gram LM")
     return parser
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=10, help="at most this many passes over the data")
+    g.add_argument("--batch-size", type=int, default=256, help="examples per step")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
+    g.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    g.add_argument("--momentum", type=float, default=0.0, help="momentum (sgd)")
+    g.add_argument(
+        "--weight-decay", type=float, default=0.0, help="L2 weight decay (biases excluded)"
+    )
+    g.add_argument("--clip-norm", type=float, default=None, help="clip the gradient norm to this")
+    g.add_argument(
+        "--lr-decay",
+        type=float,
+        default=0.5,
+        help="multiply the learning rate by this when validation stops improving (1: never)",
+    )
+    g.add_argument(
+        "--lr-patience",
+        type=int,
+        default=0,
+        help="epochs without improvement before lowering the rate",
+    )
+    g.add_argument(
+        "--early-stopping",
+        type=int,
+        default=3,
+        help="stop after this many epochs without improvement (0: never)",
+    )
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed for initialisation, dropout and batch order"
+    )
+    g.add_argument(
+        "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
+    )
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _check_output(path: str) -> Path:
+    """Fail before any work if ``path`` cannot be written."""
+    out = Path(path)
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise ValueError(f"cannot write {path!r}: the directory {str(directory)!r} does not exist")
+    if out.is_dir():
+        raise ValueError(f"cannot write {path!r}: it is a directory")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"cannot write {path!r}: permission denied in {str(directory)!r}")
+    return out
+
+
+def _positive(name: str, value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value}")
+
+
+def _read_corpus(path: str, args: argparse.Namespace, what: str) -> list[list[str]]:
+    return load_corpus(path, Tokenizer(args.tokenizer, args.lowercase), args.encoding, what)
+
+
+def _lines(path: str, encoding: str | None) -> list[str]:
+    if path == "-":
+        return [line for line in sys.stdin.read().splitlines() if line.strip()]
+    from ffnlp.text import read_lines
+
+    return read_lines(path, encoding, what="text file")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------- commands
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -55,6 +336,213 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_lm_train(args: argparse.Namespace) -> int:
+    out = _check_output(args.out)
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        clip_norm=args.clip_norm,
+        lr_decay=args.lr_decay,
+        lr_patience=args.lr_patience,
+        early_stopping=args.early_stopping,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    train = _read_corpus(args.train, args, "training file")
+    vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+    tokenizer = Tokenizer(args.tokenizer, args.lowercase)
+    config = FeedforwardLMConfig(
+        vocab_size=len(vocab),
+        context_size=args.context_size,
+        embed_dim=args.embed_dim,
+        hidden_dims=tuple(args.hidden),
+        activation=args.activation,
+        dropout=args.dropout,
+        direct=args.direct,
+        tie_embeddings=args.tie_embeddings,
+        freeze_embeddings=args.freeze_embeddings,
+        layout=args.layout,
+    )
+    tokens = sum(len(s) for s in train)
+    if tokens + len(train) <= config.context_size:
+        raise ValueError(
+            f"the training file has {tokens} tokens in {len(train)} lines, too few for a context of "
+            f"{config.context_size}; give more text or a smaller --context-size"
+        )
+    pretrained = None
+    if args.pretrained:
+        vectors, found = load_vectors(
+            args.pretrained, vocab, encoding=args.encoding, lowercase=args.lowercase
+        )
+        if vectors.shape[1] != config.embed_dim:
+            raise ValueError(
+                f"the pretrained vectors have {vectors.shape[1]} dimensions but --embed-dim is {config.embed_dim}"
+            )
+        rng = np.random.default_rng(args.seed)
+        scale = float(vectors[found].std())
+        pretrained = np.where(found[:, None], vectors, rng.normal(0, scale, vectors.shape)).astype(
+            np.float32
+        )
+        _say(f"pretrained vectors: {int(found.sum())} of {len(vocab)} vocabulary tokens found")
+    model = FeedforwardLM(
+        config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
+    )
+    encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
+    train_windows = ArrayDataset(*model.windows(encode(train)))
+    valid_windows = None
+    if args.valid:
+        valid_windows = ArrayDataset(
+            *model.windows(encode(_read_corpus(args.valid, args, "validation file")))
+        )
+    _say(
+        f"{len(train)} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
+    )
+
+    # The model is written to a temporary file next to --out whenever validation improves,
+    # and moved to --out only when training ends well: a failed run never replaces a file.
+    partial = out.with_name(f".{out.name}.training")
+    log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
+    _check_output(str(log_path))
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(
+            json.dumps(
+                {
+                    "run": "lm train",
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "model": config.to_dict(),
+                    "training": train_config.to_dict(),
+                }
+            )
+            + "\n"
+        )
+
+    def save(m: Any, record: dict[str, Any]) -> None:
+        m.save(partial, extra={"training": train_config.to_dict(), "record": record})
+
+    started = time.perf_counter()
+    try:
+        history = fit(
+            model,
+            train_windows,
+            valid_windows,
+            train_config,
+            log_path=log_path,
+            on_best=save,
+            describe=lambda loss: {"ppl": math.exp(min(loss, 700))},
+        )
+    except BaseException:
+        if partial.exists():
+            _say(f"training stopped; the best model so far is in {str(partial)!r}")
+        raise
+    os.replace(partial, out)
+    summary = f"wrote {str(out)!r} after {len(history.epochs)} epochs in {time.perf_counter() - started:.0f}s"
+    if history.best_valid_loss is not None:
+        summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
+    print(summary)
+    return 0
+
+
+def run_ngram_train(args: argparse.Namespace) -> int:
+    out = _check_output(args.out)
+    if args.arpa:
+        _check_output(args.arpa)
+    _positive("--order", args.order)
+    train = _read_corpus(args.train, args, "training file")
+    vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+    started = time.perf_counter()
+    lm = KneserNeyLM(args.order, vocab=vocab, tokenizer=Tokenizer(args.tokenizer, args.lowercase))
+    lm.fit([vocab.encode(s) for s in train], len(vocab))
+    lm.save(out)
+    if args.arpa:
+        lm.to_arpa(args.arpa)
+    n = ", ".join(
+        f"{len(lm.counts[k]) if k > 1 else len(vocab)} {k}-grams" for k in range(1, args.order + 1)
+    )
+    print(
+        f"wrote {str(out)!r}: order {args.order}, vocabulary {len(vocab)}, {n}, in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    model: TextLM = args.load(args.model)
+    sentences = model.encode_lines(_lines(args.test, args.encoding))
+    log_probs = model.log_probs(sentences)
+    results: dict[str, Any] = {
+        "tokens": int(len(log_probs)),
+        "perplexity": float(np.exp(-log_probs.mean())),
+    }
+    if getattr(args, "ngram", None):
+        ngram = KneserNeyLM.load(args.ngram)
+        if ngram.vocab != model.vocab:
+            raise ValueError(
+                f"{args.ngram!r} was built with a different vocabulary than {args.model!r}; build both from the same training file and settings"
+            )
+        ngram_log_probs = ngram.log_probs(sentences)
+        weight = args.weight
+        if weight is None:
+            if not args.tune_on:
+                raise ValueError(
+                    "give the mixture weight with --weight, or validation text to tune it on with --tune-on"
+                )
+            tune = model.encode_lines(_lines(args.tune_on, args.encoding))
+            weight = interpolate_weight(model.log_probs(tune), ngram.log_probs(tune))
+        elif not 0 <= weight <= 1:
+            raise ValueError(f"--weight must be in [0, 1]; got {weight}")
+        mixed = interpolate_log_probs(log_probs, ngram_log_probs, weight)
+        results.update(
+            {
+                "ngram_perplexity": float(np.exp(-ngram_log_probs.mean())),
+                "weight": weight,
+                "interpolated_perplexity": float(np.exp(-mixed.mean())),
+            }
+        )
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"perplexity {results['perplexity']:.2f} over {results['tokens']} tokens")
+        if "weight" in results:
+            print(f"n-gram perplexity {results['ngram_perplexity']:.2f}")
+            print(
+                f"interpolated perplexity {results['interpolated_perplexity']:.2f} (weight of the neural LM {results['weight']:.3f})"
+            )
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    model: TextLM = args.load(args.model)
+    lines = _lines(args.file, args.encoding)
+    for line, log_prob in zip(lines, model.sentence_log_probs(lines)):
+        tokens = len(model.tokenizer(line)) + 1
+        print(f"{log_prob:.4f}\t{math.exp(-log_prob / tokens):.2f}\t{line.strip()}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    _positive("--top", args.top)
+    model: TextLM = args.load(args.model)
+    prompts = (
+        [" ".join(args.prompt)] if args.prompt else [line for line in sys.stdin.read().splitlines()]
+    )
+    for prompt in prompts:
+        predictions = model.predict_next(prompt, k=args.top)
+        print(f"{prompt}\t" + "  ".join(f"{word} {p:.4f}" for word, p in predictions))
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    model: TextLM = args.load(args.model)
+    for sentence in model.generate(
+        args.num, args.max_tokens, args.temperature, args.top_k, args.prompt, args.seed
+    ):
+        print(sentence)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
@@ -63,13 +551,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
         return handler(args)
     except (ValueError, TypeError, OSError) as err:
-        print(f"ffnlp {args.command}: error: {err}", file=sys.stderr)
+        print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"ffnlp {args.command}: interrupted", file=sys.stderr)
+        print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130
 
 

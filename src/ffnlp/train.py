@@ -90,11 +90,15 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name.replace('_', '-')} must be a positive integer; got {value!r}")
+                raise ValueError(
+                    f"{name.replace('_', '-')} must be a positive integer; got {value!r}"
+                )
         for name in ("lr_patience", "early_stopping", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name.replace('_', '-')} must be a non-negative integer; got {value!r}")
+                raise ValueError(
+                    f"{name.replace('_', '-')} must be a non-negative integer; got {value!r}"
+                )
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -116,9 +120,13 @@ def make_optimizer(model: Module, config: TrainConfig) -> optim.Optimizer:
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if name.split(".")[-1] == "bias" else decay).append(p)
-    groups = [g for g in ({"params": decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    groups = [
+        g for g in ({"params": decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]
+    ]
     if config.optimizer == "sgd":
-        return optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
     cls = optim.Adam if config.optimizer == "adam" else optim.AdamW
     return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
 
@@ -164,7 +172,14 @@ class _Progress:
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc=description, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+                self.bar = tqdm(
+                    total=total,
+                    desc=description,
+                    unit="batch",
+                    leave=False,
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
             except ImportError:
                 self.bar = None
 
@@ -176,7 +191,10 @@ class _Progress:
                 self.bar.set_postfix(loss=f"{loss:.4f}", ex_per_s=f"{rate:,.0f}", refresh=False)
         elif self.enabled and step % self.log_every == 0:
             eta = (self.total - step) * (time.perf_counter() - self.start) / step
-            print(f"{self.description} step {step}/{self.total} loss {loss:.4f} {rate:,.0f} ex/s eta {eta:.0f}s", file=sys.stderr)
+            print(
+                f"{self.description} step {step}/{self.total} loss {loss:.4f} {rate:,.0f} ex/s eta {eta:.0f}s",
+                file=sys.stderr,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -215,7 +233,11 @@ def fit(
     optimizer = make_optimizer(model, config)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     scheduler = optim.ReduceLROnPlateau(
-        optimizer, factor=config.lr_decay if config.lr_decay < 1 else 0.5, patience=config.lr_patience, min_lr=config.min_lr, threshold=0.0
+        optimizer,
+        factor=config.lr_decay if config.lr_decay < 1 else 0.5,
+        patience=config.lr_patience,
+        min_lr=config.min_lr,
+        threshold=0.0,
     )
     log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 - closed below
 
@@ -235,7 +257,9 @@ def fit(
     try:
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
-            progress = _Progress(steps_per_epoch, f"epoch {epoch}/{config.epochs}", config.progress, config.log_every)
+            progress = _Progress(
+                steps_per_epoch, f"epoch {epoch}/{config.epochs}", config.progress, config.log_every
+            )
             total_loss, seen = 0.0, 0
             for indices in minibatches(len(train_data), config.batch_size, rng):
                 inputs, targets = train_data.batch(indices)
@@ -257,7 +281,14 @@ def fit(
                 seen += len(indices)
                 progress.update(step - (epoch - 1) * steps_per_epoch, total_loss / seen, seen)
                 if step % config.log_every == 0:
-                    write_log({"step": step, "epoch": epoch, "train_loss": total_loss / seen, "lr": optimizer.param_groups[0]["lr"]})
+                    write_log(
+                        {
+                            "step": step,
+                            "epoch": epoch,
+                            "train_loss": total_loss / seen,
+                            "lr": optimizer.param_groups[0]["lr"],
+                        }
+                    )
             progress.close()
             seconds = time.perf_counter() - epoch_start
             record: dict[str, Any] = {
@@ -299,7 +330,13 @@ def fit(
     elif on_best is not None:  # no validation data: the last model is the one kept
         on_best(model, records[-1] if records else {})
     model.eval()
-    return History(records, best_epoch, None if best_epoch is None else best_loss, stopped_early, time.perf_counter() - started)
+    return History(
+        records,
+        best_epoch,
+        None if best_epoch is None else best_loss,
+        stopped_early,
+        time.perf_counter() - started,
+    )
 
 
 def _print_epoch(record: dict[str, Any], enabled: bool) -> None:

@@ -13,7 +13,12 @@ from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.text import Tokenizer, Vocab
 from ffnlp.train import ArrayDataset, TrainConfig, fit
 
-SENTENCES = ["the cat sat on the mat", "the dog sat on the log", "a cat ate the fish", "the dog ate a bone"]
+SENTENCES = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "a cat ate the fish",
+    "the dog ate a bone",
+]
 
 
 def _tiny(**overrides):
@@ -52,7 +57,9 @@ def test_forward_is_bengios_formula():
     x = np.concatenate([E[contexts[:, 0]], E[contexts[:, 1]]], axis=1)  # e = [E x_{t-2}; E x_{t-1}]
     W1, b1 = lm.hidden[0].weight.data, lm.hidden[0].bias.data
     U, b = lm.output.weight.data, lm.output.bias.data
-    expected = x @ lm.direct.weight.data.T + np.tanh(x @ W1.T + b1) @ U.T + b  # y = b + Wx + U tanh(d + Hx)
+    expected = (
+        x @ lm.direct.weight.data.T + np.tanh(x @ W1.T + b1) @ U.T + b
+    )  # y = b + Wx + U tanh(d + Hx)
     logits, loss = lm(contexts)
     np.testing.assert_allclose(logits.data, expected, rtol=1e-12)
     assert loss is None
@@ -63,7 +70,10 @@ def test_tied_embeddings_share_one_matrix():
     assert not hasattr(lm, "output")
     names = [n for n, _ in lm.named_parameters()]
     assert names.count("embedding.weight") == 1 and "output_bias" in names
-    with pytest.raises(ValueError, match=r"tie_embeddings needs the last hidden size to equal embed_dim \(4\); got 6"):
+    with pytest.raises(
+        ValueError,
+        match=r"tie_embeddings needs the last hidden size to equal embed_dim \(4\); got 6",
+    ):
         _tiny(tie_embeddings=True)
 
 
@@ -71,7 +81,19 @@ def test_overfits_one_batch():
     lm = _tiny(hidden_dims=(32,), embed_dim=8)
     contexts, targets = lm.windows(lm.encode_lines(SENTENCES[:1]))
     data = ArrayDataset(contexts, targets)
-    fit(lm, data, data, TrainConfig(epochs=300, batch_size=len(targets), lr=0.02, progress=False, early_stopping=0, lr_decay=1.0))
+    fit(
+        lm,
+        data,
+        data,
+        TrainConfig(
+            epochs=300,
+            batch_size=len(targets),
+            lr=0.02,
+            progress=False,
+            early_stopping=0,
+            lr_decay=1.0,
+        ),
+    )
     _, loss = lm(contexts, targets)
     assert loss.item() < 0.02
 
@@ -88,7 +110,9 @@ def test_learns_the_corpus_better_than_uniform_and_saves(tmp_path):
     lm.save(tmp_path / "lm.npz", extra={"note": "tiny"})
     again = FeedforwardLM.load(tmp_path / "lm.npz")
     assert again.config == lm.config and again.vocab == lm.vocab and again.extra == {"note": "tiny"}
-    np.testing.assert_array_equal(again.log_probs(lm.encode_lines(SENTENCES)), lm.log_probs(lm.encode_lines(SENTENCES)))
+    np.testing.assert_array_equal(
+        again.log_probs(lm.encode_lines(SENTENCES)), lm.log_probs(lm.encode_lines(SENTENCES))
+    )
     top = again.predict_next("the cat", k=3)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
     assert sum(again.next_distribution([1, 3])) == pytest.approx(1.0, abs=1e-9)
@@ -108,10 +132,17 @@ def test_sentence_log_probs_sum_the_token_log_probs():
 def test_frozen_pretrained_embeddings_do_not_move():
     vocab = Vocab.build([s.split() for s in SENTENCES])
     pretrained = np.random.default_rng(0).standard_normal((len(vocab), 4)).astype(np.float32)
-    config = FeedforwardLMConfig(vocab_size=len(vocab), context_size=2, embed_dim=4, hidden_dims=(6,), freeze_embeddings=True)
+    config = FeedforwardLMConfig(
+        vocab_size=len(vocab), context_size=2, embed_dim=4, hidden_dims=(6,), freeze_embeddings=True
+    )
     lm = FeedforwardLM(config, vocab=vocab, tokenizer=Tokenizer(), pretrained=pretrained, rng=0)
     contexts, targets = lm.windows(lm.encode_lines(SENTENCES))
-    fit(lm, ArrayDataset(contexts, targets), None, TrainConfig(epochs=3, batch_size=4, progress=False))
+    fit(
+        lm,
+        ArrayDataset(contexts, targets),
+        None,
+        TrainConfig(epochs=3, batch_size=4, progress=False),
+    )
     np.testing.assert_array_equal(lm.embedding.weight.data, pretrained)
     with pytest.raises(ValueError, match=r"pretrained embeddings have shape \(3, 4\)"):
         FeedforwardLM(config, pretrained=pretrained[:3])

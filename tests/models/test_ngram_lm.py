@@ -11,7 +11,7 @@ import pytest
 
 from ffnlp import io
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
-from ffnlp.text import Vocab
+from ffnlp.text import Tokenizer, Vocab
 
 BOS, EOS = Vocab.bos_id, Vocab.eos_id
 
@@ -52,7 +52,9 @@ class ReferenceKN:
                 self.D.append([0, 0.5, 1.0, 1.5])
                 continue
             y = nk[1] / (nk[1] + 2 * nk[2])
-            self.D.append([0, 1 - 2 * y * nk[2] / nk[1], 2 - 3 * y * nk[3] / nk[2], 3 - 4 * y * nk[4] / nk[3]])
+            self.D.append(
+                [0, 1 - 2 * y * nk[2] / nk[1], 2 - 3 * y * nk[3] / nk[2], 3 - 4 * y * nk[4] / nk[3]]
+            )
         self.hist = [None] + [defaultdict(lambda: [0, 0.0]) for _ in range(order)]
         for n in range(1, order + 1):
             for gram, count in self.c[n].items():
@@ -165,13 +167,20 @@ def test_arpa_export_reproduces_the_model(tmp_path):
 
 def test_save_and_load_round_trip(tmp_path):
     train = _corpus(6)
-    lm = KneserNeyLM(3).fit(train, 15)
-    config, arrays = lm.state()
-    io.save_archive(tmp_path / "kn.npz", "kneser_ney_lm", {"config": config}, arrays)
-    meta, loaded = io.load_archive(tmp_path / "kn.npz", kind="kneser_ney_lm")
-    again = KneserNeyLM.from_state(meta["config"], loaded)
+    vocab = Vocab(["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(12)])
+    lm = KneserNeyLM(3, vocab=vocab, tokenizer=Tokenizer()).fit(train, len(vocab))
+    lm.save(tmp_path / "kn.npz")
+    again = KneserNeyLM.load(tmp_path / "kn.npz")
     test = _corpus(7, sentences=5)
     np.testing.assert_array_equal(again.log_probs(test), lm.log_probs(test))
+    assert again.vocab == vocab and again.order == 3
+    assert again.generate(num_sentences=2, seed=1) == lm.generate(num_sentences=2, seed=1)
+    words = [w for w, _ in again.predict_next("w0 w1", k=4)]
+    assert len(words) == 4 and "<s>" not in words
+    with pytest.raises(
+        ValueError, match="holds a 'kneser_ney_lm' model, not a 'feedforward_lm' model"
+    ):
+        io.load_archive(tmp_path / "kn.npz", kind="feedforward_lm")
 
 
 def test_errors():

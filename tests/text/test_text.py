@@ -19,7 +19,17 @@ from ffnlp.text.vectors import load_vectors
 
 def test_tokenizer_modes():
     assert Tokenizer()("  the cat\tsat \n") == ["the", "cat", "sat"]
-    assert Tokenizer("regex", lowercase=True)("Don't stop -- it's U.S. 9.5!") == ["don't", "stop", "-", "-", "it's", "u.s", ".", "9.5", "!"]
+    assert Tokenizer("regex", lowercase=True)("Don't stop -- it's U.S. 9.5!") == [
+        "don't",
+        "stop",
+        "-",
+        "-",
+        "it's",
+        "u.s",
+        ".",
+        "9.5",
+        "!",
+    ]
     assert Tokenizer("char")("emma\n") == ["e", "m", "m", "a"]
     assert Tokenizer("char").join(["a", "v", "a"]) == "ava"
     assert Tokenizer.from_dict(Tokenizer("regex", True).to_dict()) == Tokenizer("regex", True)
@@ -43,7 +53,10 @@ def test_vocab_keeps_an_unk_that_is_already_in_the_text():
 
 
 def test_vocab_errors():
-    with pytest.raises(ValueError, match=r"the vocabulary is empty: no token occurs at least min_count=3 times \(the most frequent occurs 2 times\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"the vocabulary is empty: no token occurs at least min_count=3 times \(the most frequent occurs 2 times\)",
+    ):
         Vocab.build([["a", "a", "b"]], min_count=3)
     with pytest.raises(ValueError, match="min_count must be a positive integer; got 0"):
         Vocab.build([["a"]], min_count=0)

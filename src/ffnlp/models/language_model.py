@@ -79,7 +79,9 @@ class FeedforwardLMConfig:
         for i, size in enumerate(self.hidden_dims):
             _positive_int(f"hidden_dims[{i}]", size)
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
+            )
         check_probability("dropout", self.dropout)
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}; got {self.layout!r}")
@@ -137,7 +139,9 @@ class FeedforwardLM(Module, TextLM):
     ) -> None:
         super().__init__()
         if vocab is not None and len(vocab) != config.vocab_size:
-            raise ValueError(f"the vocabulary has {len(vocab)} tokens but vocab_size is {config.vocab_size}")
+            raise ValueError(
+                f"the vocabulary has {len(vocab)} tokens but vocab_size is {config.vocab_size}"
+            )
         self.config = config
         self.vocab = vocab
         self.tokenizer = tokenizer
@@ -147,7 +151,9 @@ class FeedforwardLM(Module, TextLM):
         if pretrained is not None:
             pretrained = np.asarray(pretrained, dtype=np.float32)
             if pretrained.shape != (V, D):
-                raise ValueError(f"pretrained embeddings have shape {pretrained.shape}; expected ({V}, {D})")
+                raise ValueError(
+                    f"pretrained embeddings have shape {pretrained.shape}; expected ({V}, {D})"
+                )
             self.embedding.weight.data[...] = pretrained
         if config.freeze_embeddings:
             self.embedding.weight.requires_grad_(False)
@@ -156,7 +162,10 @@ class FeedforwardLM(Module, TextLM):
         layers: list[Module] = []
         width = N * D
         for size in config.hidden_dims:
-            layers += [Linear(width, size, init=init_name, rng=rng), ACTIVATIONS[config.activation]()]
+            layers += [
+                Linear(width, size, init=init_name, rng=rng),
+                ACTIVATIONS[config.activation](),
+            ]
             if config.dropout > 0:
                 layers.append(Dropout(config.dropout, rng=rng))
             width = size
@@ -196,7 +205,9 @@ class FeedforwardLM(Module, TextLM):
         contexts, targets = self.windows(sentences)
         return self.window_log_probs(contexts, targets, batch_size)
 
-    def window_log_probs(self, contexts: np.ndarray, targets: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def window_log_probs(
+        self, contexts: np.ndarray, targets: np.ndarray, batch_size: int = 1024
+    ) -> np.ndarray:
         was_training = self.training
         self.eval()
         out = np.empty(len(targets), dtype=np.float64)
@@ -205,7 +216,9 @@ class FeedforwardLM(Module, TextLM):
                 for start in range(0, len(targets), batch_size):
                     stop = start + batch_size
                     logits, loss = self(contexts[start:stop], targets[start:stop])
-                    out[start:stop] = -ops.cross_entropy(logits, targets[start:stop], reduction="none").data
+                    out[start:stop] = -ops.cross_entropy(
+                        logits, targets[start:stop], reduction="none"
+                    ).data
         finally:
             self.train(was_training)
         return out
@@ -250,7 +263,9 @@ class FeedforwardLM(Module, TextLM):
             vocab = Vocab.from_dict(meta["vocab"])
             tokenizer = Tokenizer.from_dict(meta["tokenizer"])
         except (KeyError, TypeError) as err:
-            raise ValueError(f"{str(path)!r}: the model description is incomplete ({err})") from None
+            raise ValueError(
+                f"{str(path)!r}: the model description is incomplete ({err})"
+            ) from None
         model = cls(config, vocab=vocab, tokenizer=tokenizer, rng=0)
         model.load_state_dict(arrays)
         model.extra = meta.get("extra", {})

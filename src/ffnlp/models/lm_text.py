@@ -34,7 +34,9 @@ class TextLM:
     # Shared.
     def _require_vocab(self) -> None:
         if getattr(self, "vocab", None) is None or getattr(self, "tokenizer", None) is None:
-            raise ValueError("this model has no vocabulary or tokenizer attached; train it through ffnlp or set .vocab and .tokenizer")
+            raise ValueError(
+                "this model has no vocabulary or tokenizer attached; train it through ffnlp or set .vocab and .tokenizer"
+            )
 
     def encode_lines(self, lines: Sequence[str]) -> list[np.ndarray]:
         """Token ids of each line (unknown words become ``<unk>``)."""
@@ -62,7 +64,9 @@ class TextLM:
         """The ``k`` most probable next tokens after ``prompt`` (a sentence prefix)."""
         ids = self.encode_lines([prompt])[0] if prompt.strip() else np.zeros(0, dtype=np.int64)
         context = self._extend(self.start_context(), ids.tolist())
-        return [(self.vocab.itos[i], p) for i, p in top_predictions(self.next_distribution(context), k)]
+        return [
+            (self.vocab.itos[i], p) for i, p in top_predictions(self.next_distribution(context), k)
+        ]
 
     def generate(
         self,
@@ -80,7 +84,11 @@ class TextLM:
         check_sampling(temperature, top_k)
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"max_tokens must be a positive integer; got {max_tokens!r}")
-        if isinstance(num_sentences, bool) or not isinstance(num_sentences, int) or num_sentences < 1:
+        if (
+            isinstance(num_sentences, bool)
+            or not isinstance(num_sentences, int)
+            or num_sentences < 1
+        ):
             raise ValueError(f"num_sentences must be a positive integer; got {num_sentences!r}")
         rng = np.random.default_rng(seed)
         prefix = self.encode_lines([prompt])[0].tolist() if prompt.strip() else []
@@ -90,7 +98,11 @@ class TextLM:
             tokens = list(prefix)
             for _ in range(max_tokens):
                 token = sample_token(
-                    self.next_distribution(context), rng, temperature, top_k, banned=(Vocab.bos_id, Vocab.unk_id)
+                    self.next_distribution(context),
+                    rng,
+                    temperature,
+                    top_k,
+                    banned=(Vocab.bos_id, Vocab.unk_id),
                 )
                 if token == Vocab.eos_id:
                     break

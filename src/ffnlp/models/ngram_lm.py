@@ -28,15 +28,21 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp import io
+from ffnlp.models.lm_text import TextLM
 from ffnlp.text.ngrams import padded_sentences
+from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 
+KIND = "kneser_ney_lm"
 
-class KneserNeyLM:
+
+class KneserNeyLM(TextLM):
     """Interpolated modified Kneser-Ney language model of any order.
 
     Args:
         order: N, the length of the longest n-gram (3 = trigram, 5 = 5-gram).
+        vocab, tokenizer: attach them to score and generate text directly.
 
     Use :meth:`fit` on sentences of token ids (each scored with a ``</s>`` at its end and
     ``<s>`` before its start), then :meth:`log_probs`, :meth:`perplexity`,
@@ -47,10 +53,14 @@ class KneserNeyLM:
     1.0
     """
 
-    def __init__(self, order: int = 3) -> None:
+    def __init__(
+        self, order: int = 3, vocab: Vocab | None = None, tokenizer: Tokenizer | None = None
+    ) -> None:
         if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
             raise ValueError(f"order must be a positive integer; got {order!r}")
         self.order = int(order)
+        self.vocab = vocab
+        self.tokenizer = tokenizer
         self.vocab_size: int | None = None
         # Per order n (index n): tables of the n-grams seen in training.
         self.keys: list[np.ndarray] = []  # sorted id(prefix) * V + w, for n >= 2
@@ -183,6 +193,9 @@ class KneserNeyLM:
         """exp of the mean negative log-probability per predicted token (``</s>`` included)."""
         return float(np.exp(-self.log_probs(sentences).mean()))
 
+    def start_context(self) -> list[int]:
+        return [Vocab.bos_id] * (self.order - 1)
+
     def _history_ids(self, context: Sequence[int]) -> list[int]:
         """ids[n] = id of the (n-1)-word history for order n (-1 if unseen), n = 2..order."""
         context = [int(t) for t in context][-(self.order - 1) :] if self.order > 1 else []
@@ -245,15 +258,16 @@ class KneserNeyLM:
             probs.append(discounted + self.gammas[n][h] * probs[n - 1][self.suffixes[n]])
         return probs
 
-    def to_arpa(self, path: str | Path, vocab: Vocab) -> None:
+    def to_arpa(self, path: str | Path, vocab: Vocab | None = None) -> None:
         """Write the model in the ARPA back-off format (readable by SRILM, KenLM and others).
 
         Interpolated Kneser-Ney is exactly a back-off model whose listed probabilities are
         the interpolated ones and whose back-off weights are the gammas.
         """
         self._check_fitted()
-        from ffnlp.io import atomic_write_text
-
+        vocab = vocab or self.vocab
+        if vocab is None:
+            raise ValueError("to_arpa: the model has no vocabulary; pass one")
         itos = np.array(vocab.itos, dtype=object)
         words, probs = self._ngram_words(), self._ngram_probs()
         lines = ["", "\\data\\"]
@@ -276,12 +290,14 @@ class KneserNeyLM:
                     f"{lp:.6f}\t{t}\t{b:.6f}" for lp, t, b in zip(logp.tolist(), text, bow.tolist())
                 ]
         lines += ["", "\\end\\", ""]
-        atomic_write_text(path, "\n".join(lines))
+        io.atomic_write_text(path, "\n".join(lines))
 
     # ------------------------------------------------------------------ save / load
-    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """(configuration, arrays) for :mod:`ffnlp.io`."""
+    def save(self, path: str | Path) -> None:
+        """Write the model with its vocabulary and tokenizer to one file."""
         self._check_fitted()
+        if self.vocab is None or self.tokenizer is None:
+            raise ValueError("save: attach a vocab and a tokenizer to the model first")
         arrays = {"unigram": self.unigram}
         for n in range(1, self.order + 1):
             arrays[f"counts.{n}"] = self.counts[n]
@@ -291,15 +307,27 @@ class KneserNeyLM:
             if n >= 2:
                 arrays[f"keys.{n}"] = self.keys[n]
                 arrays[f"suffixes.{n}"] = self.suffixes[n]
-        return {"order": self.order, "vocab_size": self.vocab_size}, arrays
+        meta = {
+            "config": {"order": self.order, "vocab_size": self.vocab_size},
+            "vocab": self.vocab.to_dict(),
+            "tokenizer": self.tokenizer.to_dict(),
+        }
+        io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> KneserNeyLM:
-        lm = cls(order=config["order"])
-        lm.vocab_size = int(config["vocab_size"])
-        empty = np.empty(0, np.int64)
-        N = lm.order
+    def load(cls, path: str | Path) -> KneserNeyLM:
+        """Read a model written by :meth:`save`."""
+        meta, arrays = io.load_archive(path, kind=KIND)
         try:
+            config = meta["config"]
+            lm = cls(
+                order=int(config["order"]),
+                vocab=Vocab.from_dict(meta["vocab"]),
+                tokenizer=Tokenizer.from_dict(meta["tokenizer"]),
+            )
+            lm.vocab_size = int(config["vocab_size"])
+            N = lm.order
+            empty = np.empty(0, np.int64)
             lm.unigram = arrays["unigram"]
             lm.counts = [empty] + [arrays[f"counts.{n}"] for n in range(1, N + 1)]
             lm.discounts = [np.zeros(4)] + [arrays[f"discounts.{n}"] for n in range(1, N + 1)]
@@ -307,11 +335,11 @@ class KneserNeyLM:
             lm.gammas = [empty] + [arrays[f"gammas.{n}"] for n in range(1, N + 1)]
             lm.keys = [empty, empty] + [arrays[f"keys.{n}"] for n in range(2, N + 1)]
             lm.suffixes = [empty, empty] + [arrays[f"suffixes.{n}"] for n in range(2, N + 1)]
-        except KeyError as err:
-            raise ValueError(f"n-gram model file is missing the array {err.args[0]!r}") from None
-        if lm.unigram.shape != (lm.vocab_size,):
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{str(path)!r}: the n-gram model is incomplete ({err})") from None
+        if lm.unigram.shape != (lm.vocab_size,) or len(lm.vocab) != lm.vocab_size:
             raise ValueError(
-                f"n-gram model file: unigram table has shape {lm.unigram.shape}, expected ({lm.vocab_size},)"
+                f"{str(path)!r}: the n-gram tables do not match the vocabulary size {lm.vocab_size}"
             )
         return lm
 

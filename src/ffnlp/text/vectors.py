@@ -52,7 +52,9 @@ def load_vectors(
         if len(parts) < 2 or not parts[0]:
             if not line.strip():
                 continue
-            raise ValueError(f"embeddings file {str(path)!r}, line {number}: expected a word and its numbers")
+            raise ValueError(
+                f"embeddings file {str(path)!r}, line {number}: expected a word and its numbers"
+            )
         if dim is None:
             dim = len(parts) - 1
         if len(parts) - 1 != dim:
@@ -67,14 +69,20 @@ def load_vectors(
         try:
             vector = np.array(parts[1:], dtype=np.float32)
         except ValueError:
-            raise ValueError(f"embeddings file {str(path)!r}, line {number}: a value is not a number") from None
+            raise ValueError(
+                f"embeddings file {str(path)!r}, line {number}: a value is not a number"
+            ) from None
         if not np.isfinite(vector).all():
-            raise ValueError(f"embeddings file {str(path)!r}, line {number}: a value is NaN or infinite")
+            raise ValueError(
+                f"embeddings file {str(path)!r}, line {number}: a value is NaN or infinite"
+            )
         rows[index] = vector
     if dim is None:
         raise ValueError(f"embeddings file {str(path)!r} holds no vectors")
     if not rows:
-        raise ValueError(f"embeddings file {str(Path(path))!r}: none of the {len(vocab)} vocabulary words is in it")
+        raise ValueError(
+            f"embeddings file {str(Path(path))!r}: none of the {len(vocab)} vocabulary words is in it"
+        )
     vectors = np.zeros((len(vocab), dim), dtype=np.float32)
     found = np.zeros(len(vocab), dtype=bool)
     index = np.fromiter(rows, dtype=np.int64, count=len(rows))

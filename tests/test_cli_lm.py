@@ -1,0 +1,244 @@
+"""The language-model commands, run in-process on a tiny corpus the tests write."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+
+from ffnlp.cli import main
+
+CORPUS = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "a cat ate the fish",
+    "the dog ate a bone",
+    "a bird sat on the fence",
+    "the bird ate a worm",
+]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(CORPUS * 3) + "\n", encoding="utf-8")
+    valid = tmp_path / "valid.txt"
+    valid.write_text("\n".join(CORPUS[:3]) + "\n", encoding="utf-8")
+    return tmp_path, train, valid
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+LM_TRAIN = [
+    "--context-size",
+    "2",
+    "--embed-dim",
+    "8",
+    "--hidden",
+    "16",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "8",
+    "--no-progress",
+]
+
+
+def test_lm_train_eval_score_predict_generate(corpus, capsys, monkeypatch):
+    tmp, train, valid = corpus
+    model = tmp / "lm.npz"
+    code, out, err = _run(
+        ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN], capsys
+    )
+    assert code == 0, err
+    assert "wrote" in out and "best validation perplexity" in out
+    assert model.exists() and not (tmp / ".lm.npz.training").exists()
+    log = [json.loads(line) for line in (tmp / "lm.npz.log.jsonl").read_text().splitlines()]
+    assert log[0]["run"] == "lm train" and [r["epoch"] for r in log if "valid_loss" in r] == [
+        1,
+        2,
+        3,
+    ]
+
+    code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0 and result["tokens"] == 6 + 6 + 5 + 3 and result["perplexity"] > 1
+
+    code, out, _ = _run(["lm", "score", model, valid], capsys)
+    rows = out.splitlines()
+    assert code == 0 and len(rows) == 3 and rows[0].endswith("\tthe cat sat on the mat")
+    assert float(rows[0].split("\t")[0]) < 0
+
+    code, out, _ = _run(["lm", "predict", model, "the", "cat", "-k", "3"], capsys)
+    assert code == 0 and out.startswith("the cat\t") and len(out.split("\t")[1].split("  ")) == 3
+    monkeypatch.setattr("sys.stdin", io.StringIO("the dog\na\n"))
+    code, out, _ = _run(["lm", "predict", model, "-k", "2"], capsys)
+    assert code == 0 and len(out.splitlines()) == 2
+
+    code, first, _ = _run(
+        ["lm", "generate", model, "-n", "3", "--seed", "4", "--top-k", "5"], capsys
+    )
+    code2, second, _ = _run(
+        ["lm", "generate", model, "-n", "3", "--seed", "4", "--top-k", "5"], capsys
+    )
+    assert code == code2 == 0 and first == second and len(first.splitlines()) == 3
+
+
+def test_ngram_and_the_mixture(corpus, capsys):
+    tmp, train, valid = corpus
+    code, out, err = _run(
+        [
+            "ngram",
+            "train",
+            train,
+            "--order",
+            "3",
+            "--out",
+            tmp / "kn.npz",
+            "--arpa",
+            tmp / "kn.arpa",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "3-grams" in out and (tmp / "kn.arpa").read_text().startswith("\n\\data\\")
+    code, out, _ = _run(["ngram", "eval", tmp / "kn.npz", valid, "--json"], capsys)
+    assert code == 0 and json.loads(out)["perplexity"] > 1
+    code, out, _ = _run(["ngram", "generate", tmp / "kn.npz", "-n", "2"], capsys)
+    assert code == 0 and len(out.splitlines()) == 2
+
+    _run(["lm", "train", train, "--valid", valid, "--out", tmp / "lm.npz", *LM_TRAIN], capsys)
+    code, out, err = _run(
+        [
+            "lm",
+            "eval",
+            tmp / "lm.npz",
+            valid,
+            "--ngram",
+            tmp / "kn.npz",
+            "--tune-on",
+            valid,
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert 0 <= result["weight"] <= 1
+    assert (
+        result["interpolated_perplexity"]
+        <= min(result["perplexity"], result["ngram_perplexity"]) + 1e-9
+    )
+    code, _, err = _run(["lm", "eval", tmp / "lm.npz", valid, "--ngram", tmp / "kn.npz"], capsys)
+    assert code == 2 and "--weight" in err
+
+
+def _assert_clean_failure(code, err, message):
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("make_input", "extra", "message"),
+    [
+        (lambda tmp: tmp / "missing.txt", [], "does not exist"),
+        (lambda tmp: tmp, [], "is a directory, not a file"),
+        (lambda tmp: _write(tmp / "empty.txt", b""), [], "is empty"),
+        (
+            lambda tmp: _write(tmp / "latin.txt", "un caf\xe9 noir\n".encode("cp1252")),
+            [],
+            "is not valid UTF-8",
+        ),
+        (
+            lambda tmp: _write(tmp / "short.txt", b"a b\n"),
+            ["--context-size", "5"],
+            "too few for a context of 5",
+        ),
+        (
+            lambda tmp: _write(tmp / "rare.txt", b"a b c\n"),
+            ["--min-count", "2"],
+            "the vocabulary is empty",
+        ),
+        (
+            lambda tmp: _write(tmp / "ok.txt", b"a b c d\n"),
+            ["--epochs", "0"],
+            "epochs must be a positive integer; got 0",
+        ),
+        (
+            lambda tmp: _write(tmp / "ok.txt", b"a b c d\n"),
+            ["--dropout", "1.5"],
+            "dropout must be a number in [0, 1); got 1.5",
+        ),
+        (
+            lambda tmp: _write(tmp / "ok.txt", b"a b c d\n"),
+            ["--lr", "-1"],
+            "lr must be a finite number > 0; got -1.0",
+        ),
+        (
+            lambda tmp: _write(tmp / "ok.txt", b"a b c d\n"),
+            ["--hidden", "0"],
+            "hidden_dims[0] must be a positive integer; got 0",
+        ),
+    ],
+)
+def test_lm_train_bad_input(tmp_path, capsys, make_input, extra, message):
+    out = tmp_path / "model.npz"
+    out.write_bytes(b"precious")
+    code, _, err = _run(
+        ["lm", "train", make_input(tmp_path), "--out", out, "--no-progress", *extra], capsys
+    )
+    _assert_clean_failure(code, err, message)
+    assert out.read_bytes() == b"precious"  # nothing the user had is overwritten
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def test_output_in_a_missing_directory_fails_before_any_work(corpus, capsys):
+    tmp, train, _ = corpus
+    code, _, err = _run(["ngram", "train", train, "--out", tmp / "no" / "kn.npz"], capsys)
+    _assert_clean_failure(code, err, "the directory")
+
+
+def test_model_files_that_are_not_models(corpus, capsys):
+    tmp, train, valid = corpus
+    fake = _write(tmp / "fake.npz", b"not a model at all")
+    code, _, err = _run(["lm", "eval", fake, valid], capsys)
+    _assert_clean_failure(code, err, "is not a readable ffnlp model file")
+    _run(["ngram", "train", train, "--order", "2", "--out", tmp / "kn.npz"], capsys)
+    code, _, err = _run(["lm", "generate", tmp / "kn.npz"], capsys)
+    _assert_clean_failure(code, err, "holds a 'kneser_ney_lm' model, not a 'feedforward_lm' model")
+
+
+def test_failed_training_keeps_the_old_model_and_reports_the_partial_one(
+    corpus, capsys, monkeypatch
+):
+    tmp, train, valid = corpus
+    out = tmp / "lm.npz"
+    out.write_bytes(b"precious")
+    import ffnlp.train
+
+    calls = {"n": 0}
+    original = ffnlp.train.evaluate
+
+    def evaluate_then_fail(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("No space left on device")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ffnlp.train, "evaluate", evaluate_then_fail)
+    code, _, err = _run(["lm", "train", train, "--valid", valid, "--out", out, *LM_TRAIN], capsys)
+    assert code == 2 and "No space left on device" in err and "best model so far" in err
+    assert out.read_bytes() == b"precious"
+    assert (tmp / ".lm.npz.training").exists()
+    assert os.stat(tmp / ".lm.npz.training").st_size > 0
