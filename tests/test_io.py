@@ -39,7 +39,7 @@ def test_one_altered_byte_is_refused(tmp_path):
     offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 128 + 4
     data[offset] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="damaged|checksum"):
+    with pytest.raises(ValueError, match=r"damaged|checksum"):
         io.load_archive(path)
 
 
@@ -87,7 +87,7 @@ def test_pickled_arrays_are_never_loaded(tmp_path):
 
 
 def test_writing_into_a_missing_directory_fails_cleanly(tmp_path):
-    with pytest.raises(ValueError, match="the directory .* does not exist"):
+    with pytest.raises(ValueError, match=r"the directory .* does not exist"):
         _save(tmp_path / "nope" / "m.npz")
 
 

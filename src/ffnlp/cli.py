@@ -473,7 +473,7 @@ def run_eval(args: argparse.Namespace) -> int:
     sentences = model.encode_lines(_lines(args.test, args.encoding))
     log_probs = model.log_probs(sentences)
     results: dict[str, Any] = {
-        "tokens": int(len(log_probs)),
+        "tokens": len(log_probs),
         "perplexity": float(np.exp(-log_probs.mean())),
     }
     if getattr(args, "ngram", None):

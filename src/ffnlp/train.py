@@ -239,7 +239,7 @@ def fit(
         min_lr=config.min_lr,
         threshold=0.0,
     )
-    log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 - closed below
+    log = open(log_path, "a", encoding="utf-8") if log_path else None
 
     def write_log(record: dict[str, Any]) -> None:
         if log is not None:

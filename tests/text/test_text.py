@@ -119,7 +119,7 @@ def test_minibatches_are_a_seeded_permutation():
 def test_split_is_seeded_and_complete():
     parts = split(list(range(100)), (0.8, 0.1, 0.1), seed=3)
     assert [len(p) for p in parts] == [80, 10, 10]
-    assert sorted(sum(parts, [])) == list(range(100))
+    assert sorted(x for part in parts for x in part) == list(range(100))
     assert split(list(range(100)), (0.8, 0.1, 0.1), seed=3) == parts
     with pytest.raises(ValueError, match="fractions must be positive and sum to 1"):
         split([1, 2], (0.5, 0.6))

@@ -215,7 +215,7 @@ class FeedforwardLM(Module, TextLM):
             with no_grad():
                 for start in range(0, len(targets), batch_size):
                     stop = start + batch_size
-                    logits, loss = self(contexts[start:stop], targets[start:stop])
+                    logits, _ = self(contexts[start:stop])
                     out[start:stop] = -ops.cross_entropy(
                         logits, targets[start:stop], reduction="none"
                     ).data
