@@ -161,8 +161,11 @@ class History:
 class _Progress:
     """A progress bar with loss, throughput and ETA (tqdm), or plain log lines without it."""
 
-    def __init__(self, total: int, description: str, enabled: bool, log_every: int) -> None:
+    def __init__(
+        self, total: int, description: str, enabled: bool, log_every: int, unit: str
+    ) -> None:
         self.bar = None
+        self.unit = unit
         self.enabled = enabled
         self.log_every = log_every
         self.start = time.perf_counter()
@@ -175,7 +178,7 @@ class _Progress:
                 self.bar = tqdm(
                     total=total,
                     desc=description,
-                    unit="batch",
+                    unit="step",
                     leave=False,
                     file=sys.stderr,
                     dynamic_ncols=True,
@@ -188,7 +191,9 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(1)
             if step % 10 == 0 or step == self.total:
-                self.bar.set_postfix(loss=f"{loss:.4f}", ex_per_s=f"{rate:,.0f}", refresh=False)
+                self.bar.set_postfix_str(
+                    f"loss {loss:.4f}, {rate:,.0f} {self.unit}/s", refresh=False
+                )
         elif self.enabled and step % self.log_every == 0:
             eta = (self.total - step) * (time.perf_counter() - self.start) / step
             print(
@@ -209,6 +214,7 @@ def fit(
     log_path: str | Path | None = None,
     on_best: Callable[[Module, dict[str, Any]], None] | None = None,
     describe: Callable[[float], dict[str, float]] | None = None,
+    unit: str = "examples",
 ) -> History:
     """Train ``model`` on ``train_data``; returns a :class:`History`.
 
@@ -224,6 +230,7 @@ def fit(
         log_path: append one JSON line per epoch (and every ``log_every`` steps) here.
         on_best: called whenever the validation loss improves.
         describe: extra metrics from a loss, e.g. ``lambda loss: {"ppl": exp(loss)}``.
+        unit: what an example is, for the throughput shown ("tokens" for language models).
     """
     config = config or TrainConfig()
     if len(train_data) == 0:
@@ -347,7 +354,7 @@ def _print_epoch(record: dict[str, Any], enabled: bool) -> None:
         if key in ("epoch", "step", "best", "seconds", "examples_per_second"):
             continue
         parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    parts.append(f"{record['examples_per_second']:,.0f} ex/s")
+    parts.append(f"{record['examples_per_second']:,.0f}/s")
     parts.append(f"{record['seconds']:.0f}s")
     if record.get("best"):
         parts.append("(best)")

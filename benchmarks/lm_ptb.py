@@ -1,0 +1,292 @@
+"""Language-model benchmark: Kneser-Ney baselines, the feedforward neural LM and their
+mixture on the Penn Treebank, and a character-level model on names.
+
+Writes ``benchmarks/results/lm_ptb.md`` and ``lm_ptb.json``. Each model is trained in a
+fresh process, so its peak memory is its own.
+
+    python benchmarks/lm_ptb.py                       # everything (about an hour on 2 cores)
+    python benchmarks/lm_ptb.py --parts kn names      # just the fast parts
+    python benchmarks/lm_ptb.py --data-dir /path/to/data
+
+Anchors (Mikolov et al. 2011, PTB test): KN5 141.2, feedforward NNLM 140.2, NNLM + KN5
+116.7; Bengio-style MLP on names (context 3, 200 hidden units): 2.17 nats per character.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "benchmarks" / "results"
+
+# The neural LM recipe: chosen on the PTB validation set.
+NEURAL = {
+    "model": {
+        "context_size": 5,
+        "embed_dim": 256,
+        "hidden_dims": [1024, 256],
+        "activation": "relu",
+        "dropout": 0.4,
+        "tie_embeddings": True,
+        "layout": "stream",
+    },
+    "training": {
+        "epochs": 15,
+        "batch_size": 256,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "lr_decay": 0.5,
+        "lr_patience": 0,
+        "early_stopping": 2,
+    },
+}
+# The character-level model on names (80/10/10 split, seed 0).
+NAMES = {
+    "model": {
+        "context_size": 3,
+        "embed_dim": 10,
+        "hidden_dims": [200],
+        "activation": "tanh",
+        "dropout": 0.0,
+        "layout": "sentence",
+    },
+    "training": {
+        "epochs": 20,
+        "batch_size": 32,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "lr_decay": 0.5,
+        "lr_patience": 0,
+        "early_stopping": 3,
+    },
+}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ptb(data_dir: Path):
+    from ffnlp.text import Vocab, load_corpus
+
+    splits = [
+        load_corpus(data_dir / "ptb" / f"ptb.{name}.txt") for name in ("train", "valid", "test")
+    ]
+    vocab = Vocab.build(splits[0])
+    return vocab, [[vocab.encode(s) for s in split] for split in splits]
+
+
+def run_kn(data_dir: str, order: int) -> dict[str, Any]:
+    from ffnlp.models import KneserNeyLM
+
+    vocab, (train, valid, test) = _ptb(Path(data_dir))
+    start = time.perf_counter()
+    lm = KneserNeyLM(order).fit(train, len(vocab))
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    test_lp = lm.log_probs(test)
+    evaluate = time.perf_counter() - start
+    valid_lp = lm.log_probs(valid)
+    np.save(RESULTS / f".kn{order}_valid.npy", valid_lp)
+    np.save(RESULTS / f".kn{order}_test.npy", test_lp)
+    return {
+        "model": f"KN{order}",
+        "valid_ppl": float(np.exp(-valid_lp.mean())),
+        "test_ppl": float(np.exp(-test_lp.mean())),
+        "train_seconds": build,
+        "eval_seconds": evaluate,
+        "tokens_per_second": sum(len(s) + 1 for s in train) / build,
+        "peak_memory_mb": _peak_mb(),
+    }
+
+
+def _train_neural(vocab, train, valid, recipe, seed: int):
+    from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+    from ffnlp.text import Tokenizer
+    from ffnlp.train import ArrayDataset, TrainConfig, fit
+
+    config = FeedforwardLMConfig(vocab_size=len(vocab), **recipe["model"])
+    lm = FeedforwardLM(config, vocab=vocab, tokenizer=Tokenizer(), rng=seed)
+    train_data = ArrayDataset(*lm.windows(train))
+    valid_data = ArrayDataset(*lm.windows(valid))
+    training = TrainConfig(seed=seed, progress=False, **recipe["training"])
+    start = time.perf_counter()
+    history = fit(lm, train_data, valid_data, training)
+    seconds = time.perf_counter() - start
+    return lm, history, seconds, len(train_data)
+
+
+def run_neural(data_dir: str, seed: int, epochs: int | None) -> dict[str, Any]:
+    vocab, (train, valid, test) = _ptb(Path(data_dir))
+    recipe = json.loads(json.dumps(NEURAL))
+    if epochs is not None:
+        recipe["training"]["epochs"] = epochs
+    lm, history, seconds, tokens = _train_neural(vocab, train, valid, recipe, seed)
+    valid_lp, test_lp = lm.log_probs(valid), lm.log_probs(test)
+    np.save(RESULTS / ".neural_valid.npy", valid_lp)
+    np.save(RESULTS / ".neural_test.npy", test_lp)
+    return {
+        "model": "feedforward NNLM",
+        "recipe": recipe,
+        "epochs_run": len(history.epochs),
+        "best_epoch": history.best_epoch,
+        "valid_ppl": float(np.exp(-valid_lp.mean())),
+        "test_ppl": float(np.exp(-test_lp.mean())),
+        "train_seconds": seconds,
+        "tokens_per_second": tokens * len(history.epochs) / seconds,
+        "peak_memory_mb": _peak_mb(),
+        "curve": [
+            {k: r.get(k) for k in ("epoch", "train_loss", "valid_loss", "lr", "seconds")}
+            for r in history.epochs
+        ],
+    }
+
+
+def run_names(data_dir: str, seed: int) -> dict[str, Any]:
+    from ffnlp.text import Tokenizer, Vocab, load_corpus, split
+
+    names = load_corpus(Path(data_dir) / "names" / "names.txt", Tokenizer("char"))
+    train, dev, test = split(names, (0.8, 0.1, 0.1), seed=0)
+    vocab = Vocab.build(train)
+    encode = lambda part: [vocab.encode(s) for s in part]  # noqa: E731
+    lm, history, seconds, tokens = _train_neural(vocab, encode(train), encode(dev), NAMES, seed)
+    lm.tokenizer = Tokenizer("char")
+    return {
+        "model": "char MLP (names)",
+        "recipe": NAMES,
+        "epochs_run": len(history.epochs),
+        "dev_loss": float(-lm.log_probs(encode(dev)).mean()),
+        "test_loss": float(-lm.log_probs(encode(test)).mean()),
+        "train_seconds": seconds,
+        "tokens_per_second": tokens * len(history.epochs) / seconds,
+        "peak_memory_mb": _peak_mb(),
+        "samples": lm.generate(num_sentences=8, seed=seed, max_tokens=20),
+    }
+
+
+def _in_fresh_process(function, *args) -> dict[str, Any]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def mixture(results: dict[str, Any]) -> dict[str, Any] | None:
+    from ffnlp.models import interpolate_log_probs, interpolate_weight
+
+    paths = [
+        RESULTS / name
+        for name in (".neural_valid.npy", ".neural_test.npy", ".kn5_valid.npy", ".kn5_test.npy")
+    ]
+    if not all(p.exists() for p in paths):
+        return None
+    neural_valid, neural_test, kn_valid, kn_test = (np.load(p) for p in paths)
+    weight = interpolate_weight(neural_valid, kn_valid)
+    return {
+        "model": "NNLM + KN5",
+        "weight": weight,
+        "valid_ppl": float(np.exp(-interpolate_log_probs(neural_valid, kn_valid, weight).mean())),
+        "test_ppl": float(np.exp(-interpolate_log_probs(neural_test, kn_test, weight).mean())),
+    }
+
+
+def write_report(results: dict[str, Any]) -> None:
+    lines = [
+        "# Language-model benchmark",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}. "
+        f"Run {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/lm_ptb.py`.",
+        "",
+        "## Penn Treebank (test perplexity; anchors from Mikolov et al. 2011)",
+        "",
+        "| model | valid ppl | test ppl | anchor | training time | tokens/s | peak memory |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    anchors = {"KN3": "", "KN5": "141.2", "feedforward NNLM": "140.2", "NNLM + KN5": "116.7"}
+    for key in ("kn3", "kn5", "neural", "mixture"):
+        r = results.get(key)
+        if not r:
+            continue
+        time_cell = f"{r['train_seconds']:.1f} s" if "train_seconds" in r else "-"
+        rate = f"{r['tokens_per_second']:,.0f}" if "tokens_per_second" in r else "-"
+        memory = f"{r['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in r else "-"
+        name = r["model"] + (f" (weight {r['weight']:.2f})" if "weight" in r else "")
+        lines.append(
+            f"| {name} | {r['valid_ppl']:.2f} | {r['test_ppl']:.2f} | {anchors[r['model']]} | {time_cell} | {rate} | {memory} |"
+        )
+    r = results.get("names")
+    if r:
+        lines += [
+            "",
+            "## Names, character level (80/10/10 split, seed 0; nats per character)",
+            "",
+            "| model | dev loss | test loss | anchor (dev) | training time | chars/s | peak memory |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| {r['model']} | {r['dev_loss']:.3f} | {r['test_loss']:.3f} | 2.17 | {r['train_seconds']:.0f} s | {r['tokens_per_second']:,.0f} | {r['peak_memory_mb']:,.0f} MB |",
+            "",
+            "Samples: " + ", ".join(r["samples"]),
+        ]
+    if results.get("neural"):
+        lines += ["", "Neural LM recipe: `" + json.dumps(results["neural"]["recipe"]) + "`"]
+    from ffnlp.io import atomic_write_text
+
+    atomic_write_text(RESULTS / "lm_ptb.md", "\n".join(lines) + "\n")
+    atomic_write_text(RESULTS / "lm_ptb.json", json.dumps(results, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data-dir",
+        default=str(DEFAULT_DATA),
+        help="folder holding ptb/ and names/ (or set FFNLP_DATA)",
+    )
+    parser.add_argument(
+        "--parts", nargs="+", choices=("kn", "neural", "names"), default=["kn", "neural", "names"]
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="override the neural LM's epoch budget"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    data = Path(args.data_dir)
+    if not (data / "ptb" / "ptb.train.txt").exists():
+        print(
+            f"skipped: no Penn Treebank under {data} (give --data-dir or set FFNLP_DATA)",
+            file=sys.stderr,
+        )
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    previous = RESULTS / "lm_ptb.json"
+    results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+    if "kn" in args.parts:
+        for order in (3, 5):
+            results[f"kn{order}"] = _in_fresh_process(run_kn, str(data), order)
+            print(json.dumps(results[f"kn{order}"]), flush=True)
+    if "neural" in args.parts:
+        results["neural"] = _in_fresh_process(run_neural, str(data), args.seed, args.epochs)
+        print(json.dumps({k: v for k, v in results["neural"].items() if k != "curve"}), flush=True)
+    if "names" in args.parts and (data / "names" / "names.txt").exists():
+        results["names"] = _in_fresh_process(run_names, str(data), args.seed)
+        print(json.dumps(results["names"]), flush=True)
+    mixed = mixture(results)
+    if mixed:
+        results["mixture"] = mixed
+        print(json.dumps(mixed), flush=True)
+    write_report(results)
+    print(f"wrote {RESULTS / 'lm_ptb.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
