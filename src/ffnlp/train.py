@@ -265,7 +265,11 @@ def fit(
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
             progress = _Progress(
-                steps_per_epoch, f"epoch {epoch}/{config.epochs}", config.progress, config.log_every
+                steps_per_epoch,
+                f"epoch {epoch}/{config.epochs}",
+                config.progress,
+                config.log_every,
+                unit,
             )
             total_loss, seen = 0.0, 0
             for indices in minibatches(len(train_data), config.batch_size, rng):
