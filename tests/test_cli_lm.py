@@ -242,3 +242,33 @@ def test_failed_training_keeps_the_old_model_and_reports_the_partial_one(
     assert out.read_bytes() == b"precious"
     assert (tmp / ".lm.npz.training").exists()
     assert os.stat(tmp / ".lm.npz.training").st_size > 0
+
+
+def test_training_shows_progress_with_loss_throughput_and_eta(corpus, capsys, monkeypatch):
+    tmp, train, valid = corpus
+    args = [
+        "lm",
+        "train",
+        train,
+        "--valid",
+        valid,
+        "--out",
+        tmp / "lm.npz",
+        *LM_TRAIN[:-1],
+        "--epochs",
+        "1",
+    ]
+    # Not on a terminal (a log file, CI): plain lines with loss, throughput and ETA.
+    code, _, err = _run([*args, "--batch-size", "1"], capsys)
+    assert code == 0
+    assert "step 100/" in err and "tokens/s eta" in err and "valid_ppl" in err
+    # On a terminal: a tqdm bar with the same facts.
+    pytest.importorskip("tqdm", reason="tqdm is not installed; pip install ffnlp[progress]")
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("COLUMNS", "160")
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "epoch 1/1" in err and "step/s" in err and "tokens/s" in err and "loss" in err

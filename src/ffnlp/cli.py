@@ -433,6 +433,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             log_path=log_path,
             on_best=save,
             describe=lambda loss: {"ppl": math.exp(min(loss, 700))},
+            unit="tokens",
         )
     except BaseException:
         if partial.exists():

@@ -159,7 +159,8 @@ class History:
 
 
 class _Progress:
-    """A progress bar with loss, throughput and ETA (tqdm), or plain log lines without it."""
+    """A progress bar with loss, throughput and ETA (tqdm, on a terminal), or else a plain
+    line with the same facts every ``log_every`` steps."""
 
     def __init__(
         self, total: int, description: str, enabled: bool, log_every: int, unit: str
@@ -168,10 +169,10 @@ class _Progress:
         self.unit = unit
         self.enabled = enabled
         self.log_every = log_every
-        self.start = time.perf_counter()
+        self.start = self.shown = time.perf_counter()
         self.description = description
         self.total = total
-        if enabled:
+        if enabled and sys.stderr.isatty():  # a bar only on a terminal; logs get plain lines
             try:
                 from tqdm import tqdm
 
@@ -190,14 +191,18 @@ class _Progress:
         rate = examples / max(time.perf_counter() - self.start, 1e-9)
         if self.bar is not None:
             self.bar.update(1)
-            if step % 10 == 0 or step == self.total:
+            now = time.perf_counter()
+            if (
+                step == 1 or step == self.total or now - self.shown > 0.5
+            ):  # redraw at most twice a second
+                self.shown = now
                 self.bar.set_postfix_str(
-                    f"loss {loss:.4f}, {rate:,.0f} {self.unit}/s", refresh=False
+                    f"loss {loss:.4f}, {rate:,.0f} {self.unit}/s", refresh=True
                 )
         elif self.enabled and step % self.log_every == 0:
             eta = (self.total - step) * (time.perf_counter() - self.start) / step
             print(
-                f"{self.description} step {step}/{self.total} loss {loss:.4f} {rate:,.0f} ex/s eta {eta:.0f}s",
+                f"{self.description} step {step}/{self.total} loss {loss:.4f} {rate:,.0f} {self.unit}/s eta {eta:.0f}s",
                 file=sys.stderr,
             )
 
