@@ -112,7 +112,7 @@ def run_kn(data_dir: str, order: int) -> dict[str, Any]:
     }
 
 
-def _train_neural(vocab, train, valid, recipe, seed: int):
+def _train_neural(vocab, train, valid, recipe, seed: int, log_path: Path | None = None):
     from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
     from ffnlp.text import Tokenizer
     from ffnlp.train import ArrayDataset, TrainConfig, fit
@@ -123,7 +123,7 @@ def _train_neural(vocab, train, valid, recipe, seed: int):
     valid_data = ArrayDataset(*lm.windows(valid))
     training = TrainConfig(seed=seed, progress=False, **recipe["training"])
     start = time.perf_counter()
-    history = fit(lm, train_data, valid_data, training)
+    history = fit(lm, train_data, valid_data, training, log_path=log_path)
     seconds = time.perf_counter() - start
     return lm, history, seconds, len(train_data)
 
@@ -133,7 +133,9 @@ def run_neural(data_dir: str, seed: int, epochs: int | None) -> dict[str, Any]:
     recipe = json.loads(json.dumps(NEURAL))
     if epochs is not None:
         recipe["training"]["epochs"] = epochs
-    lm, history, seconds, tokens = _train_neural(vocab, train, valid, recipe, seed)
+    log_path = RESULTS / ".neural_log.jsonl"  # follow the run with: tail -f
+    log_path.unlink(missing_ok=True)
+    lm, history, seconds, tokens = _train_neural(vocab, train, valid, recipe, seed, log_path)
     valid_lp, test_lp = lm.log_probs(valid), lm.log_probs(test)
     np.save(RESULTS / ".neural_valid.npy", valid_lp)
     np.save(RESULTS / ".neural_test.npy", test_lp)

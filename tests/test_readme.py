@@ -1,19 +1,31 @@
-"""The README stays true: its Python examples run as written and print what it shows, and
-CI runs its test command word for word."""
+"""The README stays true: its examples run as written and print what it shows, and CI
+runs its test command word for word."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+def _section(title: str) -> str:
+    start = README.index(f"## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end > 0 else None]
+
+
+def _blocks(language: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
 def _run(code: str) -> str:
@@ -24,22 +36,77 @@ def _run(code: str) -> str:
 
 
 def test_quickstart_runs_and_prints_the_loss_falling_as_shown():
-    python_blocks = _blocks("python")
-    quickstart = python_blocks[0]
-    printed = _run(quickstart)
-    shown = re.search(r"It prints:\n\n```\n(.*?)```", README, flags=re.S).group(1)
+    quickstart = _section("Quickstart")
+    printed = _run(_blocks("python", quickstart)[0])
+    shown = re.search(r"It prints:\n\n```\n(.*?)```", quickstart, flags=re.S).group(1)
     assert printed == shown
     losses = [float(x) for x in re.findall(r"loss (\d+\.\d+)", printed)]
     assert losses == sorted(losses, reverse=True) and losses[-1] < losses[0] / 10
 
 
-def test_every_other_python_example_runs():
-    for code in _blocks("python")[1:]:
+def test_the_other_quickstart_examples_print_what_their_comments_say():
+    for code in _blocks("python", _section("Quickstart"))[1:]:
         printed = _run(code)
         for comment in re.findall(r"# (-?\d.*)$", code, flags=re.M):
             assert comment.split() == printed.split()
 
 
 def test_ci_runs_the_readme_test_command():
-    command = _blocks("bash")[-1].strip()
+    command = _blocks("bash", _section("Tests"))[-1].strip()
     assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
+TINY_PTB = [
+    "the stock market fell sharply today",
+    "the company said it expects higher profits",
+    "the stock rose after the company said it would buy back shares",
+    "analysts said the market was calm",
+    "the company said its profits fell",
+]
+
+
+@pytest.mark.skipif(
+    shutil.which("ffnlp") is None and not Path(sys.executable).with_name("ffnlp").exists(),
+    reason="the ffnlp command is not installed",
+)
+def test_language_model_commands_run_as_written(tmp_path):
+    # The README's paths, ../shared/data/..., point at a tiny corpus the test writes.
+    data = tmp_path / "shared" / "data"
+    (data / "ptb").mkdir(parents=True)
+    (data / "names").mkdir()
+    for split, repeat in (("train", 4), ("valid", 1), ("test", 1)):
+        (data / "ptb" / f"ptb.{split}.txt").write_text(
+            "".join(f" {s} \n" for s in TINY_PTB * repeat)
+        )
+    (data / "names" / "names.txt").write_text(
+        "\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia"] * 5)
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    section = _section("Language models")
+    commands = [line for block in _blocks("bash", section) for line in block.strip().splitlines()]
+    assert len(commands) >= 9
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {command}"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
+        assert "Traceback" not in done.stderr
+    assert (
+        (work / "nnlm.npz").exists()
+        and (work / "kn5.arpa").exists()
+        and (work / "valid-scores.tsv").exists()
+    )
+    cwd = os.getcwd()
+    os.chdir(work)
+    try:
+        for code in _blocks("python", section):
+            assert _run(code).strip()
+    finally:
+        os.chdir(cwd)
