@@ -346,3 +346,54 @@ def test_bad_settings_raise_clear_errors(make, message):
     params = [nn.Parameter(np.zeros(2, dtype=np.float32))]
     with pytest.raises((ValueError, TypeError), match=message):
         make(params)
+
+
+# ---------------------------------------------------------------------------- sparse gradients
+
+
+def _embedding_steps(make_opt, sparse, steps=4, clip=None):
+    emb = nn.Embedding(20, 3, sparse=sparse, rng=0)
+    head = nn.Linear(3, 2, rng=1)
+    opt = make_opt(emb.parameters() + head.parameters())
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        ids = rng.integers(0, 6, (8, 2))  # rows 6..19 are never used
+        opt.zero_grad()
+        ops.cross_entropy(head(emb(ids).mean(axis=1)), rng.integers(0, 2, 8)).backward()
+        if clip:
+            optim.clip_grad_norm_(emb.parameters() + head.parameters(), clip)
+        opt.step()
+    return emb.weight.data.copy()
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: optim.SGD(p, lr=0.5),
+        lambda p: optim.SGD(p, lr=0.5, momentum=0.9),
+        lambda p: optim.SGD(p, lr=0.5, weight_decay=0.01),
+        lambda p: optim.Adam(p, lr=0.05),
+        lambda p: optim.AdamW(p, lr=0.05, weight_decay=0.1),
+    ],
+)
+def test_sparse_gradients_give_the_same_updates_as_dense_ones(make_opt):
+    np.testing.assert_array_equal(
+        _embedding_steps(make_opt, sparse=True), _embedding_steps(make_opt, sparse=False)
+    )
+
+
+def test_sparse_clipping_equals_dense_clipping():
+    make = lambda p: optim.SGD(p, lr=0.5)  # noqa: E731
+    np.testing.assert_allclose(
+        _embedding_steps(make, True, clip=0.01), _embedding_steps(make, False, clip=0.01), rtol=1e-6
+    )
+
+
+def test_lazy_adam_touches_only_the_rows_used():
+    before = nn.Embedding(20, 3, rng=0).weight.data
+    lazy = _embedding_steps(lambda p: optim.Adam(p, lr=0.05, lazy=True), sparse=True)
+    dense = _embedding_steps(lambda p: optim.Adam(p, lr=0.05), sparse=True, steps=1)
+    np.testing.assert_array_equal(lazy[6:], before[6:])  # unused rows never move
+    assert not np.array_equal(lazy[:6], before[:6])
+    first = _embedding_steps(lambda p: optim.Adam(p, lr=0.05, lazy=True), sparse=True, steps=1)
+    np.testing.assert_allclose(first, dense, rtol=1e-6)  # identical on the first step

@@ -4,6 +4,12 @@ Each optimizer updates parameters in place from their ``.grad`` (filled by
 ``loss.backward()``), reusing its buffers between steps so a step allocates nothing.
 The update rules follow the usual definitions (the same as PyTorch's, which the tests
 check step by step).
+
+A row-sparse gradient (from ``Embedding(sparse=True)``) is applied exactly as its dense
+equivalent would be, touching only its rows where the rule allows it (plain SGD); rules
+that change every row each step (momentum, Adam, weight decay) densify it, unless Adam is
+asked to be ``lazy``: then only the rows in the gradient have their moments and weights
+updated, as in TensorFlow's LazyAdam, much faster for large embedding tables.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor
+from ffnlp.autograd.sparse import RowSparseGrad
 
 # ---------------------------------------------------------------------------- base
 
@@ -210,6 +217,11 @@ class SGD(Optimizer):
 
     def _update(self, p, grad, state, group):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if isinstance(grad, RowSparseGrad):
+            if not momentum and not wd:  # zero rows would not move: update just the others
+                p.data[grad.indices] -= lr * grad.values
+                return
+            grad = grad.to_dense()
         if wd:
             grad = grad + wd * p.data
         if momentum:
@@ -236,7 +248,8 @@ class Adam(Optimizer):
         w <- w - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
 
     ``weight_decay`` adds an L2 term to g (classic Adam); for decoupled weight decay use
-    :class:`AdamW`.
+    :class:`AdamW`. ``lazy=True`` updates only the rows present in a row-sparse gradient
+    (their moments decay only when they are used); dense gradients are unaffected.
     """
 
     decoupled = False
@@ -248,8 +261,15 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        lazy: bool = False,
     ) -> None:
-        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "lazy": lazy,
+        }
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -269,6 +289,11 @@ class Adam(Optimizer):
             group["eps"],
             group["weight_decay"],
         )
+        if isinstance(grad, RowSparseGrad):
+            if group["lazy"]:
+                self._lazy_update(p, grad, state, group)
+                return
+            grad = grad.to_dense()
         if wd and self.decoupled:
             p.data *= 1 - lr * wd
         elif wd:
@@ -294,6 +319,31 @@ class Adam(Optimizer):
         scratch *= lr / bias1
         p.data -= scratch
 
+    def _lazy_update(self, p, grad: RowSparseGrad, state, group):
+        """Adam on the gradient's rows only; the other rows keep their weights and moments
+        (bias correction uses the global step count)."""
+        lr, (beta1, beta2), eps, wd = (
+            group["lr"],
+            group["betas"],
+            group["eps"],
+            group["weight_decay"],
+        )
+        rows, g = grad.indices, grad.values
+        w = p.data[rows]
+        if wd and self.decoupled:
+            w *= 1 - lr * wd
+        elif wd:
+            g = g + wd * w
+        m = _buffer(state, "exp_avg", p.data)
+        v = _buffer(state, "exp_avg_sq", p.data)
+        t = state["step"] = state.get("step", 0) + 1
+        m_rows = m[rows] * beta1 + (1 - beta1) * g
+        v_rows = v[rows] * beta2 + (1 - beta2) * (g * g)
+        m[rows] = m_rows
+        v[rows] = v_rows
+        denom = np.sqrt(v_rows) * (1 / math.sqrt(1 - beta2**t)) + eps
+        p.data[rows] = w - (lr / (1 - beta1**t)) * m_rows / denom
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019): w <- w (1 - lr wd)
@@ -308,8 +358,9 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
+        lazy: bool = False,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, lazy=lazy)
 
 
 # ---------------------------------------------------------------------------- clipping
@@ -325,11 +376,18 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+    squares = (
+        g.squared_norm() if isinstance(g, RowSparseGrad) else float(np.dot(g.ravel(), g.ravel()))
+        for g in grads
+    )
+    total = math.sqrt(sum(squares))
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:
-            g *= scale
+            if isinstance(g, RowSparseGrad):
+                g.values *= scale
+            else:
+                g *= scale
     return total
 
 

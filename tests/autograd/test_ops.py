@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ffnlp.autograd import Tensor, gradcheck, ops
+from ffnlp.autograd.sparse import RowSparseGrad, as_dense
 
 from .op_table import OPS, OpSpec, values
 
@@ -153,15 +154,49 @@ def test_gather_rows_gradient_sums_repeated_rows():
     np.testing.assert_array_equal(weight.grad, [[0, 0], [2, 3], [0, 0], [10, 13]])
 
 
-def test_scatter_add_rows_matches_add_at_on_random_ids():
+def test_row_sums_match_add_at_on_random_ids():
     rng = np.random.default_rng(3)
     ids = rng.integers(0, 50, size=1000)
     rows = rng.standard_normal((1000, 7))
     expected = np.zeros((50, 7))
     np.add.at(expected, ids, rows)
-    np.testing.assert_allclose(
-        ops.scatter_add_rows(ids, rows, 50, np.float64), expected, rtol=1e-12
+    sparse = RowSparseGrad.from_rows(ids, rows, 50)
+    assert np.array_equal(sparse.indices, np.unique(ids))
+    np.testing.assert_allclose(sparse.to_dense(), expected, rtol=1e-12)
+
+
+def test_sparse_embedding_gradient_equals_the_dense_one_and_adds_like_an_array():
+    rng = np.random.default_rng(0)
+    ids = np.array([[4, 1, 4], [0, 9, 1]])
+    upstream = rng.standard_normal((2, 3, 5))
+    dense_w = Tensor(rng.standard_normal((10, 5)), requires_grad=True)
+    sparse_w = Tensor(dense_w.data.copy(), requires_grad=True)
+    ops.gather_rows(dense_w, ids).backward(upstream)
+    ops.gather_rows(sparse_w, ids, sparse=True).backward(upstream)
+    assert isinstance(sparse_w.grad, RowSparseGrad) and sparse_w.grad.indices.tolist() == [
+        0,
+        1,
+        4,
+        9,
+    ]
+    np.testing.assert_allclose(sparse_w.grad.to_dense(), dense_w.grad, rtol=1e-12)
+    # Used twice (sparse + sparse) and mixed with a dense use (sparse + dense).
+    w = Tensor(dense_w.data.copy(), requires_grad=True)
+    loss = (
+        ops.gather_rows(w, ids, sparse=True).sum()
+        + ops.gather_rows(w, ids[:1], sparse=True).sum()
+        + (w * w).sum()
     )
+    loss.backward()
+    expected = 2 * w.data
+    np.add.at(expected, ids.ravel(), 1.0)
+    np.add.at(expected, ids[:1].ravel(), 1.0)
+    np.testing.assert_allclose(as_dense(w.grad), expected, rtol=1e-12)
+    result = gradcheck(
+        lambda t: ops.gather_rows(t, ids, sparse=True),
+        [Tensor(dense_w.data.copy(), requires_grad=True)],
+    )
+    assert result.ok(TOLERANCE), str(result)
 
 
 def test_cross_entropy_backward_is_softmax_minus_one_hot():

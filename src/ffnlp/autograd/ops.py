@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.autograd.tensor import Function, Tensor
 
 # ---------------------------------------------------------------------------- helpers
@@ -407,10 +408,11 @@ class GatherRows(Function):
     is the same as multiplying the one-hot row vector for i by E, without building it. The
     gradient of E adds each output row's gradient into the row it came from (rows picked
     several times get the sum), computed by sorting the ids and summing runs, which is much
-    faster than ``np.add.at``.
+    faster than ``np.add.at``. With ``sparse=True`` it stays a :class:`RowSparseGrad` of
+    the touched rows instead of a full (V, D) array.
     """
 
-    def forward(self, weight, ids):
+    def forward(self, weight, ids, sparse=False):
         ids = np.asarray(ids)
         if ids.dtype.kind not in "iu":
             raise TypeError(f"embedding: ids must be integers; got dtype {ids.dtype}")
@@ -425,24 +427,13 @@ class GatherRows(Function):
                 f"embedding: id {int(bad)} is out of range for {vocab_size} rows "
                 f"(ids must be in [0, {vocab_size}))"
             )
-        self.saved = (weight.shape, weight.dtype, ids)
+        self.saved = (vocab_size, ids, sparse)
         return np.take(weight, ids, axis=0)
 
     def backward(self, grad):
-        (vocab_size, dim), dtype, ids = self.saved
-        return scatter_add_rows(ids.ravel(), grad.reshape(-1, dim), vocab_size, dtype), None
-
-
-def scatter_add_rows(ids: np.ndarray, rows: np.ndarray, num_rows: int, dtype: Any) -> np.ndarray:
-    """out[ids[k]] += rows[k] for every k, into a (num_rows, D) array of zeros."""
-    out = np.zeros((num_rows, rows.shape[1]), dtype=dtype)
-    if ids.size == 0:
-        return out
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-    out[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)
-    return out
+        vocab_size, ids, sparse = self.saved
+        rows = RowSparseGrad.from_rows(ids, grad.reshape(-1, grad.shape[-1]), vocab_size)
+        return rows if sparse else rows.to_dense()
 
 
 class Where(Function):
@@ -755,9 +746,10 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return Stack.apply(*tensors, axis=axis)
 
 
-def gather_rows(weight: Any, ids: Any) -> Tensor:
+def gather_rows(weight: Any, ids: Any, sparse: bool = False) -> Tensor:
     """Rows ``ids`` of the matrix ``weight`` (the embedding lookup); see :class:`GatherRows`."""
-    return GatherRows.apply(weight, ids=np.asarray(ids.data if isinstance(ids, Tensor) else ids))
+    ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    return GatherRows.apply(weight, ids=ids, sparse=sparse)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:

@@ -236,10 +236,12 @@ class Tensor:
             if ctx is None or retain_grads or node._retain_grad:
                 if node.grad is not None:
                     node.grad = node.grad + g
-                elif g.base is not None or not g.flags.writeable or id(g) in stored:
+                elif id(g) in stored or (
+                    isinstance(g, np.ndarray) and (g.base is not None or not g.flags.writeable)
+                ):
                     # A view, or an array already handed to another tensor: copy it, so
                     # every .grad is its own writable array (optimizers may work in place).
-                    node.grad = np.array(g)
+                    node.grad = np.array(g) if isinstance(g, np.ndarray) else g.copy()
                 else:
                     node.grad = g
                 stored.add(id(node.grad))

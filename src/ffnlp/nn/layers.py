@@ -92,6 +92,8 @@ class Embedding(Module):
         embedding_dim: d.
         std: initial weights are N(0, std^2); by default 1/sqrt(d), so a vector's length is
             about 1 whatever d is.
+        sparse: give the weight a row-sparse gradient (only the rows a batch used; see
+            :mod:`ffnlp.autograd.sparse`), for large tables.
         rng: seed or Generator.
     """
 
@@ -100,10 +102,12 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         std: float | None = None,
+        sparse: bool = False,
         rng: nn_init.RngLike = None,
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
+        self.sparse = bool(sparse)
         self.num_embeddings = _check_size("num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("embedding_dim", embedding_dim)
         std = 1.0 / np.sqrt(self.embedding_dim) if std is None else std
@@ -124,7 +128,7 @@ class Embedding(Module):
         return layer
 
     def forward(self, ids: Any) -> Tensor:
-        return ops.gather_rows(self.weight, ids)
+        return ops.gather_rows(self.weight, ids, sparse=self.sparse)
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
