@@ -4,6 +4,13 @@ Every subcommand is a function ``run_*(args) -> int``; :func:`main` parses the a
 runs one, and turns the errors a user can cause (bad values, missing or damaged files) into
 one line on stderr and a non-zero exit code instead of a traceback.
 
+Text classification:
+
+    ffnlp classify train TRAIN --out MODEL             pooled embeddings or lexicon features
+    ffnlp classify test MODEL TEST                     accuracy, P/R/F1, confusion matrix
+    ffnlp classify predict MODEL [FILE]                top-k labels with probabilities
+    ffnlp classify cv DATA --folds 10                  stratified cross-validation
+
 Language models:
 
     ffnlp lm train TRAIN --valid VALID --out MODEL     a feedforward neural LM
@@ -30,10 +37,14 @@ from typing import Any
 import numpy as np
 
 import ffnlp
+from ffnlp.estimators import TextClassifier, check_unseen_labels
+from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus
+from ffnlp.text.features import read_lexicon
+from ffnlp.text.labelled import FORMATS, read_labelled
 from ffnlp.text.ngrams import LAYOUTS
 from ffnlp.text.vectors import load_vectors
 from ffnlp.train import OPTIMIZERS, ArrayDataset, TrainConfig, fit
@@ -238,7 +249,135 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_options(p)
     p.set_defaults(handler=run_ngram_train)
     _add_use_commands(ngram_commands, KneserNeyLM.load, "n-gram LM")
+    _add_classify_commands(commands)
     return parser
+
+
+def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+") -> None:
+    p.add_argument(
+        "input",
+        nargs=nargs,
+        help="labelled text file(s); with --format files, one file per class (LABEL=PATH, or PATH whose extension is the label)",
+    )
+    g = p.add_argument_group("input")
+    g.add_argument(
+        "--format",
+        choices=(*FORMATS, "files"),
+        default="fasttext",
+        help="fasttext: '__label__X text'; label-first: 'X text'; tsv/csv: columns; files: one file per class",
+    )
+    g.add_argument(
+        "--label-column",
+        default="0",
+        help="tsv/csv: the label column (0-based index, or a name with --header)",
+    )
+    g.add_argument("--text-column", default="1", help="tsv/csv: the text column")
+    g.add_argument("--header", action="store_true", help="tsv/csv: the first row names the columns")
+    g.add_argument(
+        "--encoding", default=None, help="encoding of the input (default UTF-8; MR is cp1252)"
+    )
+
+
+def _add_classifier_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--features",
+        choices=("embeddings", "lexicon"),
+        default="embeddings",
+        help="pooled word embeddings, or the chapter's six hand-built lexicon features",
+    )
+    g.add_argument(
+        "--lexicon",
+        default=None,
+        help="lexicon file (word<TAB>positive|negative) for --features lexicon (default: derived from the training data)",
+    )
+    g.add_argument("--lexicon-size", type=int, default=200, help="words in a derived lexicon")
+    g.add_argument("--embed-dim", type=int, default=100, help="embedding size")
+    g.add_argument(
+        "--pooling",
+        choices=("mean", "max", "mean+max"),
+        default="mean",
+        help="how word vectors combine",
+    )
+    g.add_argument(
+        "--hidden", type=int, nargs="*", default=[], help="hidden layer sizes after pooling"
+    )
+    g.add_argument(
+        "--activation",
+        choices=("relu", "tanh", "sigmoid"),
+        default="relu",
+        help="hidden activation",
+    )
+    g.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout on the pooled vector and hidden layers"
+    )
+    g.add_argument(
+        "--word-dropout",
+        type=float,
+        default=0.0,
+        help="drop each word with this probability during training (Iyyer et al. 2015)",
+    )
+    g.add_argument(
+        "--bigrams", action="store_true", help="add hashed word bigrams (the fastText trick)"
+    )
+    g.add_argument("--buckets", type=int, default=200_000, help="hash buckets for bigrams")
+    g.add_argument(
+        "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
+    )
+    g.add_argument("--lowercase", action="store_true", help="lower-case texts first")
+    g.add_argument("--min-count", type=int, default=1, help="rarer words become <unk>")
+    g.add_argument("--max-vocab", type=int, default=None, help="at most this many words")
+    g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
+    g.add_argument(
+        "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
+    )
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10, help="passes over the data")
+    t.add_argument("--batch-size", type=int, default=32, help="texts per step")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_classify_commands(commands: Any) -> None:
+    classify = commands.add_parser(
+        "classify",
+        help="feedforward text classifiers (sentiment, topics, question types)",
+        formatter_class=Formatter,
+    )
+    sub = classify.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = sub.add_parser("train", help="train a classifier", formatter_class=Formatter)
+    _add_labelled_input(p)
+    p.add_argument("--out", required=True, help="where to write the model")
+    _add_classifier_options(p)
+    p.set_defaults(handler=run_classify_train)
+    p = sub.add_parser(
+        "test",
+        help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix",
+        formatter_class=Formatter,
+    )
+    p.add_argument("model", help="the model file")
+    _add_labelled_input(p)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(handler=run_classify_test)
+    p = sub.add_parser(
+        "predict", help="the most probable labels of each text", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument("file", nargs="?", default="-", help="texts, one a line ('-': standard input)")
+    p.add_argument("-k", "--top", type=int, default=1, help="how many labels per text")
+    p.add_argument("--encoding", default=None, help="encoding of the texts")
+    p.set_defaults(handler=run_classify_predict)
+    p = sub.add_parser("cv", help="stratified k-fold cross-validation", formatter_class=Formatter)
+    _add_labelled_input(p)
+    p.add_argument(
+        "--folds", type=int, default=10, help="number of folds (10 is the literature's convention)"
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_classifier_options(p)
+    p.set_defaults(handler=run_classify_cv)
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
@@ -541,6 +680,120 @@ def run_generate(args: argparse.Namespace) -> int:
         args.num, args.max_tokens, args.temperature, args.top_k, args.prompt, args.seed
     ):
         print(sentence)
+    return 0
+
+
+def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    return read_labelled(
+        args.input, args.format, args.encoding, args.label_column, args.text_column, args.header
+    )
+
+
+def _classifier(args: argparse.Namespace) -> TextClassifier:
+    for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
+        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    lexicon = read_lexicon(args.lexicon, args.encoding) if args.lexicon else None
+    return TextClassifier(
+        features=args.features,
+        embed_dim=args.embed_dim,
+        pooling=args.pooling,
+        hidden_dims=tuple(args.hidden),
+        activation=args.activation,
+        dropout=args.dropout,
+        word_dropout=args.word_dropout,
+        bigrams=args.bigrams,
+        buckets=args.buckets,
+        min_count=args.min_count,
+        max_vocab=args.max_vocab,
+        tokenizer=args.tokenizer,
+        lowercase=args.lowercase,
+        lexicon=lexicon,
+        lexicon_size=args.lexicon_size,
+        pretrained=args.pretrained,
+        freeze_embeddings=args.freeze_embeddings,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        random_state=args.seed,
+        verbose=not args.no_progress,
+    )
+
+
+def run_classify_train(args: argparse.Namespace) -> int:
+    out = _check_output(args.out)
+    model = _classifier(args)
+    texts, labels = _read_labelled(args)
+    started = time.perf_counter()
+    model.fit(texts, labels)
+    model.save(out)
+    print(
+        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def run_classify_test(args: argparse.Namespace) -> int:
+    model = TextClassifier.load(args.model)
+    texts, labels = _read_labelled(args)
+    check_unseen_labels(model.classes_.tolist(), labels)
+    predicted = [str(p) for p in model.predict(texts)]
+    report = classification_report(
+        [str(y) for y in labels], predicted, labels=[str(c) for c in model.classes_]
+    )
+    print(json.dumps(report.to_dict()) if args.json else str(report))
+    return 0
+
+
+def run_classify_predict(args: argparse.Namespace) -> int:
+    _positive("--top", args.top)
+    model = TextClassifier.load(args.model)
+    texts = _lines(args.file, args.encoding)
+    if not texts:
+        raise ValueError("no texts to classify")
+    for text, top in zip(texts, model.predict_top(texts, k=args.top)):
+        print("\t".join(f"{label} {p:.4f}" for label, p in top) + f"\t{text}")
+    return 0
+
+
+def run_classify_cv(args: argparse.Namespace) -> int:
+    _positive("--folds", args.folds)
+    texts, labels = _read_labelled(args)
+    template = _classifier(args)
+    template.verbose = False
+    accuracies, f1s = [], []
+    started = time.perf_counter()
+    for fold, (train_idx, test_idx) in enumerate(
+        stratified_kfold(labels, args.folds, seed=args.seed), start=1
+    ):
+        model = TextClassifier(**template.get_params())
+        model.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
+        predicted = [str(p) for p in model.predict([texts[i] for i in test_idx])]
+        report = classification_report(
+            [labels[i] for i in test_idx], predicted, labels=sorted(set(labels))
+        )
+        accuracies.append(report.accuracy)
+        f1s.append(report.macro_f1)
+        if not args.json:
+            print(
+                f"fold {fold:2d}  accuracy {report.accuracy:.4f}  macro F1 {report.macro_f1:.4f}",
+                file=sys.stderr,
+            )
+    result = {
+        "folds": args.folds,
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "macro_f1": float(np.mean(f1s)),
+        "fold_accuracies": accuracies,
+        "seconds": time.perf_counter() - started,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{args.folds}-fold accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f}, macro F1 {result['macro_f1']:.4f}"
+        )
     return 0
 
 

@@ -66,6 +66,8 @@ class TrainConfig:
         lr_patience: epochs without improvement before the rate is lowered.
         min_lr: the rate never goes below this.
         early_stopping: stop after this many epochs without improvement (0: never).
+        lazy_embeddings: Adam/AdamW update only the embedding rows a batch used (for sparse
+            embeddings; see :class:`ffnlp.optim.Adam`).
         seed: the seed of the batch order.
         log_every: steps between progress updates and log lines.
         progress: show a progress bar (tqdm, when installed) on stderr.
@@ -82,6 +84,7 @@ class TrainConfig:
     lr_patience: int = 0
     min_lr: float = 0.0
     early_stopping: int = 3
+    lazy_embeddings: bool = False
     seed: int = 0
     log_every: int = 100
     progress: bool = True
@@ -128,7 +131,7 @@ def make_optimizer(model: Module, config: TrainConfig) -> optim.Optimizer:
             groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
     cls = optim.Adam if config.optimizer == "adam" else optim.AdamW
-    return cls(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return cls(groups, lr=config.lr, weight_decay=config.weight_decay, lazy=config.lazy_embeddings)
 
 
 def evaluate(model: Module, data: Dataset, batch_size: int = 1024) -> float:

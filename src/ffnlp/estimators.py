@@ -1,0 +1,543 @@
+"""scikit-learn-style classifiers: :class:`TextClassifier` trains a feedforward network
+from raw texts (pooled embeddings or the chapter's hand-built lexicon features);
+:class:`FeedforwardClassifier` is the same kind of network on numeric feature matrices.
+
+Both follow scikit-learn's conventions (``__init__`` only stores parameters, ``fit``
+returns self, learned attributes end in ``_``, ``predict_proba`` columns follow
+``classes_``) and, when scikit-learn is installed, are real scikit-learn estimators that
+work inside its ``Pipeline`` and ``GridSearchCV``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ffnlp import io
+from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
+from ffnlp.nn import MLP, Module
+from ffnlp.text.features import FEATURE_NAMES, derive_lexicon, hashed_bigrams, lexicon_features
+from ffnlp.text.tokenize import Tokenizer
+from ffnlp.text.vocab import Vocab
+from ffnlp.train import ArrayDataset, TrainConfig, fit
+
+KIND = "text_classifier"
+
+try:  # scikit-learn is optional: with it, the estimators are real sklearn estimators.
+    from sklearn.base import BaseEstimator as _EstimatorBase
+    from sklearn.base import ClassifierMixin as _ClassifierBase
+    from sklearn.exceptions import NotFittedError
+except ImportError:  # pragma: no cover - exercised when scikit-learn is absent
+
+    class NotFittedError(ValueError, AttributeError):
+        """Raised when a model is used before ``fit``."""
+
+    class _EstimatorBase:
+        """get_params / set_params by the constructor's signature, as scikit-learn does."""
+
+        @classmethod
+        def _get_param_names(cls) -> list[str]:
+            return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+        def get_params(self, deep: bool = True) -> dict[str, Any]:
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params: Any) -> _EstimatorBase:
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(
+                        f"invalid parameter {name!r} for {type(self).__name__}; valid: {valid}"
+                    )
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self) -> str:
+            defaults = {
+                p.name: p.default
+                for p in inspect.signature(type(self).__init__).parameters.values()
+            }
+            changed = [
+                f"{k}={v!r}"
+                for k, v in self.get_params().items()
+                if defaults.get(k) is not v and defaults.get(k) != v
+            ]
+            return f"{type(self).__name__}({', '.join(changed)})"
+
+    class _ClassifierBase:
+        _estimator_type = "classifier"
+
+        def score(self, X: Any, y: Any) -> float:
+            return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+# ---------------------------------------------------------------------------- estimators
+
+
+def _check_fitted(estimator: Any, attribute: str = "classes_") -> None:
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
+
+
+def _train_config(est: Any, verbose: bool) -> TrainConfig:
+    return TrainConfig(
+        epochs=est.epochs,
+        batch_size=est.batch_size,
+        optimizer=est.optimizer,
+        lr=est.lr,
+        weight_decay=est.weight_decay,
+        lr_decay=1.0,
+        early_stopping=0,
+        lazy_embeddings=getattr(est, "lazy", False),
+        seed=est.random_state if est.random_state is not None else 0,
+        progress=verbose,
+    )
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
+    """A feedforward network on numeric features: standardise, hidden layers, softmax.
+
+    Args:
+        hidden_dims: hidden layer sizes (empty: multinomial logistic regression).
+        activation: "relu", "tanh" or "sigmoid".
+        dropout: dropout after each hidden layer.
+        weight_decay: L2 on the weights (not the biases).
+        epochs, batch_size, lr, optimizer: training settings (``optimizer`` "adam", "adamw"
+            or "sgd").
+        standardize: scale each feature to zero mean and unit variance first.
+        random_state: seed of the initial weights, dropout and batch order.
+        verbose: show training progress.
+
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 10)
+    >>> y = np.array([0, 1, 1, 0] * 10)
+    >>> FeedforwardClassifier(hidden_dims=(8,), epochs=300, lr=0.02).fit(X, y).score(X, y)
+    1.0
+    """
+
+    def __init__(
+        self,
+        hidden_dims: Sequence[int] = (100,),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        weight_decay: float = 0.0,
+        epochs: int = 200,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        standardize: bool = True,
+        random_state: int | None = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.standardize = standardize
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self, X: Any, y: Any = None, reset: bool = True) -> Any:
+        try:
+            from sklearn.utils.validation import validate_data
+        except ImportError:
+            return self._validate_plain(X, y, reset)
+        if y is None:
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])
+
+    def _validate_plain(self, X: Any, y: Any, reset: bool) -> Any:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be a 2-D array of shape (n_samples, n_features); got shape {X.shape}"
+            )
+        if X.shape[0] == 0:
+            raise ValueError("X has 0 samples; at least 1 is required")
+        if not np.isfinite(X).all():
+            raise ValueError(
+                "Input X contains NaN or infinity; remove or impute those values first"
+            )
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input"
+            )
+        if y is None:
+            return X
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise ValueError(
+                f"y must be 1-D with one label per row of X; got shape {y.shape} for {len(X)} rows"
+            )
+        return X, y
+
+    def fit(self, X: Any, y: Any) -> FeedforwardClassifier:
+        X, y = self._validate(X, y, reset=True)
+        try:
+            from sklearn.utils.multiclass import check_classification_targets
+
+            check_classification_targets(y)
+        except ImportError:
+            if np.asarray(y).dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+                raise ValueError(
+                    "Unknown label type: continuous targets; a classifier needs class labels"
+                ) from None
+        self.classes_, targets = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"the training data has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+            )
+        self.mean_ = X.mean(axis=0) if self.standardize else np.zeros(X.shape[1])
+        scale = X.std(axis=0) if self.standardize else np.ones(X.shape[1])
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        inputs = ((X - self.mean_) / self.scale_).astype(np.float32)
+        sizes = [X.shape[1], *tuple(self.hidden_dims), len(self.classes_)]
+        self.network_ = MLP(
+            sizes,
+            activation=self.activation,
+            dropout=self.dropout,
+            rng=self.random_state if self.random_state is not None else 0,
+        )
+        network = self.network_
+
+        class _Head(Module):
+            def __init__(self):
+                super().__init__()
+                self.net = network
+
+            def forward(self, x, t=None):
+                logits = self.net(Tensor(x))
+                return logits, None if t is None else ops.cross_entropy(logits, t)
+
+        fit(
+            _Head(),
+            ArrayDataset(inputs, targets.astype(np.int64)),
+            None,
+            _train_config(self, self.verbose),
+        )
+        self.n_iter_ = self.epochs
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        _check_fitted(self)
+        X = self._validate(X, reset=False)
+        x = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        self.network_.eval()
+        with no_grad():
+            logits = self.network_(Tensor(x)).data  # float64 in, so rows do not depend on the batch
+        return _softmax_rows(logits.astype(np.float64))
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class TextClassifier(_ClassifierBase, _EstimatorBase):
+    """A feedforward text classifier, trained on raw texts.
+
+    Args:
+        features: "embeddings" (pooled learned embeddings) or "lexicon" (the chapter's six
+            hand-built features).
+        embed_dim, pooling, hidden_dims, activation, dropout, word_dropout: the network (see
+            :class:`PooledClassifierConfig`).
+        bigrams: add hashed word-bigram features, hashed into ``buckets`` rows.
+        min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
+        tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
+        lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
+            training data (binary tasks), keeping ``lexicon_size`` words.
+        pretrained: optional (vectors, found) from :func:`ffnlp.text.vectors.load_vectors`
+            over ``vocab_``, or a path to a word2vec/GloVe text file.
+        freeze_embeddings: keep pretrained embeddings fixed.
+        epochs, batch_size, lr, optimizer, weight_decay: training (Adam updates only the
+            embedding rows a batch used: ``lazy``).
+        random_state: one seed for everything random.
+        verbose: show training progress.
+    """
+
+    def __init__(
+        self,
+        features: str = "embeddings",
+        embed_dim: int = 100,
+        pooling: str = "mean",
+        hidden_dims: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        bigrams: bool = False,
+        buckets: int = 200_000,
+        min_count: int = 1,
+        max_vocab: int | None = None,
+        tokenizer: str = "whitespace",
+        lowercase: bool = False,
+        lexicon: dict[str, int] | None = None,
+        lexicon_size: int = 200,
+        pretrained: Any = None,
+        freeze_embeddings: bool = False,
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        lazy: bool = True,
+        random_state: int | None = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.features = features
+        self.embed_dim = embed_dim
+        self.pooling = pooling
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.bigrams = bigrams
+        self.buckets = buckets
+        self.min_count = min_count
+        self.max_vocab = max_vocab
+        self.tokenizer = tokenizer
+        self.lowercase = lowercase
+        self.lexicon = lexicon
+        self.lexicon_size = lexicon_size
+        self.pretrained = pretrained
+        self.freeze_embeddings = freeze_embeddings
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lazy = lazy
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ data
+    def _texts(self, X: Any) -> list[str]:
+        if isinstance(X, str) or not isinstance(X, (Sequence, np.ndarray)):
+            raise TypeError(f"X must be a list of texts; got {type(X).__name__}")
+        texts = [str(x) for x in (X.ravel() if isinstance(X, np.ndarray) else X)]
+        if not texts:
+            raise ValueError("X holds no texts")
+        return texts
+
+    def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        tokenize = self.tokenizer_
+        tokens = [tokenize(t) for t in texts]
+        empty = [i for i, t in enumerate(tokens) if not t]
+        if empty:
+            raise ValueError(
+                f"text {empty[0]} is empty (no tokens); every text needs at least one word"
+            )
+        return tokens
+
+    def _documents(self, tokens: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        docs = [self.vocab_.encode(t) for t in tokens]
+        if not self.bigrams:
+            return docs
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        starts = np.concatenate(([0], np.cumsum(lengths)))
+        flat = np.concatenate(docs)
+        grams, gram_starts = hashed_bigrams(flat, starts, self.buckets)
+        grams = grams + len(self.vocab_)
+        return [
+            np.concatenate([d, grams[gram_starts[i] : gram_starts[i + 1]]])
+            for i, d in enumerate(docs)
+        ]
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, X: Any, y: Any) -> TextClassifier:
+        texts = self._texts(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(texts):
+            raise ValueError(
+                f"y must hold one label per text; got {y.shape} labels for {len(texts)} texts"
+            )
+        if self.features not in ("embeddings", "lexicon"):
+            raise ValueError(f"features must be 'embeddings' or 'lexicon'; got {self.features!r}")
+        self.classes_, targets = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"the training data has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+            )
+        self.tokenizer_ = Tokenizer(self.tokenizer, self.lowercase)
+        tokens = self._tokens(texts)
+        seed = self.random_state if self.random_state is not None else 0
+        if self.features == "lexicon":
+            self._fit_lexicon(tokens, y, seed)
+            return self
+        self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
+        config = PooledClassifierConfig(
+            vocab_size=len(self.vocab_),
+            num_classes=len(self.classes_),
+            embed_dim=self.embed_dim,
+            pooling=self.pooling,
+            hidden_dims=tuple(self.hidden_dims),
+            activation=self.activation,
+            dropout=self.dropout,
+            word_dropout=self.word_dropout,
+            buckets=self.buckets if self.bigrams else 0,
+        )
+        self.model_ = PooledClassifier(config, rng=seed)
+        self._load_pretrained()
+        data = TextDataset(self._documents(tokens), targets.astype(np.int64))
+        training = _train_config(self, self.verbose)
+        fit(self.model_, data, None, training, unit="texts")
+        return self
+
+    def _load_pretrained(self) -> None:
+        if self.pretrained is None:
+            return
+        if isinstance(self.pretrained, (str, Path)):
+            from ffnlp.text.vectors import load_vectors
+
+            vectors, found = load_vectors(self.pretrained, self.vocab_, lowercase=self.lowercase)
+        else:
+            vectors, found = self.pretrained
+        if vectors.shape != (len(self.vocab_), self.embed_dim):
+            raise ValueError(
+                f"pretrained vectors have shape {vectors.shape}; expected ({len(self.vocab_)}, {self.embed_dim})"
+            )
+        weight = self.model_.embedding.weight
+        weight.data[: len(self.vocab_)][found] = vectors[found]
+        if self.freeze_embeddings:
+            weight.requires_grad_(False)
+
+    def _fit_lexicon(self, tokens: list[list[str]], y: np.ndarray, seed: int) -> None:
+        if self.lexicon is not None:
+            self.lexicon_ = dict(self.lexicon)
+        else:
+            if len(self.classes_) != 2:
+                raise ValueError(
+                    "deriving a lexicon needs exactly 2 classes; give a lexicon file for more"
+                )
+            self.lexicon_ = derive_lexicon(
+                tokens, [str(v) for v in y], positive=str(self.classes_[1]), size=self.lexicon_size
+            )
+        features = lexicon_features(tokens, self.lexicon_)
+        self.network_ = FeedforwardClassifier(
+            hidden_dims=tuple(self.hidden_dims) or (16,),
+            activation=self.activation,
+            dropout=self.dropout,
+            weight_decay=self.weight_decay,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            random_state=seed,
+            verbose=self.verbose,
+        ).fit(features.astype(np.float64), y)
+
+    def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+        _check_fitted(self)
+        tokens = self._tokens(self._texts(X))
+        if self.features == "lexicon":
+            return self.network_.predict_proba(
+                lexicon_features(tokens, self.lexicon_).astype(np.float64)
+            )
+        data = TextDataset(self._documents(tokens))
+        self.model_.eval()
+        out = np.empty((len(data), len(self.classes_)))
+        with no_grad():
+            for start in range(0, len(data), batch_size):
+                idx = np.arange(start, min(start + batch_size, len(data)))
+                logits, _ = self.model_(data.batch(idx)[0])
+                out[start : start + len(idx)] = _softmax_rows(logits.data.astype(np.float64))
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
+        """The ``k`` most probable labels of each text, with their probabilities."""
+        probs = self.predict_proba(X)
+        k = min(k, probs.shape[1])
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        labels = self.classes_.tolist()  # plain Python values
+        return [[(labels[j], float(row[j])) for j in top] for row, top in zip(probs, order)]
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> None:
+        """Write the fitted classifier (settings, vocabulary or lexicon, labels, weights)."""
+        _check_fitted(self)
+        params = {k: v for k, v in self.get_params().items() if k not in ("pretrained", "lexicon")}
+        params["hidden_dims"] = list(params["hidden_dims"])
+        meta: dict[str, Any] = {
+            "params": params,
+            "classes": [str(c) for c in self.classes_],
+            "label_type": self.classes_.dtype.kind,
+        }
+        if self.features == "lexicon":
+            meta["lexicon"] = self.lexicon_
+            arrays = {f"network.{k}": v for k, v in self.network_.network_.state_dict().items()}
+            arrays["mean"], arrays["scale"] = self.network_.mean_, self.network_.scale_
+            meta["config"] = {"feature_names": list(FEATURE_NAMES)}
+        else:
+            meta["vocab"] = self.vocab_.to_dict()
+            meta["config"] = asdict(self.model_.config)
+            arrays = self.model_.state_dict()
+        io.save_archive(path, KIND, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextClassifier:
+        """Read a classifier written by :meth:`save`; checks everything first."""
+        meta, arrays = io.load_archive(path, kind=KIND)
+        try:
+            params = dict(meta["params"])
+            est = cls(**params)
+            classes = meta["classes"]
+            est.classes_ = (
+                np.array([int(c) for c in classes])
+                if meta.get("label_type") in ("i", "u")
+                else np.array(classes)
+            )
+            est.tokenizer_ = Tokenizer(est.tokenizer, est.lowercase)
+            if est.features == "lexicon":
+                est.lexicon_ = {str(k): int(v) for k, v in meta["lexicon"].items()}
+                net = FeedforwardClassifier(
+                    hidden_dims=tuple(est.hidden_dims) or (16,), activation=est.activation
+                )
+                net.classes_, net.n_features_in_ = est.classes_, len(FEATURE_NAMES)
+                net.mean_, net.scale_ = arrays.pop("mean"), arrays.pop("scale")
+                net.network_ = MLP(
+                    [len(FEATURE_NAMES), *net.hidden_dims, len(classes)],
+                    activation=est.activation,
+                    rng=0,
+                )
+                net.network_.load_state_dict({k[len("network.") :]: v for k, v in arrays.items()})
+                est.network_ = net
+            else:
+                est.vocab_ = Vocab.from_dict(meta["vocab"])
+                config = PooledClassifierConfig(**meta["config"])
+                est.model_ = PooledClassifier(config, rng=0)
+                est.model_.load_state_dict(arrays)
+        except (KeyError, TypeError) as err:
+            raise ValueError(
+                f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
+            ) from None
+        return est
+
+
+def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:
+    """Raise a clear error when evaluation data has labels the model never saw."""
+    known_set = {str(k) for k in known}
+    unseen = sorted({str(label) for label in labels} - known_set)
+    if unseen:
+        raise ValueError(
+            f"the test data has labels the model was never trained on: {unseen[:5]}; the model knows {sorted(known_set)}"
+        )
+
+
+__all__ = ["FeedforwardClassifier", "NotFittedError", "TextClassifier", "check_unseen_labels"]

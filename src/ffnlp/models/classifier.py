@@ -1,0 +1,148 @@
+"""Feedforward text classifier networks (the chapter's sentiment application).
+
+Two ways to turn a text into a vector for a feedforward network:
+
+- *pooled embeddings*: look up a learned embedding for each word (and, optionally, each
+  hashed word bigram, the fastText trick), pool them by mean, component-wise max or both,
+  then hidden layers and a softmax over the classes (Iyyer et al. 2015's deep averaging
+  network, with their word dropout);
+- *hand-built features*: the chapter's six lexicon features (``ffnlp.text.features``).
+
+This module holds the pooled-embedding network and its padded batches; the
+scikit-learn-style estimators that train it from texts are in :mod:`ffnlp.estimators`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ffnlp.autograd import Tensor, ops
+from ffnlp.nn import ACTIVATIONS, MLP, POOLING_MODES, Dropout, Embedding, Module, Pooling
+from ffnlp.nn import init as nn_init
+from ffnlp.nn.functional import check_probability
+
+# ---------------------------------------------------------------------------- the network
+
+
+@dataclass
+class PooledClassifierConfig:
+    """Hyperparameters of :class:`PooledClassifier`.
+
+    Attributes:
+        vocab_size: rows for words (plus ``buckets`` rows for hashed bigrams).
+        num_classes: C.
+        embed_dim: D.
+        pooling: "mean", "max" or "mean+max".
+        hidden_dims: hidden layer sizes after pooling (may be empty: a linear classifier
+            on pooled embeddings, like fastText).
+        activation: hidden activation.
+        dropout: on the pooled vector and after each hidden layer.
+        word_dropout: probability of dropping each token during training (Iyyer et al.).
+        buckets: hashed-bigram buckets (0: words only).
+    """
+
+    vocab_size: int
+    num_classes: int
+    embed_dim: int = 100
+    pooling: str = "mean"
+    hidden_dims: tuple[int, ...] = ()
+    activation: str = "relu"
+    dropout: float = 0.0
+    word_dropout: float = 0.0
+    buckets: int = 0
+
+    def __post_init__(self) -> None:
+        self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
+        for name in ("vocab_size", "num_classes", "embed_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.num_classes < 2:
+            raise ValueError(f"a classifier needs at least 2 classes; got {self.num_classes}")
+        if self.pooling not in POOLING_MODES or self.pooling == "concat":
+            raise ValueError(f"pooling must be 'mean', 'max' or 'mean+max'; got {self.pooling!r}")
+        if any(h <= 0 for h in self.hidden_dims):
+            raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
+            )
+        check_probability("dropout", self.dropout)
+        check_probability("word_dropout", self.word_dropout)
+        if isinstance(self.buckets, bool) or not isinstance(self.buckets, int) or self.buckets < 0:
+            raise ValueError(f"buckets must be a non-negative integer; got {self.buckets!r}")
+
+
+class PooledClassifier(Module):
+    """Embeddings of the words (and hashed bigrams) of a text, pooled, then an MLP.
+
+    ``forward((ids, mask), targets=None)``: ids (B, T) padded token ids, mask (B, T) bool;
+    returns (logits (B, C), mean cross-entropy or None). The embedding table is sparse
+    (only the rows a batch uses get a gradient).
+    """
+
+    def __init__(self, config: PooledClassifierConfig, rng: nn_init.RngLike = None) -> None:
+        super().__init__()
+        self.config = config
+        rng = nn_init.as_generator(rng)
+        self.embedding = Embedding(
+            config.vocab_size + config.buckets, config.embed_dim, sparse=True, rng=rng
+        )
+        self.pool = Pooling(config.pooling)
+        width = config.embed_dim * (2 if config.pooling == "mean+max" else 1)
+        self.dropout = Dropout(config.dropout, rng=rng)
+        self.mlp = MLP(
+            [width, *config.hidden_dims, config.num_classes],
+            activation=config.activation,
+            dropout=config.dropout,
+            rng=rng,
+        )
+        self.word_rng = np.random.default_rng(rng.integers(2**63))
+
+    def forward(
+        self, inputs: tuple[np.ndarray, np.ndarray], targets: Any = None
+    ) -> tuple[Tensor, Tensor | None]:
+        ids, mask = inputs
+        if self.training and self.config.word_dropout > 0:
+            keep = mask & (self.word_rng.random(mask.shape) >= self.config.word_dropout)
+            empty = ~keep.any(axis=1)
+            keep[empty] = mask[empty]  # never drop every word of a text
+            mask = keep
+        pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
+        logits = self.mlp(self.dropout(pooled))
+        return logits, None if targets is None else ops.cross_entropy(logits, targets)
+
+
+class TextDataset:
+    """Variable-length token id sequences, padded per batch, with their class ids."""
+
+    def __init__(self, docs: Sequence[np.ndarray], targets: np.ndarray | None = None) -> None:
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        self.starts = np.concatenate(([0], np.cumsum(lengths)))
+        self.flat = (
+            np.concatenate([np.asarray(d, dtype=np.int64) for d in docs])
+            if len(docs)
+            else np.zeros(0, np.int64)
+        )
+        self.lengths = lengths
+        self.targets = targets if targets is not None else np.zeros(len(docs), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, indices: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        lengths = self.lengths[indices]
+        width = max(int(lengths.max()), 1) if len(indices) else 1
+        positions = np.arange(width)
+        mask = positions[None, :] < lengths[:, None]
+        where = np.where(mask, self.starts[indices][:, None] + positions[None, :], 0)
+        ids = (
+            self.flat[np.minimum(where, max(len(self.flat) - 1, 0))]
+            if len(self.flat)
+            else np.zeros_like(where)
+        )
+        return (np.where(mask, ids, 0), mask), self.targets[indices]
