@@ -189,6 +189,10 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         return X, y
 
     def fit(self, X: Any, y: Any) -> FeedforwardClassifier:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
         X, y = self._validate(X, y, reset=True)
         try:
             from sklearn.utils.multiclass import check_classification_targets
@@ -202,7 +206,7 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         self.classes_, targets = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"the training data has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+                f"the training data has only one class ({self.classes_[0].item()!r}); a classifier needs at least 2 classes"
             )
         self.mean_ = X.mean(axis=0) if self.standardize else np.zeros(X.shape[1])
         scale = X.std(axis=0) if self.standardize else np.ones(X.shape[1])
@@ -245,6 +249,7 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         return _softmax_rows(logits.astype(np.float64))
 
     def predict(self, X: Any) -> np.ndarray:
+        _check_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
@@ -370,7 +375,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.classes_, targets = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"the training data has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes"
+                f"the training data has only one class ({self.classes_[0].item()!r}); a classifier needs at least 2 classes"
             )
         self.tokenizer_ = Tokenizer(self.tokenizer, self.lowercase)
         tokens = self._tokens(texts)
@@ -458,6 +463,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         return out
 
     def predict(self, X: Any) -> np.ndarray:
+        _check_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:

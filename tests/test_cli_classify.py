@@ -1,0 +1,172 @@
+"""The classify commands, in-process on small files the tests write."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from ffnlp.cli import main
+
+from .test_estimators import NEG, POS
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def data(tmp_path):
+    train = tmp_path / "train.ft"
+    train.write_text(
+        "".join(f"__label__pos {t}\n" for t in POS * 3)
+        + "".join(f"__label__neg {t}\n" for t in NEG * 3)
+    )
+    test = tmp_path / "test.ft"
+    test.write_text(
+        "__label__pos great warm fun\n__label__neg dull awful flat\n__label__pos a fine cast\n"
+    )
+    return tmp_path, train, test
+
+
+FAST = ["--embed-dim", "16", "--epochs", "30", "--lr", "0.02", "--no-progress"]
+
+
+def test_train_test_predict(data, capsys, monkeypatch):
+    tmp, train, test = data
+    code, out, err = _run(
+        [
+            "classify",
+            "train",
+            train,
+            "--out",
+            tmp / "m.npz",
+            "--bigrams",
+            "--buckets",
+            "256",
+            *FAST,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "2 classes" in out
+    code, out, _ = _run(["classify", "test", tmp / "m.npz", test], capsys)
+    assert code == 0 and "accuracy" in out and "confusion matrix" in out and "macro avg" in out
+    code, out, _ = _run(["classify", "test", tmp / "m.npz", test, "--json"], capsys)
+    metrics = json.loads(out)
+    assert metrics["accuracy"] == 1.0 and metrics["confusion_matrix"] == [[1, 0], [0, 2]]
+    monkeypatch.setattr("sys.stdin", io.StringIO("great fun\ndull plot\n"))
+    code, out, _ = _run(["classify", "predict", tmp / "m.npz", "-k", "2"], capsys)
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert (
+        code == 0
+        and [r[0].split()[0] for r in rows] == ["pos", "neg"]
+        and rows[0][2] == "great fun"
+    )
+
+
+def test_cross_validation(data, capsys):
+    _, train, _ = data
+    code, out, err = _run(["classify", "cv", train, "--folds", "3", "--json", *FAST], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["folds"] == 3 and len(result["fold_accuracies"]) == 3 and result["accuracy"] > 0.8
+
+
+def test_lexicon_features_from_a_file(data, capsys):
+    tmp, train, test = data
+    lexicon = tmp / "lexicon.tsv"
+    lexicon.write_text(
+        "great\tpositive\nwarm\tpositive\nfine\tpositive\nfun\tpositive\ndull\tnegative\nawful\tnegative\nflat\tnegative\n"
+    )
+    code, _, err = _run(
+        [
+            "classify",
+            "train",
+            train,
+            "--out",
+            tmp / "lex.npz",
+            "--features",
+            "lexicon",
+            "--lexicon",
+            lexicon,
+            "--hidden",
+            "8",
+            *FAST,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    code, out, _ = _run(["classify", "test", tmp / "lex.npz", test, "--json"], capsys)
+    assert json.loads(out)["accuracy"] == 1.0
+
+
+def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
+    pos, neg = tmp_path / "rt.pos", tmp_path / "rt.neg"
+    pos.write_bytes("\n".join(POS * 2 + ["un caf\xe9 great"]).encode("cp1252"))
+    neg.write_bytes("\n".join(NEG * 2).encode("cp1252"))
+    code, _, err = _run(
+        ["classify", "train", pos, neg, "--format", "files", "--out", tmp_path / "m.npz", *FAST],
+        capsys,
+    )
+    assert code == 2 and "is not valid UTF-8" in err and "--encoding" in err
+    code, _, err = _run(
+        [
+            "classify",
+            "train",
+            pos,
+            neg,
+            "--format",
+            "files",
+            "--encoding",
+            "cp1252",
+            "--out",
+            tmp_path / "m.npz",
+            *FAST,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("__label__pos fine\nno label here\n", [], "line 2 has no label"),
+        ("__label__pos fine\n__label__pos good\n", [], "only one class ('pos')"),
+        ("__label__pos fine\n__label__neg\n", [], "line 2 has a label but no text"),
+        (
+            "__label__pos fine\n__label__neg bad\n",
+            ["--lexicon", "lexicon.tsv", "--features", "lexicon"],
+            "line 1: expected 'word<TAB>polarity'",
+        ),
+        ("__label__pos fine\n__label__neg bad\n", ["--epochs", "0"], "--epochs must be > 0; got 0"),
+        (
+            "__label__pos fine\n__label__neg bad\n",
+            ["--word-dropout", "1"],
+            "word_dropout must be a number in [0, 1); got 1.0",
+        ),
+    ],
+)
+def test_bad_training_input(tmp_path, capsys, monkeypatch, content, extra, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lexicon.tsv").write_text("great positive\n")
+    (tmp_path / "train.ft").write_text(content)
+    (tmp_path / "m.npz").write_bytes(b"keep me")
+    code, _, err = _run(
+        ["classify", "train", "train.ft", "--out", "m.npz", "--no-progress", *extra], capsys
+    )
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert (tmp_path / "m.npz").read_bytes() == b"keep me"
+
+
+def test_a_test_label_never_seen_in_training(data, capsys):
+    tmp, train, _ = data
+    _run(["classify", "train", train, "--out", tmp / "m.npz", *FAST], capsys)
+    odd = tmp / "odd.ft"
+    odd.write_text("__label__neutral so so\n__label__pos great\n")
+    code, _, err = _run(["classify", "test", tmp / "m.npz", odd], capsys)
+    assert code == 2 and "labels the model was never trained on: ['neutral']" in err

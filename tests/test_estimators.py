@@ -1,0 +1,138 @@
+"""The scikit-learn-style estimators: scikit-learn's own estimator checks, Pipeline and
+GridSearchCV, files, and errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ffnlp.estimators import FeedforwardClassifier, NotFittedError, TextClassifier
+
+POS = [
+    "a great film",
+    "great fun and great cast",
+    "a fine warm film",
+    "fun , warm and great",
+    "fine acting",
+    "a great warm story",
+]
+NEG = [
+    "a dull film",
+    "dull and flat",
+    "an awful plot",
+    "flat , dull acting",
+    "awful cast",
+    "a dull awful story",
+]
+TEXTS = (POS + NEG) * 3
+LABELS = (["pos"] * 6 + ["neg"] * 6) * 3
+
+
+def test_feedforward_classifier_passes_sklearn_check_estimator():
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_estimator(FeedforwardClassifier(hidden_dims=(16,), epochs=50, lr=0.01))
+
+
+def test_feedforward_classifier_learns_xor_and_follows_conventions():
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 10)
+    y = np.array(["no", "yes", "yes", "no"] * 10)
+    model = FeedforwardClassifier(hidden_dims=(8,), epochs=300, lr=0.02)
+    assert model.fit(X, y) is model
+    assert model.score(X, y) == 1.0
+    assert model.classes_.tolist() == ["no", "yes"]
+    proba = model.predict_proba(X[:4])
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    assert (proba[:, 1] > 0.5).tolist() == [False, True, True, False]  # columns follow classes_
+    assert model.get_params()["hidden_dims"] == (8,)
+    with pytest.raises(ValueError, match="contains NaN"):
+        model.predict(np.array([[np.nan, 0.0]]))
+    with pytest.raises(
+        ValueError, match="X has 3 features, but FeedforwardClassifier is expecting 2 features"
+    ):
+        model.predict(np.zeros((1, 3)))
+    with pytest.raises(NotFittedError):
+        FeedforwardClassifier().predict(X)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"pooling": "max", "hidden_dims": (16,)},
+        {
+            "pooling": "mean+max",
+            "bigrams": True,
+            "buckets": 512,
+            "word_dropout": 0.2,
+            "dropout": 0.2,
+        },
+        {"features": "lexicon", "hidden_dims": (8,)},
+    ],
+)
+def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
+    model = TextClassifier(embed_dim=16, epochs=40, lr=0.02, **params).fit(TEXTS, LABELS)
+    assert model.score(TEXTS, LABELS) == 1.0
+    assert model.predict(["great warm fun", "dull awful flat"]).tolist() == ["pos", "neg"]
+    model.save(tmp_path / "model.npz")
+    again = TextClassifier.load(tmp_path / "model.npz")
+    np.testing.assert_allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS), rtol=1e-6)
+    top = again.predict_top(["a great film"], k=2)[0]
+    assert [label for label, _ in top] == ["pos", "neg"] and top[0][1] > top[1][1]
+    assert type(top[0][0]) is str
+
+
+def test_same_seed_same_model():
+    a = TextClassifier(embed_dim=8, epochs=5, dropout=0.3, word_dropout=0.2, random_state=3).fit(
+        TEXTS, LABELS
+    )
+    b = TextClassifier(embed_dim=8, epochs=5, dropout=0.3, word_dropout=0.2, random_state=3).fit(
+        TEXTS, LABELS
+    )
+    np.testing.assert_array_equal(a.predict_proba(TEXTS), b.predict_proba(TEXTS))
+
+
+def test_unseen_words_map_to_unk():
+    model = TextClassifier(embed_dim=8, epochs=20, lr=0.02).fit(TEXTS, LABELS)
+    proba = model.predict_proba(["zyzzyva quux", "great zyzzyva"])
+    assert proba.shape == (2, 2) and np.isfinite(proba).all()
+
+
+def test_inside_sklearn_pipeline_and_grid_search():
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    pipeline = Pipeline([("clf", TextClassifier(embed_dim=8, epochs=10, lr=0.02))])
+    search = GridSearchCV(
+        pipeline, {"clf__pooling": ["mean", "max"], "clf__embed_dim": [4, 8]}, cv=3
+    )
+    search.fit(TEXTS, LABELS)
+    assert search.best_score_ > 0.8
+    assert set(search.best_params_) == {"clf__pooling", "clf__embed_dim"}
+    assert clone(TextClassifier(pooling="max")).get_params()["pooling"] == "max"
+
+
+def test_text_classifier_errors():
+    with pytest.raises(ValueError, match=r"only one class \('pos'\)"):
+        TextClassifier(epochs=1).fit(POS, ["pos"] * len(POS))
+    with pytest.raises(ValueError, match="text 1 is empty"):
+        TextClassifier(epochs=1).fit(["good", "   ", "bad"], ["a", "b", "a"])
+    with pytest.raises(ValueError, match="y must hold one label per text"):
+        TextClassifier(epochs=1).fit(TEXTS, LABELS[:-1])
+    with pytest.raises(TypeError, match="X must be a list of texts"):
+        TextClassifier(epochs=1).fit("one text", ["a"])
+    with pytest.raises(ValueError, match="features must be 'embeddings' or 'lexicon'"):
+        TextClassifier(features="tfidf").fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\); got 2"):
+        TextClassifier(dropout=2).fit(TEXTS, LABELS)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        TextClassifier().predict(["x"])
+    with pytest.raises(ValueError, match="deriving a lexicon needs exactly 2 classes"):
+        TextClassifier(features="lexicon").fit(["a", "b", "c"], ["x", "y", "z"])
