@@ -65,15 +65,11 @@ TINY_PTB = [
 ]
 
 
-@pytest.mark.skipif(
-    shutil.which("ffnlp") is None and not Path(sys.executable).with_name("ffnlp").exists(),
-    reason="the ffnlp command is not installed",
-)
-def test_language_model_commands_run_as_written(tmp_path):
-    # The README's paths, ../shared/data/..., point at a tiny corpus the test writes.
-    data = tmp_path / "shared" / "data"
-    (data / "ptb").mkdir(parents=True)
-    (data / "names").mkdir()
+def _fake_data(root: Path) -> None:
+    """The README's paths, ../shared/data/..., with tiny files in the real formats."""
+    data = root / "shared" / "data"
+    for folder in ("ptb", "names", "trec", "mr"):
+        (data / folder).mkdir(parents=True)
     for split, repeat in (("train", 4), ("valid", 1), ("test", 1)):
         (data / "ptb" / f"ptb.{split}.txt").write_text(
             "".join(f" {s} \n" for s in TINY_PTB * repeat)
@@ -81,12 +77,30 @@ def test_language_model_commands_run_as_written(tmp_path):
     (data / "names" / "names.txt").write_text(
         "\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia"] * 5)
     )
+    questions = [
+        "3 how far is denver from aspen ?",
+        "4 where is the eiffel tower ?",
+        "0 what is a caldera ?",
+        "5 how many miles is it to the moon ?",
+    ]
+    (data / "trec" / "TREC.train.all").write_text("\n".join(questions * 4) + "\n")
+    (data / "trec" / "TREC.test.all").write_text("\n".join(questions) + "\n")
+    (data / "mr" / "rt-polarity.pos").write_bytes(
+        "\n".join(["a great caf\xe9 film", "warm and fun"] * 6).encode("cp1252")
+    )
+    (data / "mr" / "rt-polarity.neg").write_bytes(
+        "\n".join(["a dull film", "flat and awful"] * 6).encode("cp1252")
+    )
+
+
+def _run_section(title: str, tmp_path: Path) -> Path:
+    _fake_data(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    section = _section("Language models")
+    section = _section(title)
     commands = [line for block in _blocks("bash", section) for line in block.strip().splitlines()]
-    assert len(commands) >= 9
+    assert commands
     for command in commands:
         done = subprocess.run(
             ["bash", "-c", f"set -o pipefail; {command}"],
@@ -98,11 +112,6 @@ def test_language_model_commands_run_as_written(tmp_path):
         )
         assert done.returncode == 0, f"{command}\n{done.stderr}"
         assert "Traceback" not in done.stderr
-    assert (
-        (work / "nnlm.npz").exists()
-        and (work / "kn5.arpa").exists()
-        and (work / "valid-scores.tsv").exists()
-    )
     cwd = os.getcwd()
     os.chdir(work)
     try:
@@ -110,3 +119,26 @@ def test_language_model_commands_run_as_written(tmp_path):
             assert _run(code).strip()
     finally:
         os.chdir(cwd)
+    return work
+
+
+needs_cli = pytest.mark.skipif(
+    shutil.which("ffnlp") is None and not Path(sys.executable).with_name("ffnlp").exists(),
+    reason="the ffnlp command is not installed",
+)
+
+
+@needs_cli
+def test_language_model_commands_run_as_written(tmp_path):
+    work = _run_section("Language models", tmp_path)
+    assert (
+        (work / "nnlm.npz").exists()
+        and (work / "kn5.arpa").exists()
+        and (work / "valid-scores.tsv").exists()
+    )
+
+
+@needs_cli
+def test_classification_commands_run_as_written(tmp_path):
+    work = _run_section("Text classification", tmp_path)
+    assert (work / "trec.npz").exists()
