@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 import ffnlp
-from ffnlp.estimators import TextClassifier, check_unseen_labels
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
@@ -689,11 +688,18 @@ def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     )
 
 
-def _classifier(args: argparse.Namespace) -> TextClassifier:
+def _estimators() -> Any:
+    # Imported on use: with scikit-learn installed it costs most of a second at start-up.
+    from ffnlp import estimators
+
+    return estimators
+
+
+def _classifier(args: argparse.Namespace) -> Any:
     for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
         _positive(f"--{name.replace('_', '-')}", getattr(args, name))
     lexicon = read_lexicon(args.lexicon, args.encoding) if args.lexicon else None
-    return TextClassifier(
+    return _estimators().TextClassifier(
         features=args.features,
         embed_dim=args.embed_dim,
         pooling=args.pooling,
@@ -735,9 +741,9 @@ def run_classify_train(args: argparse.Namespace) -> int:
 
 
 def run_classify_test(args: argparse.Namespace) -> int:
-    model = TextClassifier.load(args.model)
+    model = _estimators().TextClassifier.load(args.model)
     texts, labels = _read_labelled(args)
-    check_unseen_labels(model.classes_.tolist(), labels)
+    _estimators().check_unseen_labels(model.classes_.tolist(), labels)
     predicted = [str(p) for p in model.predict(texts)]
     report = classification_report(
         [str(y) for y in labels], predicted, labels=[str(c) for c in model.classes_]
@@ -748,7 +754,7 @@ def run_classify_test(args: argparse.Namespace) -> int:
 
 def run_classify_predict(args: argparse.Namespace) -> int:
     _positive("--top", args.top)
-    model = TextClassifier.load(args.model)
+    model = _estimators().TextClassifier.load(args.model)
     texts = _lines(args.file, args.encoding)
     if not texts:
         raise ValueError("no texts to classify")
@@ -767,7 +773,7 @@ def run_classify_cv(args: argparse.Namespace) -> int:
     for fold, (train_idx, test_idx) in enumerate(
         stratified_kfold(labels, args.folds, seed=args.seed), start=1
     ):
-        model = TextClassifier(**template.get_params())
+        model = type(template)(**template.get_params())
         model.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
         predicted = [str(p) for p in model.predict([texts[i] for i in test_idx])]
         report = classification_report(
