@@ -184,3 +184,16 @@ def test_log_probs_equal_minus_the_cross_entropy():
     assert -lm.log_probs(lm.encode_lines(SENTENCES)).mean() == pytest.approx(loss.item(), rel=1e-5)
     np.testing.assert_allclose(ops.softmax(logits).data.sum(axis=1), 1, rtol=1e-5)
     assert isinstance(logits, Tensor)
+
+
+def test_sentence_scores_are_independent_of_neighbours_in_stream_layout():
+    lm = _tiny(layout="stream")
+    alone = [float(lm.sentence_log_probs([line])[0]) for line in SENTENCES]
+    together = lm.sentence_log_probs(SENTENCES)
+    np.testing.assert_allclose(together, alone, rtol=1e-5)
+    # The same as scoring token by token from the start context.
+    context, total = lm.start_context(), 0.0
+    for token in [*lm.encode_lines(SENTENCES[:1])[0].tolist(), 2]:
+        total += float(np.log(lm.next_distribution(context)[token]))
+        context = [*context[1:], token]
+    assert alone[0] == pytest.approx(total, rel=1e-5)

@@ -205,6 +205,24 @@ class FeedforwardLM(Module, TextLM):
         contexts, targets = self.windows(sentences)
         return self.window_log_probs(contexts, targets, batch_size)
 
+    def independent_log_probs(
+        self, sentences: Sequence[np.ndarray], batch_size: int = 1024
+    ) -> np.ndarray:
+        """Each sentence scored on its own, its context starting from :meth:`start_context`."""
+        N = self.config.context_size
+        start = np.array(self.start_context(), dtype=np.int64)
+        eos = np.array([Vocab.eos_id], dtype=np.int64)
+        ids = np.concatenate(
+            [part for s in sentences for part in (start, np.asarray(s, dtype=np.int64), eos)]
+        )
+        is_target = np.ones(len(ids), dtype=bool)
+        block_starts = np.cumsum([0] + [N + len(s) + 1 for s in sentences])[:-1]
+        is_target[(block_starts[:, None] + np.arange(N)[None, :]).ravel()] = False
+        windows = np.lib.stride_tricks.sliding_window_view(ids, N + 1)[is_target[N:]]
+        return self.window_log_probs(
+            np.ascontiguousarray(windows[:, :-1]), np.ascontiguousarray(windows[:, -1]), batch_size
+        )
+
     def window_log_probs(
         self, contexts: np.ndarray, targets: np.ndarray, batch_size: int = 1024
     ) -> np.ndarray:

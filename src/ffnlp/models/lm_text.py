@@ -47,18 +47,18 @@ class TextLM:
         """exp of the mean negative log-probability per predicted token (``</s>`` included)."""
         return float(np.exp(-np.mean(self.log_probs(sentences))))
 
+    def independent_log_probs(self, sentences: Sequence[np.ndarray]) -> np.ndarray:
+        """Like ``log_probs``, but each sentence scored on its own, from the start-of-sentence
+        context (models whose ``log_probs`` already do so need not override this)."""
+        return self.log_probs(sentences)
+
     def sentence_log_probs(self, lines: Sequence[str]) -> np.ndarray:
         """Natural-log probability of each line as a whole sentence (its words and ``</s>``),
         each scored on its own from the start-of-sentence context."""
-        scores = []
-        for ids in self.encode_lines(lines):
-            context = self.start_context()
-            total = 0.0
-            for token in [*ids.tolist(), Vocab.eos_id]:
-                total += float(np.log(self.next_distribution(context)[token]))
-                context = self._extend(context, [token])
-            scores.append(total)
-        return np.array(scores)
+        sentences = self.encode_lines(lines)
+        token_log_probs = self.independent_log_probs(sentences)
+        lengths = np.fromiter((len(s) + 1 for s in sentences), dtype=np.int64, count=len(sentences))
+        return np.add.reduceat(token_log_probs, np.concatenate(([0], np.cumsum(lengths)[:-1])))
 
     def predict_next(self, prompt: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` most probable next tokens after ``prompt`` (a sentence prefix)."""
