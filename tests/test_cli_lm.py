@@ -6,6 +6,7 @@ import io
 import json
 import os
 
+import numpy as np
 import pytest
 
 from ffnlp.cli import main
@@ -272,3 +273,33 @@ def test_training_shows_progress_with_loss_throughput_and_eta(corpus, capsys, mo
     err = capsys.readouterr().err
     assert code == 0
     assert "epoch 1/1" in err and "step/s" in err and "tokens/s" in err and "loss" in err
+
+
+def test_pretrained_frozen_embeddings_from_a_glove_file(corpus, capsys):
+    tmp, train, valid = corpus
+    glove = tmp / "glove.txt"
+    glove.write_text(
+        "the 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8\ncat 1 1 1 1 1 1 1 1\nunrelated 9 9 9 9 9 9 9 9\n"
+    )
+    args = [
+        "lm",
+        "train",
+        train,
+        "--valid",
+        valid,
+        "--out",
+        tmp / "lm.npz",
+        *LM_TRAIN,
+        "--pretrained",
+        glove,
+        "--freeze-embeddings",
+    ]
+    code, _, err = _run(args, capsys)
+    assert code == 0, err
+    assert "pretrained vectors: 2 of" in err
+    from ffnlp.models.language_model import FeedforwardLM
+
+    lm = FeedforwardLM.load(tmp / "lm.npz")
+    np.testing.assert_allclose(lm.embedding.weight.data[lm.vocab.stoi["cat"]], np.ones(8))
+    code, _, err = _run([*args[:-3], "--pretrained", glove, "--embed-dim", "4"], capsys)
+    assert code == 2 and "the pretrained vectors have 8 dimensions but --embed-dim is 4" in err
