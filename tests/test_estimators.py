@@ -73,6 +73,7 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
             "dropout": 0.2,
         },
         {"features": "lexicon", "hidden_dims": (8,)},
+        {"nb_features": True, "bigrams": True, "buckets": 64, "hidden_dims": (8,)},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -136,3 +137,25 @@ def test_text_classifier_errors():
         TextClassifier().predict(["x"])
     with pytest.raises(ValueError, match="deriving a lexicon needs exactly 2 classes"):
         TextClassifier(features="lexicon").fit(["a", "b", "c"], ["x", "y", "z"])
+
+
+def test_naive_bayes_table_is_the_log_count_ratio():
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+
+    docs = [np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6])]
+    targets = np.array([1, 1, 0])
+    model = PooledClassifier(
+        PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=2, nb_features=1), rng=0
+    )
+    model.set_nb_table(docs, targets, alpha=1.0)
+    # texts containing each token, smoothed: class 1 has {3: 2, 4: 1, 5: 1}; class 0 {5: 1, 6: 1}
+    p = np.array([0, 0, 0, 2, 1, 1, 0]) + 1.0
+    q = np.array([0, 0, 0, 0, 0, 1, 1]) + 1.0
+    r = np.log(p / p.sum()) - np.log(q / q.sum())
+    scores = np.array([r[3] + r[4], r[3] + r[5], r[5] + r[6]])  # repeated tokens count once
+    np.testing.assert_allclose(model.nb_table.data[:, 0], r / scores.std(), rtol=1e-5)
+    ids = np.array([[3, 4, 4], [3, 5, 0]])
+    mask = np.array([[True, True, True], [True, True, False]])
+    np.testing.assert_allclose(
+        model.nb_scores(ids, mask)[:, 0], scores[:2] / scores.std(), rtol=1e-5
+    )

@@ -262,6 +262,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         embed_dim, pooling, hidden_dims, activation, dropout, word_dropout: the network (see
             :class:`PooledClassifierConfig`).
         bigrams: add hashed word-bigram features, hashed into ``buckets`` rows.
+        nb_features: add each text's naive Bayes log-count-ratio score over its words (and
+            bigrams) as inputs of the network (Wang & Manning 2012's NB features).
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
@@ -286,6 +288,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         word_dropout: float = 0.0,
         bigrams: bool = False,
         buckets: int = 200_000,
+        nb_features: bool = False,
         min_count: int = 1,
         max_vocab: int | None = None,
         tokenizer: str = "whitespace",
@@ -312,6 +315,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.word_dropout = word_dropout
         self.bigrams = bigrams
         self.buckets = buckets
+        self.nb_features = nb_features
         self.min_count = min_count
         self.max_vocab = max_vocab
         self.tokenizer = tokenizer
@@ -394,10 +398,16 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             dropout=self.dropout,
             word_dropout=self.word_dropout,
             buckets=self.buckets if self.bigrams else 0,
+            nb_features=(1 if len(self.classes_) == 2 else len(self.classes_))
+            if self.nb_features
+            else 0,
         )
         self.model_ = PooledClassifier(config, rng=seed)
         self._load_pretrained()
-        data = TextDataset(self._documents(tokens), targets.astype(np.int64))
+        docs = self._documents(tokens)
+        if self.nb_features:
+            self.model_.set_nb_table(docs, targets.astype(np.int64))
+        data = TextDataset(docs, targets.astype(np.int64))
         training = _train_config(self, self.verbose)
         fit(self.model_, data, None, training, unit="texts")
         return self

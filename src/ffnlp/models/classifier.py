@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
-from ffnlp.nn import ACTIVATIONS, MLP, POOLING_MODES, Dropout, Embedding, Module, Pooling
+from ffnlp.nn import ACTIVATIONS, MLP, POOLING_MODES, Dropout, Embedding, Module, Parameter, Pooling
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.functional import check_probability
 
@@ -43,6 +43,10 @@ class PooledClassifierConfig:
         dropout: on the pooled vector and after each hidden layer.
         word_dropout: probability of dropping each token during training (Iyyer et al.).
         buckets: hashed-bigram buckets (0: words only).
+        nb_features: number of naive Bayes log-count-ratio features (0: none; 1 for two
+            classes, one per class otherwise): each text's summed log-count ratios of its
+            distinct words and bigrams (Wang & Manning 2012), a fixed table set from the
+            training data with :meth:`PooledClassifier.set_nb_table`.
     """
 
     vocab_size: int
@@ -54,6 +58,7 @@ class PooledClassifierConfig:
     dropout: float = 0.0
     word_dropout: float = 0.0
     buckets: int = 0
+    nb_features: int = 0
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
@@ -75,6 +80,14 @@ class PooledClassifierConfig:
         check_probability("word_dropout", self.word_dropout)
         if isinstance(self.buckets, bool) or not isinstance(self.buckets, int) or self.buckets < 0:
             raise ValueError(f"buckets must be a non-negative integer; got {self.buckets!r}")
+        if (
+            isinstance(self.nb_features, bool)
+            or not isinstance(self.nb_features, int)
+            or self.nb_features < 0
+        ):
+            raise ValueError(
+                f"nb_features must be a non-negative integer; got {self.nb_features!r}"
+            )
 
 
 class PooledClassifier(Module):
@@ -93,7 +106,12 @@ class PooledClassifier(Module):
             config.vocab_size + config.buckets, config.embed_dim, sparse=True, rng=rng
         )
         self.pool = Pooling(config.pooling)
-        width = config.embed_dim * (2 if config.pooling == "mean+max" else 1)
+        width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
+        if config.nb_features:
+            rows = config.vocab_size + config.buckets
+            self.nb_table = Parameter(
+                np.zeros((rows, config.nb_features), dtype=np.float32), requires_grad=False
+            )
         self.dropout = Dropout(config.dropout, rng=rng)
         self.mlp = MLP(
             [width, *config.hidden_dims, config.num_classes],
@@ -113,8 +131,59 @@ class PooledClassifier(Module):
             keep[empty] = mask[empty]  # never drop every word of a text
             mask = keep
         pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
+        if self.config.nb_features:
+            pooled = ops.concatenate([pooled, Tensor(self.nb_scores(ids, mask))], axis=1)
         logits = self.mlp(self.dropout(pooled))
         return logits, None if targets is None else ops.cross_entropy(logits, targets)
+
+    def nb_scores(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Sum of the table's rows over each text's distinct tokens, (B, nb_features)."""
+        marked = np.where(mask, ids, -1)
+        order = np.sort(marked, axis=1)
+        first = np.ones_like(mask)
+        first[:, 1:] = order[:, 1:] != order[:, :-1]
+        keep = first & (order >= 0)
+        rows = self.nb_table.data[np.maximum(order, 0)]  # (B, T, K)
+        return (rows * keep[:, :, None]).sum(axis=1)
+
+    def set_nb_table(
+        self, docs: Sequence[np.ndarray], targets: np.ndarray, alpha: float = 1.0
+    ) -> None:
+        """Fill the naive Bayes table from training texts (token id arrays) and class ids.
+
+        For class c, r_c = log(p / |p|_1) - log(q / |q|_1), p and q the smoothed counts of
+        texts containing each token inside and outside c; the table is scaled so the
+        features of the training texts have unit standard deviation.
+        """
+        k = self.config.nb_features
+        rows = self.config.vocab_size + self.config.buckets
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        flat = np.concatenate([np.asarray(d, dtype=np.int64) for d in docs])
+        doc_of = np.repeat(np.arange(len(docs)), lengths)
+        pairs = np.unique(doc_of * rows + flat)  # each (text, token) once: binarized counts
+        doc, token = np.divmod(pairs, rows)
+        classes = self.config.num_classes
+        counts = (
+            np.bincount(targets[doc] * rows + token, minlength=classes * rows)
+            .reshape(classes, rows)
+            .astype(np.float64)
+        )
+        columns = [1] if k == 1 else list(range(classes))
+        table = np.empty((rows, k))
+        for j, c in enumerate(columns):
+            p = counts[c] + alpha
+            q = counts.sum(axis=0) - counts[c] + alpha
+            table[:, j] = np.log(p / p.sum()) - np.log(q / q.sum())
+        self.nb_table.data[...] = table
+        batch = TextDataset(docs)
+        scores = np.concatenate(
+            [
+                self.nb_scores(*batch.batch(np.arange(a, min(a + 1024, len(docs))))[0])
+                for a in range(0, len(docs), 1024)
+            ]
+        )
+        scale = scores.std(axis=0)
+        self.nb_table.data[...] = table / np.where(scale > 0, scale, 1.0)
 
 
 class TextDataset:
