@@ -54,23 +54,8 @@ NEURAL = {
 }
 # The character-level model on names (80/10/10 split, seed 0).
 NAMES = {
-    "model": {
-        "context_size": 3,
-        "embed_dim": 10,
-        "hidden_dims": [200],
-        "activation": "tanh",
-        "dropout": 0.0,
-        "layout": "sentence",
-    },
-    "training": {
-        "epochs": 20,
-        "batch_size": 32,
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "lr_decay": 0.5,
-        "lr_patience": 0,
-        "early_stopping": 3,
-    },
+    "model": {"context_size": 6, "embed_dim": 24, "hidden_dims": [512], "activation": "tanh", "dropout": 0.2, "layout": "sentence"},
+    "training": {"epochs": 45, "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "lr_decay": 0.5, "lr_patience": 0, "early_stopping": 4},
 }
 
 
