@@ -37,7 +37,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 # ffnlp's recipe per dataset (chosen on the dev data: SST-2 dev, a tenth of MR's and
 # TREC's training data).
 RECIPES: dict[str, dict[str, Any]] = {
-    "mr": {"embed_dim": 100, "hidden_dims": [100], "dropout": 0.3, "bigrams": True, "epochs": 5},
+    "mr": {
+        "embed_dim": 100,
+        "hidden_dims": [100],
+        "dropout": 0.3,
+        "bigrams": True,
+        "nb_features": True,
+        "epochs": 5,
+    },
     "sst2": {"embed_dim": 100, "hidden_dims": [100], "dropout": 0.3, "bigrams": True, "epochs": 5},
     "trec": {"embed_dim": 100, "hidden_dims": [100], "dropout": 0.3, "bigrams": True, "epochs": 10},
 }

@@ -54,8 +54,23 @@ NEURAL = {
 }
 # The character-level model on names (80/10/10 split, seed 0).
 NAMES = {
-    "model": {"context_size": 6, "embed_dim": 24, "hidden_dims": [512], "activation": "tanh", "dropout": 0.2, "layout": "sentence"},
-    "training": {"epochs": 45, "batch_size": 64, "optimizer": "adam", "lr": 2e-3, "lr_decay": 0.5, "lr_patience": 0, "early_stopping": 4},
+    "model": {
+        "context_size": 6,
+        "embed_dim": 24,
+        "hidden_dims": [512],
+        "activation": "tanh",
+        "dropout": 0.2,
+        "layout": "sentence",
+    },
+    "training": {
+        "epochs": 45,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 2e-3,
+        "lr_decay": 0.5,
+        "lr_patience": 0,
+        "early_stopping": 4,
+    },
 }
 
 

@@ -31,7 +31,7 @@ from ffnlp import io
 from ffnlp.models.lm_text import TextLM
 from ffnlp.text.ngrams import padded_sentences
 from ffnlp.text.tokenize import Tokenizer
-from ffnlp.text.vocab import Vocab
+from ffnlp.text.vocab import SPECIALS, Vocab
 
 KIND = "kneser_ney_lm"
 
@@ -76,7 +76,7 @@ class KneserNeyLM(TextLM):
         if not len(sentences):
             raise ValueError("KneserNeyLM.fit: no training sentences")
         V = int(vocab_size)
-        if V <= len(Vocab.build([["x"]])) - 1:
+        if V <= len(SPECIALS):
             raise ValueError(
                 f"vocab_size must leave room for a word beside the special tokens; got {vocab_size}"
             )
