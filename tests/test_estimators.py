@@ -74,6 +74,7 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         },
         {"features": "lexicon", "hidden_dims": (8,)},
         {"nb_features": True, "bigrams": True, "buckets": 64, "hidden_dims": (8,)},
+        {"nb_features": True, "bigrams": True, "buckets": 0, "min_count": 2},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):

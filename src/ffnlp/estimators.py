@@ -22,7 +22,13 @@ from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
 from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
 from ffnlp.nn import MLP, Module
-from ffnlp.text.features import FEATURE_NAMES, derive_lexicon, hashed_bigrams, lexicon_features
+from ffnlp.text.features import (
+    FEATURE_NAMES,
+    bigram_keys,
+    derive_lexicon,
+    hash_keys,
+    lexicon_features,
+)
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 from ffnlp.train import ArrayDataset, TrainConfig, fit
@@ -261,7 +267,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             hand-built features).
         embed_dim, pooling, hidden_dims, activation, dropout, word_dropout: the network (see
             :class:`PooledClassifierConfig`).
-        bigrams: add hashed word-bigram features, hashed into ``buckets`` rows.
+        bigrams: add word-bigram features: hashed into ``buckets`` rows (the fastText
+            trick), or with ``buckets=0`` one row per bigram seen ``min_count`` times.
         nb_features: add each text's naive Bayes log-count-ratio score over its words (and
             bigrams) as inputs of the network (Wang & Manning 2012's NB features).
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
@@ -352,19 +359,34 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             )
         return tokens
 
-    def _documents(self, tokens: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def _documents(
+        self, tokens: Sequence[Sequence[str]], learn_bigrams: bool = False
+    ) -> list[np.ndarray]:
+        """Token ids of each text: its words, then (with ``bigrams``) its bigrams' rows,
+        hashed into ``buckets`` rows, or with ``buckets=0`` looked up in the table of
+        training bigrams seen at least ``min_count`` times (unseen ones are left out)."""
         docs = [self.vocab_.encode(t) for t in tokens]
         if not self.bigrams:
             return docs
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         starts = np.concatenate(([0], np.cumsum(lengths)))
-        flat = np.concatenate(docs)
-        grams, gram_starts = hashed_bigrams(flat, starts, self.buckets)
-        grams = grams + len(self.vocab_)
-        return [
-            np.concatenate([d, grams[gram_starts[i] : gram_starts[i + 1]]])
-            for i, d in enumerate(docs)
-        ]
+        keys, key_starts = bigram_keys(np.concatenate(docs), starts, len(self.vocab_))
+        if self.buckets:
+            rows = hash_keys(keys, self.buckets)
+        else:
+            if learn_bigrams:
+                table, counts = np.unique(keys, return_counts=True)
+                self.bigram_table_ = table[counts >= self.min_count]
+            table = self.bigram_table_
+            where = np.minimum(np.searchsorted(table, keys), max(len(table) - 1, 0))
+            found = table[where] == keys if len(table) else np.zeros(len(keys), dtype=bool)
+            rows = np.where(found, where, -1)
+        rows = rows + len(self.vocab_)
+        out = []
+        for i, d in enumerate(docs):
+            grams = rows[key_starts[i] : key_starts[i + 1]]
+            out.append(np.concatenate([d, grams[grams >= len(self.vocab_)]]))
+        return out
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: Any, y: Any) -> TextClassifier:
@@ -388,6 +410,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             self._fit_lexicon(tokens, y, seed)
             return self
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
+        docs = self._documents(tokens, learn_bigrams=True)
         config = PooledClassifierConfig(
             vocab_size=len(self.vocab_),
             num_classes=len(self.classes_),
@@ -397,14 +420,13 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             activation=self.activation,
             dropout=self.dropout,
             word_dropout=self.word_dropout,
-            buckets=self.buckets if self.bigrams else 0,
+            buckets=0 if not self.bigrams else (self.buckets or len(self.bigram_table_)),
             nb_features=(1 if len(self.classes_) == 2 else len(self.classes_))
             if self.nb_features
             else 0,
         )
         self.model_ = PooledClassifier(config, rng=seed)
         self._load_pretrained()
-        docs = self._documents(tokens)
         if self.nb_features:
             self.model_.set_nb_table(docs, targets.astype(np.int64))
         data = TextDataset(docs, targets.astype(np.int64))
@@ -504,6 +526,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             meta["vocab"] = self.vocab_.to_dict()
             meta["config"] = asdict(self.model_.config)
             arrays = self.model_.state_dict()
+            if self.bigrams and not self.buckets:
+                arrays["bigram_table"] = self.bigram_table_
         io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
@@ -536,6 +560,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 est.network_ = net
             else:
                 est.vocab_ = Vocab.from_dict(meta["vocab"])
+                if "bigram_table" in arrays:
+                    est.bigram_table_ = arrays.pop("bigram_table")
                 config = PooledClassifierConfig(**meta["config"])
                 est.model_ = PooledClassifier(config, rng=0)
                 est.model_.load_state_dict(arrays)

@@ -106,33 +106,45 @@ def lexicon_features(tokens: Sequence[Sequence[str]], lexicon: dict[str, int]) -
     return out
 
 
-def hashed_bigrams(
-    ids: np.ndarray, starts: np.ndarray, buckets: int
+def bigram_keys(
+    ids: np.ndarray, starts: np.ndarray, vocab_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hashed ids of the word bigrams of each document, the fastText trick.
+    """The word bigrams of each document as integer keys ``first * vocab_size + second``.
 
     Args:
         ids: all documents' word ids, concatenated (int64).
         starts: where each document starts in ``ids`` (len = documents + 1, last = len(ids)).
-        buckets: bigrams are hashed into [0, buckets).
+        vocab_size: the number of word ids.
 
     Returns:
-        (bigram_ids, bigram_starts) in the same layout.
+        (keys, key_starts) in the same layout: document k's bigrams are
+        ``keys[key_starts[k]:key_starts[k + 1]]``.
     """
+    counts = np.maximum(np.diff(starts) - 1, 0)
+    key_starts = np.concatenate(([0], np.cumsum(counts)))
     if len(ids) < 2:
-        return np.zeros(0, dtype=np.int64), np.zeros(len(starts), dtype=np.int64)
-    first, second = ids[:-1], ids[1:]
-    # A pair is a bigram when both words are in the same document.
-    inside = np.ones(len(ids) - 1, dtype=bool)
+        return np.zeros(0, dtype=np.int64), key_starts
+    inside = np.ones(
+        len(ids) - 1, dtype=bool
+    )  # a pair is a bigram when both words share a document
     cuts = starts[1:-1]
     inside[cuts[(cuts > 0) & (cuts < len(ids))] - 1] = False
-    mixed = (first.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
-        second.astype(np.uint64) + np.uint64(0x632BE59BD9B4E019)
-    )
+    return (ids[:-1] * vocab_size + ids[1:])[inside], key_starts
+
+
+def hash_keys(keys: np.ndarray, buckets: int) -> np.ndarray:
+    """Integer keys hashed into [0, buckets) (a 64-bit mix, so nearby keys spread out)."""
+    mixed = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     mixed ^= mixed >> np.uint64(29)
     mixed *= np.uint64(0xBF58476D1CE4E5B9)
     mixed ^= mixed >> np.uint64(32)
-    hashed = (mixed % np.uint64(buckets)).astype(np.int64)[inside]
-    per_doc = np.diff(starts) - 1
-    counts = np.maximum(per_doc, 0)
-    return hashed, np.concatenate(([0], np.cumsum(counts)))
+    return (mixed % np.uint64(buckets)).astype(np.int64)
+
+
+def hashed_bigrams(
+    ids: np.ndarray, starts: np.ndarray, buckets: int, vocab_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed ids in [0, buckets) of the word bigrams of each document, the fastText trick
+    (same layout as :func:`bigram_keys`)."""
+    keys, key_starts = bigram_keys(ids, starts, vocab_size)
+    return hash_keys(keys, buckets), key_starts
