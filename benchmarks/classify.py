@@ -81,8 +81,9 @@ def load(name: str, data: Path) -> dict[str, Any]:
         dev = read_labelled(str(data / "sst2" / "stsa.binary.dev"), "label-first")
         test = read_labelled(str(data / "sst2" / "stsa.binary.test"), "label-first")
         return {"train": train, "dev": dev, "test": test}
-    train = read_labelled(str(data / "trec" / "TREC.train.all"), "label-first")
-    test = read_labelled(str(data / "trec" / "TREC.test.all"), "label-first")
+    # TREC's training file has one stray 0xF0 byte (see its SOURCES.md): latin-1 reads it.
+    train = read_labelled(str(data / "trec" / "TREC.train.all"), "label-first", encoding="latin-1")
+    test = read_labelled(str(data / "trec" / "TREC.test.all"), "label-first", encoding="latin-1")
     return {"train": train, "dev": None, "test": test}
 
 

@@ -83,7 +83,10 @@ def _fake_data(root: Path) -> None:
         "0 what is a caldera ?",
         "5 how many miles is it to the moon ?",
     ]
-    (data / "trec" / "TREC.train.all").write_text("\n".join(questions * 4) + "\n")
+    # Like the real file, the training questions hold one byte that is not UTF-8.
+    (data / "trec" / "TREC.train.all").write_bytes(
+        ("\n".join(questions * 4) + "\n1 a sister\xf0city ?\n").encode("latin-1")
+    )
     (data / "trec" / "TREC.test.all").write_text("\n".join(questions) + "\n")
     (data / "mr" / "rt-polarity.pos").write_bytes(
         "\n".join(["a great caf\xe9 film", "warm and fun"] * 6).encode("cp1252")
