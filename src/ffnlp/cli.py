@@ -319,7 +319,17 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--bigrams", action="store_true", help="add hashed word bigrams (the fastText trick)"
     )
-    g.add_argument("--buckets", type=int, default=200_000, help="hash buckets for bigrams")
+    g.add_argument(
+        "--buckets",
+        type=int,
+        default=200_000,
+        help="hash buckets for bigrams (0: one row per bigram seen --min-count times)",
+    )
+    g.add_argument(
+        "--nb-features",
+        action="store_true",
+        help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
+    )
     g.add_argument(
         "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
     )
@@ -709,6 +719,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         word_dropout=args.word_dropout,
         bigrams=args.bigrams,
         buckets=args.buckets,
+        nb_features=args.nb_features,
         min_count=args.min_count,
         max_vocab=args.max_vocab,
         tokenizer=args.tokenizer,
