@@ -170,3 +170,18 @@ def test_a_test_label_never_seen_in_training(data, capsys):
     odd.write_text("__label__neutral so so\n__label__pos great\n")
     code, _, err = _run(["classify", "test", tmp / "m.npz", odd], capsys)
     assert code == 2 and "labels the model was never trained on: ['neutral']" in err
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--nb-features", "--bigrams", "--buckets", "0"],
+        ["--pooling", "mean+max", "--word-dropout", "0.2", "--hidden", "8"],
+    ],
+)
+def test_train_options(data, capsys, extra):
+    tmp, train, test = data
+    code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *FAST, *extra], capsys)
+    assert code == 0, err
+    code, out, _ = _run(["classify", "test", tmp / "m.npz", test, "--json"], capsys)
+    assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
