@@ -45,7 +45,17 @@ RECIPES: dict[str, dict[str, Any]] = {
         "nb_features": True,
         "epochs": 5,
     },
-    "sst2": {"embed_dim": 200, "hidden_dims": [200], "dropout": 0.5, "word_dropout": 0.2, "bigrams": True, "buckets": 0, "nb_features": True, "batch_size": 64, "epochs": 4},
+    "sst2": {
+        "embed_dim": 200,
+        "hidden_dims": [200],
+        "dropout": 0.5,
+        "word_dropout": 0.2,
+        "bigrams": True,
+        "buckets": 0,
+        "nb_features": True,
+        "batch_size": 64,
+        "epochs": 4,
+    },
     "trec": {"embed_dim": 100, "hidden_dims": [100], "dropout": 0.3, "bigrams": True, "epochs": 10},
 }
 # fastText settings searched on the same dev data.
