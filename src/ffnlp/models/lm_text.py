@@ -8,6 +8,7 @@ A model mixes in :class:`TextLM` and provides ``vocab``, ``tokenizer``,
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,19 +18,22 @@ from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 
 
-class TextLM:
+class TextLM(abc.ABC):
     vocab: Vocab
     tokenizer: Tokenizer
 
     # Provided by the model.
+    @abc.abstractmethod
     def log_probs(self, sentences: Sequence[np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
+        """Log-probability of each predicted token (every token, then ``</s>``, per sentence)."""
 
+    @abc.abstractmethod
     def next_distribution(self, context: Sequence[int]) -> np.ndarray:
-        raise NotImplementedError
+        """p(w | context) for every word w, (V,)."""
 
+    @abc.abstractmethod
     def start_context(self) -> list[int]:
-        raise NotImplementedError
+        """The context a sentence starts from."""
 
     # Shared.
     def _require_vocab(self) -> None:
