@@ -220,6 +220,21 @@ def _gather_cases(rng: np.random.Generator) -> Iterator[Case]:
         yield Case([values((vocab, dim), rng)], {"ids": ids})
 
 
+def _bag_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for vocab, dim, ids in [
+        (6, 3, np.array([[0, 4, 4], [2, 0, 5]])),
+        (1, 1, np.array([[0]])),
+        (5, 2, np.array([[1, 2], [3, 1], [4, 4]])),
+    ]:
+        yield Case(
+            [values((vocab, dim), rng)], {"ids": ids, "weights": rng.uniform(0, 1, ids.shape)}
+        )
+
+
+def _np_bag(w, ids, weights):
+    return (w[ids] * weights[..., None]).sum(axis=1)
+
+
 def _where_cases(rng: np.random.Generator) -> Iterator[Case]:
     for sa, sb, sc in [
         ((3,), (3,), (3,)),
@@ -398,6 +413,15 @@ OPS: list[OpSpec] = [
         lambda a, b, condition: np.where(condition, a, b),
         lambda T, a, b, condition: T.where(T.as_tensor(condition), a, b),
         _where_cases,
+    ),
+    OpSpec(
+        "embedding_bag",
+        ops.embedding_bag,
+        _np_bag,
+        lambda T, w, ids, weights: T.nn.functional.embedding_bag(
+            T.as_tensor(ids), w, per_sample_weights=T.as_tensor(weights, dtype=w.dtype), mode="sum"
+        ),
+        _bag_cases,
     ),
     OpSpec(
         "masked_fill",

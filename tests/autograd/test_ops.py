@@ -233,3 +233,21 @@ def test_cast_between_float_precisions_passes_the_gradient_back():
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad, [3.0, -4.0])
+
+
+def test_embedding_bag_equals_lookup_then_masked_mean():
+    from ffnlp.nn.functional import mean_pool
+
+    rng = np.random.default_rng(0)
+    ids = np.array([[3, 1, 3, 0], [2, 2, 0, 0], [4, 0, 0, 0]])
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=bool)
+    upstream = rng.standard_normal((3, 5))
+    a = Tensor(rng.standard_normal((6, 5)), requires_grad=True)
+    b = Tensor(a.data.copy(), requires_grad=True)
+    fused = ops.embedding_bag(a, ids, mask / mask.sum(axis=1, keepdims=True), sparse=True)
+    plain = mean_pool(ops.gather_rows(b, ids), mask)
+    np.testing.assert_allclose(fused.data, plain.data, rtol=1e-12)
+    fused.backward(upstream)
+    plain.backward(upstream)
+    assert isinstance(a.grad, RowSparseGrad)
+    np.testing.assert_allclose(a.grad.to_dense(), b.grad, rtol=1e-12, atol=1e-15)

@@ -436,6 +436,49 @@ class GatherRows(Function):
         return rows if sparse else rows.to_dense()
 
 
+class EmbeddingBag(Function):
+    """Weighted sums of embedding rows, fused: out[b] = sum_t w[b, t] E[ids[b, t]].
+
+    The mean pooling of a padded batch of texts (w = mask / length) in one node. Both
+    directions go through the rows the batch uses: with u the distinct ids and W (U, B)
+    the summed weight of each id in each text, out = W^T E[u] and dL/dE[u] = W g, two
+    matrix products instead of a (B, T, D) gather and a scatter of as many rows. The
+    gradient is row-sparse when ``sparse``.
+    """
+
+    def forward(self, weight, ids, weights, sparse=False):
+        ids = np.asarray(ids)
+        weights = np.asarray(weights, dtype=weight.dtype)
+        if ids.ndim != 2 or weights.shape != ids.shape:
+            raise ValueError(
+                f"embedding_bag: ids and weights must both be (B, T); got {ids.shape} and {weights.shape}"
+            )
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"embedding_bag: ids must be integers; got dtype {ids.dtype}")
+        vocab_size = weight.shape[0]
+        if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+            bad = ids.min() if ids.min() < 0 else ids.max()
+            raise ValueError(f"embedding_bag: id {int(bad)} is out of range for {vocab_size} rows")
+        unique, inverse = np.unique(ids, return_inverse=True)
+        batch = ids.shape[0]
+        bag = (
+            np.bincount(
+                inverse.ravel() * batch + np.repeat(np.arange(batch), ids.shape[1]),
+                weights=weights.ravel(),
+                minlength=len(unique) * batch,
+            )
+            .reshape(len(unique), batch)
+            .astype(weight.dtype)
+        )  # (U, B)
+        self.saved = (vocab_size, unique, bag, sparse)
+        return bag.T @ weight[unique]  # (B, D)
+
+    def backward(self, grad):
+        vocab_size, unique, bag, sparse = self.saved
+        rows = RowSparseGrad(unique, bag @ grad, (vocab_size, grad.shape[1]))  # (U, D)
+        return rows if sparse else rows.to_dense()
+
+
 class Where(Function):
     """``condition ? a : b`` element-wise; each branch gets the gradient where it was chosen."""
 
@@ -755,6 +798,13 @@ def gather_rows(weight: Any, ids: Any, sparse: bool = False) -> Tensor:
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Element-wise ``condition ? a : b`` for a boolean array ``condition``."""
     return Where.apply(a, b, condition=condition)
+
+
+def embedding_bag(weight: Any, ids: Any, weights: Any, sparse: bool = False) -> Tensor:
+    """Per row b, the sum over t of weights[b, t] * weight[ids[b, t]]; see :class:`EmbeddingBag`."""
+    return EmbeddingBag.apply(
+        weight, ids=np.asarray(ids), weights=np.asarray(weights), sparse=sparse
+    )
 
 
 def masked_fill(a: Any, mask: Any, value: float) -> Tensor:

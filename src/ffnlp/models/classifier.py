@@ -130,7 +130,11 @@ class PooledClassifier(Module):
             empty = ~keep.any(axis=1)
             keep[empty] = mask[empty]  # never drop every word of a text
             mask = keep
-        pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
+        if self.config.pooling == "mean":  # fused: no (B, T, D) tensor in either direction
+            weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+            pooled = ops.embedding_bag(self.embedding.weight, ids, weights, sparse=True)  # (B, D)
+        else:
+            pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
         if self.config.nb_features:
             pooled = ops.concatenate([pooled, Tensor(self.nb_scores(ids, mask))], axis=1)
         logits = self.mlp(self.dropout(pooled))
