@@ -106,6 +106,19 @@ def _train_config(est: Any, verbose: bool) -> TrainConfig:
     )
 
 
+class _WithLoss(Module):
+    """A network on feature rows, given the call shape the training loop expects:
+    ``forward(x, targets) -> (logits, cross-entropy)``."""
+
+    def __init__(self, network: Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: np.ndarray, targets: Any = None) -> tuple[Tensor, Tensor | None]:
+        logits = self.network(Tensor(x))
+        return logits, None if targets is None else ops.cross_entropy(logits, targets)
+
+
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -225,19 +238,8 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             dropout=self.dropout,
             rng=self.random_state if self.random_state is not None else 0,
         )
-        network = self.network_
-
-        class _Head(Module):
-            def __init__(self):
-                super().__init__()
-                self.net = network
-
-            def forward(self, x, t=None):
-                logits = self.net(Tensor(x))
-                return logits, None if t is None else ops.cross_entropy(logits, t)
-
         fit(
-            _Head(),
+            _WithLoss(self.network_),
             ArrayDataset(inputs, targets.astype(np.int64)),
             None,
             _train_config(self, self.verbose),
