@@ -135,9 +135,10 @@ class PooledClassifier(Module):
             pooled = ops.embedding_bag(self.embedding.weight, ids, weights, sparse=True)  # (B, D)
         else:
             pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
-        if self.config.nb_features:
-            pooled = ops.concatenate([pooled, Tensor(self.nb_scores(ids, mask))], axis=1)
-        logits = self.mlp(self.dropout(pooled))
+        features = self.dropout(pooled)
+        if self.config.nb_features:  # after dropout: the few NB scores are never dropped
+            features = ops.concatenate([features, Tensor(self.nb_scores(ids, mask))], axis=1)
+        logits = self.mlp(features)
         return logits, None if targets is None else ops.cross_entropy(logits, targets)
 
     def nb_scores(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
