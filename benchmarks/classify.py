@@ -40,9 +40,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 RECIPES: dict[str, dict[str, Any]] = {
     "mr": {
         "embed_dim": 100,
-        "hidden_dims": [100],
-        "dropout": 0.3,
+        "dropout": 0.5,
         "bigrams": True,
+        "buckets": 0,
         "nb_features": True,
         "epochs": 5,
     },
