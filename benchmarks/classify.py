@@ -35,7 +35,7 @@ DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 
 # ffnlp's recipe per dataset. Provisional: SST-2's was picked from a few runs on its dev
-# set, MR's from a few runs on two of its folds, TREC's is untuned. They should be chosen on
+# set, MR's from a few 10-fold runs, TREC's is untuned. They should be chosen on
 # held-out training data only (a tenth, as for fastText below) once the model is final.
 RECIPES: dict[str, dict[str, Any]] = {
     "mr": {
