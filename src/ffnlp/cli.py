@@ -41,7 +41,7 @@ from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
-from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus
+from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus, read_lines
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
 from ffnlp.text.ngrams import LAYOUTS
@@ -455,8 +455,6 @@ def _read_corpus(path: str, args: argparse.Namespace, what: str) -> list[list[st
 def _lines(path: str, encoding: str | None) -> list[str]:
     if path == "-":
         return [line for line in sys.stdin.read().splitlines() if line.strip()]
-    from ffnlp.text import read_lines
-
     return read_lines(path, encoding, what="text file")
 
 

@@ -46,7 +46,6 @@ from ffnlp.autograd.tensor import (
     ones,
     tensor,
     topological_order,
-    walk_graph,
     zeros,
 )
 
@@ -89,7 +88,6 @@ __all__ = [
     "topological_order",
     "transpose",
     "unbroadcast",
-    "walk_graph",
     "where",
     "zeros",
 ]

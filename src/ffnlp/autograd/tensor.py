@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -398,19 +398,6 @@ def topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def walk_graph(root: Tensor) -> Iterator[Tensor]:
-    """Every tensor in the graph behind ``root`` (including constants), each once."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        stack.extend(node.parents)
-
-
 class Function:
     """Base class of every op: ``forward`` on arrays, ``backward`` from dL/doutput to the
     gradients of the inputs, side by side in one small class.
@@ -481,6 +468,3 @@ def zeros(*shape: int, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) 
 
 def ones(*shape: int, dtype: Any = DEFAULT_DTYPE, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
-
-
-FunctionType = Callable[..., Tensor]

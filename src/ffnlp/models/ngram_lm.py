@@ -188,10 +188,6 @@ class KneserNeyLM(TextLM):
         with np.errstate(divide="ignore"):
             return np.log(p[is_target])
 
-    def perplexity(self, sentences: Sequence[np.ndarray]) -> float:
-        """exp of the mean negative log-probability per predicted token (``</s>`` included)."""
-        return float(np.exp(-self.log_probs(sentences).mean()))
-
     def start_context(self) -> list[int]:
         return [Vocab.bos_id] * (self.order - 1)
 

@@ -139,12 +139,3 @@ def hash_keys(keys: np.ndarray, buckets: int) -> np.ndarray:
     mixed *= np.uint64(0xBF58476D1CE4E5B9)
     mixed ^= mixed >> np.uint64(32)
     return (mixed % np.uint64(buckets)).astype(np.int64)
-
-
-def hashed_bigrams(
-    ids: np.ndarray, starts: np.ndarray, buckets: int, vocab_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hashed ids in [0, buckets) of the word bigrams of each document, the fastText trick
-    (same layout as :func:`bigram_keys`)."""
-    keys, key_starts = bigram_keys(ids, starts, vocab_size)
-    return hash_keys(keys, buckets), key_starts
