@@ -391,7 +391,22 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         return out
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, X: Any, y: Any) -> TextClassifier:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        eval_set: tuple[Any, Any] | None = None,
+        log_path: str | Path | None = None,
+    ) -> TextClassifier:
+        """Train on texts ``X`` with labels ``y``; returns self.
+
+        Args:
+            eval_set: optional held-out (texts, labels): its loss and accuracy are measured
+                after every epoch, and the weights of the epoch with the lowest held-out
+                loss are kept.
+            log_path: append one JSON line per epoch (and every 100 steps) to this file,
+                the training curves of ``ffnlp plot``.
+        """
         texts = self._texts(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
@@ -433,7 +448,26 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             self.model_.set_nb_table(docs, targets.astype(np.int64))
         data = TextDataset(docs, targets.astype(np.int64))
         training = _train_config(self, self.verbose)
-        fit(self.model_, data, None, training, unit="texts")
+        valid, epoch_metrics = None, None
+        if eval_set is not None:
+            eval_texts, eval_labels = eval_set
+            eval_labels = np.asarray(eval_labels)
+            check_unseen_labels(self.classes_.tolist(), eval_labels.tolist())
+            eval_targets = np.searchsorted(self.classes_, eval_labels).astype(np.int64)
+            valid = TextDataset(self._documents(self._tokens(self._texts(eval_texts))), eval_targets)
+
+            def epoch_metrics(model: Module) -> dict[str, float]:
+                return {"valid_accuracy": self.score(eval_texts, eval_labels)}
+
+        fit(
+            self.model_,
+            data,
+            valid,
+            training,
+            log_path=log_path,
+            unit="texts",
+            epoch_metrics=epoch_metrics,
+        )
         return self
 
     def _load_pretrained(self) -> None:

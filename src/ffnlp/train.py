@@ -223,6 +223,7 @@ def fit(
     on_best: Callable[[Module, dict[str, Any]], None] | None = None,
     describe: Callable[[float], dict[str, float]] | None = None,
     unit: str = "examples",
+    epoch_metrics: Callable[[Module], dict[str, float]] | None = None,
 ) -> History:
     """Train ``model`` on ``train_data``; returns a :class:`History`.
 
@@ -239,6 +240,8 @@ def fit(
         on_best: called whenever the validation loss improves.
         describe: extra metrics from a loss, e.g. ``lambda loss: {"ppl": exp(loss)}``.
         unit: what an example is, for the throughput shown ("tokens" for language models).
+        epoch_metrics: extra metrics measured on the model after each epoch (in evaluation
+            mode), e.g. ``{"valid_accuracy": ...}``; they join the epoch's record and log line.
     """
     config = config or TrainConfig()
     if len(train_data) == 0:
@@ -335,6 +338,10 @@ def fit(
                 record["best"] = improved
                 if config.lr_decay < 1:
                     scheduler.step(valid_loss)
+            if epoch_metrics is not None:
+                model.eval()
+                record.update(epoch_metrics(model))
+                model.train()
             records.append(record)
             write_log(record)
             _print_epoch(record, config.progress)
