@@ -19,6 +19,14 @@ Language models:
     ffnlp {lm,ngram} score MODEL [FILE]                log-probability of each sentence
     ffnlp {lm,ngram} predict MODEL [PROMPT ...]        the most likely next words
     ffnlp {lm,ngram} generate MODEL                    sampled sentences
+
+Pictures, the demo and the standard datasets:
+
+    ffnlp demo                                         the whole chapter in a minute, offline
+    ffnlp graph [chapter|two-layer|MODEL]              a computation graph (SVG/PNG/DOT)
+    ffnlp plot RUN ...                                 training curves of one or more runs
+    ffnlp plot-embeddings MODEL                        word embeddings in 2-D (PCA)
+    ffnlp data list | fetch NAME ...                   PTB, MR, SST-2, TREC, SHA-256 verified
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from typing import Any
 import numpy as np
 
 import ffnlp
+from ffnlp import fetch
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
@@ -47,6 +56,7 @@ from ffnlp.text.labelled import FORMATS, read_labelled
 from ffnlp.text.ngrams import LAYOUTS
 from ffnlp.text.vectors import load_vectors
 from ffnlp.train import OPTIMIZERS, ArrayDataset, TrainConfig, fit
+from ffnlp.viz.curves import LOG_SUFFIX
 
 EXIT_USAGE = 2  # bad arguments or input: the user can fix it
 EXIT_FAILURE = 1  # anything else that went wrong
@@ -249,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=run_ngram_train)
     _add_use_commands(ngram_commands, KneserNeyLM.load, "n-gram LM")
     _add_classify_commands(commands)
+    _add_picture_commands(commands)
+    _add_data_commands(commands)
     return parser
 
 
@@ -360,6 +372,16 @@ def _add_classify_commands(commands: Any) -> None:
     p = sub.add_parser("train", help="train a classifier", formatter_class=Formatter)
     _add_labelled_input(p)
     p.add_argument("--out", required=True, help="where to write the model")
+    p.add_argument(
+        "--valid",
+        default=None,
+        help="held-out labelled texts (same format): loss and accuracy after every epoch, and the best epoch's weights kept",
+    )
+    p.add_argument(
+        "--log",
+        default=None,
+        help="JSON-lines training log (default: MODEL.log.jsonl next to --out)",
+    )
     _add_classifier_options(p)
     p.set_defaults(handler=run_classify_train)
     p = sub.add_parser(
@@ -740,8 +762,22 @@ def run_classify_train(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
     model = _classifier(args)
     texts, labels = _read_labelled(args)
+    eval_set = None
+    if args.valid:
+        eval_set = read_labelled(
+            args.valid,
+            "fasttext" if args.format == "files" else args.format,
+            args.encoding,
+            args.label_column,
+            args.text_column,
+            args.header,
+        )
+    log_path = _check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
+    with open(log_path, "a", encoding="utf-8") as log:
+        record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
     started = time.perf_counter()
-    model.fit(texts, labels)
+    model.fit(texts, labels, eval_set=eval_set, log_path=log_path)
     model.save(out)
     print(
         f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
@@ -812,6 +848,203 @@ def run_classify_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- pictures, demo, data
+
+
+def _add_picture_commands(commands: Any) -> None:
+    p = commands.add_parser(
+        "graph",
+        help="draw a computation graph with forward values and gradients",
+        formatter_class=Formatter,
+    )
+    p.add_argument(
+        "what",
+        nargs="?",
+        default="chapter",
+        help="chapter: the chapter's L(a, b, c) = c(a + 2b); two-layer: a 2-layer network on one example; "
+        "or a model file (ffnlp lm/classify train): one training step on a random batch, summarised by layer",
+    )
+    p.add_argument(
+        "--out",
+        default="graph.svg",
+        help="the picture: .svg, .png, .pdf (these need Graphviz's dot) or .dot; '-' prints the DOT text",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="draw every tensor of a model's step (default: one box per layer)",
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="examples in a model's training step")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random batch")
+    p.set_defaults(handler=run_graph)
+
+    p = commands.add_parser(
+        "plot", help="training curves of one or more runs (PNG)", formatter_class=Formatter
+    )
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="training logs (*.log.jsonl), or model files with their log beside them",
+    )
+    p.add_argument("--out", default="curves.png", help="the picture (.png, .svg or .pdf)")
+    p.add_argument("--name", nargs="*", default=None, help="legend names, one per run")
+    p.set_defaults(handler=run_plot)
+
+    p = commands.add_parser(
+        "plot-embeddings",
+        help="a model's word embeddings in 2-D (PCA), the most frequent words labelled",
+        formatter_class=Formatter,
+    )
+    p.add_argument("model", help="a neural LM or classifier file")
+    p.add_argument("--out", default="embeddings.png", help="the picture (.png, .svg or .pdf)")
+    p.add_argument(
+        "--label", type=int, default=60, help="how many of the most frequent words to label"
+    )
+    p.set_defaults(handler=run_plot_embeddings)
+
+    p = commands.add_parser(
+        "demo",
+        help="train a sentiment classifier and a language model, compare with baselines, draw the pictures",
+        formatter_class=Formatter,
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="a folder with the standard datasets (mr or sst2, and ptb; the layout of ffnlp data fetch); "
+        "default: the sample corpus shipped with ffnlp",
+    )
+    p.add_argument("--out", default="ffnlp-demo", help="the folder for models, logs and pictures")
+    p.add_argument("--seed", type=int, default=0, help="one seed for everything random")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs of both models (default: per corpus)",
+    )
+    p.set_defaults(handler=run_demo)
+
+
+def _add_data_commands(commands: Any) -> None:
+    data = commands.add_parser(
+        "data",
+        help="download the standard datasets (PTB, MR, SST-2, TREC)",
+        formatter_class=Formatter,
+    )
+    sub = data.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    cache_help = f"where datasets go (default: ${fetch.CACHE_ENV}, else ~/.cache/ffnlp)"
+    p = sub.add_parser(
+        "list", help="the known datasets and which are present", formatter_class=Formatter
+    )
+    p.add_argument("--cache-dir", default=None, help=cache_help)
+    p.set_defaults(handler=run_data_list)
+    p = sub.add_parser(
+        "fetch",
+        help="download datasets from their canonical locations, verifying SHA-256",
+        formatter_class=Formatter,
+    )
+    p.add_argument(
+        "names", nargs="+", metavar="NAME", help=f"one or more of: {', '.join(fetch.DATASETS)}"
+    )
+    p.add_argument("--cache-dir", default=None, help=cache_help)
+    p.add_argument(
+        "--mirror",
+        default=None,
+        help=f"download MIRROR/NAME/FILE instead of the canonical URLs (also ${fetch.MIRROR_ENV})",
+    )
+    p.set_defaults(handler=run_data_fetch)
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    from ffnlp.viz import graph
+
+    if args.what == "chapter":
+        dot = graph.to_dot(graph.chapter_example(), title="L(a, b, c) = c(a + 2b)")
+    elif args.what == "two-layer":
+        loss, network = graph.two_layer_example(seed=args.seed)
+        dot = graph.to_dot(loss, module=network, title="a 2-layer network on one example")
+    else:
+        from ffnlp.viz.saved import load_model, sample_step
+
+        _positive("--batch-size", args.batch_size)
+        loss, network = sample_step(load_model(args.what), args.batch_size, args.seed)
+        dot = graph.to_dot(
+            loss,
+            module=network,
+            title=f"one training step of {Path(args.what).name}",
+            summarise=not args.full,
+        )
+    if args.out == "-":
+        sys.stdout.write(dot)
+        return 0
+    written = graph.write_graph(dot, _check_output(args.out))
+    if written.suffix != Path(args.out).suffix:
+        _say(f"note: {graph.GRAPHVIZ_MISSING}")
+    print(f"wrote {str(written)!r}")
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from ffnlp.viz.curves import plot_runs
+
+    out = plot_runs(args.runs, _check_output(args.out), args.name)
+    print(f"wrote {str(out)!r}")
+    return 0
+
+
+def run_plot_embeddings(args: argparse.Namespace) -> int:
+    from ffnlp.viz.embeddings import plot_embeddings
+    from ffnlp.viz.saved import embedding_table, load_model
+
+    _positive("--label", args.label)
+    out = _check_output(args.out)
+    vectors, words = embedding_table(load_model(args.model))
+    plot_embeddings(
+        vectors,
+        words,
+        out,
+        label=args.label,
+        title=f"word embeddings of {Path(args.model).name} (PCA)",
+    )
+    print(
+        f"wrote {str(out)!r}: {len(words)} words, the {min(args.label, len(words))} most frequent labelled"
+    )
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ffnlp import demo
+
+    _positive("--epochs", args.epochs)
+    result = demo.run(args.out, args.data_dir, seed=args.seed, epochs=args.epochs, say=_say)
+    print(demo.report(result, args.out))
+    return 0
+
+
+def run_data_list(args: argparse.Namespace) -> int:
+    print(f"cache: {fetch.cache_dir(args.cache_dir)}")
+    for spec, present in fetch.status(args.cache_dir):
+        total = len(spec.files())
+        state = (
+            "present"
+            if present == total
+            else "missing"
+            if present == 0
+            else f"partial ({present}/{total} files)"
+        )
+        print(f"{spec.name:6s} {state:9s} {spec.description}")
+    return 0
+
+
+def run_data_fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        fetch.dataset(name)  # every name is checked before anything is downloaded
+    for name in args.names:
+        folder = fetch.fetch(name, args.cache_dir, args.mirror, say=_say)
+        print(f"{name}: {folder}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
@@ -823,7 +1056,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
         return handler(args)
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -358,10 +358,10 @@ def _extract(archive: Path, folder: Path, remote: Remote, url: str) -> None:
         raise DownloadError(f"{url}: not a readable tar.gz archive ({err})") from None
 
 
-def status(root: str | os.PathLike | None = None) -> list[tuple[StandardDataset, int, Path]]:
-    """Each known dataset with how many of its files are in the cache, and its folder."""
+def status(root: str | os.PathLike | None = None) -> list[tuple[StandardDataset, int]]:
+    """Each known dataset with how many of its files are in the cache."""
     base = cache_dir(root)
     return [
-        (spec, len(spec.files()) - len(missing_files(spec.name, base)), base / spec.name)
+        (spec, len(spec.files()) - len(missing_files(spec.name, base)))
         for spec in DATASETS.values()
     ]

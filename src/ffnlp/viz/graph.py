@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ffnlp.autograd import Tensor
+from ffnlp.autograd.sparse import as_dense
 from ffnlp.nn import Linear, Module
 from ffnlp.nn import functional as F
 
@@ -121,8 +122,8 @@ def _node_label(node: Tensor, name: str | None, root_name: str) -> str:
     rows = [f"<B>{title}</B>", f"shape {_shape(node.data)}"]
     if node.data.size <= MAX_SHOWN_VALUES:
         rows.append(f"value {_escape(_number(node.data))}")
-    if node.grad is not None and np.size(node.grad) <= MAX_SHOWN_VALUES:
-        grad = _escape(_number(np.asarray(node.grad)))
+    if node.grad is not None and int(np.prod(node.grad.shape)) <= MAX_SHOWN_VALUES:
+        grad = _escape(_number(as_dense(node.grad)))
         what = f"∂{root_name}/∂{_escape(name)}" if name else "gradient"
         rows.append(f'<FONT COLOR="{_GRAD_COLOR}">{what} = {grad}</FONT>')
     return "<" + "<BR/>".join(rows) + ">"
@@ -168,7 +169,12 @@ def _summary(root: Tensor, tensors: list[Tensor], names: Mapping[int, str]) -> l
             g = group(layer)
             g["params"].append((name.rsplit(".", 1)[-1], t))
             if t.grad is not None:
-                g["grad_sq"] += float(np.sum(np.square(np.asarray(t.grad, dtype=np.float64))))
+                dense = isinstance(t.grad, np.ndarray)  # embedding tables may hold row-sparse ones
+                g["grad_sq"] += (
+                    float(np.sum(np.square(t.grad, dtype=np.float64)))
+                    if dense
+                    else float(t.grad.squared_norm())
+                )
             continue
         if t is root:
             continue
