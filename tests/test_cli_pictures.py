@@ -1,0 +1,182 @@
+"""ffnlp graph, plot, plot-embeddings, demo and the classifier's training log, in-process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ffnlp import demo
+from ffnlp.cli import main
+
+try:
+    import matplotlib  # noqa: F401
+
+    HAVE_MATPLOTLIB = True
+except ImportError:
+    HAVE_MATPLOTLIB = False
+needs_plot = pytest.mark.skipif(
+    not HAVE_MATPLOTLIB, reason="matplotlib is not installed (ffnlp[plot])"
+)
+HAVE_DOT = shutil.which("dot") is not None
+
+
+def test_graph_prints_the_chapter_example_as_dot(capsys):
+    assert main(["graph", "--out", "-"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph computation {") and "∂L/∂b = -4" in dot
+
+
+def test_graph_writes_a_picture_or_says_why_it_wrote_dot(tmp_path, capsys, monkeypatch):
+    assert main(["graph", "two-layer", "--out", str(tmp_path / "g.svg")]) == 0
+    captured = capsys.readouterr()
+    if HAVE_DOT:
+        assert (tmp_path / "g.svg").stat().st_size > 1000
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert main(["graph", "--out", str(tmp_path / "h.png")]) == 0
+    captured = capsys.readouterr()
+    assert "apt-get install graphviz" in captured.err
+    assert (tmp_path / "h.dot").read_text().startswith("digraph")
+
+
+def test_graph_of_a_model_that_is_not_neural_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("a b c\n" * 5)
+    assert (
+        main(
+            [
+                "ngram",
+                "train",
+                str(tmp_path / "t.txt"),
+                "--order",
+                "2",
+                "--out",
+                str(tmp_path / "kn.npz"),
+            ]
+        )
+        == 0
+    )
+    assert main(["graph", str(tmp_path / "kn.npz"), "--out", "-"]) == 2
+    assert "pictures need a neural LM" in capsys.readouterr().err
+
+
+def _sample_files(tmp_path):
+    train = tmp_path / "train.txt"
+    lines = demo.SAMPLE_CORPUS.read_text().splitlines()
+    train.write_text("\n".join(lines[:200]) + "\n")
+    valid = tmp_path / "valid.txt"
+    valid.write_text("\n".join(lines[200:]) + "\n")
+    return train, valid
+
+
+def test_classify_train_logs_its_epochs_next_to_the_model(tmp_path, capsys):
+    train, valid = _sample_files(tmp_path)
+    model = tmp_path / "clf.npz"
+    args = ["classify", "train", str(train), "--valid", str(valid), "--out", str(model)]
+    assert main([*args, "--epochs", "3", "--embed-dim", "8", "--no-progress"]) == 0
+    records = [
+        json.loads(line) for line in (tmp_path / "clf.npz.log.jsonl").read_text().splitlines()
+    ]
+    assert records[0]["run"] == "classify train"
+    epochs = [r for r in records if "seconds" in r]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert all(0 <= r["valid_accuracy"] <= 1 and "valid_loss" in r for r in epochs)
+
+
+@needs_plot
+def test_plot_and_plot_embeddings_draw_pngs(tmp_path, capsys):
+    train, valid = _sample_files(tmp_path)
+    lm = tmp_path / "lm.npz"
+    common = ["--epochs", "2", "--embed-dim", "8", "--no-progress"]
+    assert (
+        main(
+            [
+                "lm",
+                "train",
+                str(train),
+                "--valid",
+                str(valid),
+                "--out",
+                str(lm),
+                "--hidden",
+                "16",
+                "--context-size",
+                "2",
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert main(["classify", "train", str(train), "--out", str(tmp_path / "c.npz"), *common]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                str(lm),
+                str(tmp_path / "c.npz"),
+                "--out",
+                str(tmp_path / "curves.png"),
+                "--name",
+                "lm",
+                "clf",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (
+        main(["plot-embeddings", str(lm), "--out", str(tmp_path / "e.png"), "--label", "20"]) == 0
+    )
+    assert (tmp_path / "e.png").stat().st_size > 10_000
+    assert "the 20 most frequent labelled" in capsys.readouterr().out
+    assert main(["graph", str(lm), "--out", str(tmp_path / "step.dot")]) == 0
+    step = (tmp_path / "step.dot").read_text()
+    assert "embedding" in step and "hidden.0" in step and "‖∂L/∂θ‖" in step
+
+
+def test_plot_of_a_model_without_a_log_is_a_clear_error(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nothing.npz"), "--out", str(tmp_path / "c.png")]) == 2
+    assert "no training log" in capsys.readouterr().err
+
+
+@needs_plot
+def test_demo_runs_offline_on_the_sample_corpus(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--epochs", "2"]) == 0
+    printed = capsys.readouterr()
+    assert "sample corpus" in printed.out and "written for this project" in printed.out
+    assert "Kneser-Ney trigram" in printed.out and "test accuracy" in printed.out
+    for name in ("curves.png", "embeddings.png", "lm.npz", "classifier.npz"):
+        assert (out / name).stat().st_size > 0, name
+    graph = "svg" if HAVE_DOT else "dot"
+    assert (out / f"graph-chapter.{graph}").exists() and (out / f"graph-lm-step.{graph}").exists()
+    # a rerun replaces the demo's own files
+    assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0
+
+
+def test_demo_never_writes_into_a_folder_of_the_users(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("precious")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+@needs_plot
+def test_demo_uses_standard_datasets_from_data_dir(tmp_path, capsys):
+    data = tmp_path / "data"
+    (data / "mr").mkdir(parents=True)
+    (data / "ptb").mkdir()
+    pos = "\n".join(f"a fine warm film number {i}" for i in range(40))
+    neg = "\n".join(f"a dull cold film number {i}" for i in range(40))
+    (data / "mr" / "rt-polarity.pos").write_bytes(pos.encode("cp1252"))
+    (data / "mr" / "rt-polarity.neg").write_bytes(neg.encode("cp1252"))
+    for split in ("train", "valid", "test"):
+        (data / "ptb" / f"ptb.{split}.txt").write_text(
+            " the market fell as the company said \n" * 30
+        )
+    assert (
+        main(["demo", "--data-dir", str(data), "--out", str(tmp_path / "o"), "--epochs", "1"]) == 0
+    )
+    assert "MR for sentiment" in capsys.readouterr().out
+    assert main(["demo", "--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "p")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
