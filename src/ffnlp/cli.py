@@ -375,7 +375,7 @@ def _add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts (same format): loss and accuracy after every epoch, and the best epoch's weights kept",
+        help="held-out labelled texts (same format): their loss and accuracy after every epoch go to the log",
     )
     p.add_argument(
         "--log",

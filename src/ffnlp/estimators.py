@@ -401,9 +401,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         """Train on texts ``X`` with labels ``y``; returns self.
 
         Args:
-            eval_set: optional held-out (texts, labels): its loss and accuracy are measured
-                after every epoch, and the weights of the epoch with the lowest held-out
-                loss are kept.
+            eval_set: optional held-out (texts, labels) whose loss and accuracy are measured
+                after every epoch (for the log); it does not change the training.
             log_path: append one JSON line per epoch (and every 100 steps) to this file,
                 the training curves of ``ffnlp plot``.
         """
@@ -448,21 +447,25 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             self.model_.set_nb_table(docs, targets.astype(np.int64))
         data = TextDataset(docs, targets.astype(np.int64))
         training = _train_config(self, self.verbose)
-        valid, epoch_metrics = None, None
+        epoch_metrics = None
         if eval_set is not None:
             eval_texts, eval_labels = eval_set
             eval_labels = np.asarray(eval_labels)
             check_unseen_labels(self.classes_.tolist(), eval_labels.tolist())
-            eval_targets = np.searchsorted(self.classes_, eval_labels).astype(np.int64)
-            valid = TextDataset(self._documents(self._tokens(self._texts(eval_texts))), eval_targets)
+            eval_targets = np.searchsorted(self.classes_, eval_labels)
 
             def epoch_metrics(model: Module) -> dict[str, float]:
-                return {"valid_accuracy": self.score(eval_texts, eval_labels)}
+                probs = self.predict_proba(eval_texts)
+                picked = probs[np.arange(len(probs)), eval_targets]
+                return {
+                    "valid_loss": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
+                    "valid_accuracy": float(np.mean(probs.argmax(axis=1) == eval_targets)),
+                }
 
         fit(
             self.model_,
             data,
-            valid,
+            None,
             training,
             log_path=log_path,
             unit="texts",
