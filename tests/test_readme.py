@@ -36,7 +36,7 @@ def _run(code: str) -> str:
 
 
 def test_quickstart_runs_and_prints_the_loss_falling_as_shown():
-    quickstart = _section("Quickstart")
+    quickstart = _section("The chapter in Python")
     printed = _run(_blocks("python", quickstart)[0])
     shown = re.search(r"It prints:\n\n```\n(.*?)```", quickstart, flags=re.S).group(1)
     assert printed == shown
@@ -45,7 +45,7 @@ def test_quickstart_runs_and_prints_the_loss_falling_as_shown():
 
 
 def test_the_other_quickstart_examples_print_what_their_comments_say():
-    for code in _blocks("python", _section("Quickstart"))[1:]:
+    for code in _blocks("python", _section("The chapter in Python"))[1:]:
         printed = _run(code)
         for comment in re.findall(r"# (-?\d.*)$", code, flags=re.M):
             assert comment.split() == printed.split()
@@ -145,3 +145,73 @@ def test_language_model_commands_run_as_written(tmp_path):
 def test_classification_commands_run_as_written(tmp_path):
     work = _run_section("Text classification", tmp_path)
     assert (work / "trec.npz").exists()
+
+
+def test_quickstart_is_one_command_that_installs_and_runs_the_demo():
+    command = _blocks("bash", _section("Quickstart"))[0].strip()
+    assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install -e ")
+    assert command.endswith("&& ffnlp demo")
+
+
+def _numbers(line: str) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", line)]
+
+
+@needs_cli
+def test_the_demo_prints_what_the_quickstart_shows(tmp_path):
+    quickstart = _section("Quickstart")
+    shown = re.search(r"machine\):\n\n```\n(.*?)```", quickstart, flags=re.S).group(1).splitlines()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["ffnlp", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    printed = [line for line in done.stdout.strip().splitlines() if not line.startswith("note:")]
+    pictures = [line for line in shown if line.startswith("  graph-")]
+    if shutil.which("dot") is None:  # without Graphviz the graphs are DOT text
+        shown = [line.replace(".svg", ".dot") for line in shown]
+    assert len(printed) == len(shown) and pictures
+    first = shown.index("sentences sampled from the neural LM (temperature 0.8):") + 1
+    sentences = range(first, shown.index("", first))  # sampling may differ where floats do
+    for i, (got, want) in enumerate(zip(printed, shown)):
+        if i in sentences:
+            assert got.startswith("  ") and len(got.split()) >= 1
+        elif want.startswith("done in"):
+            continue
+        elif "%" in want or re.search(r"\d+\.\d$", want):  # measured: close, not exact
+            label = re.sub(r"[\d.%]+$", "", want).rstrip()
+            assert got.startswith(label)
+            (g,), (w,) = _numbers(got[len(label) :]), _numbers(want[len(label) :])
+            assert abs(g - w) <= 0.15 * abs(w), (got, want)
+        else:
+            assert got == want
+    for name in ("curves.png", "embeddings.png", "lm.npz", "classifier.npz"):
+        assert (tmp_path / "ffnlp-demo" / name).stat().st_size > 0
+
+
+@needs_cli
+def test_picture_commands_run_as_written_and_the_pictures_are_in_the_repository(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(
+        ["ffnlp", "demo", "--epochs", "2"], cwd=tmp_path, env=env, check=True, capture_output=True
+    )
+    (tmp_path / "docs" / "images").mkdir(parents=True)
+    section = _section("Pictures")
+    for command in _blocks("bash", section)[0].strip().splitlines():
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
+    for image in re.findall(r"!\[.*?\]\((docs/images/[^)]+)\)", section):
+        assert (ROOT / image).stat().st_size > 1000, image
+        made = tmp_path / image
+        assert made.exists() or made.with_suffix(".dot").exists(), image
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for code in _blocks("python", section):
+            printed = _run(code)
+            for comment in re.findall(r"# (-?\d[^#]*?)$", code, flags=re.M):
+                assert comment.split() == printed.split()
+    finally:
+        os.chdir(cwd)
