@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -37,8 +39,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """Write a file through ``write(fileobj)`` atomically (temporary file, fsync, rename).
 
     Raises:
-        ValueError: if the directory does not exist or cannot be written; the target is
-            left untouched.
+        ValueError: if the directory does not exist or cannot be written.
+        OSError: naming the file, when writing fails (a full disk); the temporary file is
+            removed and the target is left untouched.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -61,11 +64,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and not isinstance(err, PermissionError):
+            # A full disk, a quota, an I/O error: say which file, and that nothing was lost.
+            reason = err.strerror or str(err)
+            kept = "the existing file is unchanged" if path.exists() else "nothing was written"
+            raise OSError(f"cannot write {str(path)!r}: {reason} ({kept})") from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)
@@ -114,6 +122,35 @@ def save_archive(
     atomic_write(path, lambda handle: np.savez(handle, **{META_KEY: blob}, **arrays))
 
 
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` archive, read without pickle and checked before it is
+    allocated: a member must be a stored ``.npy`` file whose header fits its size."""
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"unexpected member {info.filename!r}")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"member {info.filename!r} has .npy version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"member {info.filename!r} holds Python objects")
+                size = dtype.itemsize * math.prod(shape)
+                if size > info.file_size - member.tell():  # a header that claims too much
+                    raise ValueError(f"member {info.filename!r} is shorter than its header says")
+                data = member.read(size)
+                array = np.frombuffer(data, dtype=dtype).reshape(
+                    shape, order="F" if fortran else "C"
+                )
+                arrays[info.filename[: -len(".npy")]] = array.copy()
+    return arrays
+
+
 def load_archive(
     path: str | os.PathLike, kind: str | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -130,9 +167,23 @@ def load_archive(
     if path.is_dir():
         raise ValueError(f"model file {str(path)!r} is a directory, not a file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        arrays = _read_npz(path)
+    except PermissionError:
+        raise ValueError(f"model file {str(path)!r} cannot be read (permission denied)") from None
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,  # a compression method zipfile does not know
+        RuntimeError,  # an encrypted member
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        SyntaxError,  # a .npy header that is not a Python literal
+        MemoryError,
+        zlib.error,
+    ) as err:
         raise ValueError(
             f"{str(path)!r} is not a readable ffnlp model file (damaged or truncated: {err})"
         ) from None
@@ -141,7 +192,7 @@ def load_archive(
         raise ValueError(f"{str(path)!r} is not an ffnlp model file (no {META_KEY} entry)")
     try:
         meta = json.loads(blob.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError(f"{str(path)!r} is damaged: its description is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not an ffnlp model file")
@@ -152,10 +203,44 @@ def load_archive(
             f"(it reads version {FORMAT_VERSION}); upgrade ffnlp or re-train the model"
         )
     stored = meta.pop("checksum", None)
-    if stored != _checksum(meta, arrays):
+    try:
+        actual = _checksum(meta, arrays)
+    except (TypeError, ValueError, RecursionError):
+        actual = None
+    if stored != actual:
         raise ValueError(
             f"{str(path)!r} is damaged or was altered: its checksum does not match its contents"
         )
     if kind is not None and meta.get("kind") != kind:
         raise ValueError(f"{str(path)!r} holds a {meta.get('kind')!r} model, not a {kind!r} model")
     return meta, arrays
+
+
+def check_shapes(
+    path: str | os.PathLike,
+    arrays: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]],
+) -> None:
+    """Refuse a file whose arrays do not have the names and shapes its configuration
+    implies, before a model is built (so a forged size cannot allocate a huge model).
+
+    Raises:
+        ValueError: naming the first missing, unexpected or misshapen array.
+    """
+    missing = sorted(set(expected) - set(arrays))
+    unexpected = sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing arrays {missing}"] if missing else []) + (
+            [f"unexpected arrays {unexpected}"] if unexpected else []
+        )
+        raise ValueError(f"{str(path)!r} does not match its configuration: {'; '.join(parts)}")
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != tuple(shape):
+            raise ValueError(
+                f"{str(path)!r} does not match its configuration: array {name!r} has shape "
+                f"{tuple(arrays[name].shape)}, the configuration implies {tuple(shape)}"
+            )
+        if arrays[name].dtype.kind != "f":
+            raise ValueError(
+                f"{str(path)!r}: array {name!r} has dtype {arrays[name].dtype}; parameters are floats"
+            )
