@@ -207,7 +207,19 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             )
         return X, y
 
-    def fit(self, X: Any, y: Any) -> FeedforwardClassifier:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int | str | None = None,
+        resume: bool = False,
+    ) -> FeedforwardClassifier:
+        """Train on feature rows ``X`` (n, features) and labels ``y``; returns self.
+
+        ``checkpoint``, ``checkpoint_every``, ``resume``: crash-safe checkpoints and exact
+        resume (see :func:`ffnlp.train.fit`).
+        """
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -243,6 +255,9 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             ArrayDataset(inputs, targets.astype(np.int64)),
             None,
             _train_config(self, self.verbose),
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
         )
         self.n_iter_ = self.epochs
         return self
@@ -391,7 +406,27 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         return out
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, X: Any, y: Any) -> TextClassifier:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int | str | None = None,
+        resume: bool = False,
+    ) -> TextClassifier:
+        """Train on texts ``X`` and their labels ``y``; returns self.
+
+        Args:
+            X, y: the texts and one label per text.
+            checkpoint, checkpoint_every, resume: crash-safe checkpoints and exact resume
+                (see :func:`ffnlp.train.fit`); a resumed fit ends with the same weights,
+                bit for bit, as one that was never interrupted.
+        """
+        checkpointing = {
+            "checkpoint": checkpoint,
+            "checkpoint_every": checkpoint_every,
+            "resume": resume,
+        }
         texts = self._texts(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
@@ -409,7 +444,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
         if self.features == "lexicon":
-            self._fit_lexicon(tokens, y, seed)
+            self._fit_lexicon(tokens, y, seed, checkpointing)
             return self
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         docs = self._documents(tokens, learn_bigrams=True)
@@ -433,7 +468,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             self.model_.set_nb_table(docs, targets.astype(np.int64))
         data = TextDataset(docs, targets.astype(np.int64))
         training = _train_config(self, self.verbose)
-        fit(self.model_, data, None, training, unit="texts")
+        fit(self.model_, data, None, training, unit="texts", **checkpointing)
         return self
 
     def _load_pretrained(self) -> None:
@@ -454,7 +489,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.freeze_embeddings:
             weight.requires_grad_(False)
 
-    def _fit_lexicon(self, tokens: list[list[str]], y: np.ndarray, seed: int) -> None:
+    def _fit_lexicon(
+        self, tokens: list[list[str]], y: np.ndarray, seed: int, checkpointing: dict[str, Any]
+    ) -> None:
         if self.lexicon is not None:
             self.lexicon_ = dict(self.lexicon)
         else:
@@ -477,7 +514,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             optimizer=self.optimizer,
             random_state=seed,
             verbose=self.verbose,
-        ).fit(features.astype(np.float64), y)
+        ).fit(features.astype(np.float64), y, **checkpointing)
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         _check_fitted(self)
