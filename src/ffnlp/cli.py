@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -46,7 +47,14 @@ from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
 from ffnlp.text.ngrams import LAYOUTS
 from ffnlp.text.vectors import load_vectors
-from ffnlp.train import OPTIMIZERS, ArrayDataset, TrainConfig, fit
+from ffnlp.train import (
+    OPTIMIZERS,
+    ArrayDataset,
+    TrainConfig,
+    TrainingInterrupted,
+    fit,
+    parse_every,
+)
 
 EXIT_USAGE = 2  # bad arguments or input: the user can fix it
 EXIT_FAILURE = 1  # anything else that went wrong
@@ -230,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
     _add_training_options(p)
+    _add_checkpoint_options(p)
     p.set_defaults(handler=run_lm_train)
     _add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
 
@@ -361,6 +370,7 @@ def _add_classify_commands(commands: Any) -> None:
     _add_labelled_input(p)
     p.add_argument("--out", required=True, help="where to write the model")
     _add_classifier_options(p)
+    _add_checkpoint_options(p)
     p.set_defaults(handler=run_classify_train)
     p = sub.add_parser(
         "test",
@@ -387,6 +397,46 @@ def _add_classify_commands(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_classifier_options(p)
     p.set_defaults(handler=run_classify_cv)
+
+
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "checkpoints",
+        "A checkpoint holds everything needed to go on exactly where a run stopped; Ctrl-C "
+        "or SIGTERM always saves one. The resumed run ends with the same weights, bit for "
+        "bit, as an uninterrupted one. It is removed once the model is written.",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        default=None,
+        metavar="EVERY",
+        help="also save a checkpoint every N steps (e.g. 500) or N epochs (e.g. 1epoch)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="PATH",
+        help="the checkpoint file (default: MODEL.ckpt)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the checkpoint of an interrupted run (same command and data; --epochs may change)",
+    )
+
+
+def _checkpointing(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The checkpoint options for fit(), checked before any work is done."""
+    path = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+    _check_output(str(path))
+    if args.checkpoint_every is not None:
+        parse_every(args.checkpoint_every)
+    if args.resume and not path.exists():
+        raise ValueError(
+            f"cannot resume: there is no checkpoint {str(path)!r} (a run writes one every "
+            "--checkpoint-every, and when it is interrupted)"
+        )
+    return {"checkpoint": path, "checkpoint_every": args.checkpoint_every, "resume": args.resume}
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
@@ -484,6 +534,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_lm_train(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
+    checkpointing = _checkpointing(args, out)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -553,18 +604,19 @@ def run_lm_train(args: argparse.Namespace) -> int:
     partial = out.with_name(f".{out.name}.training")
     log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
     _check_output(str(log_path))
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(
-            json.dumps(
-                {
-                    "run": "lm train",
-                    "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "model": config.to_dict(),
-                    "training": train_config.to_dict(),
-                }
+    if not args.resume:  # a resumed run's log goes on where its checkpoint was saved
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(
+                json.dumps(
+                    {
+                        "run": "lm train",
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "model": config.to_dict(),
+                        "training": train_config.to_dict(),
+                    }
+                )
+                + "\n"
             )
-            + "\n"
-        )
 
     def save(m: Any, record: dict[str, Any]) -> None:
         m.save(partial, extra={"training": train_config.to_dict(), "record": record})
@@ -580,12 +632,16 @@ def run_lm_train(args: argparse.Namespace) -> int:
             on_best=save,
             describe=lambda loss: {"ppl": math.exp(min(loss, 700))},
             unit="tokens",
+            **checkpointing,
         )
     except BaseException:
         if partial.exists():
             _say(f"training stopped; the best model so far is in {str(partial)!r}")
         raise
+    if not partial.exists():  # resumed, and the best epoch's file is gone: the model has it
+        save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
     os.replace(partial, out)
+    checkpointing["checkpoint"].unlink(missing_ok=True)  # the run is complete
     summary = f"wrote {str(out)!r} after {len(history.epochs)} epochs in {time.perf_counter() - started:.0f}s"
     if history.best_valid_loss is not None:
         summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
@@ -738,11 +794,13 @@ def _classifier(args: argparse.Namespace) -> Any:
 
 def run_classify_train(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
+    checkpointing = _checkpointing(args, out)
     model = _classifier(args)
     texts, labels = _read_labelled(args)
     started = time.perf_counter()
-    model.fit(texts, labels)
+    model.fit(texts, labels, **checkpointing)
     model.save(out)
+    checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
         f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
     )
@@ -814,6 +872,7 @@ def run_classify_cv(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -826,6 +885,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingInterrupted as stop:
+        again = [*argv, "--resume"] if "--resume" not in argv else argv
+        print(f"ffnlp {name}: {stop}", file=sys.stderr)
+        if stop.checkpoint is not None:
+            print(f"resume with: ffnlp {shlex.join(again)}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130
