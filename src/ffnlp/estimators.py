@@ -589,12 +589,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                     hidden_dims=tuple(est.hidden_dims) or (16,), activation=est.activation
                 )
                 net.classes_, net.n_features_in_ = est.classes_, len(FEATURE_NAMES)
+                sizes = [len(FEATURE_NAMES), *net.hidden_dims, len(classes)]
+                expected = MLP.parameter_shapes(sizes, est.dropout, prefix="network.")
+                expected["mean"] = expected["scale"] = (len(FEATURE_NAMES),)
+                io.check_shapes(path, arrays, expected)
                 net.mean_, net.scale_ = arrays.pop("mean"), arrays.pop("scale")
-                net.network_ = MLP(
-                    [len(FEATURE_NAMES), *net.hidden_dims, len(classes)],
-                    activation=est.activation,
-                    rng=0,
-                )
+                net.network_ = MLP(sizes, activation=est.activation, dropout=est.dropout, rng=0)
                 net.network_.load_state_dict({k[len("network.") :]: v for k, v in arrays.items()})
                 est.network_ = net
             else:
@@ -602,9 +602,15 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 if "bigram_table" in arrays:
                     est.bigram_table_ = arrays.pop("bigram_table")
                 config = PooledClassifierConfig(**meta["config"])
+                if config.vocab_size != len(est.vocab_) or config.num_classes != len(classes):
+                    raise ValueError(
+                        f"{str(path)!r}: the configuration does not match the vocabulary "
+                        f"({len(est.vocab_)} words) and labels ({len(classes)})"
+                    )
+                io.check_shapes(path, arrays, PooledClassifier.parameter_shapes(config))
                 est.model_ = PooledClassifier(config, rng=0)
                 est.model_.load_state_dict(arrays)
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(
                 f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
             ) from None

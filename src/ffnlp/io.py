@@ -1,5 +1,5 @@
-"""Model files: arrays plus a JSON description, in one ``.npz`` archive that is never
-unpickled, written atomically.
+"""Model and checkpoint files: arrays plus a JSON description, in one ``.npz`` archive that
+is never unpickled, sealed by a checksum and written atomically (``docs/file-format.md``).
 
 Layout of a model file (a zip archive, NumPy's ``.npz``):
 
@@ -7,12 +7,16 @@ Layout of a model file (a zip archive, NumPy's ``.npz``):
 - ``__meta__``: UTF-8 JSON (as a uint8 array) with ``format`` ("ffnlp"), ``version``,
   ``kind`` (which model), ``config``, ``vocab`` and anything else the model needs, and a
   SHA-256 ``checksum`` over the JSON (without the checksum) and every array's name, dtype,
-  shape and bytes.
+  shape and bytes;
+- the zip comment (version 2): the SHA-256 of every byte before it, so a change anywhere in
+  the file, headers included, is caught.
 
-Loading reads with ``allow_pickle=False``, so a file cannot run code, and checks the format,
-version and checksum before anything is built from it. Every write goes to a temporary file
-in the same directory, is flushed to disk, then renamed over the target: a crash leaves the
-old file or the new one, never a torn one.
+Loading parses each ``.npy`` header itself (no pickle, no object arrays, no header that
+claims more bytes than the file holds), then checks the format, version, seal and checksum
+before anything is built from the file; models then check the arrays' shapes against their
+configuration (:func:`check_shapes`). Every write goes to a temporary file in the same
+directory, is flushed to disk, then renamed over the target: a crash leaves the old file or
+the new one, never a torn one.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
+from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 FORMAT = "ffnlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files have no seal (see _seal)
 META_KEY = "__meta__"
 
 
@@ -119,14 +125,47 @@ def save_archive(
     full = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind, **meta}
     full["checksum"] = _checksum(full, arrays)
     blob = np.frombuffer(json.dumps(full, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda handle: np.savez(handle, **{META_KEY: blob}, **arrays))
+    buffer = BytesIO()
+    np.savez(buffer, **{META_KEY: blob}, **arrays)
+    sealed = _seal(buffer.getvalue())
+    atomic_write(path, lambda handle: handle.write(sealed))
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+_EOCD = b"PK\x05\x06"  # the zip's end-of-central-directory record, 22 bytes + its comment
+_SEAL = 64  # hex digits of a SHA-256
+
+
+def _seal(data: bytes) -> bytes:
+    """Put the SHA-256 of the whole file in the zip's comment, so that any byte changed
+    anywhere (zip headers and timestamps included, which the checksum of the contents does
+    not cover) makes the file fail to load."""
+    if data[-22:-18] != _EOCD or data[-2:] != b"\0\0":
+        raise AssertionError("np.savez wrote an archive with a comment")  # internal invariant
+    head = data[:-2] + _SEAL.to_bytes(2, "little")
+    return head + hashlib.sha256(head).hexdigest().encode("ascii")
+
+
+def _check_seal(path: Path, data: bytes) -> None:
+    head, seal = data[:-_SEAL], data[-_SEAL:]
+    if not (
+        len(data) > 22 + _SEAL
+        and head[-22:-18] == _EOCD
+        and head[-2:] == _SEAL.to_bytes(2, "little")
+    ):
+        raise ValueError(
+            f"{str(path)!r} is not a readable ffnlp model file (truncated: its end is missing)"
+        )
+    if hashlib.sha256(head).hexdigest().encode("ascii") != seal:
+        raise ValueError(
+            f"{str(path)!r} is damaged or was altered: its checksum does not match its bytes"
+        )
+
+
+def _read_npz(data: bytes) -> dict[str, np.ndarray]:
     """Every array of a ``.npz`` archive, read without pickle and checked before it is
     allocated: a member must be a stored ``.npy`` file whose header fits its size."""
     arrays: dict[str, np.ndarray] = {}
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(BytesIO(data)) as archive:
         for info in archive.infolist():
             if not info.filename.endswith(".npy"):
                 raise ValueError(f"unexpected member {info.filename!r}")
@@ -167,7 +206,8 @@ def load_archive(
     if path.is_dir():
         raise ValueError(f"model file {str(path)!r} is a directory, not a file")
     try:
-        arrays = _read_npz(path)
+        data = path.read_bytes()
+        arrays = _read_npz(data)
     except PermissionError:
         raise ValueError(f"model file {str(path)!r} cannot be read (permission denied)") from None
     except (
@@ -197,12 +237,15 @@ def load_archive(
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not an ffnlp model file")
     version = meta.get("version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ValueError(
             f"{str(path)!r} has format version {version!r}, which this ffnlp does not know "
-            f"(it reads version {FORMAT_VERSION}); upgrade ffnlp or re-train the model"
+            f"(it reads versions {', '.join(map(str, READABLE_VERSIONS))}); upgrade ffnlp or "
+            "re-train the model"
         )
     stored = meta.pop("checksum", None)
+    if version >= 2:
+        _check_seal(path, data)
     try:
         actual = _checksum(meta, arrays)
     except (TypeError, ValueError, RecursionError):
