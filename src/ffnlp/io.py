@@ -145,13 +145,18 @@ def _seal(data: bytes) -> bytes:
     return head + hashlib.sha256(head).hexdigest().encode("ascii")
 
 
-def _check_seal(path: Path, data: bytes) -> None:
-    head, seal = data[:-_SEAL], data[-_SEAL:]
-    if not (
+def _looks_sealed(data: bytes) -> bool:
+    head = data[:-_SEAL]
+    return (
         len(data) > 22 + _SEAL
         and head[-22:-18] == _EOCD
         and head[-2:] == _SEAL.to_bytes(2, "little")
-    ):
+    )
+
+
+def _check_seal(path: Path, data: bytes) -> None:
+    head, seal = data[:-_SEAL], data[-_SEAL:]
+    if not _looks_sealed(data):
         raise ValueError(
             f"{str(path)!r} is not a readable ffnlp model file (truncated: its end is missing)"
         )
@@ -207,6 +212,8 @@ def load_archive(
         raise ValueError(f"model file {str(path)!r} is a directory, not a file")
     try:
         data = path.read_bytes()
+        if _looks_sealed(data):  # check the bytes first: an altered byte is named as such
+            _check_seal(path, data)
         arrays = _read_npz(data)
     except PermissionError:
         raise ValueError(f"model file {str(path)!r} cannot be read (permission denied)") from None
