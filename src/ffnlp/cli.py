@@ -19,6 +19,12 @@ Language models:
     ffnlp {lm,ngram} score MODEL [FILE]                log-probability of each sentence
     ffnlp {lm,ngram} predict MODEL [PROMPT ...]        the most likely next words
     ffnlp {lm,ngram} generate MODEL                    sampled sentences
+
+Training (lm train, classify train) is crash-safe: --checkpoint-every N (steps) or Nepoch
+saves MODEL.ckpt, Ctrl-C or SIGTERM saves it too and exits 130 or 143, and the same
+command with --resume goes on exactly where it stopped. Errors a user can fix (bad values,
+missing, damaged or foreign files) are one line on stderr and exit code 2; the full table
+is docs/errors.md.
 """
 
 from __future__ import annotations
@@ -402,9 +408,10 @@ def _add_classify_commands(commands: Any) -> None:
 def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "checkpoints",
-        "A checkpoint holds everything needed to go on exactly where a run stopped; Ctrl-C "
-        "or SIGTERM always saves one. The resumed run ends with the same weights, bit for "
-        "bit, as an uninterrupted one. It is removed once the model is written.",
+        "A checkpoint holds everything needed to go on exactly where a run stopped:\n"
+        "the resumed run ends with the same weights, bit for bit, as an uninterrupted one.\n"
+        "Ctrl-C or SIGTERM always saves one (exit 130 / 143); it is removed once the model\n"
+        "is written.",
     )
     g.add_argument(
         "--checkpoint-every",
