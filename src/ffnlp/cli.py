@@ -436,6 +436,10 @@ def _checkpointing(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """The checkpoint options for fit(), checked before any work is done."""
     path = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
     _check_output(str(path))
+    if path.resolve() == out.resolve():
+        raise ValueError(
+            f"--checkpoint must be another file than --out; got {str(path)!r} for both"
+        )
     if args.checkpoint_every is not None:
         parse_every(args.checkpoint_every)
     if args.resume and not path.exists():
