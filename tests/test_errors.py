@@ -137,6 +137,27 @@ def _disk_full(tmp, models, monkeypatch):
     return _clf_train(tmp, str(models / "labelled.ft"), "--embed-dim", "4", "--epochs", "1")
 
 
+def _resume_with_other_settings(tmp, models, monkeypatch):
+    """A run that crashed after its first checkpoint, resumed with another learning rate."""
+    import ffnlp.train
+
+    argv = _lm_train(tmp, str(models / "corpus.txt"), *LM_FAST, "--batch-size", "4")
+    step = ffnlp.train.optim.Optimizer.step
+    calls = []
+
+    def crash_at_the_second_step(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("the machine went down")
+        step(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ffnlp.train.optim.Optimizer, "step", crash_at_the_second_step)
+        assert main([*argv, "--checkpoint-every", "1"]) == 2
+    assert (tmp / "out.npz.ckpt").exists()  # the checkpoint of step 1
+    return [*argv, "--lr", "0.5", "--resume"]
+
+
 CASES = [
     Case("missing-file", lambda t, m: _lm_train(t, str(t / "nope.txt")), "does not exist"),
     Case("directory", lambda t, m: _lm_train(t, str(t)), "is a directory, not a file"),
@@ -287,6 +308,16 @@ CASES = [
         "No space left on device (the existing file is unchanged)",
     ),
     Case(
+        "checkpoint-is-the-output",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--checkpoint", str(t / "out.npz")),
+        "--checkpoint must be another file than --out",
+    ),
+    Case(
+        "resume-with-other-settings",
+        _resume_with_other_settings,
+        "it was made with lr=0.001, but this run has 0.5; resume with the same settings",
+    ),
+    Case(
         "resume-without-checkpoint",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--resume"),
         "cannot resume: there is no checkpoint",
@@ -355,6 +386,7 @@ def test_bad_input(case, tmp_path, models, capsys, monkeypatch):
         model = Path(argv[2])
         guarded[model] = model.read_bytes()
     guarded.update({p: p.read_bytes() for p in models.iterdir() if p.is_file()})
+    capsys.readouterr()  # what the setup printed is not the case's output
     code = main(argv)
     err = capsys.readouterr().err
     assert code == case.code, err
