@@ -97,15 +97,18 @@ def _epochs(log):
     return [{k: r[k] for k in keep} for r in records if "valid_loss" in r]
 
 
-def _reference(argv, capsys):
-    assert main(argv) == 0, capsys.readouterr().err
-    capsys.readouterr()
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted runs, once for the module: command -> model file."""
+    root = tmp_path_factory.mktemp("reference")
+    models = {"lm": root / "reference.npz", "classify": root / "reference-clf.npz"}
+    assert main(_lm_argv(root, models["lm"])) == 0
+    assert main(_classify_argv(root, models["classify"])) == 0
+    return models
 
 
 @pytest.mark.slow
-def test_lm_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(tmp_path, capsys):
-    reference = tmp_path / "reference.npz"
-    _reference(_lm_argv(tmp_path, reference), capsys)
+def test_lm_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(tmp_path, capsys, reference):
 
     out = tmp_path / "lm.npz"
     argv = [*_lm_argv(tmp_path, out), "--checkpoint-every", "40"]
@@ -118,15 +121,16 @@ def test_lm_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(tmp_path,
 
     code = main([*argv, "--resume"])
     assert code == 0, capsys.readouterr().err
-    _same_lm(out, reference)
-    assert _epochs(tmp_path / "lm.npz.log.jsonl") == _epochs(tmp_path / "reference.npz.log.jsonl")
+    _same_lm(out, reference["lm"])
+    log = reference["lm"].with_name("reference.npz.log.jsonl")
+    assert _epochs(tmp_path / "lm.npz.log.jsonl") == _epochs(log)
     assert not checkpoint.exists()  # a finished run leaves no checkpoint behind
 
 
 @pytest.mark.slow
-def test_classifier_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(tmp_path, capsys):
-    reference = tmp_path / "reference.npz"
-    _reference(_classify_argv(tmp_path, reference), capsys)
+def test_classifier_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(
+    tmp_path, capsys, reference
+):
     out = tmp_path / "clf.npz"
     argv = [*_classify_argv(tmp_path, out), "--checkpoint-every", "25"]
     checkpoint = tmp_path / "clf.npz.ckpt"
@@ -136,7 +140,7 @@ def test_classifier_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(t
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL and not out.exists()
     assert main([*argv, "--resume"]) == 0, capsys.readouterr().err
-    _same_classifier(out, reference)
+    _same_classifier(out, reference["classify"])
 
 
 @pytest.mark.slow
@@ -145,13 +149,11 @@ def test_classifier_killed_by_sigkill_then_resumed_equals_an_uninterrupted_run(t
     [("lm", signal.SIGINT, 130), ("classify", signal.SIGTERM, 143)],
 )
 def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(
-    tmp_path, capsys, command, signal_number, code
+    tmp_path, capsys, reference, command, signal_number, code
 ):
     make_argv, same = (
         (_lm_argv, _same_lm) if command == "lm" else (_classify_argv, _same_classifier)
     )
-    reference = tmp_path / "reference.npz"
-    _reference(make_argv(tmp_path, reference), capsys)
     out = tmp_path / "model.npz"
     # No --checkpoint-every: the signal alone saves one. With progress lines, to see when
     # training is under way.
@@ -172,7 +174,7 @@ def test_a_signal_saves_a_checkpoint_and_says_how_to_resume(
     assert resume_line.endswith(" --resume") and f"ffnlp {command} train" in resume_line
     assert checkpoint.exists() and not out.exists()
     assert main([*argv, "--resume"]) == 0, capsys.readouterr().err
-    same(out, reference)
+    same(out, reference[command])
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
