@@ -104,3 +104,71 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
         io.atomic_write(path, explode)
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_every_one_byte_change_anywhere_is_refused(tmp_path):
+    """Headers and timestamps included: the seal covers every byte of the file."""
+    path = tmp_path / "m.npz"
+    io.save_archive(path, "toy", {"config": {}}, {"w": np.ones(2, dtype=np.float32)})
+    original = path.read_bytes()
+    for offset in range(len(original)):
+        altered = bytearray(original)
+        altered[offset] ^= 0x20
+        path.write_bytes(bytes(altered))
+        with pytest.raises(ValueError, match=r"damaged|not a readable|not an ffnlp|format version"):
+            io.load_archive(path)
+
+
+def test_version_1_files_without_a_seal_are_still_read(tmp_path):
+    path = tmp_path / "m.npz"
+    arrays = {"w": np.ones(3, dtype=np.float32)}
+    meta = {"format": "ffnlp", "version": 1, "kind": "toy"}
+    meta["checksum"] = io._checksum(meta, arrays)
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, __meta__=blob, **arrays)
+    loaded_meta, loaded = io.load_archive(path, kind="toy")
+    assert loaded_meta["version"] == 1 and np.array_equal(loaded["w"], arrays["w"])
+
+
+def test_a_full_disk_keeps_the_old_file_and_says_so(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    path = tmp_path / "m.npz"
+    _save(path)
+    before = path.read_bytes()
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(
+        OSError,
+        match=r"cannot write .*m\.npz.*No space left on device \(the existing file is unchanged\)",
+    ):
+        _save(path)
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_a_header_claiming_more_than_the_file_holds_is_refused(tmp_path):
+    """A forged .npy header must not make the reader allocate what it claims."""
+    path = tmp_path / "m.npz"
+    header = io.np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+    header["shape"] = (10**12,)
+    with zipfile.ZipFile(path, "w") as archive, archive.open("w.npy", "w") as member:
+        io.np.lib.format.write_array_header_1_0(member, header)
+        member.write(b"\0" * 4)
+    with pytest.raises(ValueError, match="shorter than its header says"):
+        io.load_archive(path)
+
+
+def test_check_shapes_names_the_array():
+    arrays = {"a": np.zeros((2, 3), np.float32), "b": np.zeros(2, np.float32)}
+    io.check_shapes("m", arrays, {"a": (2, 3), "b": (2,)})
+    with pytest.raises(
+        ValueError, match=r"array 'a' has shape \(2, 3\), the configuration implies \(4, 3\)"
+    ):
+        io.check_shapes("m", arrays, {"a": (4, 3), "b": (2,)})
+    with pytest.raises(ValueError, match=r"missing arrays \['c'\]; unexpected arrays \['b'\]"):
+        io.check_shapes("m", arrays, {"a": (2, 3), "c": (2,)})

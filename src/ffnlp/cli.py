@@ -27,6 +27,12 @@ Pictures, the demo and the standard datasets:
     ffnlp plot RUN ...                                 training curves of one or more runs
     ffnlp plot-embeddings MODEL                        word embeddings in 2-D (PCA)
     ffnlp data list | fetch NAME ...                   PTB, MR, SST-2, TREC, SHA-256 verified
+
+Training (lm train, classify train) is crash-safe: --checkpoint-every N (steps) or Nepoch
+saves MODEL.ckpt, Ctrl-C or SIGTERM saves it too and exits 130 or 143, and the same
+command with --resume goes on exactly where it stopped. Errors a user can fix (bad values,
+missing, damaged or foreign files) are one line on stderr and exit code 2; the full table
+is docs/errors.md.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -55,7 +62,14 @@ from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
 from ffnlp.text.ngrams import LAYOUTS
 from ffnlp.text.vectors import load_vectors
-from ffnlp.train import OPTIMIZERS, ArrayDataset, TrainConfig, fit
+from ffnlp.train import (
+    OPTIMIZERS,
+    ArrayDataset,
+    TrainConfig,
+    TrainingInterrupted,
+    fit,
+    parse_every,
+)
 from ffnlp.viz.curves import LOG_SUFFIX
 
 EXIT_USAGE = 2  # bad arguments or input: the user can fix it
@@ -240,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
     _add_training_options(p)
+    _add_checkpoint_options(p)
     p.set_defaults(handler=run_lm_train)
     _add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
 
@@ -383,6 +398,7 @@ def _add_classify_commands(commands: Any) -> None:
         help="JSON-lines training log (default: MODEL.log.jsonl next to --out)",
     )
     _add_classifier_options(p)
+    _add_checkpoint_options(p)
     p.set_defaults(handler=run_classify_train)
     p = sub.add_parser(
         "test",
@@ -409,6 +425,51 @@ def _add_classify_commands(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_classifier_options(p)
     p.set_defaults(handler=run_classify_cv)
+
+
+def _add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "checkpoints",
+        "A checkpoint holds everything needed to go on exactly where a run stopped:\n"
+        "the resumed run ends with the same weights, bit for bit, as an uninterrupted one.\n"
+        "Ctrl-C or SIGTERM always saves one (exit 130 / 143); it is removed once the model\n"
+        "is written.",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        default=None,
+        metavar="EVERY",
+        help="also save a checkpoint every N steps (e.g. 500) or N epochs (e.g. 1epoch)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="PATH",
+        help="the checkpoint file (default: MODEL.ckpt)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the checkpoint of an interrupted run (same command and data; --epochs may change)",
+    )
+
+
+def _checkpointing(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The checkpoint options for fit(), checked before any work is done."""
+    path = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+    _check_output(str(path))
+    if path.resolve() == out.resolve():
+        raise ValueError(
+            f"--checkpoint must be another file than --out; got {str(path)!r} for both"
+        )
+    if args.checkpoint_every is not None:
+        parse_every(args.checkpoint_every)
+    if args.resume and not path.exists():
+        raise ValueError(
+            f"cannot resume: there is no checkpoint {str(path)!r} (a run writes one every "
+            "--checkpoint-every, and when it is interrupted)"
+        )
+    return {"checkpoint": path, "checkpoint_every": args.checkpoint_every, "resume": args.resume}
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
@@ -506,6 +567,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_lm_train(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
+    checkpointing = _checkpointing(args, out)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -575,18 +637,19 @@ def run_lm_train(args: argparse.Namespace) -> int:
     partial = out.with_name(f".{out.name}.training")
     log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
     _check_output(str(log_path))
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(
-            json.dumps(
-                {
-                    "run": "lm train",
-                    "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "model": config.to_dict(),
-                    "training": train_config.to_dict(),
-                }
+    if not args.resume:  # a resumed run's log goes on where its checkpoint was saved
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(
+                json.dumps(
+                    {
+                        "run": "lm train",
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "model": config.to_dict(),
+                        "training": train_config.to_dict(),
+                    }
+                )
+                + "\n"
             )
-            + "\n"
-        )
 
     def save(m: Any, record: dict[str, Any]) -> None:
         m.save(partial, extra={"training": train_config.to_dict(), "record": record})
@@ -602,12 +665,16 @@ def run_lm_train(args: argparse.Namespace) -> int:
             on_best=save,
             describe=lambda loss: {"ppl": math.exp(min(loss, 700))},
             unit="tokens",
+            **checkpointing,
         )
     except BaseException:
         if partial.exists():
             _say(f"training stopped; the best model so far is in {str(partial)!r}")
         raise
+    if not partial.exists():  # resumed, and the best epoch's file is gone: the model has it
+        save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
     os.replace(partial, out)
+    checkpointing["checkpoint"].unlink(missing_ok=True)  # the run is complete
     summary = f"wrote {str(out)!r} after {len(history.epochs)} epochs in {time.perf_counter() - started:.0f}s"
     if history.best_valid_loss is not None:
         summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
@@ -760,6 +827,7 @@ def _classifier(args: argparse.Namespace) -> Any:
 
 def run_classify_train(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
+    checkpointing = _checkpointing(args, out)
     model = _classifier(args)
     texts, labels = _read_labelled(args)
     eval_set = None
@@ -777,8 +845,9 @@ def run_classify_train(args: argparse.Namespace) -> int:
         record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
     started = time.perf_counter()
-    model.fit(texts, labels, eval_set=eval_set, log_path=log_path)
+    model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
     model.save(out)
+    checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
         f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
     )
@@ -1047,6 +1116,7 @@ def run_data_fetch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
@@ -1059,6 +1129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingInterrupted as stop:
+        again = [*argv, "--resume"] if "--resume" not in argv else argv
+        print(f"ffnlp {name}: {stop}", file=sys.stderr)
+        if stop.checkpoint is not None:
+            print(f"resume with: ffnlp {shlex.join(again)}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130

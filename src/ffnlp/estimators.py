@@ -207,7 +207,19 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             )
         return X, y
 
-    def fit(self, X: Any, y: Any) -> FeedforwardClassifier:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int | str | None = None,
+        resume: bool = False,
+    ) -> FeedforwardClassifier:
+        """Train on feature rows ``X`` (n, features) and labels ``y``; returns self.
+
+        ``checkpoint``, ``checkpoint_every``, ``resume``: crash-safe checkpoints and exact
+        resume (see :func:`ffnlp.train.fit`).
+        """
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -243,6 +255,9 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             ArrayDataset(inputs, targets.astype(np.int64)),
             None,
             _train_config(self, self.verbose),
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
         )
         self.n_iter_ = self.epochs
         return self
@@ -397,15 +412,27 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         y: Any,
         eval_set: tuple[Any, Any] | None = None,
         log_path: str | Path | None = None,
+        checkpoint: str | Path | None = None,
+        checkpoint_every: int | str | None = None,
+        resume: bool = False,
     ) -> TextClassifier:
-        """Train on texts ``X`` with labels ``y``; returns self.
+        """Train on texts ``X`` and their labels ``y``; returns self.
 
         Args:
+            X, y: the texts and one label per text.
             eval_set: optional held-out (texts, labels) whose loss and accuracy are measured
                 after every epoch (for the log); it does not change the training.
             log_path: append one JSON line per epoch (and every 100 steps) to this file,
                 the training curves of ``ffnlp plot``.
+            checkpoint, checkpoint_every, resume: crash-safe checkpoints and exact resume
+                (see :func:`ffnlp.train.fit`); a resumed fit ends with the same weights,
+                bit for bit, as one that was never interrupted.
         """
+        checkpointing = {
+            "checkpoint": checkpoint,
+            "checkpoint_every": checkpoint_every,
+            "resume": resume,
+        }
         texts = self._texts(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
@@ -423,7 +450,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
         if self.features == "lexicon":
-            self._fit_lexicon(tokens, y, seed)
+            self._fit_lexicon(tokens, y, seed, checkpointing)
             return self
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         docs = self._documents(tokens, learn_bigrams=True)
@@ -470,6 +497,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             log_path=log_path,
             unit="texts",
             epoch_metrics=epoch_metrics,
+            **checkpointing,
         )
         return self
 
@@ -491,7 +519,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.freeze_embeddings:
             weight.requires_grad_(False)
 
-    def _fit_lexicon(self, tokens: list[list[str]], y: np.ndarray, seed: int) -> None:
+    def _fit_lexicon(
+        self, tokens: list[list[str]], y: np.ndarray, seed: int, checkpointing: dict[str, Any]
+    ) -> None:
         if self.lexicon is not None:
             self.lexicon_ = dict(self.lexicon)
         else:
@@ -514,7 +544,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             optimizer=self.optimizer,
             random_state=seed,
             verbose=self.verbose,
-        ).fit(features.astype(np.float64), y)
+        ).fit(features.astype(np.float64), y, **checkpointing)
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         _check_fitted(self)
@@ -589,12 +619,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                     hidden_dims=tuple(est.hidden_dims) or (16,), activation=est.activation
                 )
                 net.classes_, net.n_features_in_ = est.classes_, len(FEATURE_NAMES)
+                sizes = [len(FEATURE_NAMES), *net.hidden_dims, len(classes)]
+                expected = MLP.parameter_shapes(sizes, est.dropout, prefix="network.")
+                expected["mean"] = expected["scale"] = (len(FEATURE_NAMES),)
+                io.check_shapes(path, arrays, expected)
                 net.mean_, net.scale_ = arrays.pop("mean"), arrays.pop("scale")
-                net.network_ = MLP(
-                    [len(FEATURE_NAMES), *net.hidden_dims, len(classes)],
-                    activation=est.activation,
-                    rng=0,
-                )
+                net.network_ = MLP(sizes, activation=est.activation, dropout=est.dropout, rng=0)
                 net.network_.load_state_dict({k[len("network.") :]: v for k, v in arrays.items()})
                 est.network_ = net
             else:
@@ -602,9 +632,15 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 if "bigram_table" in arrays:
                     est.bigram_table_ = arrays.pop("bigram_table")
                 config = PooledClassifierConfig(**meta["config"])
+                if config.vocab_size != len(est.vocab_) or config.num_classes != len(classes):
+                    raise ValueError(
+                        f"{str(path)!r}: the configuration does not match the vocabulary "
+                        f"({len(est.vocab_)} words) and labels ({len(classes)})"
+                    )
+                io.check_shapes(path, arrays, PooledClassifier.parameter_shapes(config))
                 est.model_ = PooledClassifier(config, rng=0)
                 est.model_.load_state_dict(arrays)
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(
                 f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
             ) from None

@@ -1,5 +1,5 @@
-"""Model files: arrays plus a JSON description, in one ``.npz`` archive that is never
-unpickled, written atomically.
+"""Model and checkpoint files: arrays plus a JSON description, in one ``.npz`` archive that
+is never unpickled, sealed by a checksum and written atomically (``docs/file-format.md``).
 
 Layout of a model file (a zip archive, NumPy's ``.npz``):
 
@@ -7,29 +7,37 @@ Layout of a model file (a zip archive, NumPy's ``.npz``):
 - ``__meta__``: UTF-8 JSON (as a uint8 array) with ``format`` ("ffnlp"), ``version``,
   ``kind`` (which model), ``config``, ``vocab`` and anything else the model needs, and a
   SHA-256 ``checksum`` over the JSON (without the checksum) and every array's name, dtype,
-  shape and bytes.
+  shape and bytes;
+- the zip comment (version 2): the SHA-256 of every byte before it, so a change anywhere in
+  the file, headers included, is caught.
 
-Loading reads with ``allow_pickle=False``, so a file cannot run code, and checks the format,
-version and checksum before anything is built from it. Every write goes to a temporary file
-in the same directory, is flushed to disk, then renamed over the target: a crash leaves the
-old file or the new one, never a torn one.
+Loading parses each ``.npy`` header itself (no pickle, no object arrays, no header that
+claims more bytes than the file holds), then checks the format, version, seal and checksum
+before anything is built from the file; models then check the arrays' shapes against their
+configuration (:func:`check_shapes`). Every write goes to a temporary file in the same
+directory, is flushed to disk, then renamed over the target: a crash leaves the old file or
+the new one, never a torn one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
+from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 FORMAT = "ffnlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 files have no seal (see _seal)
 META_KEY = "__meta__"
 
 
@@ -37,8 +45,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     """Write a file through ``write(fileobj)`` atomically (temporary file, fsync, rename).
 
     Raises:
-        ValueError: if the directory does not exist or cannot be written; the target is
-            left untouched.
+        ValueError: if the directory does not exist or cannot be written.
+        OSError: naming the file, when writing fails (a full disk); the temporary file is
+            removed and the target is left untouched.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -61,11 +70,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and not isinstance(err, PermissionError):
+            # A full disk, a quota, an I/O error: say which file, and that nothing was lost.
+            reason = err.strerror or str(err)
+            kept = "the existing file is unchanged" if path.exists() else "nothing was written"
+            raise OSError(f"cannot write {str(path)!r}: {reason} ({kept})") from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(directory, os.O_RDONLY)
@@ -111,7 +125,74 @@ def save_archive(
     full = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind, **meta}
     full["checksum"] = _checksum(full, arrays)
     blob = np.frombuffer(json.dumps(full, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    atomic_write(path, lambda handle: np.savez(handle, **{META_KEY: blob}, **arrays))
+    buffer = BytesIO()
+    np.savez(buffer, **{META_KEY: blob}, **arrays)
+    sealed = _seal(buffer.getvalue())
+    atomic_write(path, lambda handle: handle.write(sealed))
+
+
+_EOCD = b"PK\x05\x06"  # the zip's end-of-central-directory record, 22 bytes + its comment
+_SEAL = 64  # hex digits of a SHA-256
+
+
+def _seal(data: bytes) -> bytes:
+    """Put the SHA-256 of the whole file in the zip's comment, so that any byte changed
+    anywhere (zip headers and timestamps included, which the checksum of the contents does
+    not cover) makes the file fail to load."""
+    if data[-22:-18] != _EOCD or data[-2:] != b"\0\0":
+        raise AssertionError("np.savez wrote an archive with a comment")  # internal invariant
+    head = data[:-2] + _SEAL.to_bytes(2, "little")
+    return head + hashlib.sha256(head).hexdigest().encode("ascii")
+
+
+def _looks_sealed(data: bytes) -> bool:
+    head = data[:-_SEAL]
+    return (
+        len(data) > 22 + _SEAL
+        and head[-22:-18] == _EOCD
+        and head[-2:] == _SEAL.to_bytes(2, "little")
+    )
+
+
+def _check_seal(path: Path, data: bytes) -> None:
+    head, seal = data[:-_SEAL], data[-_SEAL:]
+    if not _looks_sealed(data):
+        raise ValueError(
+            f"{str(path)!r} is not a readable ffnlp model file (truncated: its end is missing)"
+        )
+    if hashlib.sha256(head).hexdigest().encode("ascii") != seal:
+        raise ValueError(
+            f"{str(path)!r} is damaged or was altered: its checksum does not match its bytes"
+        )
+
+
+def _read_npz(data: bytes) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` archive, read without pickle and checked before it is
+    allocated: a member must be a stored ``.npy`` file whose header fits its size."""
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(BytesIO(data)) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ValueError(f"unexpected member {info.filename!r}")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise ValueError(f"member {info.filename!r} has .npy version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"member {info.filename!r} holds Python objects")
+                size = dtype.itemsize * math.prod(shape)
+                if size > info.file_size - member.tell():  # a header that claims too much
+                    raise ValueError(f"member {info.filename!r} is shorter than its header says")
+                data = member.read(size)
+                array = np.frombuffer(data, dtype=dtype).reshape(
+                    shape, order="F" if fortran else "C"
+                )
+                arrays[info.filename[: -len(".npy")]] = array.copy()
+    return arrays
 
 
 def load_archive(
@@ -130,9 +211,26 @@ def load_archive(
     if path.is_dir():
         raise ValueError(f"model file {str(path)!r} is a directory, not a file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as err:
+        data = path.read_bytes()
+        if _looks_sealed(data):  # check the bytes first: an altered byte is named as such
+            _check_seal(path, data)
+        arrays = _read_npz(data)
+    except PermissionError:
+        raise ValueError(f"model file {str(path)!r} cannot be read (permission denied)") from None
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,  # a compression method zipfile does not know
+        RuntimeError,  # an encrypted member
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        SyntaxError,  # a .npy header that is not a Python literal
+        MemoryError,
+        zlib.error,
+    ) as err:
         raise ValueError(
             f"{str(path)!r} is not a readable ffnlp model file (damaged or truncated: {err})"
         ) from None
@@ -141,21 +239,58 @@ def load_archive(
         raise ValueError(f"{str(path)!r} is not an ffnlp model file (no {META_KEY} entry)")
     try:
         meta = json.loads(blob.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError(f"{str(path)!r} is damaged: its description is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not an ffnlp model file")
     version = meta.get("version")
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise ValueError(
             f"{str(path)!r} has format version {version!r}, which this ffnlp does not know "
-            f"(it reads version {FORMAT_VERSION}); upgrade ffnlp or re-train the model"
+            f"(it reads versions {', '.join(map(str, READABLE_VERSIONS))}); upgrade ffnlp or "
+            "re-train the model"
         )
     stored = meta.pop("checksum", None)
-    if stored != _checksum(meta, arrays):
+    if version >= 2:
+        _check_seal(path, data)
+    try:
+        actual = _checksum(meta, arrays)
+    except (TypeError, ValueError, RecursionError):
+        actual = None
+    if stored != actual:
         raise ValueError(
             f"{str(path)!r} is damaged or was altered: its checksum does not match its contents"
         )
     if kind is not None and meta.get("kind") != kind:
         raise ValueError(f"{str(path)!r} holds a {meta.get('kind')!r} model, not a {kind!r} model")
     return meta, arrays
+
+
+def check_shapes(
+    path: str | os.PathLike,
+    arrays: Mapping[str, np.ndarray],
+    expected: Mapping[str, tuple[int, ...]],
+) -> None:
+    """Refuse a file whose arrays do not have the names and shapes its configuration
+    implies, before a model is built (so a forged size cannot allocate a huge model).
+
+    Raises:
+        ValueError: naming the first missing, unexpected or misshapen array.
+    """
+    missing = sorted(set(expected) - set(arrays))
+    unexpected = sorted(set(arrays) - set(expected))
+    if missing or unexpected:
+        parts = ([f"missing arrays {missing}"] if missing else []) + (
+            [f"unexpected arrays {unexpected}"] if unexpected else []
+        )
+        raise ValueError(f"{str(path)!r} does not match its configuration: {'; '.join(parts)}")
+    for name, shape in expected.items():
+        if tuple(arrays[name].shape) != tuple(shape):
+            raise ValueError(
+                f"{str(path)!r} does not match its configuration: array {name!r} has shape "
+                f"{tuple(arrays[name].shape)}, the configuration implies {tuple(shape)}"
+            )
+        if arrays[name].dtype.kind != "f":
+            raise ValueError(
+                f"{str(path)!r}: array {name!r} has dtype {arrays[name].dtype}; parameters are floats"
+            )

@@ -366,6 +366,17 @@ class AdamW(Adam):
 # ---------------------------------------------------------------------------- clipping
 
 
+def grad_norm(params: Iterable[Tensor]) -> float:
+    """The joint L2 norm of the parameters' gradients (inf or nan if one is not finite),
+    the number the training loop checks before every step."""
+    squares = (
+        g.squared_norm() if isinstance(g, RowSparseGrad) else float(np.dot(g.ravel(), g.ravel()))
+        for g in (p.grad for p in params)
+        if g is not None
+    )
+    return math.sqrt(sum(squares))
+
+
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale all gradients together so their joint L2 norm is at most ``max_norm``.
 
@@ -373,14 +384,9 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     nothing is scaled).
     """
     max_norm = _check_positive("max_norm", max_norm)
+    params = list(params)
     grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    squares = (
-        g.squared_norm() if isinstance(g, RowSparseGrad) else float(np.dot(g.ravel(), g.ravel()))
-        for g in grads
-    )
-    total = math.sqrt(sum(squares))
+    total = grad_norm(params)
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in grads:

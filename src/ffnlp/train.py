@@ -9,9 +9,14 @@ stops improving, stops early, and keeps the best model.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
+import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ffnlp import checkpoint as ckpt
 from ffnlp import optim
 from ffnlp.autograd import no_grad
 from ffnlp.nn import Module
@@ -214,6 +220,81 @@ class _Progress:
             self.bar.close()
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped :func:`fit` after a step; the checkpoint, if
+    one was asked for, holds everything needed to resume.
+
+    Attributes:
+        signal_number: the signal received.
+        epoch, step: where the run stopped (the epoch in progress, the steps done).
+        checkpoint: the checkpoint written, or None.
+        exit_code: 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), the shell's
+            convention.
+    """
+
+    def __init__(self, signal_number: int, epoch: int, step: int, checkpoint: Path | None):
+        self.signal_number, self.epoch, self.step, self.checkpoint = (
+            signal_number,
+            epoch,
+            step,
+            checkpoint,
+        )
+        self.exit_code = 128 + signal_number
+        where = f"interrupted by {signal.Signals(signal_number).name} at epoch {epoch}, step {step}"
+        super().__init__(
+            f"{where}; checkpoint saved to {str(checkpoint)!r}" if checkpoint else where
+        )
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the gradient became NaN or infinite; nothing was updated with it."""
+
+
+def parse_every(value: int | str) -> tuple[int, str]:
+    """How often to checkpoint: ``500`` or ``"500"`` (steps), ``"2 epochs"``, ``"1epoch"``.
+
+    Returns:
+        (count, unit) with unit "steps" or "epochs".
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        count, unit = int(value), "steps"
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*(steps?|epochs?)?\s*", str(value))
+        if match is None:
+            count, unit = 0, "steps"
+        else:
+            count = int(match.group(1))
+            unit = "epochs" if (match.group(2) or "").startswith("epoch") else "steps"
+    if count < 1:
+        raise ValueError(
+            f"checkpoint-every must be a positive number of steps (e.g. 500) or epochs "
+            f"(e.g. 1epoch); got {value!r}"
+        )
+    return count, unit
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Any:
+    """Turn SIGINT and SIGTERM into a flag the loop checks after each step (a second
+    signal stops at once). Outside the main thread, signals are left alone."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handle(number: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(number)
+
+    previous = {number: signal.signal(number, handle) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def fit(
     model: Module,
     train_data: Dataset,
@@ -223,6 +304,9 @@ def fit(
     on_best: Callable[[Module, dict[str, Any]], None] | None = None,
     describe: Callable[[float], dict[str, float]] | None = None,
     unit: str = "examples",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int | str | None = None,
+    resume: bool = False,
     epoch_metrics: Callable[[Module], dict[str, float]] | None = None,
 ) -> History:
     """Train ``model`` on ``train_data``; returns a :class:`History`.
@@ -242,10 +326,25 @@ def fit(
         unit: what an example is, for the throughput shown ("tokens" for language models).
         epoch_metrics: extra metrics measured on the model after each epoch (in evaluation
             mode), e.g. ``{"valid_accuracy": ...}``; they join the epoch's record and log line.
+        checkpoint: where to save checkpoints (see :mod:`ffnlp.checkpoint`): every
+            ``checkpoint_every``, and when SIGINT or SIGTERM arrives.
+        checkpoint_every: ``500`` steps, or ``"1 epoch"`` (see :func:`parse_every`); None:
+            only on a signal.
+        resume: go on from ``checkpoint`` (with the same model, data and settings; only
+            ``epochs`` may change): the result equals an uninterrupted run's, bit for bit.
+
+    Raises:
+        TrainingDiverged: when the loss or the gradient norm is not finite (before the
+            weights are touched, so the last checkpoint and the best model stay good).
+        TrainingInterrupted: after SIGINT or SIGTERM, once the checkpoint is saved.
+        ValueError: for empty data, or a checkpoint that does not fit this run.
     """
     config = config or TrainConfig()
     if len(train_data) == 0:
         raise ValueError("fit: the training data is empty")
+    every = parse_every(checkpoint_every) if checkpoint_every is not None else None
+    if (every or resume) and checkpoint is None:
+        raise ValueError("fit: checkpoint_every and resume need a checkpoint path")
     describe = describe or (lambda loss: {})
     rng = np.random.default_rng(config.seed)
     optimizer = make_optimizer(model, config)
@@ -257,6 +356,19 @@ def fit(
         min_lr=config.min_lr,
         threshold=0.0,
     )
+    position = ckpt.Position(epoch_rng_state=rng.bit_generator.state)
+    best_state: dict[str, np.ndarray] | None = None
+    if resume:
+        saved = ckpt.load(checkpoint)
+        saved.check_compatible(config.to_dict(), len(train_data))
+        saved.restore(model, optimizer, scheduler)
+        position, best_state = saved.position, saved.best_state()
+        rng.bit_generator.state = position.epoch_rng_state
+    if log_path:
+        log_path = Path(log_path)
+        if resume and position.log_bytes is not None and log_path.exists():
+            with open(log_path, "r+b") as handle:  # forget what came after the checkpoint
+                handle.truncate(min(position.log_bytes, log_path.stat().st_size))
     log = open(log_path, "a", encoding="utf-8") if log_path else None
 
     def write_log(record: dict[str, Any]) -> None:
@@ -264,104 +376,155 @@ def fit(
             log.write(json.dumps(record) + "\n")
             log.flush()
 
-    records: list[dict[str, Any]] = []
-    best_loss, best_epoch, best_state = math.inf, None, None
-    epochs_without_improvement = 0
-    stopped_early = False
+    def save_checkpoint() -> None:
+        position.log_bytes = log.tell() if log is not None else None
+        ckpt.save(
+            checkpoint,
+            model,
+            optimizer,
+            scheduler,
+            position,
+            best_state,
+            config.to_dict(),
+            len(train_data),
+        )
+
+    if resume:
+        write_log({"resumed": str(checkpoint), "epoch": position.epoch, "step": position.step})
     started = time.perf_counter()
     steps_per_epoch = num_batches(len(train_data), config.batch_size)
-    step = 0
     model.train()
     try:
-        for epoch in range(1, config.epochs + 1):
-            epoch_start = time.perf_counter()
-            progress = _Progress(
-                steps_per_epoch,
-                f"epoch {epoch}/{config.epochs}",
-                config.progress,
-                config.log_every,
-                unit,
-            )
-            total_loss, seen = 0.0, 0
-            for indices in minibatches(len(train_data), config.batch_size, rng):
-                inputs, targets = train_data.batch(indices)
-                for p in params:
-                    p.grad = None
-                _, loss = model(inputs, targets)
-                loss.backward()
-                if config.clip_norm is not None:
-                    optim.clip_grad_norm_(params, config.clip_norm)
-                optimizer.step()
-                value = float(loss.item())
-                if not math.isfinite(value):
-                    raise ValueError(
-                        f"training diverged: the loss became {value} at epoch {epoch}, step {step + 1}; "
-                        "lower the learning rate or set a gradient clip (--clip-norm)"
+        with _stop_on_signals() as received:
+
+            def stop_if_signalled() -> None:
+                if received:
+                    if checkpoint is not None:
+                        save_checkpoint()
+                    raise TrainingInterrupted(
+                        received[0],
+                        position.epoch,
+                        position.step,
+                        Path(checkpoint) if checkpoint is not None else None,
                     )
-                step += 1
-                total_loss += value * len(indices)
-                seen += len(indices)
-                progress.update(step - (epoch - 1) * steps_per_epoch, total_loss / seen, seen)
-                if step % config.log_every == 0:
-                    write_log(
-                        {
-                            "step": step,
-                            "epoch": epoch,
-                            "train_loss": total_loss / seen,
-                            "lr": optimizer.param_groups[0]["lr"],
-                        }
+
+            while position.epoch <= config.epochs and not position.stopped_early:
+                epoch = position.epoch
+                epoch_start = time.perf_counter()
+                progress = _Progress(
+                    steps_per_epoch,
+                    f"epoch {epoch}/{config.epochs}",
+                    config.progress,
+                    config.log_every,
+                    unit,
+                )
+                batches = minibatches(len(train_data), config.batch_size, rng)
+                for indices in itertools.islice(batches, position.batch, None):
+                    inputs, targets = train_data.batch(indices)
+                    for p in params:
+                        p.grad = None
+                    _, loss = model(inputs, targets)
+                    value = float(loss.item())
+                    if not math.isfinite(value):
+                        raise _diverged(f"the loss became {value}", epoch, position.step + 1)
+                    loss.backward()
+                    norm = (
+                        optim.clip_grad_norm_(params, config.clip_norm)
+                        if config.clip_norm is not None
+                        else optim.grad_norm(params)
                     )
-            progress.close()
-            seconds = time.perf_counter() - epoch_start
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "step": step,
-                "train_loss": total_loss / seen,
-                **{f"train_{k}": v for k, v in describe(total_loss / seen).items()},
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": seconds,
-                "examples_per_second": seen / seconds,
-            }
-            if valid_data is not None and len(valid_data):
-                valid_loss = evaluate(model, valid_data)
-                record["valid_loss"] = valid_loss
-                record.update({f"valid_{k}": v for k, v in describe(valid_loss).items()})
-                improved = valid_loss < best_loss
-                if improved:
-                    best_loss, best_epoch = valid_loss, epoch
-                    best_state = model.state_dict()
-                    epochs_without_improvement = 0
-                    if on_best is not None:
-                        on_best(model, record)
-                else:
-                    epochs_without_improvement += 1
-                record["best"] = improved
-                if config.lr_decay < 1:
-                    scheduler.step(valid_loss)
-            if epoch_metrics is not None:
-                model.eval()
-                record.update(epoch_metrics(model))
-                model.train()
-            records.append(record)
-            write_log(record)
-            _print_epoch(record, config.progress)
-            if config.early_stopping and epochs_without_improvement >= config.early_stopping:
-                stopped_early = True
-                break
+                    if not math.isfinite(norm):
+                        raise _diverged(
+                            f"the gradient norm became {norm}", epoch, position.step + 1
+                        )
+                    optimizer.step()
+                    position.step += 1
+                    position.batch += 1
+                    position.epoch_loss += value * len(indices)
+                    position.epoch_examples += len(indices)
+                    train_loss = position.epoch_loss / position.epoch_examples
+                    progress.update(position.batch, train_loss, position.epoch_examples)
+                    if position.step % config.log_every == 0:
+                        write_log(
+                            {
+                                "step": position.step,
+                                "epoch": epoch,
+                                "train_loss": train_loss,
+                                "lr": optimizer.param_groups[0]["lr"],
+                            }
+                        )
+                    if every and every[1] == "steps" and position.step % every[0] == 0:
+                        save_checkpoint()
+                    stop_if_signalled()
+                progress.close()
+                seconds = time.perf_counter() - epoch_start
+                train_loss = position.epoch_loss / max(position.epoch_examples, 1)
+                record: dict[str, Any] = {
+                    "epoch": epoch,
+                    "step": position.step,
+                    "train_loss": train_loss,
+                    **{f"train_{k}": v for k, v in describe(train_loss).items()},
+                    "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": seconds,
+                    "examples_per_second": position.epoch_examples / seconds,
+                }
+                if valid_data is not None and len(valid_data):
+                    valid_loss = evaluate(model, valid_data)
+                    record["valid_loss"] = valid_loss
+                    record.update({f"valid_{k}": v for k, v in describe(valid_loss).items()})
+                    improved = valid_loss < (
+                        math.inf if position.best_loss is None else position.best_loss
+                    )
+                    if improved:
+                        position.best_loss, position.best_epoch = valid_loss, epoch
+                        best_state = model.state_dict()
+                        position.epochs_without_improvement = 0
+                        if on_best is not None:
+                            on_best(model, record)
+                    else:
+                        position.epochs_without_improvement += 1
+                    record["best"] = improved
+                    if config.lr_decay < 1:
+                        scheduler.step(valid_loss)
+                if epoch_metrics is not None:
+                    model.eval()
+                    record.update(epoch_metrics(model))
+                    model.train()
+                position.records.append(record)
+                write_log(record)
+                _print_epoch(record, config.progress)
+                position.stopped_early = bool(
+                    config.early_stopping
+                    and position.epochs_without_improvement >= config.early_stopping
+                )
+                position.epoch += 1
+                position.batch = 0
+                position.epoch_loss, position.epoch_examples = 0.0, 0
+                position.epoch_rng_state = rng.bit_generator.state
+                if every and every[1] == "epochs" and epoch % every[0] == 0:
+                    save_checkpoint()
+                stop_if_signalled()
     finally:
         if log is not None:
             log.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     elif on_best is not None:  # no validation data: the last model is the one kept
-        on_best(model, records[-1] if records else {})
+        on_best(model, position.records[-1] if position.records else {})
     model.eval()
     return History(
-        records,
-        best_epoch,
-        None if best_epoch is None else best_loss,
-        stopped_early,
+        position.records,
+        position.best_epoch,
+        position.best_loss,
+        position.stopped_early,
         time.perf_counter() - started,
+    )
+
+
+def _diverged(what: str, epoch: int, step: int) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"training diverged: {what} at epoch {epoch}, step {step}; the weights were not "
+        "updated with it. Lower the learning rate (--lr) or clip the gradients (--clip-norm)"
     )
 
 

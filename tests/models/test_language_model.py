@@ -197,3 +197,40 @@ def test_sentence_scores_are_independent_of_neighbours_in_stream_layout():
         total += float(np.log(lm.next_distribution(context)[token]))
         context = [*context[1:], token]
     assert alone[0] == pytest.approx(total, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"hidden_dims": (8,)},
+        {"hidden_dims": (8, 4), "dropout": 0.2, "direct": True},
+        {"hidden_dims": (6,), "embed_dim": 6, "tie_embeddings": True, "dropout": 0.1},
+        {"hidden_dims": ()},
+    ],
+)
+def test_parameter_shapes_follow_the_configuration_without_building(settings):
+    from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+
+    config = FeedforwardLMConfig(vocab_size=11, context_size=3, **{"embed_dim": 5, **settings})
+    model = FeedforwardLM(config, rng=0)
+    assert FeedforwardLM.parameter_shapes(config) == {
+        name: p.shape for name, p in model.named_parameters()
+    }
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"hidden_dims": (8, 4), "dropout": 0.2, "pooling": "mean+max", "buckets": 7},
+        {"nb_features": 1, "hidden_dims": (3,)},
+    ],
+)
+def test_classifier_parameter_shapes_follow_the_configuration(settings):
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+
+    config = PooledClassifierConfig(vocab_size=9, num_classes=3, embed_dim=4, **settings)
+    model = PooledClassifier(config, rng=0)
+    assert PooledClassifier.parameter_shapes(config) == {
+        name: p.shape for name, p in model.named_parameters()
+    }

@@ -120,3 +120,10 @@ def test_bigrams_stay_inside_documents():
     assert (
         grams[0] != hash_keys(bigram_keys(np.array([6, 5]), np.array([0, 2]), 10)[0], 1000)[0]
     )  # order matters
+
+
+def test_column_names_without_a_header_are_a_clear_error(tmp_path):
+    path = tmp_path / "data.tsv"
+    path.write_text("pos\tgood film\n")
+    with pytest.raises(ValueError, match=r"--label-column 'label' is not a 0-based column number"):
+        read_labelled(path, "tsv", label_column="label", text_column="1")

@@ -121,6 +121,19 @@ class PooledClassifier(Module):
         )
         self.word_rng = np.random.default_rng(rng.integers(2**63))
 
+    @staticmethod
+    def parameter_shapes(config: PooledClassifierConfig) -> dict[str, tuple[int, ...]]:
+        """The name and shape of every parameter a network of ``config`` has, without
+        building it (to check a file before trusting its sizes)."""
+        rows = config.vocab_size + config.buckets
+        width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
+        shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (rows, config.embed_dim)}
+        if config.nb_features:
+            shapes["nb_table"] = (rows, config.nb_features)
+        sizes = [width, *config.hidden_dims, config.num_classes]
+        shapes.update(MLP.parameter_shapes(sizes, config.dropout, prefix="mlp."))
+        return shapes
+
     def forward(
         self, inputs: tuple[np.ndarray, np.ndarray], targets: Any = None
     ) -> tuple[Tensor, Tensor | None]:

@@ -177,6 +177,28 @@ class FeedforwardLM(Module, TextLM):
         if config.direct:
             self.direct = Linear(N * D, V, bias=False, rng=rng)
 
+    @staticmethod
+    def parameter_shapes(config: FeedforwardLMConfig) -> dict[str, tuple[int, ...]]:
+        """The name and shape of every parameter a model of ``config`` has, without building
+        it (to check a file before trusting its sizes)."""
+        V, N, D = config.vocab_size, config.context_size, config.embed_dim
+        shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, D)}
+        width, index = N * D, 0
+        for size in config.hidden_dims:
+            shapes[f"hidden.{index}.weight"], shapes[f"hidden.{index}.bias"] = (
+                (size, width),
+                (size,),
+            )
+            index += 3 if config.dropout > 0 else 2
+            width = size
+        if config.tie_embeddings:
+            shapes["output_bias"] = (V,)
+        else:
+            shapes["output.weight"], shapes["output.bias"] = (V, width), (V,)
+        if config.direct:
+            shapes["direct.weight"] = (V, N * D)
+        return shapes
+
     def forward(self, contexts: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
         contexts = np.asarray(contexts)
         N = self.config.context_size
@@ -280,10 +302,15 @@ class FeedforwardLM(Module, TextLM):
             config = FeedforwardLMConfig.from_dict(meta["config"])
             vocab = Vocab.from_dict(meta["vocab"])
             tokenizer = Tokenizer.from_dict(meta["tokenizer"])
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(
                 f"{str(path)!r}: the model description is incomplete ({err})"
             ) from None
+        if len(vocab) != config.vocab_size:
+            raise ValueError(
+                f"{str(path)!r}: the vocabulary has {len(vocab)} tokens but vocab_size is {config.vocab_size}"
+            )
+        io.check_shapes(path, arrays, cls.parameter_shapes(config))
         model = cls(config, vocab=vocab, tokenizer=tokenizer, rng=0)
         model.load_state_dict(arrays)
         model.extra = meta.get("extra", {})

@@ -279,6 +279,21 @@ class MLP(Sequential):
         self.sizes = sizes
         self.activation = activation
 
+    @staticmethod
+    def parameter_shapes(
+        sizes: Sequence[int], dropout: float = 0.0, prefix: str = ""
+    ) -> dict[str, tuple[int, ...]]:
+        """The names and shapes of the parameters ``MLP(sizes, dropout=dropout)`` has
+        (``prefix`` + "0.weight", ...), without building it: a file can be checked against
+        its configuration before any memory is spent on it."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        index = 0
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            shapes[f"{prefix}{index}.weight"] = (n_out, n_in)
+            shapes[f"{prefix}{index}.bias"] = (n_out,)
+            index += 1 if i == len(sizes) - 2 else (3 if dropout > 0 else 2)
+        return shapes
+
 
 POOLING_MODES = ("mean", "max", "mean+max", "concat")
 

@@ -89,6 +89,17 @@ class Module:
                 seen.add(id(param))
                 yield (f"{module_name}.{name}" if module_name else name), param
 
+    def named_generators(self) -> Iterator[tuple[str, np.random.Generator]]:
+        """Every random generator a module keeps as an attribute (dropout masks, word
+        dropout), with its dotted name; a checkpoint saves their states so a resumed run
+        draws the same numbers."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules():
+            for name, value in vars(module).items():
+                if isinstance(value, np.random.Generator) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{module_name}.{name}" if module_name else name), value
+
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 

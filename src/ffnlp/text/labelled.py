@@ -108,6 +108,12 @@ def read_delimited(
         label_column, text_column = columns
         rows, start = rows[1:], 2
     else:
+        for name, column in (("label", label_column), ("text", text_column)):
+            if not str(column).isdigit():
+                raise ValueError(
+                    f"--{name}-column {column!r} is not a 0-based column number; to choose "
+                    "columns by name, the file needs a header row (--header)"
+                )
         label_column, text_column = int(label_column), int(text_column)
     texts, labels = [], []
     for number, row in enumerate(rows, start=start):

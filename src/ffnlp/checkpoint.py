@@ -1,0 +1,209 @@
+"""Checkpoints: everything a training run needs to go on exactly where it stopped.
+
+A checkpoint is a model file of kind ``"checkpoint"`` (the same archive as models, see
+``docs/file-format.md``) holding:
+
+- arrays: the parameters (``model.NAME``), the best weights so far (``best.NAME``) and the
+  optimizer's buffers (``optimizer.I.KEY``: Adam's moments, SGD's momentum);
+- JSON: the training settings, the size of the training data, the optimizer's settings and
+  step counts, the learning-rate schedule, the position (epoch, batches done in it, global
+  step, the epoch's running loss), the best loss and epoch, the early-stopping counter, the
+  epoch records, how long the JSON-lines log was, and the state of every random generator:
+  the batch order's (as it was before the epoch's permutation was drawn, so the same
+  permutation is drawn again), each module's (dropout, word dropout) and the default one.
+
+Restoring all of it makes the rest of an interrupted run draw the same numbers and apply
+the same updates as an uninterrupted run: the final weights are equal bit for bit.
+:func:`ffnlp.train.fit` decides when to save and how to resume; this module only says what a
+checkpoint holds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ffnlp import io, optim
+from ffnlp.nn import Module
+from ffnlp.nn import init as nn_init
+
+KIND = "checkpoint"
+DEFAULT_GENERATOR = "ffnlp.default_generator"
+
+
+@dataclass
+class Position:
+    """Where a run is, and what it has learned about its validation loss so far.
+
+    Attributes:
+        epoch: the epoch in progress (1-based); after the last one, ``epochs + 1``.
+        batch: batches of that epoch already done.
+        step: optimizer steps done in all.
+        epoch_loss, epoch_examples: the epoch's summed loss (times batch size) and examples.
+        epoch_rng_state: the batch-order generator's state before this epoch's permutation.
+        best_loss, best_epoch: the best validation loss so far and its epoch (None: none).
+        epochs_without_improvement: the early-stopping counter.
+        stopped_early: early stopping ended the run.
+        records: one dict per finished epoch (what :class:`ffnlp.train.History` reports).
+        log_bytes: the length of the JSON-lines log when the checkpoint was saved.
+    """
+
+    epoch: int = 1
+    batch: int = 0
+    step: int = 0
+    epoch_loss: float = 0.0
+    epoch_examples: int = 0
+    epoch_rng_state: dict[str, Any] = field(default_factory=dict)
+    best_loss: float | None = None
+    best_epoch: int | None = None
+    epochs_without_improvement: int = 0
+    stopped_early: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list)
+    log_bytes: int | None = None
+
+
+def generator_states(model: Module) -> dict[str, dict[str, Any]]:
+    """The state of every random generator training draws from (JSON-able dicts)."""
+    states = {name: g.bit_generator.state for name, g in model.named_generators()}
+    states[DEFAULT_GENERATOR] = nn_init.default_generator().bit_generator.state
+    return states
+
+
+def set_generator_states(model: Module, states: dict[str, dict[str, Any]], where: str) -> None:
+    """Put back what :func:`generator_states` returned, for a model built the same way."""
+    own = dict(model.named_generators())
+    expected = sorted([*own, DEFAULT_GENERATOR])
+    if sorted(states) != expected:
+        raise ValueError(
+            f"{where}: the checkpoint's random generators {sorted(states)} do not match this "
+            f"model's {expected}; resume with the same model settings"
+        )
+    for name, generator in own.items():
+        generator.bit_generator.state = states[name]
+    nn_init.default_generator().bit_generator.state = states[DEFAULT_GENERATOR]
+
+
+def save(
+    path: str | os.PathLike,
+    model: Module,
+    optimizer: optim.Optimizer,
+    scheduler: optim.ReduceLROnPlateau,
+    position: Position,
+    best_state: dict[str, np.ndarray] | None,
+    training: dict[str, Any],
+    train_size: int,
+) -> None:
+    """Write a checkpoint atomically (the previous one stays whole until the new one is)."""
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if best_state is not None:
+        arrays.update({f"best.{k}": v for k, v in best_state.items()})
+    saved = optimizer.state_dict()
+    optimizer_state: dict[str, dict[str, Any]] = {}
+    for i, entry in saved["state"].items():
+        optimizer_state[str(i)] = {}
+        for key, value in entry.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optimizer.{i}.{key}"] = value
+            else:
+                optimizer_state[str(i)][key] = value
+    meta = {
+        "training": training,
+        "train_size": train_size,
+        "optimizer": {"param_groups": saved["param_groups"], "state": optimizer_state},
+        "scheduler": scheduler.state_dict(),
+        "position": asdict(position),
+        "generators": generator_states(model),
+    }
+    io.save_archive(path, KIND, meta, arrays)
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read back by :func:`load`; :meth:`restore` puts it into a run."""
+
+    path: Path
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def position(self) -> Position:
+        return Position(**self.meta["position"])
+
+    def best_state(self) -> dict[str, np.ndarray] | None:
+        best = {k[len("best.") :]: v for k, v in self.arrays.items() if k.startswith("best.")}
+        return best or None
+
+    def check_compatible(self, training: dict[str, Any], train_size: int) -> None:
+        """Refuse to resume with other settings or data: the result would not be the run
+        that was interrupted. Only the number of epochs and the display may change."""
+        where = f"cannot resume from {str(self.path)!r}"
+        changeable = {"epochs", "progress", "log_every"}
+        saved = self.meta["training"]
+        for key in sorted(set(saved) | set(training)):
+            if key in changeable:
+                continue
+            if saved.get(key) != training.get(key):
+                raise ValueError(
+                    f"{where}: it was made with {key.replace('_', '-')}={saved.get(key)!r}, but "
+                    f"this run has {training.get(key)!r}; resume with the same settings "
+                    "(only --epochs may change)"
+                )
+        if self.meta["train_size"] != train_size:
+            raise ValueError(
+                f"{where}: it was made on {self.meta['train_size']} training examples, but this "
+                f"run has {train_size}; resume with the same training data and settings"
+            )
+
+    def restore(
+        self, model: Module, optimizer: optim.Optimizer, scheduler: optim.ReduceLROnPlateau
+    ) -> None:
+        """Load the parameters, optimizer, schedule and generators into a fresh run."""
+        where = f"cannot resume from {str(self.path)!r}"
+        params = {k[len("model.") :]: v for k, v in self.arrays.items() if k.startswith("model.")}
+        try:
+            model.load_state_dict(params)
+            state: dict[int, dict[str, Any]] = {}
+            for i, entry in self.meta["optimizer"]["state"].items():
+                state[int(i)] = dict(entry)
+            for key, value in self.arrays.items():
+                if key.startswith("optimizer."):
+                    _, i, name = key.split(".", 2)
+                    state.setdefault(int(i), {})[name] = value
+            optimizer.load_state_dict(
+                {"state": state, "param_groups": self.meta["optimizer"]["param_groups"]}
+            )
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise ValueError(f"{where}: it does not fit this model ({err})") from None
+        for group in optimizer.param_groups:
+            if "betas" in group:
+                group["betas"] = tuple(group["betas"])  # JSON has no tuples
+        scheduler.load_state_dict(self.meta["scheduler"])
+        set_generator_states(model, self.meta["generators"], where)
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
+    """Read and verify a checkpoint file.
+
+    Raises:
+        ValueError: if it does not exist, is damaged, or is not a checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(
+            f"cannot resume: there is no checkpoint {str(path)!r} (a run writes one every "
+            "--checkpoint-every, and when it is interrupted)"
+        )
+    meta, arrays = io.load_archive(path, kind=KIND)
+    required = ("training", "train_size", "optimizer", "scheduler", "position", "generators")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise ValueError(f"{str(path)!r}: the checkpoint is incomplete (no {missing})")
+    try:
+        Position(**meta["position"])
+    except TypeError as err:
+        raise ValueError(f"{str(path)!r}: the checkpoint's position is malformed ({err})") from None
+    return Checkpoint(path, meta, arrays)
