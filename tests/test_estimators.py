@@ -75,6 +75,7 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"features": "lexicon", "hidden_dims": (8,)},
         {"nb_features": True, "bigrams": True, "buckets": 64, "hidden_dims": (8,)},
         {"nb_features": True, "bigrams": True, "buckets": 0, "min_count": 2},
+        {"pooling": "nb", "nb_features": True, "bigrams": True, "buckets": 0},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -160,3 +161,44 @@ def test_naive_bayes_table_is_the_log_count_ratio():
     np.testing.assert_allclose(
         model.nb_scores(ids, mask)[:, 0], scores[:2] / scores.std(), rtol=1e-5
     )
+
+
+def test_nb_pooling_sums_distinct_tokens_weighted_by_their_naive_bayes_ratio():
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+
+    config = PooledClassifierConfig(
+        vocab_size=7, num_classes=2, embed_dim=3, nb_features=1, pooling="nb"
+    )
+    model = PooledClassifier(config, rng=0)
+    model.set_nb_table(
+        [np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6])], np.array([1, 1, 0])
+    )
+    model.eval()
+    ids = np.array([[4, 3, 4], [5, 3, 0]])
+    mask = np.array([[True, True, True], [True, True, False]])
+    seen = {}
+    model.mlp.forward = lambda x: seen.setdefault("features", x) or x  # capture the input
+    model((ids, mask))
+    r = np.abs(model.nb_table.data[:, 0])
+    E = model.embedding.weight.data
+    expected = np.stack([r[3] * E[3] + r[4] * E[4], r[3] * E[3] + r[5] * E[5]])  # 4 counts once
+    features = seen["features"].data
+    np.testing.assert_allclose(features[:, :3], expected, rtol=1e-5)
+    np.testing.assert_allclose(features[:, 3], model.nb_scores(ids, mask)[:, 0], rtol=1e-5)
+    # backward: each distinct token's row gets |r| times the gradient of the pooled vector
+    del model.mlp.forward
+    logits, _ = model((ids, mask))
+    logits.sum().backward()
+    grad = model.embedding.weight.grad
+    grad = grad.to_dense() if hasattr(grad, "to_dense") else np.asarray(grad)
+    g = model.mlp[0].weight.data.sum(axis=0)[:3]  # d sum(logits) / d pooled, for every text
+    expected_grad = np.zeros_like(E)
+    expected_grad[3] = 2 * r[3] * g  # in both texts
+    expected_grad[4] = r[4] * g
+    expected_grad[5] = r[5] * g
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_nb_pooling_needs_the_naive_bayes_table():
+    with pytest.raises(ValueError, match=r"pooling .nb. .* needs nb_features"):
+        TextClassifier(pooling="nb", epochs=1).fit(TEXTS, LABELS)

@@ -54,6 +54,7 @@ import numpy as np
 import ffnlp
 from ffnlp import fetch
 from ffnlp.metrics import classification_report, stratified_kfold
+from ffnlp.models.classifier import CLASSIFIER_POOLING
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
@@ -321,9 +322,9 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--embed-dim", type=int, default=100, help="embedding size")
     g.add_argument(
         "--pooling",
-        choices=("mean", "max", "mean+max"),
+        choices=CLASSIFIER_POOLING,
         default="mean",
-        help="how word vectors combine",
+        help="how word vectors combine (nb: summed, weighted by naive Bayes ratios; needs --nb-features)",
     )
     g.add_argument(
         "--hidden", type=int, nargs="*", default=[], help="hidden layer sizes after pooling"

@@ -27,6 +27,8 @@ from ffnlp.nn.functional import check_probability
 
 # ---------------------------------------------------------------------------- the network
 
+CLASSIFIER_POOLING = ("mean", "max", "mean+max", "nb")
+
 
 @dataclass
 class PooledClassifierConfig:
@@ -36,7 +38,10 @@ class PooledClassifierConfig:
         vocab_size: rows for words (plus ``buckets`` rows for hashed bigrams).
         num_classes: C.
         embed_dim: D.
-        pooling: "mean", "max" or "mean+max".
+        pooling: "mean", "max", "mean+max", or "nb": the sum of the embeddings of a text's
+            distinct words (and bigrams), each weighted by the magnitude of its naive Bayes
+            log-count ratio — NBSVM's feature scaling (Wang & Manning 2012) in front of
+            learned embeddings; needs ``nb_features``.
         hidden_dims: hidden layer sizes after pooling (may be empty: a linear classifier
             on pooled embeddings, like fastText).
         activation: hidden activation.
@@ -68,8 +73,12 @@ class PooledClassifierConfig:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes; got {self.num_classes}")
-        if self.pooling not in POOLING_MODES or self.pooling == "concat":
-            raise ValueError(f"pooling must be 'mean', 'max' or 'mean+max'; got {self.pooling!r}")
+        if self.pooling not in CLASSIFIER_POOLING:
+            raise ValueError(f"pooling must be one of {CLASSIFIER_POOLING}; got {self.pooling!r}")
+        if self.pooling == "nb" and not self.nb_features:
+            raise ValueError(
+                "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
+            )
         if any(h <= 0 for h in self.hidden_dims):
             raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
         if self.activation not in ACTIVATIONS:
@@ -105,7 +114,7 @@ class PooledClassifier(Module):
         self.embedding = Embedding(
             config.vocab_size + config.buckets, config.embed_dim, sparse=True, rng=rng
         )
-        self.pool = Pooling(config.pooling)
+        self.pool = Pooling(config.pooling) if config.pooling in POOLING_MODES else None
         width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
         if config.nb_features:
             rows = config.vocab_size + config.buckets
@@ -146,6 +155,10 @@ class PooledClassifier(Module):
         if self.config.pooling == "mean":  # fused: no (B, T, D) tensor in either direction
             weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
             pooled = ops.embedding_bag(self.embedding.weight, ids, weights, sparse=True)  # (B, D)
+        elif self.config.pooling == "nb":  # fused too; weights |r| on distinct tokens
+            tokens, first = distinct_tokens(ids, mask)
+            weights = np.abs(self.nb_table.data[tokens]).max(axis=-1) * first
+            pooled = ops.embedding_bag(self.embedding.weight, tokens, weights, sparse=True)
         else:
             pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
         features = self.dropout(pooled)
@@ -156,13 +169,9 @@ class PooledClassifier(Module):
 
     def nb_scores(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Sum of the table's rows over each text's distinct tokens, (B, nb_features)."""
-        marked = np.where(mask, ids, -1)
-        order = np.sort(marked, axis=1)
-        first = np.ones_like(mask)
-        first[:, 1:] = order[:, 1:] != order[:, :-1]
-        keep = first & (order >= 0)
-        rows = self.nb_table.data[np.maximum(order, 0)]  # (B, T, K)
-        return (rows * keep[:, :, None]).sum(axis=1)
+        tokens, first = distinct_tokens(ids, mask)
+        rows = self.nb_table.data[tokens]  # (B, T, K)
+        return (rows * first[:, :, None]).sum(axis=1)
 
     def set_nb_table(
         self, docs: Sequence[np.ndarray], targets: np.ndarray, alpha: float = 1.0
@@ -202,6 +211,15 @@ class PooledClassifier(Module):
         )
         scale = scores.std(axis=0)
         self.nb_table.data[...] = table / np.where(scale > 0, scale, 1.0)
+
+
+def distinct_tokens(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's token ids sorted, and a mask marking the first occurrence of each real
+    token: the binarized bag of words that naive Bayes features count."""
+    order = np.sort(np.where(mask, ids, -1), axis=1)
+    first = np.ones_like(mask)
+    first[:, 1:] = order[:, 1:] != order[:, :-1]
+    return np.maximum(order, 0), first & (order >= 0)
 
 
 class TextDataset:
