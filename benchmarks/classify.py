@@ -40,6 +40,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 RECIPES: dict[str, dict[str, Any]] = {
     "mr": {
         "embed_dim": 100,
+        "pooling": "nb",
         "dropout": 0.5,
         "bigrams": True,
         "buckets": 0,

@@ -76,6 +76,8 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"nb_features": True, "bigrams": True, "buckets": 64, "hidden_dims": (8,)},
         {"nb_features": True, "bigrams": True, "buckets": 0, "min_count": 2},
         {"pooling": "nb", "nb_features": True, "bigrams": True, "buckets": 0},
+        {"prefix_ngrams": 2, "bigrams": True, "buckets": 0},
+        {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -202,3 +204,28 @@ def test_nb_pooling_sums_distinct_tokens_weighted_by_their_naive_bayes_ratio():
 def test_nb_pooling_needs_the_naive_bayes_table():
     with pytest.raises(ValueError, match=r"pooling .nb. .* needs nb_features"):
         TextClassifier(pooling="nb", epochs=1).fit(TEXTS, LABELS)
+
+
+def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
+    texts = ["how many cats", "how many dogs", "who is he", "how far is it", "who"]
+    labels = ["num", "num", "hum", "num", "hum"]
+    model = TextClassifier(prefix_ngrams=2, epochs=1).fit(texts, labels)
+    v = model.vocab_
+    openings = {tuple(v.itos[i] for i in row if i >= 0) for row in model.prefix_table_}
+    assert openings == {("how",), ("how", "many"), ("how", "far"), ("who",), ("who", "is")}
+    assert model.model_.config.buckets == 5
+    rows = model._documents([["how", "many", "birds"], ["why", "not"]])
+    words = len(v)
+    row_of = {
+        o: words + i for i, o in enumerate(sorted(tuple(v.stoi[w] for w in o) for o in openings))
+    }
+    assert rows[0].tolist() == [
+        v.stoi["how"],
+        v.stoi["many"],
+        0,
+        row_of[(v.stoi["how"],)],
+        row_of[(v.stoi["how"], v.stoi["many"])],
+    ]
+    assert rows[1].tolist() == [0, 0]  # unseen openings are left out
+    with pytest.raises(ValueError, match="prefix_ngrams must be a non-negative integer"):
+        TextClassifier(prefix_ngrams=-1).fit(texts, labels)

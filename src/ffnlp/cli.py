@@ -354,6 +354,12 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="hash buckets for bigrams (0: one row per bigram seen --min-count times)",
     )
     g.add_argument(
+        "--prefix-ngrams",
+        type=int,
+        default=0,
+        help="add features for each text's first word, first two words, ... up to this many",
+    )
+    g.add_argument(
         "--nb-features",
         action="store_true",
         help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
@@ -806,6 +812,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         dropout=args.dropout,
         word_dropout=args.word_dropout,
         bigrams=args.bigrams,
+        prefix_ngrams=args.prefix_ngrams,
         buckets=args.buckets,
         nb_features=args.nb_features,
         min_count=args.min_count,

@@ -11,6 +11,7 @@ work inside its ``Pipeline`` and ``GridSearchCV``.
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -286,6 +287,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             :class:`PooledClassifierConfig`).
         bigrams: add word-bigram features: hashed into ``buckets`` rows (the fastText
             trick), or with ``buckets=0`` one row per bigram seen ``min_count`` times.
+        prefix_ngrams: add features for a text's opening words: its first word, first two
+            words, ... up to this many, each opening its own row (seen ``min_count`` times
+            in training) — the words that decide a question's type ("how many", "who").
         nb_features: add each text's naive Bayes log-count-ratio score over its words (and
             bigrams) as inputs of the network (Wang & Manning 2012's NB features).
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
@@ -312,6 +316,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         word_dropout: float = 0.0,
         bigrams: bool = False,
         buckets: int = 200_000,
+        prefix_ngrams: int = 0,
         nb_features: bool = False,
         min_count: int = 1,
         max_vocab: int | None = None,
@@ -339,6 +344,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.word_dropout = word_dropout
         self.bigrams = bigrams
         self.buckets = buckets
+        self.prefix_ngrams = prefix_ngrams
         self.nb_features = nb_features
         self.min_count = min_count
         self.max_vocab = max_vocab
@@ -377,33 +383,61 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         return tokens
 
     def _documents(
-        self, tokens: Sequence[Sequence[str]], learn_bigrams: bool = False
+        self, tokens: Sequence[Sequence[str]], learn_tables: bool = False
     ) -> list[np.ndarray]:
-        """Token ids of each text: its words, then (with ``bigrams``) its bigrams' rows,
-        hashed into ``buckets`` rows, or with ``buckets=0`` looked up in the table of
-        training bigrams seen at least ``min_count`` times (unseen ones are left out)."""
+        """Rows of each text: its words; then (with ``bigrams``) its bigrams, hashed into
+        ``buckets`` rows, or with ``buckets=0`` looked up in the table of training bigrams
+        seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words.
+        Bigrams and openings that training never saw are left out."""
         docs = [self.vocab_.encode(t) for t in tokens]
-        if not self.bigrams:
-            return docs
+        extra = [[] for _ in docs]
+        offset = len(self.vocab_)
+        if self.bigrams:
+            rows, starts = self._bigram_rows(docs, learn_tables)
+            for i in range(len(docs)):
+                found = rows[starts[i] : starts[i + 1]]
+                extra[i].append(found[found >= 0] + offset)
+            offset += self.buckets or len(self.bigram_table_)
+        if self.prefix_ngrams:
+            for i, found in enumerate(self._prefix_rows(docs, learn_tables)):
+                extra[i].append(found + offset)
+        return [np.concatenate([d, *more]) if more else d for d, more in zip(docs, extra)]
+
+    def _bigram_rows(self, docs: list[np.ndarray], learn: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Every text's bigram rows (-1: unseen), concatenated, and where each text starts."""
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         starts = np.concatenate(([0], np.cumsum(lengths)))
         keys, key_starts = bigram_keys(np.concatenate(docs), starts, len(self.vocab_))
         if self.buckets:
-            rows = hash_keys(keys, self.buckets)
-        else:
-            if learn_bigrams:
-                table, counts = np.unique(keys, return_counts=True)
-                self.bigram_table_ = table[counts >= self.min_count]
-            table = self.bigram_table_
-            where = np.minimum(np.searchsorted(table, keys), max(len(table) - 1, 0))
-            found = table[where] == keys if len(table) else np.zeros(len(keys), dtype=bool)
-            rows = np.where(found, where, -1)
-        rows = rows + len(self.vocab_)
-        out = []
-        for i, d in enumerate(docs):
-            grams = rows[key_starts[i] : key_starts[i + 1]]
-            out.append(np.concatenate([d, grams[grams >= len(self.vocab_)]]))
-        return out
+            return hash_keys(keys, self.buckets), key_starts
+        if learn:
+            table, counts = np.unique(keys, return_counts=True)
+            self.bigram_table_ = table[counts >= self.min_count]
+        table = self.bigram_table_
+        where = np.minimum(np.searchsorted(table, keys), max(len(table) - 1, 0))
+        found = table[where] == keys if len(table) else np.zeros(len(keys), dtype=bool)
+        return np.where(found, where, -1), key_starts
+
+    def _prefix_rows(self, docs: list[np.ndarray], learn: bool) -> list[np.ndarray]:
+        """Each text's rows for its first word, first two words, ... (``prefix_ngrams``).
+
+        The table of openings (``prefix_table_``, one per row, word ids padded with -1)
+        keeps those seen ``min_count`` times in training."""
+        n = self.prefix_ngrams
+        openings = [[tuple(d[:k].tolist()) for k in range(1, min(n, len(d)) + 1)] for d in docs]
+        if learn:
+            counts = Counter(o for text in openings for o in text)
+            kept = sorted(o for o, c in counts.items() if c >= self.min_count)
+            table = np.full((len(kept), n), -1, dtype=np.int64)
+            for row, o in enumerate(kept):
+                table[row, : len(o)] = o
+            self.prefix_table_ = table
+        index = {
+            tuple(int(i) for i in r if i >= 0): row for row, r in enumerate(self.prefix_table_)
+        }
+        return [
+            np.array([index[o] for o in text if o in index], dtype=np.int64) for text in openings
+        ]
 
     # ------------------------------------------------------------------ fit / predict
     def fit(
@@ -452,8 +486,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.features == "lexicon":
             self._fit_lexicon(tokens, y, seed, checkpointing)
             return self
+        p = self.prefix_ngrams
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
+            raise ValueError(f"prefix_ngrams must be a non-negative integer; got {p!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
-        docs = self._documents(tokens, learn_bigrams=True)
+        docs = self._documents(tokens, learn_tables=True)
         config = PooledClassifierConfig(
             vocab_size=len(self.vocab_),
             num_classes=len(self.classes_),
@@ -463,7 +500,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             activation=self.activation,
             dropout=self.dropout,
             word_dropout=self.word_dropout,
-            buckets=0 if not self.bigrams else (self.buckets or len(self.bigram_table_)),
+            buckets=(len(self.bigram_table_) if not self.buckets else self.buckets) * self.bigrams
+            + (len(self.prefix_table_) if self.prefix_ngrams else 0),
             nb_features=(1 if len(self.classes_) == 2 else len(self.classes_))
             if self.nb_features
             else 0,
@@ -597,6 +635,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             arrays = self.model_.state_dict()
             if self.bigrams and not self.buckets:
                 arrays["bigram_table"] = self.bigram_table_
+            if self.prefix_ngrams:
+                arrays["prefix_table"] = self.prefix_table_
         io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
@@ -631,6 +671,15 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 est.vocab_ = Vocab.from_dict(meta["vocab"])
                 if "bigram_table" in arrays:
                     est.bigram_table_ = arrays.pop("bigram_table")
+                if est.prefix_ngrams:
+                    est.prefix_table_ = arrays.pop("prefix_table")
+                    if (
+                        est.prefix_table_.ndim != 2
+                        or est.prefix_table_.shape[1] != est.prefix_ngrams
+                    ):
+                        raise ValueError(
+                            f"{str(path)!r}: the table of text openings has the wrong shape"
+                        )
                 config = PooledClassifierConfig(**meta["config"])
                 if config.vocab_size != len(est.vocab_) or config.num_classes != len(classes):
                     raise ValueError(

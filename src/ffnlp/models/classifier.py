@@ -35,7 +35,8 @@ class PooledClassifierConfig:
     """Hyperparameters of :class:`PooledClassifier`.
 
     Attributes:
-        vocab_size: rows for words (plus ``buckets`` rows for hashed bigrams).
+        vocab_size: rows for words (plus ``buckets`` more rows: bigrams, hashed or one per
+            bigram kept, and text openings; see :class:`ffnlp.estimators.TextClassifier`).
         num_classes: C.
         embed_dim: D.
         pooling: "mean", "max", "mean+max", or "nb": the sum of the embeddings of a text's
@@ -47,7 +48,7 @@ class PooledClassifierConfig:
         activation: hidden activation.
         dropout: on the pooled vector and after each hidden layer.
         word_dropout: probability of dropping each token during training (Iyyer et al.).
-        buckets: hashed-bigram buckets (0: words only).
+        buckets: rows after the words' (0: words only).
         nb_features: number of naive Bayes log-count-ratio features (0: none; 1 for two
             classes, one per class otherwise): each text's summed log-count ratios of its
             distinct words and bigrams (Wang & Manning 2012), a fixed table set from the
