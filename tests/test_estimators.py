@@ -78,6 +78,7 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"pooling": "nb", "nb_features": True, "bigrams": True, "buckets": 0},
         {"prefix_ngrams": 2, "bigrams": True, "buckets": 0},
         {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
+        {"prefix_ngrams": 1, "buckets": 0},  # no bigrams: buckets=0 means nothing
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):

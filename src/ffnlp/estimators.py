@@ -403,6 +403,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 extra[i].append(found + offset)
         return [np.concatenate([d, *more]) if more else d for d, more in zip(docs, extra)]
 
+    def _extra_rows(self) -> int:
+        """Rows after the words': bigrams (hashed or one per bigram kept), then openings."""
+        bigrams = (self.buckets or len(self.bigram_table_)) if self.bigrams else 0
+        return bigrams + (len(self.prefix_table_) if self.prefix_ngrams else 0)
+
     def _bigram_rows(self, docs: list[np.ndarray], learn: bool) -> tuple[np.ndarray, np.ndarray]:
         """Every text's bigram rows (-1: unseen), concatenated, and where each text starts."""
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
@@ -500,8 +505,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             activation=self.activation,
             dropout=self.dropout,
             word_dropout=self.word_dropout,
-            buckets=(len(self.bigram_table_) if not self.buckets else self.buckets) * self.bigrams
-            + (len(self.prefix_table_) if self.prefix_ngrams else 0),
+            buckets=self._extra_rows(),
             nb_features=(1 if len(self.classes_) == 2 else len(self.classes_))
             if self.nb_features
             else 0,
