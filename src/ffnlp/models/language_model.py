@@ -56,6 +56,9 @@ class FeedforwardLMConfig:
         direct: add direct connections from the embeddings to the output.
         tie_embeddings: use E as the output matrix; needs hidden_dims[-1] == embed_dim.
         freeze_embeddings: keep E fixed (for pretrained vectors).
+        sparse_embeddings: give E a row-sparse gradient (only the rows of the batch's
+            context words) instead of a dense (V, D) one. Exact with every optimizer (Adam
+            densifies it unless asked to be lazy); only faster.
         layout: how training text is cut into windows: "stream" (contexts cross sentence
             ends, the PTB convention) or "sentence" (each sentence padded with <s>).
     """
@@ -69,6 +72,7 @@ class FeedforwardLMConfig:
     direct: bool = False
     tie_embeddings: bool = False
     freeze_embeddings: bool = False
+    sparse_embeddings: bool = True
     layout: str = "stream"
 
     def __post_init__(self) -> None:
@@ -147,7 +151,7 @@ class FeedforwardLM(Module, TextLM):
         self.tokenizer = tokenizer
         rng = nn_init.as_generator(rng)
         V, N, D = config.vocab_size, config.context_size, config.embed_dim
-        self.embedding = Embedding(V, D, rng=rng)
+        self.embedding = Embedding(V, D, sparse=config.sparse_embeddings, rng=rng)
         if pretrained is not None:
             pretrained = np.asarray(pretrained, dtype=np.float32)
             if pretrained.shape != (V, D):
