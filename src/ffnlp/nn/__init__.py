@@ -1,6 +1,7 @@
 """Neural-network building blocks: modules, layers, losses and initialisation."""
 
 from ffnlp.nn import functional, init
+from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax
 from ffnlp.nn.layers import (
     ACTIVATIONS,
     MLP,
@@ -22,6 +23,7 @@ from ffnlp.nn.module import Module, Parameter
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "AdaptiveSoftmax",
     "POOLING_MODES",
     "Dropout",
     "Embedding",
