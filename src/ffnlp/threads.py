@@ -14,6 +14,7 @@ its ufuncs, so the threads run in parallel.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,5 +84,5 @@ def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
             stop = min(start + BLOCK, hi)
             work(*(a[start:stop] for a in flat))
 
-    for future in [_pool.submit(share, lo, hi) for lo, hi in zip(bounds, bounds[1:])]:
+    for future in [_pool.submit(share, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
         future.result()

@@ -163,7 +163,10 @@ def test_frozen_pretrained_embeddings_do_not_move():
         ({"output": "hierarchical"}, "output must be one of"),
         ({"output": "adaptive", "cutoffs": (5, 3)}, "cutoffs must be increasing integers"),
         ({"output": "adaptive", "cutoffs": (10,)}, "cutoffs must be increasing integers"),
-        ({"output": "adaptive", "tie_embeddings": True, "hidden_dims": (128,), "cutoffs": (4,)}, "cannot be combined"),
+        (
+            {"output": "adaptive", "tie_embeddings": True, "hidden_dims": (128,), "cutoffs": (4,)},
+            "cannot be combined",
+        ),
     ],
 )
 def test_config_errors(overrides, message):

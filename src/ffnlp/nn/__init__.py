@@ -23,8 +23,8 @@ from ffnlp.nn.module import Module, Parameter
 __all__ = [
     "ACTIVATIONS",
     "MLP",
-    "AdaptiveSoftmax",
     "POOLING_MODES",
+    "AdaptiveSoftmax",
     "Dropout",
     "Embedding",
     "Identity",
