@@ -109,6 +109,7 @@ def test_language_model_sparse_embeddings_train_exactly_like_dense(settings):
             _, loss = lm(contexts, targets)
             loss.backward()
             assert isinstance(lm.embedding.weight.grad, RowSparseGrad) == (sparse and not tie)
+            assert all(p.grad.dtype == np.float32 for p in lm.parameters())  # no upcasts
             opt.step()
         weights.append(lm.state_dict())
     for name in weights[0]:
