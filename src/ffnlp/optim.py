@@ -331,11 +331,12 @@ class Adam(Optimizer):
             np.multiply(g, g, out=s)
             s *= 1 - beta2
             v += s
-            np.sqrt(v, out=s)  # sqrt(v_hat) + eps = sqrt(v) / sqrt(1 - b2^t) + eps
-            s /= sqrt_bias2
-            s += eps
+            # lr m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - b1^t), v_hat = v / c^2,
+            # c = sqrt(1 - b2^t), is (lr c / (1 - b1^t)) m / (sqrt(v) + eps c): one pass fewer.
+            np.sqrt(v, out=s)
+            s += eps * sqrt_bias2
             np.divide(m, s, out=s)
-            s *= step_size  # lr m_hat / (sqrt(v_hat) + eps), m_hat = m / (1 - b1^t)
+            s *= step_size * sqrt_bias2
             w -= s
 
         parallel_blocks(update, p.data, np.ascontiguousarray(grad), m, v, scratch)
