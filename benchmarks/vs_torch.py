@@ -5,7 +5,7 @@ same float32 weights (drawn once here, with ffnlp's initialisation scheme, and l
 both), the same batches in the same order, the same optimizer and the same number of
 threads. Every measurement runs in a fresh process (multiprocessing "spawn"), the two
 frameworks alternating round after round, so each process's peak resident memory
-(``ru_maxrss``) is its own and slow spells of a shared machine fall on both. The table
+(VmHWM) is its own and slow spells of a shared machine fall on both. The table
 gives medians over the rounds.
 
     python benchmarks/vs_torch.py                       # A, B, C, C-lazy and D, 7 rounds
@@ -123,6 +123,15 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory, in MB: VmHWM, which (unlike ``ru_maxrss``)
+    starts afresh when a process execs, so the parent's memory is not counted."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -398,6 +407,13 @@ def _setup(framework: str, name: str, data_dir: Path, seed: int, total: int, opt
     sizes.update(embed_dim=cfg["embed_dim"], hidden_dim=cfg["hidden_dim"])
     weights = _initial_weights(sizes, seed)
     extra: dict[str, Any] = {"baseline_mb": _rss_mb()}
+    if framework == "ffnlp":
+        import threadpoolctl
+
+        extra["blas"] = ", ".join(
+            f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads)"
+            for p in threadpoolctl.threadpool_info()
+        )
     if framework == "ffnlp" and name == "A":
         extra["matmul"] = lambda: _matmul_limit(cfg, sizes)
 
@@ -556,17 +572,15 @@ UNITS = {"lm": "tokens/s", "classify": "examples/s", "eval": "tokens/s"}
 
 
 def write_report(results: dict[str, Any], command: str) -> None:
-    import threadpoolctl
-    import torch
+    from importlib.metadata import version
 
-    blas = ", ".join(
-        f"{p.get('internal_api')} {p.get('version')}" for p in threadpoolctl.threadpool_info()
-    )
+    torch_version = version("torch")
+    blas = results.get("blas", "?")
     lines = [
         "# ffnlp against PyTorch (CPU, float32)",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, PyTorch {torch.__version__}, BLAS: {blas}. "
+        f"NumPy {np.__version__}, PyTorch {torch_version}, BLAS: {blas}. "
         f"Run {time.strftime('%Y-%m-%d %H:%M')} with `{command}`; "
         f"{results['threads']} threads, {results['rounds']} alternating rounds, medians. "
         f"Load average at the start: {results['load_average']}.",
@@ -602,8 +616,9 @@ def write_report(results: dict[str, Any], command: str) -> None:
         ]
     lines += [
         "",
-        "Peak memory is each process's `ru_maxrss`, imports and data included; the last "
-        "column is the resident memory after imports and data, before the model is built.",
+        "Peak memory is each worker process's peak resident memory (VmHWM), imports and "
+        "data included; the last column is its resident memory after imports and data, "
+        "before the model is built.",
     ]
     from ffnlp.io import atomic_write_text
 
@@ -623,12 +638,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args(argv)
-    try:
-        import threadpoolctl  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as err:
-        print(f"skipped: {err.name} is not installed (pip install -e '.[dev]')", file=sys.stderr)
-        return 0
+    import importlib.util
+
+    for needed in ("torch", "threadpoolctl"):  # not imported here: workers fork from us
+        if importlib.util.find_spec(needed) is None:
+            print(f"skipped: {needed} is not installed (pip install -e '.[dev]')", file=sys.stderr)
+            return 0
     data = Path(args.data_dir)
     options = {"steps": args.steps} if args.steps else {}
     results: dict[str, Any] = {
@@ -648,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
             name, str(data), args.threads, args.seed, args.rounds, options
         )
         r = results["configs"][name]
+        results.setdefault("blas", r["ffnlp"].get("blas"))
         print(f"{name}: ffnlp/PyTorch = {r['ratio']:.2f}", flush=True)
         if "flops" in r:
             print(f"{name}: {json.dumps(r['flops'])}", flush=True)
