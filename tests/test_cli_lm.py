@@ -303,3 +303,17 @@ def test_pretrained_frozen_embeddings_from_a_glove_file(corpus, capsys):
     np.testing.assert_allclose(lm.embedding.weight.data[lm.vocab.stoi["cat"]], np.ones(8))
     code, _, err = _run([*args[:-3], "--pretrained", glove, "--embed-dim", "4"], capsys)
     assert code == 2 and "the pretrained vectors have 8 dimensions but --embed-dim is 4" in err
+
+
+def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys):
+    tmp, train, valid = corpus
+    model = tmp / "adaptive.npz"
+    argv = ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN]
+    code, out, err = _run(
+        [*argv, "--output", "adaptive", "--cutoffs", "6", "--threads", "1"], capsys
+    )
+    assert code == 0, err
+    code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
+    assert code == 0 and json.loads(out)["perplexity"] > 1
+    code, _, err = _run([*argv, "--threads", "0"], capsys)
+    assert code != 0 and "threads must be a positive integer; got 0" in err

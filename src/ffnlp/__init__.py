@@ -8,7 +8,16 @@ optimizers that train them.
 
 from ffnlp.autograd import Tensor, no_grad, tensor
 from ffnlp.nn.init import manual_seed
+from ffnlp.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "__version__", "manual_seed", "no_grad", "tensor"]
+__all__ = [
+    "Tensor",
+    "__version__",
+    "get_num_threads",
+    "manual_seed",
+    "no_grad",
+    "set_num_threads",
+    "tensor",
+]

@@ -55,7 +55,7 @@ import ffnlp
 from ffnlp import fetch
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
-from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.models.language_model import OUTPUTS, FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus, read_lines
@@ -63,6 +63,7 @@ from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
 from ffnlp.text.ngrams import LAYOUTS
 from ffnlp.text.vectors import load_vectors
+from ffnlp.threads import set_num_threads
 from ffnlp.train import (
     OPTIMIZERS,
     ArrayDataset,
@@ -254,6 +255,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="word2vec or GloVe text file to initialise the embeddings",
     )
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
+    g.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default="full",
+        help="output layer: the full softmax, or the adaptive softmax (Grave et al. 2017), "
+        "faster to train over a large vocabulary and exact in evaluation",
+    )
+    g.add_argument(
+        "--cutoffs",
+        type=int,
+        nargs="+",
+        default=[2000],
+        help="adaptive softmax: the frequency ranks where the head and each cluster end",
+    )
     _add_training_options(p)
     _add_checkpoint_options(p)
     p.set_defaults(handler=run_lm_train)
@@ -405,6 +420,7 @@ def _add_classify_commands(commands: Any) -> None:
         help="JSON-lines training log (default: MODEL.log.jsonl next to --out)",
     )
     _add_classifier_options(p)
+    _add_threads_option(p)
     _add_checkpoint_options(p)
     p.set_defaults(handler=run_classify_train)
     p = sub.add_parser(
@@ -431,6 +447,7 @@ def _add_classify_commands(commands: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_classifier_options(p)
+    _add_threads_option(p)
     p.set_defaults(handler=run_classify_cv)
 
 
@@ -479,6 +496,16 @@ def _checkpointing(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     return {"checkpoint": path, "checkpoint_every": args.checkpoint_every, "resume": args.resume}
 
 
+def _add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for matrix products (through threadpoolctl, the 'threads' extra) and "
+        "ffnlp's element-wise work (default: all cores)",
+    )
+
+
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=10, help="at most this many passes over the data")
@@ -515,6 +542,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
         "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_threads_option(g)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -602,6 +630,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
         direct=args.direct,
         tie_embeddings=args.tie_embeddings,
         freeze_embeddings=args.freeze_embeddings,
+        output=args.output,
+        cutoffs=tuple(args.cutoffs),
         layout=args.layout,
     )
     tokens = sum(len(s) for s in train)
@@ -1133,6 +1163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
+        if getattr(args, "threads", None) is not None:
+            set_num_threads(args.threads)
         return handler(args)
     except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ffnlp.autograd import Tensor
 from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.threads import parallel_blocks
 
 # ---------------------------------------------------------------------------- base
 
@@ -84,6 +85,8 @@ class Optimizer:
             self._check_group(group)
             self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        # Scratch arrays reused every step; not part of the state, so never saved.
+        self.work: dict[int, dict[str, np.ndarray]] = {}
 
     def _check_group(self, group: dict[str, Any]) -> None:
         _check_positive("lr", group["lr"])
@@ -159,6 +162,17 @@ class Optimizer:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
         return f"{type(self).__name__}({settings})"
+
+
+def _densify(grad: RowSparseGrad, work: dict[str, np.ndarray]) -> np.ndarray:
+    """The dense form of a row-sparse gradient, written into a buffer reused every step."""
+    dense = work.get("dense_grad")
+    if dense is None or dense.dtype != grad.dtype:
+        dense = work["dense_grad"] = np.zeros(grad.shape, dtype=grad.dtype)
+    else:
+        dense.fill(0)
+    dense[grad.indices] = grad.values
+    return dense
 
 
 def _buffer(state: dict[str, Any], name: str, like: np.ndarray) -> np.ndarray:
@@ -289,35 +303,43 @@ class Adam(Optimizer):
             group["eps"],
             group["weight_decay"],
         )
+        work = self.work.setdefault(id(p), {})
         if isinstance(grad, RowSparseGrad):
             if group["lazy"]:
                 self._lazy_update(p, grad, state, group)
                 return
-            grad = grad.to_dense()
+            grad = _densify(grad, work)
         if wd and self.decoupled:
             p.data *= 1 - lr * wd
-        elif wd:
-            grad = grad + wd * p.data
         m = _buffer(state, "exp_avg", p.data)
         v = _buffer(state, "exp_avg_sq", p.data)
-        scratch = _buffer(state, "scratch", p.data)
+        scratch = _buffer(work, "scratch", p.data)
         t = state["step"] = state.get("step", 0) + 1
-        # In place, one pass over memory per line, no temporaries.
-        m *= beta1
-        np.multiply(grad, 1 - beta1, out=scratch)
-        m += scratch
-        v *= beta2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1 - beta2
-        v += scratch
-        bias1 = 1 - beta1**t
-        bias2 = 1 - beta2**t
-        np.sqrt(v, out=scratch)
-        scratch *= 1 / math.sqrt(bias2)
-        scratch += eps
-        np.divide(m, scratch, out=scratch)
-        scratch *= lr / bias1
-        p.data -= scratch
+        l2 = 0.0 if self.decoupled else wd
+        sqrt_bias2 = math.sqrt(1 - beta2**t)
+        step_size = lr / (1 - beta1**t)
+
+        def update(w, g, m, v, s):
+            # One cache-sized block: every operation below re-reads memory the previous
+            # one just wrote, so the update costs about one pass over the arrays, not nine.
+            if l2:
+                g = g + l2 * w
+            np.subtract(g, m, out=s)  # m <- m + (1 - b1)(g - m) = b1 m + (1 - b1) g
+            s *= 1 - beta1
+            m += s
+            v *= beta2
+            np.multiply(g, g, out=s)
+            s *= 1 - beta2
+            v += s
+            # lr m_hat / (sqrt(v_hat) + eps) with m_hat = m / (1 - b1^t), v_hat = v / c^2,
+            # c = sqrt(1 - b2^t), is (lr c / (1 - b1^t)) m / (sqrt(v) + eps c): one pass fewer.
+            np.sqrt(v, out=s)
+            s += eps * sqrt_bias2
+            np.divide(m, s, out=s)
+            s *= step_size * sqrt_bias2
+            w -= s
+
+        parallel_blocks(update, p.data, np.ascontiguousarray(grad), m, v, scratch)
 
     def _lazy_update(self, p, grad: RowSparseGrad, state, group):
         """Adam on the gradient's rows only; the other rows keep their weights and moments

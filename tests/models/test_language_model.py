@@ -37,6 +37,9 @@ def _tiny(**overrides):
         {"tie_embeddings": True, "hidden_dims": (4,)},
         {"hidden_dims": ()},
         {"tie_embeddings": True, "direct": True, "hidden_dims": (7, 4), "activation": "sigmoid"},
+        {"sparse_embeddings": False},
+        {"output": "adaptive", "cutoffs": (5,)},
+        {"output": "adaptive", "cutoffs": (4, 8), "div_value": 2.0, "hidden_dims": (6, 5)},
     ],
 )
 def test_gradcheck_of_the_whole_loss(overrides):
@@ -157,6 +160,13 @@ def test_frozen_pretrained_embeddings_do_not_move():
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\); got 1.0"),
         ({"activation": "swish"}, "activation must be one of"),
         ({"layout": "doc"}, "layout must be one of"),
+        ({"output": "hierarchical"}, "output must be one of"),
+        ({"output": "adaptive", "cutoffs": (5, 3)}, "cutoffs must be increasing integers"),
+        ({"output": "adaptive", "cutoffs": (10,)}, "cutoffs must be increasing integers"),
+        (
+            {"output": "adaptive", "tie_embeddings": True, "hidden_dims": (128,), "cutoffs": (4,)},
+            "cannot be combined",
+        ),
     ],
 )
 def test_config_errors(overrides, message):
@@ -206,6 +216,8 @@ def test_sentence_scores_are_independent_of_neighbours_in_stream_layout():
         {"hidden_dims": (8, 4), "dropout": 0.2, "direct": True},
         {"hidden_dims": (6,), "embed_dim": 6, "tie_embeddings": True, "dropout": 0.1},
         {"hidden_dims": ()},
+        {"hidden_dims": (8,), "output": "adaptive", "cutoffs": (4, 7)},
+        {"hidden_dims": (), "output": "adaptive", "cutoffs": (3,), "div_value": 2.0},
     ],
 )
 def test_parameter_shapes_follow_the_configuration_without_building(settings):

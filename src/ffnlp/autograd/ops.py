@@ -678,20 +678,24 @@ class CrossEntropy(Function):
         z = logits.reshape(-1, num_classes)
         t = targets.reshape(-1)
         rows = np.arange(t.size)
-        shifted = z - np.max(z, axis=1, keepdims=True)
-        probs = np.exp(shifted)
+        # One (B, C) buffer goes from shifted logits to probabilities in place: each pass
+        # over a large softmax costs about as much as the arithmetic in it.
+        probs = np.subtract(z, np.max(z, axis=1, keepdims=True))
+        picked = probs[rows, t]  # z_y - max z
+        np.exp(probs, out=probs)
         total = probs.sum(axis=1, keepdims=True)
-        probs /= total
-        losses = (np.log(total[:, 0]) - shifted[rows, t]).astype(logits.dtype, copy=False)
+        probs *= 1 / total
+        losses = (np.log(total[:, 0]) - picked).astype(logits.dtype, copy=False)
         self.saved = (probs, t, rows, logits.shape, reduction)
         return _reduce(losses.reshape(targets.shape), reduction)
 
     def backward(self, grad):
         probs, t, rows, shape, reduction = self.saved
-        g = probs.copy()  # the saved probabilities stay intact for a second backward
-        g[rows, t] -= 1  # softmax - one_hot
         per_example = _reduced_grad(grad, shape[:-1], reduction).reshape(-1, 1)
-        g *= per_example
+        # (softmax - one_hot) * dL/dloss in one pass into a new array: the saved
+        # probabilities stay intact for a second backward.
+        g = np.multiply(probs, per_example)
+        g[rows, t] -= per_example[:, 0]
         return g.reshape(shape)
 
 

@@ -12,7 +12,9 @@ Options from the paper and after it:
 - ``tie_embeddings``: the output matrix U is the embedding matrix E (Press & Wolf 2017),
   which needs the last hidden size to equal the embedding size;
 - ``dropout`` on the concatenated embeddings and after each hidden layer;
-- embeddings initialised from pretrained vectors, optionally frozen.
+- embeddings initialised from pretrained vectors, optionally frozen;
+- ``output="adaptive"``: the adaptive softmax (Grave et al. 2017) for training, much cheaper
+  over a large vocabulary; the probabilities it gives for evaluation are exact.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from ffnlp.autograd import Tensor, no_grad, ops
 from ffnlp.models.lm_text import TextLM
 from ffnlp.nn import ACTIVATIONS, Dropout, Embedding, Linear, Module, Parameter, Sequential
 from ffnlp.nn import init as nn_init
+from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
 from ffnlp.nn.functional import check_probability
 from ffnlp.text.ngrams import LAYOUTS, context_windows
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 
 KIND = "feedforward_lm"
+OUTPUTS = ("full", "adaptive")
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -56,6 +60,14 @@ class FeedforwardLMConfig:
         direct: add direct connections from the embeddings to the output.
         tie_embeddings: use E as the output matrix; needs hidden_dims[-1] == embed_dim.
         freeze_embeddings: keep E fixed (for pretrained vectors).
+        sparse_embeddings: give E a row-sparse gradient (only the rows of the batch's
+            context words) instead of a dense (V, D) one. Exact with every optimizer (Adam
+            densifies it unless asked to be lazy); only faster.
+        output: "full" (one softmax over the vocabulary) or "adaptive" (the adaptive
+            softmax, :class:`ffnlp.nn.AdaptiveSoftmax`; the vocabulary must be sorted by
+            frequency, as :meth:`Vocab.build` does).
+        cutoffs: for the adaptive softmax, where the head and each cluster end.
+        div_value: for the adaptive softmax, each cluster's projection is this much smaller.
         layout: how training text is cut into windows: "stream" (contexts cross sentence
             ends, the PTB convention) or "sentence" (each sentence padded with <s>).
     """
@@ -69,10 +81,15 @@ class FeedforwardLMConfig:
     direct: bool = False
     tie_embeddings: bool = False
     freeze_embeddings: bool = False
+    sparse_embeddings: bool = True
+    output: str = "full"
+    cutoffs: tuple[int, ...] = (2000,)
+    div_value: float = 4.0
     layout: str = "stream"
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(self.hidden_dims)
+        self.cutoffs = tuple(self.cutoffs)
         _positive_int("vocab_size", self.vocab_size)
         _positive_int("context_size", self.context_size)
         _positive_int("embed_dim", self.embed_dim)
@@ -92,9 +109,22 @@ class FeedforwardLMConfig:
                 f"got {last}. Set the last of hidden_dims to {self.embed_dim} or turn tying off"
             )
 
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}; got {self.output!r}")
+        if self.output == "adaptive":
+            check_cutoffs(self.cutoffs, self.vocab_size)
+            if self.tie_embeddings or self.direct:
+                raise ValueError(
+                    "output='adaptive' cannot be combined with tie_embeddings or direct; "
+                    "use output='full' for those"
+                )
+            if not (isinstance(self.div_value, (int, float)) and self.div_value >= 1):
+                raise ValueError(f"div_value must be a number >= 1; got {self.div_value!r}")
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hidden_dims"] = list(self.hidden_dims)
+        data["cutoffs"] = list(self.cutoffs)
         return data
 
     @classmethod
@@ -115,7 +145,9 @@ class FeedforwardLM(Module, TextLM):
     """Bengio et al. (2003)'s neural probabilistic language model.
 
     ``forward(contexts, targets=None)`` takes ids (B, N) and returns (logits (B, V), loss),
-    the mean cross-entropy when targets (B,) are given (else None).
+    the mean cross-entropy when targets (B,) are given (else None). With
+    ``output="adaptive"``, a training-mode call with targets computes only the loss and
+    returns None for the logits; otherwise the "logits" are exact log-probabilities.
 
     Args:
         config: the hyperparameters.
@@ -147,7 +179,7 @@ class FeedforwardLM(Module, TextLM):
         self.tokenizer = tokenizer
         rng = nn_init.as_generator(rng)
         V, N, D = config.vocab_size, config.context_size, config.embed_dim
-        self.embedding = Embedding(V, D, rng=rng)
+        self.embedding = Embedding(V, D, sparse=config.sparse_embeddings, rng=rng)
         if pretrained is not None:
             pretrained = np.asarray(pretrained, dtype=np.float32)
             if pretrained.shape != (V, D):
@@ -170,7 +202,9 @@ class FeedforwardLM(Module, TextLM):
                 layers.append(Dropout(config.dropout, rng=rng))
             width = size
         self.hidden = Sequential(*layers)
-        if config.tie_embeddings:
+        if config.output == "adaptive":
+            self.output = AdaptiveSoftmax(width, V, config.cutoffs, config.div_value, rng=rng)
+        elif config.tie_embeddings:
             self.output_bias = Parameter(np.zeros(V, dtype=np.float32))
         else:
             self.output = Linear(width, V, rng=rng)
@@ -191,7 +225,13 @@ class FeedforwardLM(Module, TextLM):
             )
             index += 3 if config.dropout > 0 else 2
             width = size
-        if config.tie_embeddings:
+        if config.output == "adaptive":
+            shapes.update(
+                AdaptiveSoftmax.parameter_shapes(
+                    width, V, config.cutoffs, config.div_value, prefix="output."
+                )
+            )
+        elif config.tie_embeddings:
             shapes["output_bias"] = (V,)
         else:
             shapes["output.weight"], shapes["output.bias"] = (V, width), (V,)
@@ -199,7 +239,7 @@ class FeedforwardLM(Module, TextLM):
             shapes["direct.weight"] = (V, N * D)
         return shapes
 
-    def forward(self, contexts: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, contexts: Any, targets: Any = None) -> tuple[Tensor | None, Tensor | None]:
         contexts = np.asarray(contexts)
         N = self.config.context_size
         if contexts.ndim != 2 or contexts.shape[1] != N:
@@ -207,6 +247,15 @@ class FeedforwardLM(Module, TextLM):
         x = self.embedding(contexts).reshape(len(contexts), N * self.config.embed_dim)  # (B, N*D)
         x = self.input_dropout(x)
         h = self.hidden(x)
+        if self.config.output == "adaptive":
+            if self.training and targets is not None:
+                # Training needs only the loss: the clusters' softmaxes are computed just
+                # for the examples whose target is in them, and no (B, V) output exists.
+                return None, self.output.loss(h, targets)
+            # Exact log-probabilities; cross-entropy of these as logits is their NLL,
+            # since log_softmax leaves normalised log-probabilities unchanged.
+            logits = self.output.log_prob(h)  # (B, V)
+            return logits, None if targets is None else ops.cross_entropy(logits, targets)
         if self.config.tie_embeddings:
             logits = ops.linear(h, self.embedding.weight, self.output_bias)  # h E^T + b
         else:

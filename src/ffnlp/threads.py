@@ -1,0 +1,88 @@
+"""How many cores ffnlp uses, and the one helper that spreads element-wise work over them.
+
+Matrix products run in the BLAS library's own thread pool. NumPy's element-wise operations
+(the optimizer updates, the softmax) run on one core and make one pass over memory per
+operation; on a large parameter that pass, not the arithmetic, is what costs. So the few
+hot element-wise loops go through :func:`parallel_blocks`, which cuts the flattened arrays
+into blocks small enough to stay in the cache while several operations run over them, and
+gives each thread of a small pool its share of the blocks. NumPy releases the GIL inside
+its ufuncs, so the threads run in parallel.
+
+:func:`set_num_threads` sets both pools: the BLAS one through threadpoolctl (the
+``threads`` extra) and ffnlp's own. Without it ffnlp uses every core.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# Elements per block: a few float32 arrays of 64k elements (256 KB each) stay in the L2/L3
+# cache while every operation of an update runs over them.
+BLOCK = 1 << 16
+# Below this many elements the pool's overhead (tens of microseconds) costs more than it saves.
+PARALLEL_MIN = 1 << 18
+
+_num_threads = os.cpu_count() or 1
+_pool: ThreadPoolExecutor | None = None
+_blas_limits = None
+
+
+def get_num_threads() -> int:
+    """The number of threads ffnlp's element-wise work uses."""
+    return _num_threads
+
+
+def set_num_threads(threads: int) -> None:
+    """Use ``threads`` threads for matrix products (BLAS) and for ffnlp's element-wise work.
+
+    The BLAS limit needs threadpoolctl (``pip install ffnlp[threads]``); without it only
+    ffnlp's own pool is limited.
+
+    Raises:
+        ValueError: if ``threads`` is not a positive integer.
+    """
+    global _num_threads, _pool, _blas_limits
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer; got {threads!r}")
+    _num_threads = int(threads)
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    _blas_limits = threadpool_limits(limits=_num_threads, user_api="blas")
+
+
+def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
+    """Call ``work(*pieces)`` on matching blocks of the flattened ``arrays``, on all threads.
+
+    The arrays must have the same size and be contiguous (their flat views are written in
+    place). ``work`` must only touch the pieces it is given.
+    """
+    assert all(a.flags.c_contiguous for a in arrays), "parallel_blocks needs contiguous arrays"
+    flat = [a.reshape(-1) for a in arrays]
+    size = flat[0].size
+    if _num_threads == 1 or size < PARALLEL_MIN:
+        for start in range(0, size, BLOCK):
+            work(*(a[start : start + BLOCK] for a in flat))
+        return
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="ffnlp")
+    blocks = -(-size // BLOCK)
+    bounds = [blocks * i // _num_threads * BLOCK for i in range(_num_threads + 1)]
+
+    def share(lo: int, hi: int) -> None:
+        for start in range(lo, min(hi, size), BLOCK):
+            stop = min(start + BLOCK, hi)
+            work(*(a[start:stop] for a in flat))
+
+    for future in [_pool.submit(share, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
+        future.result()

@@ -1,0 +1,132 @@
+"""The optimised paths give the same numbers as the plain ones: Adam in cache-sized blocks
+on a thread pool against PyTorch, row-sparse embedding gradients against dense ones (with
+exact dense Adam, tied weights included), and ffnlp's thread setting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ffnlp
+from ffnlp import optim, threads
+from ffnlp.autograd import Tensor
+from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.nn import Parameter
+
+
+@pytest.fixture
+def two_threads():
+    before = ffnlp.get_num_threads()
+    ffnlp.set_num_threads(2)
+    yield
+    ffnlp.set_num_threads(before)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+@pytest.mark.parametrize("cls", ["Adam", "AdamW"])
+def test_blocked_threaded_adam_matches_torch_on_a_large_parameter(two_threads, cls, weight_decay):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    shape = (700, 523)  # more than PARALLEL_MIN elements, not a multiple of the block
+    assert np.prod(shape) > threads.PARALLEL_MIN
+    start = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
+    p = Parameter(start.copy())
+    ours = getattr(optim, cls)([p], lr=0.01, weight_decay=weight_decay)
+    q = torch.tensor(start.copy(), requires_grad=True)
+    theirs = getattr(torch.optim, cls)([q], lr=0.01, weight_decay=weight_decay)
+    for g in grads:
+        p.grad = g.copy()
+        ours.step()
+        q.grad = torch.from_numpy(g.copy())
+        theirs.step()
+    assert p.data.dtype == np.float32
+    np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.state[id(p)]["exp_avg_sq"], theirs.state[q]["exp_avg_sq"].numpy(), rtol=1e-5
+    )
+
+
+def test_parallel_blocks_covers_every_element_once(two_threads):
+    a = np.zeros(threads.PARALLEL_MIN * 3 + 17, dtype=np.float32)
+
+    def add_one(piece):
+        piece += 1
+
+    threads.parallel_blocks(add_one, a)
+    assert np.all(a == 1)
+
+
+def test_sparse_and_dense_gradients_give_the_same_adam_update():
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((50, 4)).astype(np.float32)
+    rows = np.array([3, 7, 7, 20])
+    values = rng.standard_normal((4, 4)).astype(np.float32)
+    sparse = RowSparseGrad.from_rows(rows, values, 50)
+    dense, sparse_p = Parameter(start.copy()), Parameter(start.copy())
+    opt_dense, opt_sparse = optim.Adam([dense], lr=0.1), optim.Adam([sparse_p], lr=0.1)
+    for _ in range(3):
+        dense.grad = sparse.to_dense()
+        sparse_p.grad = sparse.copy()
+        opt_dense.step()
+        opt_sparse.step()
+    np.testing.assert_array_equal(sparse_p.data, dense.data)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"optimizer": "adam"},
+        {"optimizer": "sgd"},
+        {"optimizer": "adam", "tie": True},
+    ],
+)
+def test_language_model_sparse_embeddings_train_exactly_like_dense(settings):
+    """Row-sparse embedding gradients with exact (dense) Adam or SGD: the same weights as
+    dense gradients after several steps; with tied embeddings the weight gets a dense output
+    gradient and a sparse input one, summed."""
+    from ffnlp.train import TrainConfig, make_optimizer
+
+    tie = settings.get("tie", False)
+    rng = np.random.default_rng(0)
+    contexts = rng.integers(0, 30, (16, 3))
+    targets = rng.integers(0, 30, 16)
+    weights = []
+    for sparse in (True, False):
+        config = FeedforwardLMConfig(
+            vocab_size=30,
+            context_size=3,
+            embed_dim=6,
+            hidden_dims=(6,) if tie else (8,),
+            tie_embeddings=tie,
+            sparse_embeddings=sparse,
+        )
+        lm = FeedforwardLM(config, rng=0)
+        opt = make_optimizer(lm, TrainConfig(optimizer=settings["optimizer"], lr=0.05))
+        for _ in range(4):
+            opt.zero_grad()
+            _, loss = lm(contexts, targets)
+            loss.backward()
+            assert isinstance(lm.embedding.weight.grad, RowSparseGrad) == (sparse and not tie)
+            assert all(p.grad.dtype == np.float32 for p in lm.parameters())  # no upcasts
+            opt.step()
+        weights.append(lm.state_dict())
+    for name in weights[0]:
+        np.testing.assert_allclose(weights[0][name], weights[1][name], rtol=1e-6, atol=1e-7)
+
+
+def test_cross_entropy_keeps_float32():
+    logits = Tensor(
+        np.random.default_rng(0).standard_normal((4, 7)).astype(np.float32), requires_grad=True
+    )
+    from ffnlp.autograd import ops
+
+    loss = ops.cross_entropy(logits, np.array([0, 1, 6, 3]))
+    loss.backward()
+    assert loss.dtype == np.float32 and logits.grad.dtype == np.float32
+
+
+def test_set_num_threads_checks_its_argument():
+    with pytest.raises(ValueError, match="threads must be a positive integer; got 0"):
+        ffnlp.set_num_threads(0)
