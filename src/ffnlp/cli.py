@@ -38,6 +38,7 @@ is docs/errors.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -52,7 +53,7 @@ from typing import Any
 import numpy as np
 
 import ffnlp
-from ffnlp import fetch
+from ffnlp import distributed, fetch
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
@@ -256,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
     _add_training_options(p)
     _add_checkpoint_options(p)
-    p.set_defaults(handler=run_lm_train)
+    p.set_defaults(handler=run_lm_train, data_parallel=True)
     _add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
 
     # ------------------------------------------------------------------ ngram
@@ -406,7 +407,7 @@ def _add_classify_commands(commands: Any) -> None:
     )
     _add_classifier_options(p)
     _add_checkpoint_options(p)
-    p.set_defaults(handler=run_classify_train)
+    p.set_defaults(handler=run_classify_train, data_parallel=True)
     p = sub.add_parser(
         "test",
         help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix",
@@ -644,7 +645,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
     partial = out.with_name(f".{out.name}.training")
     log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
     _check_output(str(log_path))
-    if not args.resume:  # a resumed run's log goes on where its checkpoint was saved
+    writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
+    if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(
                 json.dumps(
@@ -678,6 +680,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
         if partial.exists():
             _say(f"training stopped; the best model so far is in {str(partial)!r}")
         raise
+    if not writer:
+        return 0
     if not partial.exists():  # resumed, and the best epoch's file is gone: the model has it
         save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
     os.replace(partial, out)
@@ -849,11 +853,15 @@ def run_classify_train(args: argparse.Namespace) -> int:
             args.header,
         )
     log_path = _check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
-    with open(log_path, "a", encoding="utf-8") as log:
-        record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
+    writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
+    if writer:
+        with open(log_path, "a", encoding="utf-8") as log:
+            record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
     started = time.perf_counter()
     model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
+    if not writer:
+        return 0
     model.save(out)
     checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
@@ -1133,6 +1141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
     try:
+        ranks = (
+            distributed.world()
+            if getattr(args, "data_parallel", False)
+            else distributed.SingleProcess()
+        )
+    except ImportError as err:
+        print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if ranks.size > 1:
+        return _main_ranks(handler, args, argv, name, ranks)
+    try:
         return handler(args)
     except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
@@ -1146,6 +1165,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _main_ranks(
+    handler: Any, args: argparse.Namespace, argv: list[str], name: str, ranks: Any
+) -> int:
+    """One rank of ``mpirun -n K ffnlp ... train``: rank 0 speaks and writes, the others
+    are silent but for their own errors. An error on one rank ends every rank (MPI
+    Abort): the others would otherwise wait for it until the timeout."""
+    where = "" if ranks.is_root else f" (rank {ranks.rank} of {ranks.size})"
+    quiet = open(os.devnull, "w") if not ranks.is_root else None
+    try:
+        with contextlib.ExitStack() as stack:
+            if quiet is not None:
+                stack.enter_context(contextlib.redirect_stdout(quiet))
+                stack.enter_context(contextlib.redirect_stderr(quiet))
+                stack.callback(quiet.close)
+            return handler(args)
+    except distributed.RanksDisagree as err:  # found by every rank at once: no abort needed
+        if ranks.is_root:
+            print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingInterrupted as stop:  # the ranks agree on the step where they stop
+        if ranks.is_root:
+            again = [*argv, "--resume"] if "--resume" not in argv else argv
+            print(f"ffnlp {name}: {stop}", file=sys.stderr)
+            if stop.checkpoint is not None:
+                print(
+                    f"resume with: mpirun -n {ranks.size} ffnlp {shlex.join(again)}",
+                    file=sys.stderr,
+                )
+        return stop.exit_code
+    except (ValueError, TypeError, OSError, ImportError, distributed.RankLost) as err:
+        print(f"ffnlp {name}: error{where}: {err}", file=sys.__stderr__, flush=True)
+        code = EXIT_FAILURE if isinstance(err, distributed.RankLost) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"ffnlp {name}: interrupted{where}", file=sys.__stderr__, flush=True)
+        code = 130
+    ranks.abort(code)
+    return code
 
 
 if __name__ == "__main__":

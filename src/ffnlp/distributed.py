@@ -36,6 +36,7 @@ from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.nn import Embedding, Module, Parameter
 
 TIMEOUT_ENV = "FFNLP_MPI_TIMEOUT"
+GRADIENTS_ENV = "FFNLP_EMBEDDING_GRADIENTS"  # auto | dense | sparse
 DEFAULT_TIMEOUT = 300.0  # seconds; longer than any step, checkpoint or model save
 # The process-count variables of the common launchers (Open MPI, MPICH/Hydra, Slurm's PMI).
 _SIZE_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
@@ -120,6 +121,7 @@ class MPICommunicator(Communicator):
         self.comm = MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        self.embedding_gradients = os.environ.get(GRADIENTS_ENV, "auto")
         self.timeout = float(
             os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT) if timeout is None else timeout
         )

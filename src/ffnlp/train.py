@@ -176,7 +176,7 @@ def evaluate(
         model.train(was_training)
     if comm.size > 1:
         total, count = comm.allreduce_sum(np.array([total, count], dtype=np.float64))
-    return total / max(count, 1)
+    return float(total / max(count, 1))
 
 
 def _share(n: int, comm: distributed.Communicator) -> tuple[int, int]:
