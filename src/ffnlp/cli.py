@@ -59,10 +59,10 @@ from ffnlp.models.classifier import CLASSIFIER_POOLING
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
-from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus, read_lines
+from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, encoded, load_corpus, read_lines
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
-from ffnlp.text.ngrams import LAYOUTS
+from ffnlp.text.ngrams import LAYOUTS, StreamWindows
 from ffnlp.text.vectors import load_vectors
 from ffnlp.train import (
     OPTIMIZERS,
@@ -208,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = lm_commands.add_parser(
         "train", help="train a neural LM on a text file", formatter_class=Formatter
     )
-    p.add_argument("train", help="training text, one sentence per line")
+    p.add_argument(
+        "train",
+        help="training text, one sentence per line, or a folder from ffnlp data encode (read memory-mapped)",
+    )
     p.add_argument(
         "--valid",
         default=None,
@@ -515,7 +518,28 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
     )
+    g.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many steps in all (default: no limit)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _use_encoded_settings(args: argparse.Namespace, meta: dict[str, Any]) -> None:
+    """An encoded corpus brings its tokenizer and vocabulary; flags that say otherwise
+    are an error rather than silently ignored."""
+    defaults = {"tokenizer": "whitespace", "lowercase": False, "min_count": 1, "max_vocab": None}
+    for name, default in defaults.items():
+        given = getattr(args, name)
+        if given != default and given != meta[name]:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{args.train!r} was encoded with {flag} {meta[name]}; this run asks for "
+                f"{given}. Leave {flag} out, or encode the corpus again with it"
+            )
+        setattr(args, name, meta[name])
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -588,10 +612,19 @@ def run_lm_train(args: argparse.Namespace) -> int:
         lr_patience=args.lr_patience,
         early_stopping=args.early_stopping,
         seed=args.seed,
+        max_steps=args.max_steps,
         progress=not args.no_progress,
     )
-    train = _read_corpus(args.train, args, "training file")
-    vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+    corpus = None
+    if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
+        corpus = encoded.open_encoded(args.train)
+        _use_encoded_settings(args, corpus.meta)
+        vocab = corpus.vocab
+        sentences, tokens = corpus.meta["sentences"], corpus.meta["tokens"]
+    else:
+        train = _read_corpus(args.train, args, "training file")
+        vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+        sentences, tokens = len(train), sum(len(s) for s in train)
     tokenizer = Tokenizer(args.tokenizer, args.lowercase)
     config = FeedforwardLMConfig(
         vocab_size=len(vocab),
@@ -605,10 +638,9 @@ def run_lm_train(args: argparse.Namespace) -> int:
         freeze_embeddings=args.freeze_embeddings,
         layout=args.layout,
     )
-    tokens = sum(len(s) for s in train)
-    if tokens + len(train) <= config.context_size:
+    if tokens + sentences <= config.context_size:
         raise ValueError(
-            f"the training file has {tokens} tokens in {len(train)} lines, too few for a context of "
+            f"the training file has {tokens} tokens in {sentences} lines, too few for a context of "
             f"{config.context_size}; give more text or a smaller --context-size"
         )
     pretrained = None
@@ -630,14 +662,17 @@ def run_lm_train(args: argparse.Namespace) -> int:
         config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
     )
     encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
-    train_windows = ArrayDataset(*model.windows(encode(train)))
+    if corpus is not None:
+        train_windows = StreamWindows(corpus.ids, config.context_size, config.layout)
+    else:
+        train_windows = ArrayDataset(*model.windows(encode(train)))
     valid_windows = None
     if args.valid:
         valid_windows = ArrayDataset(
             *model.windows(encode(_read_corpus(args.valid, args, "validation file")))
         )
     _say(
-        f"{len(train)} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
+        f"{sentences} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
     )
 
     # The model is written to a temporary file next to --out whenever validation improves,
@@ -1038,6 +1073,19 @@ def _add_data_commands(commands: Any) -> None:
         help=f"download MIRROR/NAME/FILE instead of the canonical URLs (also ${fetch.MIRROR_ENV})",
     )
     p.set_defaults(handler=run_data_fetch)
+    p = sub.add_parser(
+        "encode",
+        help="write a corpus's token ids as a memory-mapped array, for corpora larger than memory",
+        formatter_class=Formatter,
+    )
+    p.add_argument("corpus", help="text file, one sentence per line (read twice, a line at a time)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="the folder to write (ids.npy and vocab.json); give it to lm train",
+    )
+    _add_text_options(p)
+    p.set_defaults(handler=run_data_encode)
 
 
 def run_graph(args: argparse.Namespace) -> int:
@@ -1127,6 +1175,23 @@ def run_data_fetch(args: argparse.Namespace) -> int:
     for name in args.names:
         folder = fetch.fetch(name, args.cache_dir, args.mirror, say=_say)
         print(f"{name}: {folder}")
+    return 0
+
+
+def run_data_encode(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    corpus = encoded.encode_corpus(
+        args.corpus,
+        args.out,
+        Tokenizer(args.tokenizer, args.lowercase),
+        args.encoding,
+        min_count=args.min_count,
+        max_vocab=args.max_vocab,
+    )
+    print(
+        f"wrote {str(corpus.path)!r}: {corpus.meta['sentences']:,} sentences, {len(corpus.ids):,} ids "
+        f"({corpus.ids.dtype}), vocabulary {len(corpus.vocab):,}, in {time.perf_counter() - started:.1f}s"
+    )
     return 0
 
 

@@ -481,7 +481,9 @@ def fit(
                     config.log_every,
                     unit,
                 )
-                batches = minibatches(len(train_data), config.batch_size, rng)
+                # A dataset too large for a permutation of its examples brings its own order.
+                order = getattr(train_data, "batch_order", minibatches)
+                batches = order(len(train_data), config.batch_size, rng)
                 for indices in itertools.islice(batches, position.batch, None):
                     if config.max_steps is not None and position.step >= config.max_steps:
                         break
