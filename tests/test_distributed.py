@@ -105,7 +105,9 @@ def test_two_ranks_train_the_language_model_of_one(tmp_path, embedding_gradients
     args += ["--embed-dim", "8", "--hidden", "16", "--epochs", "3", "--batch-size", "7"]
     args += ["--no-progress", "--seed", "3"]
     one = subprocess.run(
-        [sys.executable, "-m", "ffnlp", *args, "--out", "one.npz"], cwd=tmp_path, capture_output=True
+        [sys.executable, "-m", "ffnlp", *args, "--out", "one.npz"],
+        cwd=tmp_path,
+        capture_output=True,
     )
     assert one.returncode == 0, one.stderr
     env = {distributed.GRADIENTS_ENV: embedding_gradients}
@@ -125,7 +127,9 @@ def test_two_ranks_train_the_classifier_of_one_with_sparse_embedding_rows(tmp_pa
     args += ["--hidden", "5", "--bigrams", "--buckets", "1000", "--epochs", "3"]
     args += ["--batch-size", "5", "--no-progress"]
     one = subprocess.run(
-        [sys.executable, "-m", "ffnlp", *args, "--out", "one.npz"], cwd=tmp_path, capture_output=True
+        [sys.executable, "-m", "ffnlp", *args, "--out", "one.npz"],
+        cwd=tmp_path,
+        capture_output=True,
     )
     assert one.returncode == 0, one.stderr
     two = _mpirun([*args, "--out", "two.npz"], tmp_path)

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from ffnlp.cli import main
-from ffnlp.text import StreamWindows, Tokenizer, Vocab, context_windows, load_corpus
-from ffnlp.text import encoded
+from ffnlp.text import StreamWindows, Tokenizer, Vocab, context_windows, encoded, load_corpus
 from ffnlp.text.batching import strided_minibatches
 from ffnlp.train import TrainConfig, fit
 
@@ -35,7 +34,9 @@ def corpus(tmp_path):
 
 @pytest.mark.parametrize("layout", ["stream", "sentence"])
 @pytest.mark.parametrize("context_size", [1, 3, 9])
-def test_windows_from_the_stream_equal_the_in_memory_windows(corpus, tmp_path, layout, context_size):
+def test_windows_from_the_stream_equal_the_in_memory_windows(
+    corpus, tmp_path, layout, context_size
+):
     data = encoded.encode_corpus(corpus, tmp_path / "enc")
     sentences = load_corpus(corpus)
     assert data.vocab == Vocab.build(sentences)
@@ -99,7 +100,9 @@ def test_fit_on_stream_windows_with_max_steps(corpus, tmp_path):
     config = FeedforwardLMConfig(len(data.vocab), context_size=2, embed_dim=4, hidden_dims=(4,))
     model = FeedforwardLM(config, rng=0)
     history = fit(
-        model, StreamWindows(data.ids, 2), config=TrainConfig(batch_size=4, max_steps=5, progress=False)
+        model,
+        StreamWindows(data.ids, 2),
+        config=TrainConfig(batch_size=4, max_steps=5, progress=False),
     )
     assert history.epochs[-1]["step"] == 5 and len(history.epochs) == 1
 
