@@ -38,6 +38,7 @@ is docs/errors.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -52,16 +53,16 @@ from typing import Any
 import numpy as np
 
 import ffnlp
-from ffnlp import fetch
+from ffnlp import distributed, fetch
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
 from ffnlp.models.language_model import OUTPUTS, FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
-from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, load_corpus, read_lines
+from ffnlp.text import TOKENIZER_MODES, Tokenizer, Vocab, encoded, load_corpus, read_lines
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
-from ffnlp.text.ngrams import LAYOUTS
+from ffnlp.text.ngrams import LAYOUTS, StreamWindows
 from ffnlp.text.vectors import load_vectors
 from ffnlp.threads import set_num_threads
 from ffnlp.train import (
@@ -208,7 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = lm_commands.add_parser(
         "train", help="train a neural LM on a text file", formatter_class=Formatter
     )
-    p.add_argument("train", help="training text, one sentence per line")
+    p.add_argument(
+        "train",
+        help="training text, one sentence per line, or a folder from ffnlp data encode (read memory-mapped)",
+    )
     p.add_argument(
         "--valid",
         default=None,
@@ -271,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_training_options(p)
     _add_checkpoint_options(p)
-    p.set_defaults(handler=run_lm_train)
+    p.set_defaults(handler=run_lm_train, data_parallel=True)
     _add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
 
     # ------------------------------------------------------------------ ngram
@@ -422,7 +426,7 @@ def _add_classify_commands(commands: Any) -> None:
     _add_classifier_options(p)
     _add_threads_option(p)
     _add_checkpoint_options(p)
-    p.set_defaults(handler=run_classify_train)
+    p.set_defaults(handler=run_classify_train, data_parallel=True)
     p = sub.add_parser(
         "test",
         help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix",
@@ -541,8 +545,29 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
     )
+    g.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many steps in all (default: no limit)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_threads_option(g)
+
+
+def _use_encoded_settings(args: argparse.Namespace, meta: dict[str, Any]) -> None:
+    """An encoded corpus brings its tokenizer and vocabulary; flags that say otherwise
+    are an error rather than silently ignored."""
+    defaults = {"tokenizer": "whitespace", "lowercase": False, "min_count": 1, "max_vocab": None}
+    for name, default in defaults.items():
+        given = getattr(args, name)
+        if given != default and given != meta[name]:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{args.train!r} was encoded with {flag} {meta[name]}; this run asks for "
+                f"{given}. Leave {flag} out, or encode the corpus again with it"
+            )
+        setattr(args, name, meta[name])
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -615,10 +640,19 @@ def run_lm_train(args: argparse.Namespace) -> int:
         lr_patience=args.lr_patience,
         early_stopping=args.early_stopping,
         seed=args.seed,
+        max_steps=args.max_steps,
         progress=not args.no_progress,
     )
-    train = _read_corpus(args.train, args, "training file")
-    vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+    corpus = None
+    if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
+        corpus = encoded.open_encoded(args.train)
+        _use_encoded_settings(args, corpus.meta)
+        vocab = corpus.vocab
+        sentences, tokens = corpus.meta["sentences"], corpus.meta["tokens"]
+    else:
+        train = _read_corpus(args.train, args, "training file")
+        vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+        sentences, tokens = len(train), sum(len(s) for s in train)
     tokenizer = Tokenizer(args.tokenizer, args.lowercase)
     config = FeedforwardLMConfig(
         vocab_size=len(vocab),
@@ -634,10 +668,9 @@ def run_lm_train(args: argparse.Namespace) -> int:
         cutoffs=tuple(args.cutoffs),
         layout=args.layout,
     )
-    tokens = sum(len(s) for s in train)
-    if tokens + len(train) <= config.context_size:
+    if tokens + sentences <= config.context_size:
         raise ValueError(
-            f"the training file has {tokens} tokens in {len(train)} lines, too few for a context of "
+            f"the training file has {tokens} tokens in {sentences} lines, too few for a context of "
             f"{config.context_size}; give more text or a smaller --context-size"
         )
     pretrained = None
@@ -659,14 +692,17 @@ def run_lm_train(args: argparse.Namespace) -> int:
         config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
     )
     encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
-    train_windows = ArrayDataset(*model.windows(encode(train)))
+    if corpus is not None:
+        train_windows = StreamWindows(corpus.ids, config.context_size, config.layout)
+    else:
+        train_windows = ArrayDataset(*model.windows(encode(train)))
     valid_windows = None
     if args.valid:
         valid_windows = ArrayDataset(
             *model.windows(encode(_read_corpus(args.valid, args, "validation file")))
         )
     _say(
-        f"{len(train)} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
+        f"{sentences} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
     )
 
     # The model is written to a temporary file next to --out whenever validation improves,
@@ -674,7 +710,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
     partial = out.with_name(f".{out.name}.training")
     log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
     _check_output(str(log_path))
-    if not args.resume:  # a resumed run's log goes on where its checkpoint was saved
+    writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
+    if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(
                 json.dumps(
@@ -708,6 +745,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
         if partial.exists():
             _say(f"training stopped; the best model so far is in {str(partial)!r}")
         raise
+    if not writer:
+        return 0
     if not partial.exists():  # resumed, and the best epoch's file is gone: the model has it
         save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
     os.replace(partial, out)
@@ -879,11 +918,15 @@ def run_classify_train(args: argparse.Namespace) -> int:
             args.header,
         )
     log_path = _check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
-    with open(log_path, "a", encoding="utf-8") as log:
-        record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
+    writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
+    if writer:
+        with open(log_path, "a", encoding="utf-8") as log:
+            record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
     started = time.perf_counter()
     model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
+    if not writer:
+        return 0
     model.save(out)
     checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
@@ -1060,6 +1103,19 @@ def _add_data_commands(commands: Any) -> None:
         help=f"download MIRROR/NAME/FILE instead of the canonical URLs (also ${fetch.MIRROR_ENV})",
     )
     p.set_defaults(handler=run_data_fetch)
+    p = sub.add_parser(
+        "encode",
+        help="write a corpus's token ids as a memory-mapped array, for corpora larger than memory",
+        formatter_class=Formatter,
+    )
+    p.add_argument("corpus", help="text file, one sentence per line (read twice, a line at a time)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="the folder to write (ids.npy and vocab.json); give it to lm train",
+    )
+    _add_text_options(p)
+    p.set_defaults(handler=run_data_encode)
 
 
 def run_graph(args: argparse.Namespace) -> int:
@@ -1152,6 +1208,23 @@ def run_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_data_encode(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    corpus = encoded.encode_corpus(
+        args.corpus,
+        args.out,
+        Tokenizer(args.tokenizer, args.lowercase),
+        args.encoding,
+        min_count=args.min_count,
+        max_vocab=args.max_vocab,
+    )
+    print(
+        f"wrote {str(corpus.path)!r}: {corpus.meta['sentences']:,} sentences, {len(corpus.ids):,} ids "
+        f"({corpus.ids.dtype}), vocabulary {len(corpus.vocab):,}, in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -1165,6 +1238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "threads", None) is not None:
             set_num_threads(args.threads)
+        ranks = (
+            distributed.world()
+            if getattr(args, "data_parallel", False)
+            else distributed.SingleProcess()
+        )
+    except (ImportError, ValueError) as err:
+        print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if ranks.size > 1:
+        return _main_ranks(handler, args, argv, name, ranks)
+    try:
         return handler(args)
     except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
@@ -1178,6 +1262,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130
+
+
+def _main_ranks(
+    handler: Any, args: argparse.Namespace, argv: list[str], name: str, ranks: Any
+) -> int:
+    """One rank of ``mpirun -n K ffnlp ... train``: rank 0 speaks and writes, the others
+    are silent but for their own errors. An error on one rank ends every rank (MPI
+    Abort): the others would otherwise wait for it until the timeout."""
+    where = "" if ranks.is_root else f" (rank {ranks.rank} of {ranks.size})"
+    quiet = open(os.devnull, "w") if not ranks.is_root else None
+    try:
+        with contextlib.ExitStack() as stack:
+            if quiet is not None:
+                stack.enter_context(contextlib.redirect_stdout(quiet))
+                stack.enter_context(contextlib.redirect_stderr(quiet))
+                stack.callback(quiet.close)
+            return handler(args)
+    except distributed.RanksDisagree as err:  # found by every rank at once: no abort needed
+        if ranks.is_root:
+            print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingInterrupted as stop:  # the ranks agree on the step where they stop
+        if ranks.is_root:
+            again = [*argv, "--resume"] if "--resume" not in argv else argv
+            print(f"ffnlp {name}: {stop}", file=sys.stderr)
+            if stop.checkpoint is not None:
+                print(
+                    f"resume with: mpirun -n {ranks.size} ffnlp {shlex.join(again)}",
+                    file=sys.stderr,
+                )
+        return stop.exit_code
+    except (ValueError, TypeError, OSError, ImportError, distributed.RankLost) as err:
+        print(f"ffnlp {name}: error{where}: {err}", file=sys.__stderr__, flush=True)
+        code = EXIT_FAILURE if isinstance(err, distributed.RankLost) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"ffnlp {name}: interrupted{where}", file=sys.__stderr__, flush=True)
+        code = 130
+    ranks.abort(code)
+    return code
 
 
 if __name__ == "__main__":

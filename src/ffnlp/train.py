@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ffnlp import checkpoint as ckpt
-from ffnlp import optim
+from ffnlp import distributed, optim
 from ffnlp.autograd import no_grad
 from ffnlp.nn import Module
 from ffnlp.text.batching import minibatches, num_batches
@@ -75,6 +75,8 @@ class TrainConfig:
         lazy_embeddings: Adam/AdamW update only the embedding rows a batch used (for sparse
             embeddings; see :class:`ffnlp.optim.Adam`).
         seed: the seed of the batch order.
+        max_steps: stop after this many steps in all (the epoch in progress ends there,
+            with its validation); None: no limit.
         log_every: steps between progress updates and log lines.
         progress: show a progress bar (tqdm, when installed) on stderr.
     """
@@ -92,6 +94,7 @@ class TrainConfig:
     early_stopping: int = 3
     lazy_embeddings: bool = False
     seed: int = 0
+    max_steps: int | None = None
     log_every: int = 100
     progress: bool = True
 
@@ -108,6 +111,12 @@ class TrainConfig:
                 raise ValueError(
                     f"{name.replace('_', '-')} must be a non-negative integer; got {value!r}"
                 )
+        if self.max_steps is not None and (
+            isinstance(self.max_steps, bool)
+            or not isinstance(self.max_steps, int)
+            or self.max_steps < 1
+        ):
+            raise ValueError(f"max-steps must be a positive integer; got {self.max_steps!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -140,20 +149,40 @@ def make_optimizer(model: Module, config: TrainConfig) -> optim.Optimizer:
     return cls(groups, lr=config.lr, weight_decay=config.weight_decay, lazy=config.lazy_embeddings)
 
 
-def evaluate(model: Module, data: Dataset, batch_size: int = 1024) -> float:
-    """Mean loss per example over ``data``, in evaluation mode (no dropout, no graph)."""
+def evaluate(
+    model: Module,
+    data: Dataset,
+    batch_size: int = 1024,
+    comm: distributed.Communicator | None = None,
+) -> float:
+    """Mean loss per example over ``data``, in evaluation mode (no dropout, no graph).
+
+    With ``comm`` of K ranks, each rank evaluates its K-th of the data and the sums are
+    added up: every rank returns the same number.
+    """
+    comm = comm or distributed.SingleProcess()
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
+    start, stop = _share(len(data), comm)
     try:
         with no_grad():
-            for indices in minibatches(len(data), batch_size, shuffle=False):
+            for indices in minibatches(stop - start, batch_size, shuffle=False):
+                indices = indices + start
                 _, loss = model(*data.batch(indices))
                 total += float(loss.item()) * len(indices)
                 count += len(indices)
     finally:
         model.train(was_training)
-    return total / max(count, 1)
+    if comm.size > 1:
+        total, count = comm.allreduce_sum(np.array([total, count], dtype=np.float64))
+    return float(total / max(count, 1))
+
+
+def _share(n: int, comm: distributed.Communicator) -> tuple[int, int]:
+    """[start, stop) of this rank's contiguous part of range(n)."""
+    bounds = np.linspace(0, n, comm.size + 1).astype(np.int64)
+    return int(bounds[comm.rank]), int(bounds[comm.rank + 1])
 
 
 @dataclass
@@ -308,6 +337,7 @@ def fit(
     checkpoint_every: int | str | None = None,
     resume: bool = False,
     epoch_metrics: Callable[[Module], dict[str, float]] | None = None,
+    comm: distributed.Communicator | None = None,
 ) -> History:
     """Train ``model`` on ``train_data``; returns a :class:`History`.
 
@@ -332,14 +362,23 @@ def fit(
             only on a signal.
         resume: go on from ``checkpoint`` (with the same model, data and settings; only
             ``epochs`` may change): the result equals an uninterrupted run's, bit for bit.
+        comm: the processes training together (see :mod:`ffnlp.distributed`); default
+            :func:`ffnlp.distributed.world`: all of ``mpirun -n K``, else this one alone.
+            With K > 1 each rank computes its share of every batch, the gradients are
+            summed across ranks, and only rank 0 writes the log, checkpoints, progress and
+            calls ``on_best``; the result equals a 1-rank run with the same batch size.
 
     Raises:
         TrainingDiverged: when the loss or the gradient norm is not finite (before the
             weights are touched, so the last checkpoint and the best model stay good).
         TrainingInterrupted: after SIGINT or SIGTERM, once the checkpoint is saved.
         ValueError: for empty data, or a checkpoint that does not fit this run.
+        ffnlp.distributed.RanksDisagree: ranks started with different settings or data.
+        ffnlp.distributed.RankLost: another rank stopped answering (died or hangs).
     """
     config = config or TrainConfig()
+    comm = comm or distributed.world()
+    parallel = comm.size > 1
     if len(train_data) == 0:
         raise ValueError("fit: the training data is empty")
     every = parse_every(checkpoint_every) if checkpoint_every is not None else None
@@ -364,6 +403,23 @@ def fit(
         saved.restore(model, optimizer, scheduler)
         position, best_state = saved.position, saved.best_state()
         rng.bit_generator.state = position.epoch_rng_state
+    if parallel:
+        distributed.check_same_start(
+            {
+                "settings": {k: v for k, v in config.to_dict().items() if k != "progress"},
+                "parameters": [(n, p.shape, str(p.dtype)) for n, p in model.named_parameters()],
+                "training data": distributed.data_fingerprint(train_data),
+                "validation data": distributed.data_fingerprint(valid_data),
+                "resume": [bool(resume), position.step],
+            },
+            comm,
+        )
+        distributed.broadcast_parameters(model, comm)
+        distributed.separate_generators(model, comm)
+        embeddings = distributed.embedding_weights(model)
+    if not comm.is_root:  # rank 0 alone writes and shows progress
+        log_path, on_best, checkpoint_every, every = None, None, None, None
+        config = TrainConfig(**{**config.to_dict(), "progress": False})
     if log_path:
         log_path = Path(log_path)
         if resume and position.log_bytes is not None and log_path.exists():
@@ -377,6 +433,8 @@ def fit(
             log.flush()
 
     def save_checkpoint() -> None:
+        if not comm.is_root:
+            return
         position.log_bytes = log.tell() if log is not None else None
         ckpt.save(
             checkpoint,
@@ -397,12 +455,17 @@ def fit(
     try:
         with _stop_on_signals() as received:
 
-            def stop_if_signalled() -> None:
-                if received:
+            def stop_if_signalled(agreed: bool | None = None) -> None:
+                # With K ranks the signal reaches each at a different moment: they stop
+                # after the same step, when any of them got it (``agreed``, summed with
+                # the gradients), or else they would wait for each other for ever.
+                if parallel and agreed is None:
+                    agreed = bool(comm.allreduce_sum(np.array([float(bool(received))]))[0])
+                if agreed if parallel else received:
                     if checkpoint is not None:
                         save_checkpoint()
                     raise TrainingInterrupted(
-                        received[0],
+                        received[0] if received else signal.SIGTERM,
                         position.epoch,
                         position.step,
                         Path(checkpoint) if checkpoint is not None else None,
@@ -418,16 +481,25 @@ def fit(
                     config.log_every,
                     unit,
                 )
-                batches = minibatches(len(train_data), config.batch_size, rng)
+                # A dataset too large for a permutation of its examples brings its own order.
+                order = getattr(train_data, "batch_order", minibatches)
+                batches = order(len(train_data), config.batch_size, rng)
                 for indices in itertools.islice(batches, position.batch, None):
-                    inputs, targets = train_data.batch(indices)
+                    if config.max_steps is not None and position.step >= config.max_steps:
+                        break
                     for p in params:
                         p.grad = None
-                    _, loss = model(inputs, targets)
-                    value = float(loss.item())
+                    if parallel:
+                        value, agreed = _parallel_backward(
+                            model, train_data, indices, params, comm, embeddings, received
+                        )
+                    else:
+                        _, loss = model(*train_data.batch(indices))
+                        value = float(loss.item())
                     if not math.isfinite(value):
                         raise _diverged(f"the loss became {value}", epoch, position.step + 1)
-                    loss.backward()
+                    if not parallel:
+                        loss.backward()
                     norm = (
                         optim.clip_grad_norm_(params, config.clip_norm)
                         if config.clip_norm is not None
@@ -455,7 +527,7 @@ def fit(
                         )
                     if every and every[1] == "steps" and position.step % every[0] == 0:
                         save_checkpoint()
-                    stop_if_signalled()
+                    stop_if_signalled(agreed if parallel else None)
                 progress.close()
                 seconds = time.perf_counter() - epoch_start
                 train_loss = position.epoch_loss / max(position.epoch_examples, 1)
@@ -469,7 +541,7 @@ def fit(
                     "examples_per_second": position.epoch_examples / seconds,
                 }
                 if valid_data is not None and len(valid_data):
-                    valid_loss = evaluate(model, valid_data)
+                    valid_loss = evaluate(model, valid_data, comm=comm)
                     record["valid_loss"] = valid_loss
                     record.update({f"valid_{k}": v for k, v in describe(valid_loss).items()})
                     improved = valid_loss < (
@@ -496,7 +568,7 @@ def fit(
                 position.stopped_early = bool(
                     config.early_stopping
                     and position.epochs_without_improvement >= config.early_stopping
-                )
+                ) or (config.max_steps is not None and position.step >= config.max_steps)
                 position.epoch += 1
                 position.batch = 0
                 position.epoch_loss, position.epoch_examples = 0.0, 0
@@ -519,6 +591,39 @@ def fit(
         position.stopped_early,
         time.perf_counter() - started,
     )
+
+
+def _parallel_backward(
+    model: Module,
+    data: Dataset,
+    indices: np.ndarray,
+    params: list[Any],
+    comm: distributed.Communicator,
+    embeddings: set[int],
+    received: list[int],
+) -> tuple[float, bool]:
+    """This rank's share of a global batch, forward and backward, then the gradients
+    summed across ranks (see :func:`ffnlp.distributed.sum_gradients`).
+
+    Returns the global batch's mean loss and whether any rank was signalled to stop; every
+    rank gets the same two, so they all diverge, stop or go on together.
+    """
+    local = distributed.shard(indices, comm)
+    weight = len(local) / len(indices)
+    local_loss = 0.0
+    if len(local):  # a global batch smaller than K leaves some ranks without examples
+        _, loss = model(*data.batch(local))
+        local_loss = float(loss.item())
+        loss.backward()
+    loss_sum, signalled = distributed.sum_gradients(
+        params,
+        comm,
+        weight,
+        extras=(weight * local_loss, float(bool(received))),
+        sparse=embeddings,
+        mode=comm.embedding_gradients,
+    )
+    return float(loss_sum), bool(signalled)
 
 
 def _diverged(what: str, epoch: int, step: int) -> TrainingDiverged:

@@ -1,8 +1,9 @@
 """Text: tokenizers, vocabularies, corpora and the n-gram context windows models train on."""
 
-from ffnlp.text.batching import minibatches, num_batches
+from ffnlp.text import encoded
+from ffnlp.text.batching import minibatches, num_batches, strided_minibatches
 from ffnlp.text.datasets import load_corpus, read_lines, read_text, split
-from ffnlp.text.ngrams import LAYOUTS, context_windows, padded_sentences
+from ffnlp.text.ngrams import LAYOUTS, StreamWindows, context_windows, padded_sentences
 from ffnlp.text.tokenize import TOKENIZER_MODES, Tokenizer
 from ffnlp.text.vocab import BOS, EOS, SPECIALS, UNK, Vocab
 
@@ -13,9 +14,11 @@ __all__ = [
     "SPECIALS",
     "TOKENIZER_MODES",
     "UNK",
+    "StreamWindows",
     "Tokenizer",
     "Vocab",
     "context_windows",
+    "encoded",
     "load_corpus",
     "minibatches",
     "num_batches",
@@ -23,4 +26,5 @@ __all__ = [
     "read_lines",
     "read_text",
     "split",
+    "strided_minibatches",
 ]

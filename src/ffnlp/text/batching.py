@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -36,3 +37,29 @@ def minibatches(
 
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def strided_minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Shuffled batches covering ``range(n)`` with no permutation held in memory, for
+    datasets too large for one (8 bytes an example): the i-th example of the epoch is
+    ``(a·i + c) mod n``, with ``a`` coprime to n and ``c`` drawn from ``rng``. Each index
+    comes once per epoch; neighbours in a batch lie ``a`` apart, far from each other in
+    the corpus. A weaker shuffle than a permutation, but one that costs O(batch_size).
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if n >= 1 << 32:  # a·i must stay below 2**64
+        raise ValueError(f"strided_minibatches: at most 2**32 examples; got {n}")
+    a = 1
+    if n > 2:
+        a = int(rng.integers(1, n))
+        while math.gcd(a, n) != 1:
+            a = int(rng.integers(1, n))
+    c = np.uint64(rng.integers(n)) if n else np.uint64(0)
+    for start in range(0, n, batch_size):
+        i = np.arange(start, min(start + batch_size, n), dtype=np.uint64)
+        yield ((np.uint64(a) * i + c) % np.uint64(n)).astype(np.int64)

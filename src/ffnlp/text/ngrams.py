@@ -15,10 +15,12 @@ Both predict the same targets in the same order: every token of every sentence, 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 
+from ffnlp.text.batching import strided_minibatches
 from ffnlp.text.vocab import Vocab
 
 LAYOUTS = ("stream", "sentence")
@@ -82,3 +84,55 @@ def context_windows(
 def _with_eos(sentences: Sequence[np.ndarray]) -> list[np.ndarray]:
     eos = np.array([Vocab.eos_id], dtype=np.int64)
     return [part for s in sentences for part in (np.asarray(s, dtype=np.int64), eos)]
+
+
+class StreamWindows:
+    """The context windows of one stream of ids (``s1 </s> s2 </s> ...``), gathered on
+    demand for each batch: for a memory-mapped corpus (:mod:`ffnlp.text.encoded`) only the
+    batch's windows are ever in memory, never all of them.
+
+    Window j predicts ``ids[j]`` from the ``context_size`` ids before it, ``<s>`` before the
+    start; with the "sentence" layout also ``<s>`` for everything up to the last ``</s>``
+    in the context. The windows equal :func:`context_windows`' for the same sentences.
+
+    It is a dataset for :func:`ffnlp.train.fit`; its batch order is
+    :func:`~ffnlp.text.batching.strided_minibatches` (no permutation of all windows).
+
+    >>> w = StreamWindows(np.array([5, 6, 2, 7, 2]), context_size=2)
+    >>> x, y = w.batch(np.arange(5))
+    >>> x.tolist(), y.tolist()
+    ([[1, 1], [1, 5], [5, 6], [6, 2], [2, 7]], [5, 6, 2, 7, 2])
+    """
+
+    batch_order = staticmethod(strided_minibatches)
+
+    def __init__(self, ids: np.ndarray, context_size: int, layout: str = "stream") -> None:
+        _check(context_size, layout)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise ValueError(
+                f"StreamWindows: ids must be 1-D integers; got {ids.dtype} {ids.shape}"
+            )
+        self.ids, self.context_size, self.layout = ids, int(context_size), layout
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        indices = np.asarray(indices, dtype=np.int64)
+        positions = indices[:, None] + np.arange(-self.context_size, 0)  # (B, N)
+        contexts = self.ids[np.maximum(positions, 0)].astype(np.int64)
+        contexts[positions < 0] = Vocab.bos_id
+        if self.layout == "sentence":  # nothing from before the sentence's start
+            ends = contexts == Vocab.eos_id
+            before_last_end = np.flip(np.cumsum(np.flip(ends, axis=1), axis=1), axis=1) > 0
+            contexts[before_last_end] = Vocab.bos_id
+        return contexts, self.ids[indices].astype(np.int64)
+
+    def fingerprint(self) -> str:
+        """A hash of the stream's length, layout and 66 blocks of it (its ends and 64
+        evenly spaced), cheap for any size."""
+        n, block = len(self.ids), 4096
+        digest = hashlib.blake2b(f"{n} {self.context_size} {self.layout}".encode(), digest_size=16)
+        for start in sorted(set(np.linspace(0, max(n - block, 0), 66).astype(np.int64).tolist())):
+            digest.update(np.ascontiguousarray(self.ids[start : start + block]).tobytes())
+        return digest.hexdigest()

@@ -58,6 +58,16 @@ class Vocab:
         Raises:
             ValueError: on bad sizes, or when no token survives ``min_count``.
         """
+        return cls.from_counts(
+            Counter(token for sentence in sentences for token in sentence), min_count, max_size
+        )
+
+    @classmethod
+    def from_counts(
+        cls, counts: Counter[str], min_count: int = 1, max_size: int | None = None
+    ) -> Vocab:
+        """Like :meth:`build`, from token counts (e.g. gathered while streaming a file
+        too large to hold)."""
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise ValueError(f"min_count must be a positive integer; got {min_count!r}")
         if max_size is not None and (
@@ -66,7 +76,7 @@ class Vocab:
             raise ValueError(
                 f"max_size must be an integer > {len(SPECIALS)} (room for the special tokens); got {max_size!r}"
             )
-        counts = Counter(token for sentence in sentences for token in sentence)
+        counts = Counter(counts)
         for special in SPECIALS:
             counts.pop(special, None)
         kept = sorted(
