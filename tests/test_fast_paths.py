@@ -58,6 +58,31 @@ def test_parallel_blocks_covers_every_element_once(two_threads):
     assert np.all(a == 1)
 
 
+def _add_one_in_blocks(size):
+    a = np.zeros(size, dtype=np.float32)
+
+    def add_one(piece):
+        piece += 1
+
+    threads.parallel_blocks(add_one, a)
+    return float(a.sum())
+
+
+def test_a_forked_child_makes_its_own_pool(two_threads):
+    import multiprocessing
+
+    size = threads.PARALLEL_MIN * 2
+    assert _add_one_in_blocks(size) == size  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # its threads do not follow
+        assert pool.apply_async(_add_one_in_blocks, (size,)).get(timeout=30) == size
+
+
+def test_parallel_blocks_refuses_arrays_it_could_not_write_in_place():
+    a = np.zeros((4, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="contiguous"):
+        threads.parallel_blocks(lambda piece: None, a[:, ::2])
+
+
 def test_sparse_and_dense_gradients_give_the_same_adam_update():
     rng = np.random.default_rng(0)
     start = rng.standard_normal((50, 4)).astype(np.float32)

@@ -31,7 +31,20 @@ FUZZ = settings(
 # plus anything at all (NUL, invalid UTF-8).
 PIECES = st.sampled_from(
     [
-        *(b"__label__", b"pos", b"neg", b"the", b"\t", b",", b'"', b" ", b"\n", b"\r\n", b"1"),
+        *(
+            b"__label__",
+            b"pos",
+            b"neg",
+            b"the",
+            b"\t",
+            b",",
+            b'"',
+            b" ",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"1",
+        ),
         *(b"-0.5", b"1e999", b"nan", b"positive", b"negative", b"#", b"\xe9", b"\x00", b"3 2"),
     ]
 )

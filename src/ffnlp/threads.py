@@ -32,6 +32,17 @@ _pool: ThreadPoolExecutor | None = None
 _blas_limits = None
 
 
+def _forget_pool() -> None:
+    # A forked child inherits the pool object but not its threads: work handed to it would
+    # wait forever. The child makes its own pool when it first needs one.
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def get_num_threads() -> int:
     """The number of threads ffnlp's element-wise work uses."""
     return _num_threads
@@ -66,7 +77,8 @@ def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
     The arrays must have the same size and be contiguous (their flat views are written in
     place). ``work`` must only touch the pieces it is given.
     """
-    assert all(a.flags.c_contiguous for a in arrays), "parallel_blocks needs contiguous arrays"
+    if not all(a.flags.c_contiguous for a in arrays):  # a copy would take the writes
+        raise ValueError("parallel_blocks needs contiguous arrays")
     flat = [a.reshape(-1) for a in arrays]
     size = flat[0].size
     if _num_threads == 1 or size < PARALLEL_MIN:

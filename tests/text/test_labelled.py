@@ -127,3 +127,22 @@ def test_column_names_without_a_header_are_a_clear_error(tmp_path):
     path.write_text("pos\tgood film\n")
     with pytest.raises(ValueError, match=r"--label-column 'label' is not a 0-based column number"):
         read_labelled(path, "tsv", label_column="label", text_column="1")
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "csv"])
+def test_carriage_returns_end_records_and_never_crash(tmp_path, fmt):
+    sep = "\t" if fmt == "tsv" else ","
+    path = tmp_path / f"mac.{fmt}"  # old Mac line endings
+    path.write_bytes(f"pos{sep}good film\rneg{sep}bad film\r".encode())
+    assert read_labelled(str(path), fmt) == (["good film", "bad film"], ["pos", "neg"])
+    path = tmp_path / f"stray.{fmt}"  # a stray one cuts a record: a clear error
+    path.write_bytes(f"pos{sep}good film\nneg{sep}a\rb\n".encode())
+    with pytest.raises(ValueError, match="has 1 columns"):
+        read_labelled(str(path), fmt)
+
+
+def test_only_newlines_end_a_record(tmp_path):
+    path = tmp_path / "data.ft"
+    path.write_text("__label__pos good\x0cfilm\r\n__label__neg bad\u2028film\n", encoding="utf-8")
+    texts, labels = read_labelled(str(path), "fasttext")
+    assert labels == ["pos", "neg"] and len(texts) == 2

@@ -31,11 +31,21 @@ def _where(path: str | os.PathLike, number: int) -> str:
     return f"{str(path)!r}, line {number}"
 
 
+def _lines(text: str) -> list[str]:
+    """The file's lines: split on newlines only (str.splitlines would also cut a text at a
+    form feed or a Unicode line separator inside it), with a carriage return before the
+    newline dropped."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def read_fasttext(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for number, line in enumerate(read_text(path, encoding, "labelled file").splitlines(), start=1):
+    for number, line in enumerate(_lines(read_text(path, encoding, "labelled file")), start=1):
         if not line.strip():
             continue
         words = line.split()
@@ -63,7 +73,7 @@ def read_label_first(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for number, line in enumerate(read_text(path, encoding, "labelled file").splitlines(), start=1):
+    for number, line in enumerate(_lines(read_text(path, encoding, "labelled file")), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(maxsplit=1)
@@ -85,13 +95,16 @@ def read_delimited(
     encoding: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """Rows of a TSV/CSV file; columns by 0-based index, or by name when ``header``."""
-    rows = list(
-        csv.reader(
-            io.StringIO(read_text(path, encoding, "labelled file")),
-            delimiter=delimiter,
-            quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
-        )
+    reader = csv.reader(
+        io.StringIO(read_text(path, encoding, "labelled file"), newline=""),  # as csv wants
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
     )
+    rows: list[list[str]] = []
+    try:
+        rows.extend(reader)
+    except csv.Error as err:  # a stray carriage return, an unclosed quote running on, ...
+        raise ValueError(f"{_where(path, reader.line_num)}: {err}") from None
     start = 1
     if header:
         names = rows[0] if rows else []
@@ -146,9 +159,7 @@ def read_class_files(
         if not label:
             raise ValueError(f"cannot tell the class of {path!r}: give it as LABEL={path}")
         lines = [
-            line.strip()
-            for line in read_text(path, encoding, "class file").splitlines()
-            if line.strip()
+            line.strip() for line in _lines(read_text(path, encoding, "class file")) if line.strip()
         ]
         texts += lines
         labels += [label] * len(lines)
