@@ -167,6 +167,18 @@ def test_resume_refuses_other_settings_or_data(tmp_path):
         fit(_lm(), train, None, other, checkpoint=path, resume=True)
     with pytest.raises(ValueError, match="made on 120 training examples, but this run has 60"):
         fit(_lm(), _lm_data(0, n=60), None, LM_TRAINING, checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="made with other training data"):
+        fit(_lm(), _lm_data(1), None, LM_TRAINING, checkpoint=path, resume=True)  # same size
+    other_model = FeedforwardLM(
+        FeedforwardLMConfig(
+            vocab_size=12, context_size=3, embed_dim=6, hidden_dims=(10,), dropout=0.5
+        ),
+        rng=7,
+    )
+    with pytest.raises(
+        ValueError, match=r"made with other model settings \(dropout: 0.3 then, 0.5 now"
+    ):
+        fit(other_model, train, None, LM_TRAINING, checkpoint=path, resume=True)
     with pytest.raises(ValueError, match="there is no checkpoint"):
         fit(_lm(), train, None, LM_TRAINING, checkpoint=tmp_path / "none.ckpt", resume=True)
     more_epochs = TrainConfig(**{**LM_TRAINING.to_dict(), "epochs": 6})

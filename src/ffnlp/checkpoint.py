@@ -20,8 +20,9 @@ checkpoint holds.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,11 @@ def save(
     best_state: dict[str, np.ndarray] | None,
     training: dict[str, Any],
     train_size: int,
+    identity: dict[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint atomically (the previous one stays whole until the new one is)."""
+    """Write a checkpoint atomically (the previous one stays whole until the new one is).
+
+    ``identity``: what else a resumed run must share with this one (see :func:`identity`)."""
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
     if best_state is not None:
         arrays.update({f"best.{k}": v for k, v in best_state.items()})
@@ -113,12 +117,31 @@ def save(
     meta = {
         "training": training,
         "train_size": train_size,
+        "identity": identity or {},
         "optimizer": {"param_groups": saved["param_groups"], "state": optimizer_state},
         "scheduler": scheduler.state_dict(),
         "position": asdict(position),
         "generators": generator_states(model),
     }
     io.save_archive(path, KIND, meta, arrays)
+
+
+def identity(model: Module, data_fingerprint: str) -> dict[str, Any]:
+    """What a run is beyond its training settings: the model's settings (its ``config``,
+    when it has one) and a fingerprint of its training data."""
+    config = getattr(model, "config", None)
+    settings = asdict(config) if config is not None and is_dataclass(config) else None
+    return {
+        "model settings": json.loads(json.dumps(settings, default=str)),
+        "training data": data_fingerprint,
+    }
+
+
+def _difference(saved: Any, now: Any) -> str:
+    if isinstance(saved, dict) and isinstance(now, dict):
+        keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        return ", ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in keys)
+    return "its fingerprint differs"
 
 
 @dataclass
@@ -137,7 +160,9 @@ class Checkpoint:
         best = {k[len("best.") :]: v for k, v in self.arrays.items() if k.startswith("best.")}
         return best or None
 
-    def check_compatible(self, training: dict[str, Any], train_size: int) -> None:
+    def check_compatible(
+        self, training: dict[str, Any], train_size: int, identity: dict[str, Any] | None = None
+    ) -> None:
         """Refuse to resume with other settings or data: the result would not be the run
         that was interrupted. Only the number of epochs and the display may change."""
         where = f"cannot resume from {str(self.path)!r}"
@@ -157,6 +182,13 @@ class Checkpoint:
                 f"{where}: it was made on {self.meta['train_size']} training examples, but this "
                 f"run has {train_size}; resume with the same training data and settings"
             )
+        saved_identity = self.meta.get("identity") or {}  # older checkpoints have none
+        for key, value in (identity or {}).items():
+            if key in saved_identity and saved_identity[key] != value:
+                raise ValueError(
+                    f"{where}: it was made with other {key} ({_difference(saved_identity[key], value)}); "
+                    "resume with the same model settings and training data"
+                )
 
     def restore(
         self, model: Module, optimizer: optim.Optimizer, scheduler: optim.ReduceLROnPlateau

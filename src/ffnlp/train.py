@@ -10,6 +10,7 @@ stops improving, stops early, and keeps the best model.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import math
@@ -53,6 +54,15 @@ class ArrayDataset:
 
     def batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.inputs[indices], self.targets[indices]
+
+    def fingerprint(self) -> str:
+        """A hash of every example (what a resumed or parallel run checks it shares)."""
+        digest = hashlib.blake2b(digest_size=16)
+        for array in (self.inputs, self.targets):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
 
 
 @dataclass
@@ -397,9 +407,14 @@ def fit(
     )
     position = ckpt.Position(epoch_rng_state=rng.bit_generator.state)
     best_state: dict[str, np.ndarray] | None = None
+    run_identity = (
+        ckpt.identity(model, distributed.data_fingerprint(train_data))
+        if checkpoint is not None
+        else None
+    )
     if resume:
         saved = ckpt.load(checkpoint)
-        saved.check_compatible(config.to_dict(), len(train_data))
+        saved.check_compatible(config.to_dict(), len(train_data), run_identity)
         saved.restore(model, optimizer, scheduler)
         position, best_state = saved.position, saved.best_state()
         rng.bit_generator.state = position.epoch_rng_state
@@ -445,6 +460,7 @@ def fit(
             best_state,
             config.to_dict(),
             len(train_data),
+            run_identity,
         )
 
     if resume:
