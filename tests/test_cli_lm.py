@@ -305,7 +305,16 @@ def test_pretrained_frozen_embeddings_from_a_glove_file(corpus, capsys):
     assert code == 2 and "the pretrained vectors have 8 dimensions but --embed-dim is 4" in err
 
 
-def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys):
+@pytest.fixture
+def restore_threads():
+    import ffnlp
+
+    before = ffnlp.get_num_threads()
+    yield
+    ffnlp.set_num_threads(before)  # --threads would otherwise hold for the rest of the tests
+
+
+def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys, restore_threads):
     tmp, train, valid = corpus
     model = tmp / "adaptive.npz"
     argv = ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN]

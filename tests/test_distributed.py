@@ -175,6 +175,19 @@ def _rank_pid(marker, rank, deadline):
     raise AssertionError(f"no rank {rank} process found")
 
 
+def _wait_for_cpu_seconds(pid: int, seconds: float, deadline: float) -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return
+        if (int(fields[11]) + int(fields[12])) / ticks >= seconds:  # utime + stime
+            return
+        time.sleep(0.1)
+
+
 @needs_mpi
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -196,7 +209,9 @@ def test_a_rank_that_dies_or_hangs_stops_the_others_in_bounded_time(tmp_path, ho
     )
     try:
         victim = _rank_pid(marker, 1, time.monotonic() + 60)
-        time.sleep(1.0)  # let training start
+        # Let training start: wait for CPU time, not wall time, so a loaded machine that is
+        # slow to import and load the data does not freeze the rank before it trains.
+        _wait_for_cpu_seconds(victim, 2.5, time.monotonic() + 60)
         os.kill(victim, how)
         started = time.monotonic()
         output, _ = job.communicate(timeout=60)
