@@ -292,8 +292,9 @@ def prefer_sparse(total_rows: int, num_rows: int, row_bytes: int) -> bool:
 
     A ring Allreduce of the (V, D) matrix sends 2(K-1)/K · V·row_bytes per rank; an
     Allgather of the rows every rank touched sends (K-1)/K · rows·(row_bytes + 8), ids
-    included. The rows win when they take fewer bytes; ``benchmarks/scaling.py`` measures
-    that the time follows the bytes (``docs/scaling.md``).
+    included. The rows win when they take fewer bytes, which is what matters between
+    machines; on one machine ``benchmarks/scaling.py`` could not separate the two in time
+    (``docs/scaling.md``).
     """
     return total_rows * (row_bytes + _ID_BYTES) < 2 * num_rows * row_bytes
 
