@@ -416,7 +416,7 @@ def _add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts (same format): their loss and accuracy after every epoch go to the log",
+        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log",
     )
     p.add_argument(
         "--log",
