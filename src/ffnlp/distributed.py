@@ -160,7 +160,19 @@ class MPICommunicator(Communicator):
         return out
 
     def allgather_object(self, obj: Any) -> list[Any]:
-        return self.comm.allgather(obj)
+        """Every rank's ``obj`` (JSON-able), gathered with the same timeout as a step, so a
+        rank that hangs before training starts is noticed too."""
+        mine = np.frombuffer(json.dumps(obj, sort_keys=True).encode(), dtype=np.uint8)
+        lengths = np.empty(self.size, dtype=np.int64)
+        what = "the start-up check of settings and data"
+        self._wait(self.comm.Iallgather(np.array([len(mine)], np.int64), lengths), what)
+        everything = np.empty(int(lengths.sum()), dtype=np.uint8)
+        self._wait(self.comm.Iallgatherv(mine, [everything, lengths.tolist()]), what)
+        ends = np.cumsum(lengths)
+        return [
+            json.loads(everything[end - n : end].tobytes().decode())
+            for n, end in zip(lengths.tolist(), ends.tolist())
+        ]
 
     def broadcast(self, array: np.ndarray) -> None:
         self._wait(self.comm.Ibcast(array, root=0), "the broadcast of the parameters")
