@@ -69,6 +69,7 @@ from ffnlp.train import (
     OPTIMIZERS,
     ArrayDataset,
     TrainConfig,
+    TrainingDiverged,
     TrainingInterrupted,
     fit,
     parse_every,
@@ -1279,8 +1280,8 @@ def _main_ranks(
                 stack.enter_context(contextlib.redirect_stderr(quiet))
                 stack.callback(quiet.close)
             return handler(args)
-    except distributed.RanksDisagree as err:  # found by every rank at once: no abort needed
-        if ranks.is_root:
+    except (distributed.RanksDisagree, TrainingDiverged) as err:  # every rank at once
+        if ranks.is_root:  # so rank 0 says it once, and no abort is needed
             print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as stop:  # the ranks agree on the step where they stop
