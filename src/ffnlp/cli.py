@@ -709,7 +709,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
     # The model is written to a temporary file next to --out whenever validation improves,
     # and moved to --out only when training ends well: a failed run never replaces a file.
     partial = out.with_name(f".{out.name}.training")
-    log_path = Path(args.log) if args.log else out.with_name(out.name + ".log.jsonl")
+    log_path = Path(args.log) if args.log else out.with_name(out.name + LOG_SUFFIX)
     _check_output(str(log_path))
     writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
     if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ffnlp import io
+
 CACHE_ENV = "FFNLP_DATA"
 MIRROR_ENV = "FFNLP_MIRROR"  # a base URL serving <name>/<file name> instead of the sources
 CHUNK = 1 << 16
@@ -250,14 +252,7 @@ def _put(folder: Path, target: str, data: bytes, sha256: str, what: str) -> None
         )
     path = folder / target
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    io.atomic_write(path, lambda handle: handle.write(data))
 
 
 def download(url: str, folder: Path, sha256: str, timeout: float = 60.0) -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp import io
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 
@@ -151,9 +152,7 @@ def encode_corpus(
         "dtype": np.dtype(dtype).name,
         "vocab": vocab.to_dict(),
     }
-    temporary = out / f".{META_FILE}.partial"
-    temporary.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(temporary, out / META_FILE)
+    io.atomic_write_text(out / META_FILE, json.dumps(meta))
     return open_encoded(out)
 
 
