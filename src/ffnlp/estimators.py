@@ -389,30 +389,40 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         ``buckets`` rows, or with ``buckets=0`` looked up in the table of training bigrams
         seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words.
         Bigrams and openings that training never saw are left out."""
-        docs = [self.vocab_.encode(t) for t in tokens]
-        extra = [[] for _ in docs]
+        flat, starts = self._rows(tokens, learn_tables)
+        return np.split(flat, starts[1:-1])
+
+    def _rows(
+        self, tokens: Sequence[Sequence[str]], learn_tables: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_documents` as one ragged array: (rows, starts), text k's rows being
+        ``rows[starts[k]:starts[k + 1]]``."""
+        words, starts = self.vocab_.encode_many(tokens)
+        blocks = [(words, starts)]  # each a (rows, starts) ragged array, one segment a text
         offset = len(self.vocab_)
         if self.bigrams:
-            rows, starts = self._bigram_rows(docs, learn_tables)
-            for i in range(len(docs)):
-                found = rows[starts[i] : starts[i + 1]]
-                extra[i].append(found[found >= 0] + offset)
+            rows, key_starts = self._bigram_rows(words, starts, learn_tables)
+            blocks.append(_drop_negative(rows, key_starts, offset))
             offset += self.buckets or len(self.bigram_table_)
         if self.prefix_ngrams:
-            for i, found in enumerate(self._prefix_rows(docs, learn_tables)):
-                extra[i].append(found + offset)
-        return [np.concatenate([d, *more]) if more else d for d, more in zip(docs, extra)]
+            docs = np.split(words, starts[1:-1])
+            found = self._prefix_rows(docs, learn_tables)
+            lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+            flat = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+            blocks.append((flat + offset, np.concatenate(([0], np.cumsum(lengths)))))
+        return _interleave(blocks)
 
     def _extra_rows(self) -> int:
         """Rows after the words': bigrams (hashed or one per bigram kept), then openings."""
         bigrams = (self.buckets or len(self.bigram_table_)) if self.bigrams else 0
         return bigrams + (len(self.prefix_table_) if self.prefix_ngrams else 0)
 
-    def _bigram_rows(self, docs: list[np.ndarray], learn: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Every text's bigram rows (-1: unseen), concatenated, and where each text starts."""
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        starts = np.concatenate(([0], np.cumsum(lengths)))
-        keys, key_starts = bigram_keys(np.concatenate(docs), starts, len(self.vocab_))
+    def _bigram_rows(
+        self, words: np.ndarray, starts: np.ndarray, learn: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every text's bigram rows (-1: unseen), concatenated, and where each text starts;
+        ``words`` and ``starts`` are the texts' word ids, concatenated, and their starts."""
+        keys, key_starts = bigram_keys(words, starts, len(self.vocab_))
         if self.buckets:
             return hash_keys(keys, self.buckets), key_starts
         if learn:
@@ -495,7 +505,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
             raise ValueError(f"prefix_ngrams must be a non-negative integer; got {p!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
-        docs = self._documents(tokens, learn_tables=True)
+        data = TextDataset.from_ragged(
+            *self._rows(tokens, learn_tables=True), targets.astype(np.int64)
+        )
         config = PooledClassifierConfig(
             vocab_size=len(self.vocab_),
             num_classes=len(self.classes_),
@@ -513,8 +525,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.model_ = PooledClassifier(config, rng=seed)
         self._load_pretrained()
         if self.nb_features:
-            self.model_.set_nb_table(docs, targets.astype(np.int64))
-        data = TextDataset(docs, targets.astype(np.int64))
+            self.model_.set_nb_table(data, data.targets)
         training = _train_config(self, self.verbose)
         epoch_metrics = None
         if eval_set is not None:
@@ -595,7 +606,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             return self.network_.predict_proba(
                 lexicon_features(tokens, self.lexicon_).astype(np.float64)
             )
-        data = TextDataset(self._documents(tokens))
+        data = TextDataset.from_ragged(*self._rows(tokens))
         self.model_.eval()
         out = np.empty((len(data), len(self.classes_)))
         with no_grad():
@@ -698,6 +709,32 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
             ) from None
         return est
+
+
+def _drop_negative(
+    rows: np.ndarray, starts: np.ndarray, offset: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ragged array (values, segment starts) without its negative values, the others
+    shifted by ``offset``."""
+    keep = rows >= 0
+    kept = np.concatenate(([0], np.cumsum(keep)))
+    return rows[keep] + offset, kept[starts]
+
+
+def _interleave(blocks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged arrays with the same number of segments joined segment by segment: segment
+    i of the result is segment i of the first block, then of the second, and so on."""
+    if len(blocks) == 1:
+        return blocks[0]
+    lengths = [np.diff(starts) for _, starts in blocks]
+    starts = np.concatenate(([0], np.cumsum(sum(lengths))))
+    out = np.empty(starts[-1], dtype=np.int64)
+    before = starts[:-1].copy()  # where the next block's part of each segment goes
+    for (values, block_starts), n in zip(blocks, lengths):
+        segment = np.repeat(np.arange(len(n)), n)
+        out[before[segment] + np.arange(len(values)) - block_starts[segment]] = values
+        before += n
+    return out, starts
 
 
 def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:

@@ -175,9 +175,10 @@ class PooledClassifier(Module):
         return (rows * first[:, :, None]).sum(axis=1)
 
     def set_nb_table(
-        self, docs: Sequence[np.ndarray], targets: np.ndarray, alpha: float = 1.0
+        self, docs: Sequence[np.ndarray] | TextDataset, targets: np.ndarray, alpha: float = 1.0
     ) -> None:
-        """Fill the naive Bayes table from training texts (token id arrays) and class ids.
+        """Fill the naive Bayes table from training texts (token id arrays, or a
+        :class:`TextDataset`) and class ids.
 
         For class c, r_c = log(p / |p|_1) - log(q / |q|_1), p and q the smoothed counts of
         texts containing each token inside and outside c; the table is scaled so the
@@ -185,10 +186,10 @@ class PooledClassifier(Module):
         """
         k = self.config.nb_features
         rows = self.config.vocab_size + self.config.buckets
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        flat = np.concatenate([np.asarray(d, dtype=np.int64) for d in docs])
-        doc_of = np.repeat(np.arange(len(docs)), lengths)
-        pairs = np.unique(doc_of * rows + flat)  # each (text, token) once: binarized counts
+        data = docs if isinstance(docs, TextDataset) else TextDataset(docs)
+        doc_of = np.repeat(np.arange(len(data)), data.lengths)
+        pairs = np.sort(doc_of * rows + data.flat)
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # binarized counts
         doc, token = np.divmod(pairs, rows)
         classes = self.config.num_classes
         counts = (
@@ -202,14 +203,10 @@ class PooledClassifier(Module):
             p = counts[c] + alpha
             q = counts.sum(axis=0) - counts[c] + alpha
             table[:, j] = np.log(p / p.sum()) - np.log(q / q.sum())
-        self.nb_table.data[...] = table
-        batch = TextDataset(docs)
-        scores = np.concatenate(
-            [
-                self.nb_scores(*batch.batch(np.arange(a, min(a + 1024, len(docs))))[0])
-                for a in range(0, len(docs), 1024)
-            ]
-        )
+        # Each text's score sums the ratios of its distinct tokens (the pairs above).
+        scores = np.zeros((len(data), k))
+        for j in range(k):
+            scores[:, j] = np.bincount(doc, weights=table[token, j], minlength=len(data))
         scale = scores.std(axis=0)
         self.nb_table.data[...] = table / np.where(scale > 0, scale, 1.0)
 
@@ -236,6 +233,19 @@ class TextDataset:
         )
         self.lengths = lengths
         self.targets = targets if targets is not None else np.zeros(len(docs), dtype=np.int64)
+
+    @classmethod
+    def from_ragged(
+        cls, rows: np.ndarray, starts: np.ndarray, targets: np.ndarray | None = None
+    ) -> TextDataset:
+        """The texts of one ragged array: text k is ``rows[starts[k]:starts[k + 1]]``."""
+        data = cls.__new__(cls)
+        data.flat = np.asarray(rows, dtype=np.int64)
+        data.starts = np.asarray(starts, dtype=np.int64)
+        data.lengths = np.diff(data.starts)
+        n = len(data.lengths)
+        data.targets = targets if targets is not None else np.zeros(n, dtype=np.int64)
+        return data
 
     def __len__(self) -> int:
         return len(self.lengths)

@@ -7,6 +7,7 @@ ends each sentence (it is predicted like any word, as in Mikolov's PTB setup).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -100,8 +101,22 @@ class Vocab:
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
         """Ids of ``tokens`` (int64); unknown tokens map to ``<unk>``."""
-        get = self.stoi.get
-        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int64, count=len(tokens))
+        return np.fromiter(
+            map(self.stoi.get, tokens, itertools.repeat(0)), dtype=np.int64, count=len(tokens)
+        )
+
+    def encode_many(self, texts: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of many token lists at once, as one ragged array: (ids, starts), text k's
+        ids being ``ids[starts[k]:starts[k + 1]]`` (int64; len(starts) = len(texts) + 1).
+        Much faster than one :meth:`encode` per text for many short texts."""
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        starts = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        tokens = itertools.chain.from_iterable(texts)
+        ids = np.fromiter(
+            map(self.stoi.get, tokens, itertools.repeat(0)), dtype=np.int64, count=int(starts[-1])
+        )
+        return ids, starts
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         ids = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=np.int64)
