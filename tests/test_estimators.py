@@ -79,6 +79,7 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"prefix_ngrams": 2, "bigrams": True, "buckets": 0},
         {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
         {"prefix_ngrams": 1, "buckets": 0},  # no bigrams: buckets=0 means nothing
+        {"batch_by_length": True, "batch_size": 4, "bigrams": True, "nb_features": True},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -200,6 +201,59 @@ def test_nb_pooling_sums_distinct_tokens_weighted_by_their_naive_bayes_ratio():
     expected_grad[4] = r[4] * g
     expected_grad[5] = r[5] * g
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_naive_bayes_table_is_the_same_from_a_dataset():
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
+
+    docs = [np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6]), np.array([6])]
+    targets = np.array([1, 1, 0, 0])
+    config = PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=2, nb_features=1)
+    a, b = PooledClassifier(config, rng=0), PooledClassifier(config, rng=0)
+    a.set_nb_table(docs, targets)
+    b.set_nb_table(TextDataset(docs), targets)
+    np.testing.assert_array_equal(a.nb_table.data, b.nb_table.data)
+
+
+def test_text_dataset_from_a_ragged_array_and_its_batch_orders():
+    from ffnlp.models.classifier import TextDataset
+
+    docs = [np.array([3, 4, 4]), np.array([5]), np.array([5, 6]), np.array([6, 3, 3, 3])]
+    ragged = TextDataset.from_ragged(np.concatenate(docs), np.array([0, 3, 4, 6, 10]))
+    listed = TextDataset(docs)
+    for i in ([0, 1, 2, 3], [3, 1]):
+        (ids, mask), _ = ragged.batch(np.array(i))
+        (ids2, mask2), _ = listed.batch(np.array(i))
+        np.testing.assert_array_equal(ids, ids2)
+        np.testing.assert_array_equal(mask, mask2)
+    # The default order is the training loop's own; by_length groups similar lengths.
+    from ffnlp.text import minibatches
+
+    ours = list(listed.batch_order(4, 2, np.random.default_rng(5)))
+    plain = list(minibatches(4, 2, np.random.default_rng(5)))
+    assert all(np.array_equal(a, b) for a, b in zip(ours, plain))
+    listed.by_length = True
+    batches = list(listed.batch_order(4, 2, np.random.default_rng(5)))
+    assert sorted(sorted(b.tolist()) for b in batches) == [[0, 3], [1, 2]]
+
+
+def test_documents_are_words_then_bigrams_then_openings():
+    texts = ["a b c", "b c", "c a b", "d"]
+    model = TextClassifier(bigrams=True, buckets=0, prefix_ngrams=1, epochs=1)
+    model.fit(texts, [0, 1, 0, 1])
+    v, words = model.vocab_, len(model.vocab_)
+    table = model.bigram_table_.tolist()
+    bigram = {
+        (a, b): words + table.index(v.stoi[a] * words + v.stoi[b])
+        for a, b in [("a", "b"), ("b", "c"), ("c", "a")]
+    }
+    opening = {w: words + len(table) + i for i, w in enumerate(sorted(v.stoi[t] for t in "abcd"))}
+    rows = model._documents([t.split() for t in ["a b c a", "x b", "d"]])
+    ids = [v.stoi.get(w, 0) for w in "a b c a".split()]
+    grams = [bigram["a", "b"], bigram["b", "c"], bigram["c", "a"]]
+    assert rows[0].tolist() == [*ids, *grams, opening[ids[0]]]
+    assert rows[1].tolist() == [0, v.stoi["b"]]  # unseen bigram and opening left out
+    assert rows[2].tolist() == [v.stoi["d"], opening[v.stoi["d"]]]
 
 
 def test_nb_pooling_needs_the_naive_bayes_table():

@@ -301,6 +301,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         freeze_embeddings: keep pretrained embeddings fixed.
         epochs, batch_size, lr, optimizer, weight_decay: training (Adam updates only the
             embedding rows a batch used: ``lazy``).
+        batch_by_length: train on batches of texts of similar length (shuffled texts,
+            sorted by length in runs of 50 batches, the batches shuffled): less padding,
+            so faster steps, on corpora whose texts vary in length.
         random_state: one seed for everything random.
         verbose: show training progress.
     """
@@ -328,6 +331,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         freeze_embeddings: bool = False,
         epochs: int = 10,
         batch_size: int = 32,
+        batch_by_length: bool = False,
         lr: float = 1e-3,
         optimizer: str = "adam",
         weight_decay: float = 0.0,
@@ -356,6 +360,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.freeze_embeddings = freeze_embeddings
         self.epochs = epochs
         self.batch_size = batch_size
+        self.batch_by_length = batch_by_length
         self.lr = lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
@@ -506,7 +511,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             raise ValueError(f"prefix_ngrams must be a non-negative integer; got {p!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         data = TextDataset.from_ragged(
-            *self._rows(tokens, learn_tables=True), targets.astype(np.int64)
+            *self._rows(tokens, learn_tables=True),
+            targets.astype(np.int64),
+            by_length=bool(self.batch_by_length),
         )
         config = PooledClassifierConfig(
             vocab_size=len(self.vocab_),

@@ -9,8 +9,10 @@ from ffnlp.text import (
     Tokenizer,
     Vocab,
     context_windows,
+    length_bucketed_minibatches,
     load_corpus,
     minibatches,
+    num_batches,
     read_text,
     split,
 )
@@ -45,6 +47,18 @@ def test_vocab_orders_by_frequency_then_alphabet_and_maps_unknowns():
     assert Vocab.from_dict(v.to_dict()) == v
     assert Vocab.build([["b", "a", "c", "a"], ["b", "d"]], min_count=2).itos[3:] == ["a", "b"]
     assert len(Vocab.build([["b", "a", "c", "a"]], max_size=4)) == 4
+
+
+def test_vocab_encodes_many_texts_as_one_ragged_array():
+    v = Vocab.build([["b", "a", "c", "a"], ["b", "d"]])
+    texts = [["a", "zebra"], [], ["d", "b", "c"], ["a"]]
+    ids, starts = v.encode_many(texts)
+    assert starts.tolist() == [0, 2, 2, 5, 6]
+    assert ids.tolist() == [3, 0, 6, 4, 5, 3]
+    for k, text in enumerate(texts):
+        assert ids[starts[k] : starts[k + 1]].tolist() == v.encode(text).tolist()
+    ids, starts = v.encode_many([])
+    assert ids.shape == (0,) and starts.tolist() == [0]
 
 
 def test_vocab_keeps_an_unk_that_is_already_in_the_text():
@@ -114,6 +128,24 @@ def test_minibatches_are_a_seeded_permutation():
     assert [len(b) for b in minibatches(10, 4, shuffle=False, drop_last=True)] == [4, 4]
     with pytest.raises(ValueError, match="batch_size must be a positive integer; got 0"):
         list(minibatches(10, 0, shuffle=False))
+
+
+def test_length_bucketed_minibatches_group_similar_lengths():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, size=1000)
+    batches = list(length_bucketed_minibatches(lengths, 32, np.random.default_rng(1), span=4))
+    assert len(batches) == num_batches(1000, 32)  # what the training loop counts on
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert sum(len(b) < 32 for b in batches) == 1  # only the last of the last run is short
+    # Within a run of 4 batches the lengths are sorted: a batch's spread is small.
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.3 * np.mean([np.ptp(lengths[b]) for b in minibatches(1000, 32, rng)])
+    again = list(length_bucketed_minibatches(lengths, 32, np.random.default_rng(1), span=4))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer; got 0"):
+        list(length_bucketed_minibatches(lengths, 0, rng))
+    with pytest.raises(ValueError, match="span must be a positive integer; got 0"):
+        list(length_bucketed_minibatches(lengths, 4, rng, span=0))
 
 
 def test_split_is_seeded_and_complete():

@@ -14,7 +14,7 @@ scikit-learn-style estimators that train it from texts are in :mod:`ffnlp.estima
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from ffnlp.autograd import Tensor, ops
 from ffnlp.nn import ACTIVATIONS, MLP, POOLING_MODES, Dropout, Embedding, Module, Parameter, Pooling
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.functional import check_probability
+from ffnlp.text.batching import length_bucketed_minibatches, minibatches
 
 # ---------------------------------------------------------------------------- the network
 
@@ -221,9 +222,18 @@ def distinct_tokens(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 class TextDataset:
-    """Variable-length token id sequences, padded per batch, with their class ids."""
+    """Variable-length token id sequences, padded per batch, with their class ids.
 
-    def __init__(self, docs: Sequence[np.ndarray], targets: np.ndarray | None = None) -> None:
+    With ``by_length`` the training batches hold texts of similar length
+    (:func:`ffnlp.text.batching.length_bucketed_minibatches`): less padding, faster steps.
+    """
+
+    def __init__(
+        self,
+        docs: Sequence[np.ndarray],
+        targets: np.ndarray | None = None,
+        by_length: bool = False,
+    ) -> None:
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         self.starts = np.concatenate(([0], np.cumsum(lengths)))
         self.flat = (
@@ -233,10 +243,15 @@ class TextDataset:
         )
         self.lengths = lengths
         self.targets = targets if targets is not None else np.zeros(len(docs), dtype=np.int64)
+        self.by_length = by_length
 
     @classmethod
     def from_ragged(
-        cls, rows: np.ndarray, starts: np.ndarray, targets: np.ndarray | None = None
+        cls,
+        rows: np.ndarray,
+        starts: np.ndarray,
+        targets: np.ndarray | None = None,
+        by_length: bool = False,
     ) -> TextDataset:
         """The texts of one ragged array: text k is ``rows[starts[k]:starts[k + 1]]``."""
         data = cls.__new__(cls)
@@ -245,7 +260,16 @@ class TextDataset:
         data.lengths = np.diff(data.starts)
         n = len(data.lengths)
         data.targets = targets if targets is not None else np.zeros(n, dtype=np.int64)
+        data.by_length = by_length
         return data
+
+    def batch_order(
+        self, n: int, batch_size: int, rng: np.random.Generator
+    ) -> Iterator[np.ndarray]:
+        """The training loop's batches of one epoch (see the class docstring)."""
+        if self.by_length:
+            return length_bucketed_minibatches(self.lengths[:n], batch_size, rng)
+        return minibatches(n, batch_size, rng)
 
     def __len__(self) -> int:
         return len(self.lengths)

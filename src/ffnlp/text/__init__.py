@@ -1,7 +1,12 @@
 """Text: tokenizers, vocabularies, corpora and the n-gram context windows models train on."""
 
 from ffnlp.text import encoded
-from ffnlp.text.batching import minibatches, num_batches, strided_minibatches
+from ffnlp.text.batching import (
+    length_bucketed_minibatches,
+    minibatches,
+    num_batches,
+    strided_minibatches,
+)
 from ffnlp.text.datasets import load_corpus, read_lines, read_text, split
 from ffnlp.text.ngrams import LAYOUTS, StreamWindows, context_windows, padded_sentences
 from ffnlp.text.tokenize import TOKENIZER_MODES, Tokenizer
@@ -19,6 +24,7 @@ __all__ = [
     "Vocab",
     "context_windows",
     "encoded",
+    "length_bucketed_minibatches",
     "load_corpus",
     "minibatches",
     "num_batches",

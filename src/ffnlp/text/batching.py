@@ -63,3 +63,32 @@ def strided_minibatches(n: int, batch_size: int, rng: np.random.Generator) -> It
     for start in range(0, n, batch_size):
         i = np.arange(start, min(start + batch_size, n), dtype=np.uint64)
         yield ((np.uint64(a) * i + c) % np.uint64(n)).astype(np.int64)
+
+
+def length_bucketed_minibatches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, span: int = 50
+) -> Iterator[np.ndarray]:
+    """Shuffled batches of examples of similar length, so a padded batch is mostly real
+    tokens: the examples are shuffled, each run of ``span`` batches' worth is sorted by
+    length (stably) and cut into batches, and the order of all the batches is shuffled.
+    Each index comes once per epoch, in ``num_batches(len(lengths), batch_size)`` batches;
+    the last one may be smaller. The bucketing of torchtext's BucketIterator.
+    """
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    if isinstance(span, bool) or not isinstance(span, (int, np.integer)) or span < 1:
+        raise ValueError(f"span must be a positive integer; got {span!r}")
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * span
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    for b in rng.permutation(len(batches)):
+        yield batches[b]
