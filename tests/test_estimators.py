@@ -80,6 +80,8 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
         {"prefix_ngrams": 1, "buckets": 0},  # no bigrams: buckets=0 means nothing
         {"batch_by_length": True, "batch_size": 4, "bigrams": True, "nb_features": True},
+        {"pool_words_only": True, "nb_features": True, "bigrams": True, "hidden_dims": (8,)},
+        {"pool_words_only": True, "nb_features": True, "bigrams": True, "pooling": "nb"},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -254,6 +256,45 @@ def test_documents_are_words_then_bigrams_then_openings():
     assert rows[0].tolist() == [*ids, *grams, opening[ids[0]]]
     assert rows[1].tolist() == [0, v.stoi["b"]]  # unseen bigram and opening left out
     assert rows[2].tolist() == [v.stoi["d"], opening[v.stoi["d"]]]
+
+
+def test_pool_words_only_pools_the_words_and_leaves_bigrams_to_the_nb_score():
+    from ffnlp.autograd import gradcheck
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+
+    config = PooledClassifierConfig(
+        vocab_size=5,
+        num_classes=2,
+        embed_dim=3,
+        buckets=4,
+        nb_features=1,
+        pool_words_only=True,
+        hidden_dims=(4,),
+    )
+    model = PooledClassifier(config, rng=0)
+    assert model.embedding.weight.shape == (5, 3)  # no rows for the bigrams
+    assert PooledClassifier.parameter_shapes(config)["embedding.weight"] == (5, 3)
+    docs = [np.array([3, 4, 5, 6]), np.array([4, 7]), np.array([3, 8])]
+    model.set_nb_table(docs, np.array([1, 0, 1]))
+    model.eval()
+    ids = np.array([[3, 4, 5, 6], [4, 7, 0, 0]])
+    mask = np.array([[True, True, True, True], [True, True, False, False]])
+    seen = {}
+    model.mlp.forward = lambda x: seen.setdefault("features", x) or x  # capture the input
+    model((ids, mask))
+    E = model.embedding.weight.data
+    expected = np.stack([(E[3] + E[4]) / 2, E[4]])  # the mean over the words only
+    features = seen["features"].data
+    np.testing.assert_allclose(features[:, :3], expected, rtol=1e-5)
+    r = model.nb_table.data[:, 0]
+    np.testing.assert_allclose(features[:, 3], [r[[3, 4, 5, 6]].sum(), r[[4, 7]].sum()], rtol=1e-5)
+    del model.mlp.forward
+    # The whole loss, in float64, against central differences.
+    model.to(np.float64)
+    result = gradcheck(lambda *_: model((ids, mask), np.array([1, 0]))[1], model.parameters())
+    assert result.ok(1e-6), str(result)
+    with pytest.raises(ValueError, match=r"pool_words_only .* needs nb_features"):
+        PooledClassifierConfig(vocab_size=5, num_classes=2, buckets=4, pool_words_only=True)
 
 
 def test_nb_pooling_needs_the_naive_bayes_table():

@@ -292,6 +292,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             in training) — the words that decide a question's type ("how many", "who").
         nb_features: add each text's naive Bayes log-count-ratio score over its words (and
             bigrams) as inputs of the network (Wang & Manning 2012's NB features).
+        pool_words_only: pool the embeddings of the words alone; bigrams and openings
+            then reach the network only through the NB features (a linear bigram model
+            beside a deep averaging network of the words); needs ``nb_features``.
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
@@ -321,6 +324,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         buckets: int = 200_000,
         prefix_ngrams: int = 0,
         nb_features: bool = False,
+        pool_words_only: bool = False,
         min_count: int = 1,
         max_vocab: int | None = None,
         tokenizer: str = "whitespace",
@@ -350,6 +354,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.buckets = buckets
         self.prefix_ngrams = prefix_ngrams
         self.nb_features = nb_features
+        self.pool_words_only = pool_words_only
         self.min_count = min_count
         self.max_vocab = max_vocab
         self.tokenizer = tokenizer
@@ -528,6 +533,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             nb_features=(1 if len(self.classes_) == 2 else len(self.classes_))
             if self.nb_features
             else 0,
+            pool_words_only=bool(self.pool_words_only),
         )
         self.model_ = PooledClassifier(config, rng=seed)
         self._load_pretrained()

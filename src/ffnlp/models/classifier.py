@@ -54,6 +54,10 @@ class PooledClassifierConfig:
             classes, one per class otherwise): each text's summed log-count ratios of its
             distinct words and bigrams (Wang & Manning 2012), a fixed table set from the
             training data with :meth:`PooledClassifier.set_nb_table`.
+        pool_words_only: pool the embeddings of the words only (rows below
+            ``vocab_size``); the other rows (bigrams, openings) then feed the naive Bayes
+            features alone, a linear bigram model beside the deep averaging network of the
+            words (a wide-and-deep pair); needs ``nb_features``.
     """
 
     vocab_size: int
@@ -66,6 +70,7 @@ class PooledClassifierConfig:
     word_dropout: float = 0.0
     buckets: int = 0
     nb_features: int = 0
+    pool_words_only: bool = False
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
@@ -80,6 +85,11 @@ class PooledClassifierConfig:
         if self.pooling == "nb" and not self.nb_features:
             raise ValueError(
                 "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
+            )
+        if self.pool_words_only and not self.nb_features:
+            raise ValueError(
+                "pool_words_only leaves the rows after the words to the naive Bayes "
+                "features: it needs nb_features"
             )
         if any(h <= 0 for h in self.hidden_dims):
             raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
@@ -114,7 +124,7 @@ class PooledClassifier(Module):
         self.config = config
         rng = nn_init.as_generator(rng)
         self.embedding = Embedding(
-            config.vocab_size + config.buckets, config.embed_dim, sparse=True, rng=rng
+            self.embedding_rows(config), config.embed_dim, sparse=True, rng=rng
         )
         self.pool = Pooling(config.pooling) if config.pooling in POOLING_MODES else None
         width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
@@ -138,12 +148,20 @@ class PooledClassifier(Module):
         building it (to check a file before trusting its sizes)."""
         rows = config.vocab_size + config.buckets
         width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
-        shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (rows, config.embed_dim)}
+        shapes: dict[str, tuple[int, ...]] = {
+            "embedding.weight": (PooledClassifier.embedding_rows(config), config.embed_dim)
+        }
         if config.nb_features:
             shapes["nb_table"] = (rows, config.nb_features)
         sizes = [width, *config.hidden_dims, config.num_classes]
         shapes.update(MLP.parameter_shapes(sizes, config.dropout, prefix="mlp."))
         return shapes
+
+    @staticmethod
+    def embedding_rows(config: PooledClassifierConfig) -> int:
+        """Rows of the embedding table: one per word, and one per bigram or opening
+        unless only the words are pooled (``pool_words_only``)."""
+        return config.vocab_size + (0 if config.pool_words_only else config.buckets)
 
     def forward(
         self, inputs: tuple[np.ndarray, np.ndarray], targets: Any = None
@@ -154,15 +172,19 @@ class PooledClassifier(Module):
             empty = ~keep.any(axis=1)
             keep[empty] = mask[empty]  # never drop every word of a text
             mask = keep
+        pool_ids, pool_mask = ids, mask
+        if self.config.pool_words_only:  # the other rows have no embedding
+            pool_mask = mask & (ids < self.config.vocab_size)
+            pool_ids = np.where(pool_mask, ids, 0)
         if self.config.pooling == "mean":  # fused: no (B, T, D) tensor in either direction
-            weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            pooled = ops.embedding_bag(self.embedding.weight, ids, weights, sparse=True)  # (B, D)
+            weights = pool_mask / np.maximum(pool_mask.sum(axis=1, keepdims=True), 1)
+            pooled = ops.embedding_bag(self.embedding.weight, pool_ids, weights, sparse=True)
         elif self.config.pooling == "nb":  # fused too; weights |r| on distinct tokens
-            tokens, first = distinct_tokens(ids, mask)
+            tokens, first = distinct_tokens(pool_ids, pool_mask)
             weights = np.abs(self.nb_table.data[tokens]).max(axis=-1) * first
             pooled = ops.embedding_bag(self.embedding.weight, tokens, weights, sparse=True)
         else:
-            pooled = self.pool(self.embedding(ids), mask)  # (B, D) or (B, 2D)
+            pooled = self.pool(self.embedding(pool_ids), pool_mask)  # (B, D) or (B, 2D)
         features = self.dropout(pooled)
         if self.config.nb_features:  # after dropout: the few NB scores are never dropped
             features = ops.concatenate([features, Tensor(self.nb_scores(ids, mask))], axis=1)
