@@ -177,6 +177,14 @@ def test_a_test_label_never_seen_in_training(data, capsys):
     [
         ["--nb-features", "--bigrams", "--buckets", "0"],
         ["--pooling", "mean+max", "--word-dropout", "0.2", "--hidden", "8"],
+        [
+            "--nb-features",
+            "--bigrams",
+            "--pool-words-only",
+            "--batch-by-length",
+            "--lr-schedule",
+            "linear",
+        ],
     ],
 )
 def test_train_options(data, capsys, extra):

@@ -66,6 +66,7 @@ from ffnlp.text.ngrams import LAYOUTS, StreamWindows
 from ffnlp.text.vectors import load_vectors
 from ffnlp.threads import set_num_threads
 from ffnlp.train import (
+    LR_SCHEDULES,
     OPTIMIZERS,
     ArrayDataset,
     TrainConfig,
@@ -385,6 +386,11 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
     )
     g.add_argument(
+        "--pool-words-only",
+        action="store_true",
+        help="pool the words' embeddings alone: bigrams and openings reach the network through the naive Bayes score only (needs --nb-features)",
+    )
+    g.add_argument(
         "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
     )
     g.add_argument("--lowercase", action="store_true", help="lower-case texts first")
@@ -397,8 +403,19 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=10, help="passes over the data")
     t.add_argument("--batch-size", type=int, default=32, help="texts per step")
+    t.add_argument(
+        "--batch-by-length",
+        action="store_true",
+        help="batches of texts of similar length (less padding, faster steps)",
+    )
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="constant",
+        help="linear: the learning rate falls linearly to 0 over the training (fastText's)",
+    )
     t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
     t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -885,6 +902,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         prefix_ngrams=args.prefix_ngrams,
         buckets=args.buckets,
         nb_features=args.nb_features,
+        pool_words_only=args.pool_words_only,
         min_count=args.min_count,
         max_vocab=args.max_vocab,
         tokenizer=args.tokenizer,
@@ -895,7 +913,9 @@ def _classifier(args: argparse.Namespace) -> Any:
         freeze_embeddings=args.freeze_embeddings,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        batch_by_length=args.batch_by_length,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
         random_state=args.seed,

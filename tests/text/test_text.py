@@ -39,6 +39,15 @@ def test_tokenizer_modes():
         Tokenizer("bpe")
 
 
+@pytest.mark.parametrize("mode", ["whitespace", "regex", "char"])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_tokenizing_many_texts_is_tokenizing_each(mode, lowercase):
+    texts = ["  The cat\tsat \n", "Don't stop -- it's U.S. 9.5!", "", "emma\n"]
+    tokenizer = Tokenizer(mode, lowercase)
+    assert tokenizer.many(texts) == [tokenizer(t) for t in texts]
+    assert tokenizer.many(iter(texts)) == [tokenizer(t) for t in texts]
+
+
 def test_vocab_orders_by_frequency_then_alphabet_and_maps_unknowns():
     v = Vocab.build([["b", "a", "c", "a"], ["b", "d"]])
     assert v.itos == ["<unk>", "<s>", "</s>", "a", "b", "c", "d"]

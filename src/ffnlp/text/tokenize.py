@@ -12,6 +12,7 @@ Three modes cover the corpora ffnlp is used on:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,6 +50,16 @@ class Tokenizer:
         if self.mode == "regex":
             return _WORD.findall(text)
         return list(text.rstrip("\r\n"))
+
+    def many(self, texts: Iterable[str]) -> list[list[str]]:
+        """The tokens of each text: ``[self(t) for t in texts]``, faster for many texts."""
+        if self.lowercase:
+            texts = map(str.lower, texts)
+        if self.mode == "whitespace":
+            return list(map(str.split, texts))
+        if self.mode == "regex":
+            return list(map(_WORD.findall, texts))
+        return [list(t.rstrip("\r\n")) for t in texts]
 
     def join(self, tokens: list[str]) -> str:
         """The inverse, as far as it goes: characters are concatenated, words spaced."""
