@@ -60,7 +60,7 @@ class Vocab:
             ValueError: on bad sizes, or when no token survives ``min_count``.
         """
         return cls.from_counts(
-            Counter(token for sentence in sentences for token in sentence), min_count, max_size
+            Counter(itertools.chain.from_iterable(sentences)), min_count, max_size
         )
 
     @classmethod
