@@ -190,9 +190,9 @@ def test_resume_refuses_other_settings_or_data(tmp_path):
     [
         {"bigrams": True, "buckets": 64, "word_dropout": 0.2, "dropout": 0.2, "hidden_dims": (8,)},
         {"features": "lexicon", "hidden_dims": (4,), "dropout": 0.1},
-        {"batch_by_length": True, "lr_schedule": "linear", "hidden_dims": (8,)},
+        {"batch_by_length": True, "hidden_dims": (8,)},
     ],
-    ids=["embeddings", "lexicon", "by-length-linear-lr"],
+    ids=["embeddings", "lexicon", "by-length"],
 )
 def test_interrupted_and_resumed_classifier_equals_an_uninterrupted_run(
     tmp_path, monkeypatch, params

@@ -182,8 +182,6 @@ def test_a_test_label_never_seen_in_training(data, capsys):
             "--bigrams",
             "--pool-words-only",
             "--batch-by-length",
-            "--lr-schedule",
-            "linear",
         ],
     ],
 )

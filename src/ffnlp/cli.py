@@ -66,7 +66,6 @@ from ffnlp.text.ngrams import LAYOUTS, StreamWindows
 from ffnlp.text.vectors import load_vectors
 from ffnlp.threads import set_num_threads
 from ffnlp.train import (
-    LR_SCHEDULES,
     OPTIMIZERS,
     ArrayDataset,
     TrainConfig,
@@ -410,12 +409,6 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    t.add_argument(
-        "--lr-schedule",
-        choices=LR_SCHEDULES,
-        default="constant",
-        help="linear: the learning rate falls linearly to 0 over the training (fastText's)",
-    )
     t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
     t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -915,7 +908,6 @@ def _classifier(args: argparse.Namespace) -> Any:
         batch_size=args.batch_size,
         batch_by_length=args.batch_by_length,
         lr=args.lr,
-        lr_schedule=args.lr_schedule,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
         random_state=args.seed,

@@ -100,7 +100,6 @@ def _train_config(est: Any, verbose: bool) -> TrainConfig:
         lr=est.lr,
         weight_decay=est.weight_decay,
         lr_decay=1.0,
-        lr_schedule=getattr(est, "lr_schedule", "constant"),
         early_stopping=0,
         lazy_embeddings=getattr(est, "lazy", False),
         seed=est.random_state if est.random_state is not None else 0,
@@ -308,8 +307,6 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         batch_by_length: train on batches of texts of similar length (shuffled texts,
             sorted by length in runs of 50 batches, the batches shuffled): less padding,
             so faster steps, on corpora whose texts vary in length.
-        lr_schedule: "constant", or "linear": the learning rate falls linearly to 0 over
-            the training, as in fastText.
         random_state: one seed for everything random.
         verbose: show training progress.
     """
@@ -340,7 +337,6 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         batch_size: int = 32,
         batch_by_length: bool = False,
         lr: float = 1e-3,
-        lr_schedule: str = "constant",
         optimizer: str = "adam",
         weight_decay: float = 0.0,
         lazy: bool = True,
@@ -371,7 +367,6 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.batch_size = batch_size
         self.batch_by_length = batch_by_length
         self.lr = lr
-        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lazy = lazy

@@ -33,7 +33,6 @@ from ffnlp.nn import Module
 from ffnlp.text.batching import minibatches, num_batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-LR_SCHEDULES = ("constant", "linear")
 
 
 class Dataset(Protocol):
@@ -81,9 +80,6 @@ class TrainConfig:
         lr_decay: multiply the learning rate by this when validation loss does not improve
             (0.5 halves it; 1 turns the schedule off).
         lr_patience: epochs without improvement before the rate is lowered.
-        lr_schedule: "constant", or "linear": the rate falls linearly, step by step, from
-            ``lr`` to 0 at the last step (``epochs`` of steps, or ``max_steps``), as
-            fastText and word2vec train; it replaces the plateau halving (``lr_decay`` 1).
         min_lr: the rate never goes below this.
         early_stopping: stop after this many epochs without improvement (0: never).
         lazy_embeddings: Adam/AdamW update only the embedding rows a batch used (for sparse
@@ -104,7 +100,6 @@ class TrainConfig:
     clip_norm: float | None = None
     lr_decay: float = 0.5
     lr_patience: int = 0
-    lr_schedule: str = "constant"
     min_lr: float = 0.0
     early_stopping: int = 3
     lazy_embeddings: bool = False
@@ -138,23 +133,13 @@ class TrainConfig:
             raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr-decay must be in (0, 1]; got {self.lr_decay!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr-schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
-        if self.lr_schedule == "linear" and self.lr_decay < 1:
-            raise ValueError(
-                "lr-schedule 'linear' replaces the halving on a plateau: set lr-decay to 1; "
-                f"got {self.lr_decay!r}"
-            )
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip-norm must be > 0; got {self.clip_norm!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight-decay must be >= 0; got {self.weight_decay!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        settings = asdict(self)
-        if settings["lr_schedule"] == "constant":  # as checkpoints from before it say
-            del settings["lr_schedule"]
-        return settings
+        return asdict(self)
 
 
 def make_optimizer(model: Module, config: TrainConfig) -> optim.Optimizer:
@@ -482,7 +467,6 @@ def fit(
         write_log({"resumed": str(checkpoint), "epoch": position.epoch, "step": position.step})
     started = time.perf_counter()
     steps_per_epoch = num_batches(len(train_data), config.batch_size)
-    total_steps = min(config.epochs * steps_per_epoch, config.max_steps or math.inf)
     model.train()
     try:
         with _stop_on_signals() as received:
@@ -541,11 +525,6 @@ def fit(
                         raise _diverged(
                             f"the gradient norm became {norm}", epoch, position.step + 1
                         )
-                    if config.lr_schedule == "linear":
-                        # From the step count alone, so a resumed run follows it too.
-                        left = max(1 - position.step / total_steps, 0.0)
-                        for group in optimizer.param_groups:
-                            group["lr"] = config.lr * left
                     optimizer.step()
                     position.step += 1
                     position.batch += 1
