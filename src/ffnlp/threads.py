@@ -80,21 +80,31 @@ def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
     if not all(a.flags.c_contiguous for a in arrays):  # a copy would take the writes
         raise ValueError("parallel_blocks needs contiguous arrays")
     flat = [a.reshape(-1) for a in arrays]
-    size = flat[0].size
-    if _num_threads == 1 or size < PARALLEL_MIN:
-        for start in range(0, size, BLOCK):
-            work(*(a[start : start + BLOCK] for a in flat))
+    parallel_ranges(lambda lo, hi: work(*(a[lo:hi] for a in flat)), flat[0].size)
+
+
+def parallel_ranges(
+    work: Callable[[int, int], None], size: int, block: int = BLOCK, min_size: int = PARALLEL_MIN
+) -> None:
+    """Call ``work(lo, hi)`` over consecutive ranges of at most ``block`` of ``range(size)``,
+    each thread taking an equal share of them (one thread when ``size < min_size``).
+
+    ``work`` must only touch its own range, and release the GIL to gain from the threads
+    (NumPy ufuncs and ffnlp's compiled loops do).
+    """
+    if _num_threads == 1 or size < min_size:
+        for start in range(0, size, block):
+            work(start, min(start + block, size))
         return
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="ffnlp")
-    blocks = -(-size // BLOCK)
-    bounds = [blocks * i // _num_threads * BLOCK for i in range(_num_threads + 1)]
+    blocks = -(-size // block)
+    bounds = [blocks * i // _num_threads * block for i in range(_num_threads + 1)]
 
     def share(lo: int, hi: int) -> None:
-        for start in range(lo, min(hi, size), BLOCK):
-            stop = min(start + BLOCK, hi)
-            work(*(a[start:stop] for a in flat))
+        for start in range(lo, min(hi, size), block):
+            work(start, min(start + block, hi, size))
 
     for future in [_pool.submit(share, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
         future.result()
