@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         optimizer.step()
     per_step = (time.perf_counter() - start) / args.steps
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / args.steps
-    print(f"step {1e3 * per_step:.1f} ms ({256 / per_step:,.0f} tokens/s), {args.threads} threads, {faults:,.0f} page faults per step")
+    print(
+        f"step {1e3 * per_step:.1f} ms ({256 / per_step:,.0f} tokens/s), {args.threads} threads, {faults:,.0f} page faults per step"
+    )
     for key, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         if seconds / args.steps >= 5e-5:
             print(f"  {key:30s} {1e3 * seconds / args.steps:8.2f} ms")
