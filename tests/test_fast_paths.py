@@ -182,6 +182,8 @@ def test_compiled_adam_matches_the_numpy_rule(
 
     if not kernels.available:
         pytest.skip("Numba is not installed (the `fast` extra): only the NumPy rule runs")
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1000)  # compiled for this size too
+    assert kernels.use_for(np.zeros((700, 523), dtype))
     compiled = _adam_steps(cls, sparse, dtype, weight_decay)
     monkeypatch.setattr(kernels, "available", False)
     reference = _adam_steps(cls, sparse, dtype, weight_decay)

@@ -24,9 +24,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-# Below this many elements a compiled loop saves less than loading Numba costs (about a
-# second per process, paid on the first large update), so small models never import it.
-MIN_SIZE = 1 << 16
+# Loading Numba and the compiled loops costs about a second per process; the loop saves
+# about 3.5 ns per element per step over the NumPy form on one core. Below a million
+# elements it would take thousands of steps to pay back, so small models never import it.
+MIN_SIZE = 1 << 20
 
 available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
