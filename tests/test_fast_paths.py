@@ -216,3 +216,35 @@ def test_threaded_cross_entropy_matches_torch_on_a_large_batch(two_threads, redu
     with no_grad():
         evaluated = ops.cross_entropy(Tensor(logits), targets, reduction=reduction)
     np.testing.assert_array_equal(evaluated.data, loss.data)
+
+
+def test_threaded_linear_bias_matches_torch_on_a_large_output(two_threads):
+    """The bias addition and the bias gradient (column sums) go by row blocks on the
+    threads once the output is large; the same numbers as PyTorch, and the bias gradient
+    the same for one thread as for two."""
+    torch = pytest.importorskip("torch")
+    from ffnlp.autograd import ops
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((301, 64)).astype(np.float32)
+    w = rng.standard_normal((3001, 64)).astype(np.float32)
+    b = rng.standard_normal(3001).astype(np.float32)
+    upstream = rng.standard_normal((301, 3001)).astype(np.float32)
+
+    def ours():
+        tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = ops.linear(*tensors)
+        (out * upstream).sum().backward()
+        return out.data, *(t.grad for t in tensors)
+
+    two = ours()
+    assert two[0].size > threads.PARALLEL_MIN
+    ffnlp.set_num_threads(1)
+    one = ours()
+    q = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = torch.nn.functional.linear(*q)
+    (out * torch.from_numpy(upstream)).sum().backward()
+    reference = [out.detach().numpy(), *(t.grad.numpy() for t in q)]
+    np.testing.assert_array_equal(two[3], one[3])  # (BLAS's own sums may differ by threads)
+    for a, ref in zip(two, reference):
+        np.testing.assert_allclose(a, ref, rtol=1e-4, atol=1e-3)
