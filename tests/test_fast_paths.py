@@ -219,9 +219,8 @@ def test_threaded_cross_entropy_matches_torch_on_a_large_batch(two_threads, redu
 
 
 def test_threaded_linear_bias_matches_torch_on_a_large_output(two_threads):
-    """The bias addition and the bias gradient (column sums) go by row blocks on the
-    threads once the output is large; the same numbers as PyTorch, and the bias gradient
-    the same for one thread as for two."""
+    """The bias addition goes by row blocks on the threads once the output is large: the
+    same numbers as PyTorch, and the same output for one thread as for two."""
     torch = pytest.importorskip("torch")
     from ffnlp.autograd import ops
 
@@ -245,6 +244,6 @@ def test_threaded_linear_bias_matches_torch_on_a_large_output(two_threads):
     out = torch.nn.functional.linear(*q)
     (out * torch.from_numpy(upstream)).sum().backward()
     reference = [out.detach().numpy(), *(t.grad.numpy() for t in q)]
-    np.testing.assert_array_equal(two[3], one[3])  # (BLAS's own sums may differ by threads)
+    np.testing.assert_array_equal(two[0], one[0])
     for a, ref in zip(two, reference):
         np.testing.assert_allclose(a, ref, rtol=1e-4, atol=1e-3)

@@ -249,7 +249,7 @@ class Linear(Function):
         gx = (grad @ weight) if self.needs_grad[0] else None
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if self.needs_grad[1] else None
         if len(self.needs_grad) == 3:
-            return gx, gw, (_column_sums(g2) if self.needs_grad[2] else None)
+            return gx, gw, (g2.sum(axis=0) if self.needs_grad[2] else None)
         return gx, gw
 
 
@@ -719,20 +719,6 @@ class CrossEntropy(Function):
 
         parallel_ranges(rows_grad, t.size, *_row_blocks(probs.shape[1]))
         return g.reshape(shape)
-
-
-def _column_sums(a: np.ndarray) -> np.ndarray:
-    """``a.sum(axis=0)`` for a 2-D array, by blocks of rows on the threads, the blocks'
-    sums added in a fixed order (the same result for any number of threads)."""
-    rows, threshold = _row_blocks(a.shape[1])
-    if len(a) < threshold:
-        return a.sum(axis=0)
-    starts = range(0, len(a), rows)
-    partial = np.empty((len(starts), a.shape[1]), dtype=a.dtype)
-    parallel_ranges(
-        lambda lo, hi: np.sum(a[lo:hi], axis=0, out=partial[lo // rows]), len(a), rows, threshold
-    )
-    return partial.sum(axis=0)
 
 
 def _row_blocks(width: int) -> tuple[int, int]:
