@@ -247,3 +247,20 @@ def test_threaded_linear_bias_matches_torch_on_a_large_output(two_threads):
     np.testing.assert_array_equal(two[0], one[0])
     for a, ref in zip(two, reference):
         np.testing.assert_allclose(a, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_limited_threads_restores_both_pools():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [
+            p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
+        ]
+
+    before, blas_before = ffnlp.get_num_threads(), blas_threads()
+    with threads.limited_threads(1):
+        assert ffnlp.get_num_threads() == 1
+        assert set(blas_threads()) == {1}
+        assert _add_one_in_blocks(threads.PARALLEL_MIN * 2) == threads.PARALLEL_MIN * 2
+    assert ffnlp.get_num_threads() == before
+    assert blas_threads() == blas_before

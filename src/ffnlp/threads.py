@@ -14,9 +14,10 @@ its ufuncs, so the threads run in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -69,6 +70,25 @@ def set_num_threads(threads: int) -> None:
     except ImportError:
         return
     _blas_limits = threadpool_limits(limits=_num_threads, user_api="blas")
+
+
+@contextlib.contextmanager
+def limited_threads(threads: int) -> Iterator[None]:
+    """:func:`set_num_threads` for a ``with`` block only: afterwards both pools have their
+    old sizes back (the demo's small matrices, where a second thread only waits, use it)."""
+    global _num_threads, _pool, _blas_limits
+    before, blas_before = _num_threads, _blas_limits
+    set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if _blas_limits is not None and _blas_limits is not blas_before:
+            _blas_limits.restore_original_limits()
+        _blas_limits = blas_before
+        _num_threads = before
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
 
 
 def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
