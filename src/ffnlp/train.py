@@ -174,11 +174,11 @@ def evaluate(
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    start, stop = _share(len(data), comm)
+    mine = distributed.shard(np.arange(len(data)), comm)  # this rank's contiguous part
     try:
         with no_grad():
-            for indices in minibatches(stop - start, batch_size, shuffle=False):
-                indices = indices + start
+            for batch in minibatches(len(mine), batch_size, shuffle=False):
+                indices = mine[batch]
                 _, loss = model(*data.batch(indices))
                 total += float(loss.item()) * len(indices)
                 count += len(indices)
@@ -187,12 +187,6 @@ def evaluate(
     if comm.size > 1:
         total, count = comm.allreduce_sum(np.array([total, count], dtype=np.float64))
     return float(total / max(count, 1))
-
-
-def _share(n: int, comm: distributed.Communicator) -> tuple[int, int]:
-    """[start, stop) of this rank's contiguous part of range(n)."""
-    bounds = np.linspace(0, n, comm.size + 1).astype(np.int64)
-    return int(bounds[comm.rank]), int(bounds[comm.rank + 1])
 
 
 @dataclass
