@@ -15,7 +15,6 @@ its ufuncs, so the threads run in parallel.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -107,10 +106,14 @@ def parallel_ranges(
     work: Callable[[int, int], None], size: int, block: int = BLOCK, min_size: int = PARALLEL_MIN
 ) -> None:
     """Call ``work(lo, hi)`` over consecutive ranges of at most ``block`` of ``range(size)``,
-    each thread taking an equal share of them (one thread when ``size < min_size``).
+    on all threads (on this one alone when ``size < min_size``).
 
     ``work`` must only touch its own range, and release the GIL to gain from the threads
-    (NumPy ufuncs and ffnlp's compiled loops do).
+    (NumPy ufuncs and ffnlp's compiled loops do). The calling thread works too, and the
+    ranges are handed out one at a time to whichever thread is free: a thread slowed down
+    by another process on its core (or by BLAS threads still spinning after a matrix
+    product) takes fewer ranges instead of holding the others up. Which thread does a
+    range never changes what is computed, so results do not depend on the threads.
     """
     if _num_threads == 1 or size < min_size:
         for start in range(0, size, block):
@@ -118,13 +121,16 @@ def parallel_ranges(
         return
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="ffnlp")
-    blocks = -(-size // block)
-    bounds = [blocks * i // _num_threads * block for i in range(_num_threads + 1)]
+        _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="ffnlp")
+    starts = iter(range(0, size, block))  # shared: next() under the GIL gives each range once
 
-    def share(lo: int, hi: int) -> None:
-        for start in range(lo, min(hi, size), block):
-            work(start, min(start + block, hi, size))
+    def drain() -> None:
+        for start in starts:
+            work(start, min(start + block, size))
 
-    for future in [_pool.submit(share, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
-        future.result()
+    helpers = [_pool.submit(drain) for _ in range(_num_threads - 1)]
+    try:
+        drain()
+    finally:
+        for helper in helpers:
+            helper.result()
