@@ -230,3 +230,21 @@ def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
     assert rows[1].tolist() == [0, 0]  # unseen openings are left out
     with pytest.raises(ValueError, match="prefix_ngrams must be a non-negative integer"):
         TextClassifier(prefix_ngrams=-1).fit(texts, labels)
+
+
+@pytest.mark.parametrize("features", ["embeddings", "lexicon"])
+def test_eval_set_and_log_path_give_validation_curves(features, tmp_path):
+    """Both kinds of features log every epoch, with the held-out loss and accuracy."""
+    import json
+
+    log = tmp_path / "run.jsonl"
+    held_out = (["great warm fun", "dull awful flat", "a fine story"], ["pos", "neg", "pos"])
+    model = TextClassifier(features=features, embed_dim=8, hidden_dims=(8,), epochs=30, lr=0.02)
+    model.fit(TEXTS, LABELS, eval_set=held_out, log_path=log)
+    epochs = [r for r in map(json.loads, log.read_text().splitlines()) if "valid_accuracy" in r]
+    assert len(epochs) == 30
+    probs = model.predict_proba(held_out[0])
+    picked = probs[np.arange(3), np.searchsorted(model.classes_, held_out[1])]
+    assert epochs[-1]["valid_accuracy"] == pytest.approx(model.score(*held_out))
+    assert epochs[-1]["valid_loss"] == pytest.approx(-np.mean(np.log(picked)), rel=1e-6)
+    assert epochs[-1]["valid_loss"] < epochs[0]["valid_loss"]

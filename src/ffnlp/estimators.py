@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -215,11 +215,14 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         checkpoint: str | Path | None = None,
         checkpoint_every: int | str | None = None,
         resume: bool = False,
+        eval_set: tuple[Any, Any] | None = None,
+        log_path: str | Path | None = None,
     ) -> FeedforwardClassifier:
         """Train on feature rows ``X`` (n, features) and labels ``y``; returns self.
 
         ``checkpoint``, ``checkpoint_every``, ``resume``: crash-safe checkpoints and exact
-        resume (see :func:`ffnlp.train.fit`).
+        resume (see :func:`ffnlp.train.fit`). ``eval_set`` (rows, labels) is measured after
+        every epoch and ``log_path`` gets the JSON-lines log, as in :meth:`TextClassifier.fit`.
         """
         if y is None:
             raise ValueError(
@@ -259,6 +262,8 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            log_path=log_path,
+            epoch_metrics=_held_out_metrics(self, eval_set),
         )
         self.n_iter_ = self.epochs
         return self
@@ -489,7 +494,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
         if self.features == "lexicon":
-            self._fit_lexicon(tokens, y, seed, checkpointing)
+            self._fit_lexicon(tokens, y, seed, checkpointing, eval_set, log_path)
             return self
         p = self.prefix_ngrams
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
@@ -516,21 +521,6 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             self.model_.set_nb_table(docs, targets.astype(np.int64))
         data = TextDataset(docs, targets.astype(np.int64))
         training = _train_config(self, self.verbose)
-        epoch_metrics = None
-        if eval_set is not None:
-            eval_texts, eval_labels = eval_set
-            eval_labels = np.asarray(eval_labels)
-            check_unseen_labels(self.classes_.tolist(), eval_labels.tolist())
-            eval_targets = np.searchsorted(self.classes_, eval_labels)
-
-            def epoch_metrics(model: Module) -> dict[str, float]:
-                probs = self.predict_proba(eval_texts)
-                picked = probs[np.arange(len(probs)), eval_targets]
-                return {
-                    "valid_loss": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
-                    "valid_accuracy": float(np.mean(probs.argmax(axis=1) == eval_targets)),
-                }
-
         fit(
             self.model_,
             data,
@@ -538,7 +528,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             training,
             log_path=log_path,
             unit="texts",
-            epoch_metrics=epoch_metrics,
+            epoch_metrics=_held_out_metrics(self, eval_set),
             **checkpointing,
         )
         return self
@@ -562,7 +552,13 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             weight.requires_grad_(False)
 
     def _fit_lexicon(
-        self, tokens: list[list[str]], y: np.ndarray, seed: int, checkpointing: dict[str, Any]
+        self,
+        tokens: list[list[str]],
+        y: np.ndarray,
+        seed: int,
+        checkpointing: dict[str, Any],
+        eval_set: tuple[Any, Any] | None,
+        log_path: str | Path | None,
     ) -> None:
         if self.lexicon is not None:
             self.lexicon_ = dict(self.lexicon)
@@ -586,7 +582,16 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             optimizer=self.optimizer,
             random_state=seed,
             verbose=self.verbose,
-        ).fit(features.astype(np.float64), y, **checkpointing)
+        )
+        if eval_set is not None:  # the network sees the held-out texts' features
+            eval_tokens = self._tokens(self._texts(eval_set[0]))
+            eval_set = (
+                lexicon_features(eval_tokens, self.lexicon_).astype(np.float64),
+                eval_set[1],
+            )
+        self.network_.fit(
+            features.astype(np.float64), y, eval_set=eval_set, log_path=log_path, **checkpointing
+        )
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         _check_fitted(self)
@@ -698,6 +703,29 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
             ) from None
         return est
+
+
+def _held_out_metrics(
+    estimator: Any, eval_set: tuple[Any, Any] | None
+) -> Callable[[Module], dict[str, float]] | None:
+    """The per-epoch measurement of ``eval_set`` (inputs, labels) for :func:`ffnlp.train.fit`:
+    mean loss and accuracy from ``estimator.predict_proba``; None without an eval set."""
+    if eval_set is None:
+        return None
+    inputs, labels = eval_set
+    labels = np.asarray(labels)
+    check_unseen_labels(estimator.classes_.tolist(), labels.tolist())
+    targets = np.searchsorted(estimator.classes_, labels)
+
+    def epoch_metrics(model: Module) -> dict[str, float]:
+        probs = estimator.predict_proba(inputs)
+        picked = probs[np.arange(len(probs)), targets]
+        return {
+            "valid_loss": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
+            "valid_accuracy": float(np.mean(probs.argmax(axis=1) == targets)),
+        }
+
+    return epoch_metrics
 
 
 def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:
