@@ -93,6 +93,9 @@ def _check_fitted(estimator: Any, attribute: str = "classes_") -> None:
 
 
 def _train_config(est: Any, verbose: bool) -> TrainConfig:
+    schedule = getattr(est, "lr_schedule", "constant")
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {schedule!r}")
     return TrainConfig(
         epochs=est.epochs,
         batch_size=est.batch_size,
@@ -100,6 +103,7 @@ def _train_config(est: Any, verbose: bool) -> TrainConfig:
         lr=est.lr,
         weight_decay=est.weight_decay,
         lr_decay=1.0,
+        lr_schedule="linear" if schedule == "linear" else "plateau",
         early_stopping=0,
         lazy_embeddings=getattr(est, "lazy", False),
         seed=est.random_state if est.random_state is not None else 0,
@@ -295,6 +299,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         prefix_ngrams: add features for a text's opening words: its first word, first two
             words, ... up to this many, each opening its own row (seen ``min_count`` times
             in training) — the words that decide a question's type ("how many", "who").
+        prefix_pairs: add features pairing each of a text's first this many words with
+            every later word ("what" with "city" in "What is the largest city ..."), one row
+            per pair seen at least ``max(2, min_count)`` times in training: the question
+            word with the head noun, wherever the noun stands.
         nb_features: add each text's naive Bayes log-count-ratio score over its words (and
             bigrams) as inputs of the network (Wang & Manning 2012's NB features).
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
@@ -306,6 +314,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         freeze_embeddings: keep pretrained embeddings fixed.
         epochs, batch_size, lr, optimizer, weight_decay: training (Adam updates only the
             embedding rows a batch used: ``lazy``).
+        lr_schedule: "constant", or "linear": the rate falls linearly to 0 over all the
+            steps, fastText's schedule.
         random_state: one seed for everything random.
         verbose: show training progress.
     """
@@ -322,6 +332,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         bigrams: bool = False,
         buckets: int = 200_000,
         prefix_ngrams: int = 0,
+        prefix_pairs: int = 0,
         nb_features: bool = False,
         min_count: int = 1,
         max_vocab: int | None = None,
@@ -336,6 +347,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         lr: float = 1e-3,
         optimizer: str = "adam",
         weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
         lazy: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -350,6 +362,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.bigrams = bigrams
         self.buckets = buckets
         self.prefix_ngrams = prefix_ngrams
+        self.prefix_pairs = prefix_pairs
         self.nb_features = nb_features
         self.min_count = min_count
         self.max_vocab = max_vocab
@@ -364,6 +377,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.lr = lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.lazy = lazy
         self.random_state = random_state
         self.verbose = verbose
@@ -392,8 +406,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
     ) -> list[np.ndarray]:
         """Rows of each text: its words; then (with ``bigrams``) its bigrams, hashed into
         ``buckets`` rows, or with ``buckets=0`` looked up in the table of training bigrams
-        seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words.
-        Bigrams and openings that training never saw are left out."""
+        seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words;
+        then (with ``prefix_pairs``) its opening words paired with later ones. Bigrams,
+        openings and pairs that training never saw are left out."""
         docs = [self.vocab_.encode(t) for t in tokens]
         extra = [[] for _ in docs]
         offset = len(self.vocab_)
@@ -406,12 +421,18 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.prefix_ngrams:
             for i, found in enumerate(self._prefix_rows(docs, learn_tables)):
                 extra[i].append(found + offset)
+            offset += len(self.prefix_table_)
+        if self.prefix_pairs:
+            for i, found in enumerate(self._pair_rows(docs, learn_tables)):
+                extra[i].append(found + offset)
         return [np.concatenate([d, *more]) if more else d for d, more in zip(docs, extra)]
 
     def _extra_rows(self) -> int:
-        """Rows after the words': bigrams (hashed or one per bigram kept), then openings."""
+        """Rows after the words': bigrams (hashed or one per bigram kept), openings, then
+        pairs of an opening word and a later word."""
         bigrams = (self.buckets or len(self.bigram_table_)) if self.bigrams else 0
-        return bigrams + (len(self.prefix_table_) if self.prefix_ngrams else 0)
+        prefixes = len(self.prefix_table_) if self.prefix_ngrams else 0
+        return bigrams + prefixes + (len(self.pair_table_) if self.prefix_pairs else 0)
 
     def _bigram_rows(self, docs: list[np.ndarray], learn: bool) -> tuple[np.ndarray, np.ndarray]:
         """Every text's bigram rows (-1: unseen), concatenated, and where each text starts."""
@@ -448,6 +469,31 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         return [
             np.array([index[o] for o in text if o in index], dtype=np.int64) for text in openings
         ]
+
+    def _pair_rows(self, docs: list[np.ndarray], learn: bool) -> list[np.ndarray]:
+        """Each text's rows for the pairs (word i, word j), i < ``prefix_pairs``, j > i.
+
+        The table ``pair_table_`` holds the sorted keys ``first * vocab_size + second`` of
+        the pairs seen at least ``max(2, min_count)`` times in training (a pair seen once
+        is almost always a one-off, and pairs are many)."""
+        size, empty = len(self.vocab_), np.zeros(0, dtype=np.int64)
+        keys = [
+            np.concatenate(
+                [d[i] * size + d[i + 1 :] for i in range(min(self.prefix_pairs, len(d)))] or [empty]
+            )
+            for d in docs
+        ]
+        if learn:
+            table, counts = np.unique(np.concatenate(keys), return_counts=True)
+            self.pair_table_ = table[counts >= max(2, self.min_count)]
+        table = self.pair_table_
+        if not len(table):
+            return [empty for _ in docs]
+        out = []
+        for k in keys:
+            where = np.minimum(np.searchsorted(table, k), len(table) - 1)
+            out.append(where[table[where] == k])
+        return out
 
     # ------------------------------------------------------------------ fit / predict
     def fit(
@@ -499,6 +545,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         p = self.prefix_ngrams
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
             raise ValueError(f"prefix_ngrams must be a non-negative integer; got {p!r}")
+        p = self.prefix_pairs
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
+            raise ValueError(f"prefix_pairs must be a non-negative integer; got {p!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         docs = self._documents(tokens, learn_tables=True)
         config = PooledClassifierConfig(
@@ -646,6 +695,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 arrays["bigram_table"] = self.bigram_table_
             if self.prefix_ngrams:
                 arrays["prefix_table"] = self.prefix_table_
+            if self.prefix_pairs:
+                arrays["pair_table"] = self.pair_table_
         io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
@@ -688,6 +739,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                     ):
                         raise ValueError(
                             f"{str(path)!r}: the table of text openings has the wrong shape"
+                        )
+                if est.prefix_pairs:
+                    est.pair_table_ = arrays.pop("pair_table")
+                    if est.pair_table_.ndim != 1:
+                        raise ValueError(
+                            f"{str(path)!r}: the table of word pairs has the wrong shape"
                         )
                 config = PooledClassifierConfig(**meta["config"])
                 if config.vocab_size != len(est.vocab_) or config.num_classes != len(classes):

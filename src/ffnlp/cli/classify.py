@@ -111,6 +111,12 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="add features for each text's first word, first two words, ... up to this many",
     )
     g.add_argument(
+        "--prefix-pairs",
+        type=int,
+        default=0,
+        help="add features pairing each of a text's first this many words with every later word (wh-word x head noun), pairs seen at least twice",
+    )
+    g.add_argument(
         "--nb-features",
         action="store_true",
         help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
@@ -131,6 +137,12 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    t.add_argument(
+        "--lr-schedule",
+        choices=("constant", "linear"),
+        default="constant",
+        help="the learning rate: constant, or falling linearly to 0 over all steps (fastText's)",
+    )
     t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -214,6 +226,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         word_dropout=args.word_dropout,
         bigrams=args.bigrams,
         prefix_ngrams=args.prefix_ngrams,
+        prefix_pairs=args.prefix_pairs,
         buckets=args.buckets,
         nb_features=args.nb_features,
         min_count=args.min_count,
@@ -229,6 +242,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         lr=args.lr,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
         random_state=args.seed,
         verbose=not args.no_progress,
     )
