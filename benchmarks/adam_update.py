@@ -2,7 +2,7 @@
 
 Interleaves, 15 times, each way of the update (all in place on float32 arrays, with
 reused buffers) and PyTorch's ``Adam.step`` on the same tensor, and prints the median of
-each: the micro-benchmark behind the first optimisation of docs/performance.md.
+each: the micro-benchmark behind the first optimisations of docs/performance.md.
 
     python benchmarks/adam_update.py --threads 2
 """
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     import ffnlp
+    from ffnlp import kernels
     from ffnlp.threads import parallel_blocks
 
     threadpool_limits(args.threads)
@@ -101,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "PyTorch Adam.step": lambda t: reference.step(),
     }
+    if kernels.available:  # the `fast` extra: the update as one compiled loop
+        adam = kernels.compiled("adam_block")
+
+        def compiled(t):
+            c, f = math.sqrt(1 - B2**t), np.float32
+            scalars = (f(0), f(1 - B1), f(B2), f(1 - B2), f(LR * c / (1 - B1**t)), f(EPS * c))
+            parallel_blocks(lambda *a: adam(*a, *scalars), w, g, m, v)
+
+        compiled(1)  # compile (or load from the cache) before timing
+        ways[f"compiled, blocks over {args.threads} threads (ffnlp, fast)"] = compiled
     times: dict[str, list[float]] = {name: [] for name in ways}
     for t in range(1, args.repeats + 1):
         for name, run in ways.items():

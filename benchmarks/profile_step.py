@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if step == warmup:
             totals.clear()
             start = time.perf_counter()
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         batch = rng.integers(0, len(targets), 256)
         for p in params:
             p.grad = None
@@ -95,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         optim.grad_norm(params)
         optimizer.step()
     per_step = (time.perf_counter() - start) / args.steps
-    print(f"step {1e3 * per_step:.1f} ms ({256 / per_step:,.0f} tokens/s), {args.threads} threads")
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / args.steps
+    print(
+        f"step {1e3 * per_step:.1f} ms ({256 / per_step:,.0f} tokens/s), {args.threads} threads, {faults:,.0f} page faults per step"
+    )
     for key, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         if seconds / args.steps >= 5e-5:
             print(f"  {key:30s} {1e3 * seconds / args.steps:8.2f} ms")

@@ -185,14 +185,29 @@ def test_resume_refuses_other_settings_or_data(tmp_path):
     assert len(fit(_lm(), train, None, more_epochs, checkpoint=path, resume=True).epochs) == 6
 
 
+def test_a_linear_schedule_resumes_only_with_the_same_epochs(tmp_path):
+    train = _lm_data(0)
+    linear = TrainConfig(**{**LM_TRAINING.to_dict(), "lr_schedule": "linear"})
+    reference = fit(_lm(), train, None, linear)
+    path = tmp_path / "lm.ckpt"
+    with pytest.raises(_Interrupt):
+        fit(_lm(), _FailingAt(train, 9, "crash"), None, linear, checkpoint=path, checkpoint_every=4)
+    more_epochs = TrainConfig(**{**linear.to_dict(), "epochs": 6})
+    with pytest.raises(ValueError, match=r"it was made with epochs=4, but this run has 6"):
+        fit(_lm(), train, None, more_epochs, checkpoint=path, resume=True)
+    resumed = fit(_lm(), train, None, linear, checkpoint=path, resume=True)
+    assert [r["train_loss"] for r in resumed.epochs] == [r["train_loss"] for r in reference.epochs]
+
+
 @pytest.mark.parametrize(
     "params",
     [
         {"bigrams": True, "buckets": 64, "word_dropout": 0.2, "dropout": 0.2, "hidden_dims": (8,)},
         {"features": "lexicon", "hidden_dims": (4,), "dropout": 0.1},
+        {"prefix_pairs": 2, "optimizer": "sgd", "lr": 0.5, "lr_schedule": "linear"},
         {"batch_by_length": True, "hidden_dims": (8,)},
     ],
-    ids=["embeddings", "lexicon", "by-length"],
+    ids=["embeddings", "lexicon", "linear-schedule", "by-length"],
 )
 def test_interrupted_and_resumed_classifier_equals_an_uninterrupted_run(
     tmp_path, monkeypatch, params

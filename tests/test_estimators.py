@@ -79,13 +79,16 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"prefix_ngrams": 2, "bigrams": True, "buckets": 0},
         {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
         {"prefix_ngrams": 1, "buckets": 0},  # no bigrams: buckets=0 means nothing
+        {"prefix_ngrams": 2, "prefix_pairs": 2, "bigrams": True, "buckets": 0},
+        {"optimizer": "sgd", "lr": 0.5, "lr_schedule": "linear", "batch_size": 4},
         {"batch_by_length": True, "batch_size": 4, "bigrams": True, "nb_features": True},
         {"pool_words_only": True, "nb_features": True, "bigrams": True, "hidden_dims": (8,)},
         {"pool_words_only": True, "nb_features": True, "bigrams": True, "pooling": "nb"},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
-    model = TextClassifier(embed_dim=16, epochs=40, lr=0.02, **params).fit(TEXTS, LABELS)
+    model = TextClassifier(**{"embed_dim": 16, "epochs": 40, "lr": 0.02, **params})
+    model.fit(TEXTS, LABELS)
     assert model.score(TEXTS, LABELS) == 1.0
     assert model.predict(["great warm fun", "dull awful flat"]).tolist() == ["pos", "neg"]
     model.save(tmp_path / "model.npz")
@@ -325,3 +328,49 @@ def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
     assert rows[1].tolist() == [0, 0]  # unseen openings are left out
     with pytest.raises(ValueError, match="prefix_ngrams must be a non-negative integer"):
         TextClassifier(prefix_ngrams=-1).fit(texts, labels)
+
+
+@pytest.mark.parametrize("features", ["embeddings", "lexicon"])
+def test_eval_set_and_log_path_give_validation_curves(features, tmp_path):
+    """Both kinds of features log every epoch, with the held-out loss and accuracy."""
+    import json
+
+    log = tmp_path / "run.jsonl"
+    held_out = (["great warm fun", "dull awful flat", "a fine story"], ["pos", "neg", "pos"])
+    model = TextClassifier(features=features, embed_dim=8, hidden_dims=(8,), epochs=30, lr=0.02)
+    model.fit(TEXTS, LABELS, eval_set=held_out, log_path=log)
+    epochs = [r for r in map(json.loads, log.read_text().splitlines()) if "valid_accuracy" in r]
+    assert len(epochs) == 30
+    probs = model.predict_proba(held_out[0])
+    picked = probs[np.arange(3), np.searchsorted(model.classes_, held_out[1])]
+    assert epochs[-1]["valid_accuracy"] == pytest.approx(model.score(*held_out))
+    assert epochs[-1]["valid_loss"] == pytest.approx(-np.mean(np.log(picked)), rel=1e-6)
+    assert epochs[-1]["valid_loss"] < epochs[0]["valid_loss"]
+
+
+def test_prefix_pairs_pair_the_opening_words_with_later_ones_seen_twice():
+    texts = ["what is the city", "what city is big", "who is he", "what is it"]
+    labels = ["loc", "loc", "hum", "ent"]
+    model = TextClassifier(prefix_pairs=2, epochs=1).fit(texts, labels)
+    v = model.vocab_
+    size = len(v)
+    pairs = {(v.itos[k // size], v.itos[k % size]) for k in model.pair_table_}
+    # (what, is) 3 times, (what, city) twice, (is, the) once: kept if seen twice or more
+    assert pairs == {("what", "is"), ("what", "city")}
+    assert model.pair_table_.tolist() == sorted(model.pair_table_.tolist())
+    assert model.model_.config.buckets == 2
+    row_of = {
+        p: size + i
+        for i, p in enumerate(sorted(pairs, key=lambda p: v.stoi[p[0]] * size + v.stoi[p[1]]))
+    }
+    rows = model._documents([["what", "big", "city", "is"], ["is", "what"]])
+    words = [v.stoi[w] for w in ("what", "big", "city", "is")]
+    assert rows[0].tolist() == [*words, row_of[("what", "city")], row_of[("what", "is")]]
+    assert rows[1].tolist() == [v.stoi["is"], v.stoi["what"]]  # (is, what) never seen
+    with pytest.raises(ValueError, match="prefix_pairs must be a non-negative integer"):
+        TextClassifier(prefix_pairs=-1).fit(texts, labels)
+
+
+def test_lr_schedule_is_checked():
+    with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'linear'; got 'cos'"):
+        TextClassifier(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)

@@ -155,3 +155,112 @@ def test_cross_entropy_keeps_float32():
 def test_set_num_threads_checks_its_argument():
     with pytest.raises(ValueError, match="threads must be a positive integer; got 0"):
         ffnlp.set_num_threads(0)
+
+
+def _adam_steps(cls, sparse, dtype, weight_decay, shape=(700, 523), steps=3):
+    rng = np.random.default_rng(1)
+    p = Parameter(rng.standard_normal(shape).astype(dtype))
+    opt = getattr(optim, cls)([p], lr=0.01, weight_decay=weight_decay)
+    for _ in range(steps):
+        rows = rng.choice(shape[0], size=shape[0] // 3, replace=False)
+        values = rng.standard_normal((len(rows), shape[1])).astype(dtype)
+        grad = RowSparseGrad.from_rows(rows, values, shape[0])
+        p.grad = grad if sparse else grad.to_dense()
+        opt.step()
+    return p.data, opt.state[id(p)]["exp_avg"], opt.state[id(p)]["exp_avg_sq"]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "weight_decay"), [("Adam", 0.0), ("Adam", 0.01), ("AdamW", 0.01)])
+def test_compiled_adam_matches_the_numpy_rule(
+    two_threads, monkeypatch, cls, sparse, dtype, weight_decay
+):
+    """The fused loop of ffnlp.kernels (both the dense one and the one that reads a
+    row-sparse gradient in place) against the NumPy form of the same rule."""
+    from ffnlp import kernels
+
+    if not kernels.available:
+        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy rule runs")
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1000)  # compiled for this size too
+    assert kernels.use_for(np.zeros((700, 523), dtype))
+    compiled = _adam_steps(cls, sparse, dtype, weight_decay)
+    monkeypatch.setattr(kernels, "available", False)
+    reference = _adam_steps(cls, sparse, dtype, weight_decay)
+    assert compiled[0].dtype == dtype
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    for ours, numpy_rule in zip(compiled, reference):
+        np.testing.assert_allclose(ours, numpy_rule, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_threaded_cross_entropy_matches_torch_on_a_large_batch(two_threads, reduction):
+    """Large enough for the row blocks to be spread over the threads, with a ragged last
+    block; under no_grad (evaluation) the probabilities are skipped, the losses are not."""
+    torch = pytest.importorskip("torch")
+    from ffnlp.autograd import no_grad, ops
+
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((301, 3001)) * 4).astype(np.float32)
+    assert logits.size > threads.PARALLEL_MIN
+    targets = rng.integers(0, 3001, 301)
+    weights = rng.standard_normal(301).astype(np.float32)
+    x = Tensor(logits, requires_grad=True)
+    loss = ops.cross_entropy(x, targets, reduction=reduction)
+    (loss * weights if reduction == "none" else loss).sum().backward()
+    q = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(q, torch.from_numpy(targets), reduction=reduction)
+    (ref * torch.from_numpy(weights) if reduction == "none" else ref).sum().backward()
+    np.testing.assert_allclose(loss.data, ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x.grad, q.grad.numpy(), rtol=1e-5, atol=1e-7)
+    with no_grad():
+        evaluated = ops.cross_entropy(Tensor(logits), targets, reduction=reduction)
+    np.testing.assert_array_equal(evaluated.data, loss.data)
+
+
+def test_threaded_linear_bias_matches_torch_on_a_large_output(two_threads):
+    """The bias addition goes by row blocks on the threads once the output is large: the
+    same numbers as PyTorch, and the same output for one thread as for two."""
+    torch = pytest.importorskip("torch")
+    from ffnlp.autograd import ops
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((301, 64)).astype(np.float32)
+    w = rng.standard_normal((3001, 64)).astype(np.float32)
+    b = rng.standard_normal(3001).astype(np.float32)
+    upstream = rng.standard_normal((301, 3001)).astype(np.float32)
+
+    def ours():
+        tensors = [Tensor(a, requires_grad=True) for a in (x, w, b)]
+        out = ops.linear(*tensors)
+        (out * upstream).sum().backward()
+        return out.data, *(t.grad for t in tensors)
+
+    two = ours()
+    assert two[0].size > threads.PARALLEL_MIN
+    ffnlp.set_num_threads(1)
+    one = ours()
+    q = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = torch.nn.functional.linear(*q)
+    (out * torch.from_numpy(upstream)).sum().backward()
+    reference = [out.detach().numpy(), *(t.grad.numpy() for t in q)]
+    np.testing.assert_array_equal(two[0], one[0])
+    for a, ref in zip(two, reference):
+        np.testing.assert_allclose(a, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_limited_threads_restores_both_pools():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [
+            p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"
+        ]
+
+    before, blas_before = ffnlp.get_num_threads(), blas_threads()
+    with threads.limited_threads(1):
+        assert ffnlp.get_num_threads() == 1
+        assert set(blas_threads()) == {1}
+        assert _add_one_in_blocks(threads.PARALLEL_MIN * 2) == threads.PARALLEL_MIN * 2
+    assert ffnlp.get_num_threads() == before
+    assert blas_threads() == blas_before

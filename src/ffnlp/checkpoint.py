@@ -167,7 +167,9 @@ class Checkpoint:
         that was interrupted. Only the number of epochs and the display may change."""
         where = f"cannot resume from {str(self.path)!r}"
         changeable = {"epochs", "progress", "log_every"}
-        saved = self.meta["training"]
+        saved = {"lr_schedule": "plateau", **self.meta["training"]}  # older: no schedule
+        if saved["lr_schedule"] == "linear":  # every step's rate depends on the total
+            changeable.discard("epochs")
         for key in sorted(set(saved) | set(training)):
             if key in changeable:
                 continue

@@ -12,7 +12,6 @@ layout of ``ffnlp data fetch``) it uses MR (or SST-2) and a slice of the Penn Tr
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from ffnlp.models.ngram_lm import KneserNeyLM
 from ffnlp.text import Tokenizer, Vocab
 from ffnlp.text.datasets import read_lines
 from ffnlp.text.labelled import read_class_files, read_fasttext, read_label_first
+from ffnlp.threads import limited_threads
 from ffnlp.train import ArrayDataset, TrainConfig, fit
 from ffnlp.viz import curves, embeddings, graph
 from ffnlp.viz.saved import sample_step
@@ -156,19 +156,10 @@ def run(
         epochs: override the number of training epochs (tests use 1).
         say: where progress lines go.
     """
-    with _one_blas_thread():
+    # The demo's matrices are small (64 rows a batch): a second thread only waits on the
+    # first, and on a busy machine it made the demo five times slower.
+    with limited_threads(1):
         return _run(out, data_dir, seed, epochs, say)
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager:
-    """The demo's matrices are small (64 rows a batch): a second BLAS thread only waits
-    on the first, and on a busy machine it made the demo five times slower. Without
-    threadpoolctl (``ffnlp[threads]``) BLAS keeps its default."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _run(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ def _check_fitted(estimator: Any, attribute: str = "classes_") -> None:
 
 
 def _train_config(est: Any, verbose: bool) -> TrainConfig:
+    schedule = getattr(est, "lr_schedule", "constant")
+    if schedule not in ("constant", "linear"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {schedule!r}")
     return TrainConfig(
         epochs=est.epochs,
         batch_size=est.batch_size,
@@ -100,6 +103,7 @@ def _train_config(est: Any, verbose: bool) -> TrainConfig:
         lr=est.lr,
         weight_decay=est.weight_decay,
         lr_decay=1.0,
+        lr_schedule="linear" if schedule == "linear" else "plateau",
         early_stopping=0,
         lazy_embeddings=getattr(est, "lazy", False),
         seed=est.random_state if est.random_state is not None else 0,
@@ -215,11 +219,14 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         checkpoint: str | Path | None = None,
         checkpoint_every: int | str | None = None,
         resume: bool = False,
+        eval_set: tuple[Any, Any] | None = None,
+        log_path: str | Path | None = None,
     ) -> FeedforwardClassifier:
         """Train on feature rows ``X`` (n, features) and labels ``y``; returns self.
 
         ``checkpoint``, ``checkpoint_every``, ``resume``: crash-safe checkpoints and exact
-        resume (see :func:`ffnlp.train.fit`).
+        resume (see :func:`ffnlp.train.fit`). ``eval_set`` (rows, labels) is measured after
+        every epoch and ``log_path`` gets the JSON-lines log, as in :meth:`TextClassifier.fit`.
         """
         if y is None:
             raise ValueError(
@@ -259,6 +266,8 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            log_path=log_path,
+            epoch_metrics=_held_out_metrics(self, eval_set),
         )
         self.n_iter_ = self.epochs
         return self
@@ -290,6 +299,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         prefix_ngrams: add features for a text's opening words: its first word, first two
             words, ... up to this many, each opening its own row (seen ``min_count`` times
             in training) — the words that decide a question's type ("how many", "who").
+        prefix_pairs: add features pairing each of a text's first this many words with
+            every later word ("what" with "city" in "What is the largest city ..."), one row
+            per pair seen at least ``max(2, min_count)`` times in training: the question
+            word with the head noun, wherever the noun stands.
         nb_features: add each text's naive Bayes log-count-ratio score over its words (and
             bigrams) as inputs of the network (Wang & Manning 2012's NB features).
         pool_words_only: pool the embeddings of the words alone; bigrams and openings
@@ -307,6 +320,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         batch_by_length: train on batches of texts of similar length (shuffled texts,
             sorted by length in runs of 50 batches, the batches shuffled): less padding,
             so faster steps, on corpora whose texts vary in length.
+        lr_schedule: "constant", or "linear": the rate falls linearly to 0 over all the
+            steps, fastText's schedule.
         random_state: one seed for everything random.
         verbose: show training progress.
     """
@@ -323,6 +338,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         bigrams: bool = False,
         buckets: int = 200_000,
         prefix_ngrams: int = 0,
+        prefix_pairs: int = 0,
         nb_features: bool = False,
         pool_words_only: bool = False,
         min_count: int = 1,
@@ -339,6 +355,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         lr: float = 1e-3,
         optimizer: str = "adam",
         weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
         lazy: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -353,6 +370,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.bigrams = bigrams
         self.buckets = buckets
         self.prefix_ngrams = prefix_ngrams
+        self.prefix_pairs = prefix_pairs
         self.nb_features = nb_features
         self.pool_words_only = pool_words_only
         self.min_count = min_count
@@ -369,6 +387,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.lr = lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
         self.lazy = lazy
         self.random_state = random_state
         self.verbose = verbose
@@ -396,8 +415,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
     ) -> list[np.ndarray]:
         """Rows of each text: its words; then (with ``bigrams``) its bigrams, hashed into
         ``buckets`` rows, or with ``buckets=0`` looked up in the table of training bigrams
-        seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words.
-        Bigrams and openings that training never saw are left out."""
+        seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words;
+        then (with ``prefix_pairs``) its opening words paired with later ones. Bigrams,
+        openings and pairs that training never saw are left out."""
         flat, starts = self._rows(tokens, learn_tables)
         return np.split(flat, starts[1:-1])
 
@@ -414,17 +434,20 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             blocks.append(_drop_negative(rows, key_starts, offset))
             offset += self.buckets or len(self.bigram_table_)
         if self.prefix_ngrams:
-            docs = np.split(words, starts[1:-1])
-            found = self._prefix_rows(docs, learn_tables)
-            lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
-            flat = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-            blocks.append((flat + offset, np.concatenate(([0], np.cumsum(lengths)))))
+            found = self._prefix_rows(np.split(words, starts[1:-1]), learn_tables)
+            blocks.append(_ragged(found, offset))
+            offset += len(self.prefix_table_)
+        if self.prefix_pairs:
+            found = self._pair_rows(np.split(words, starts[1:-1]), learn_tables)
+            blocks.append(_ragged(found, offset))
         return _interleave(blocks)
 
     def _extra_rows(self) -> int:
-        """Rows after the words': bigrams (hashed or one per bigram kept), then openings."""
+        """Rows after the words': bigrams (hashed or one per bigram kept), openings, then
+        pairs of an opening word and a later word."""
         bigrams = (self.buckets or len(self.bigram_table_)) if self.bigrams else 0
-        return bigrams + (len(self.prefix_table_) if self.prefix_ngrams else 0)
+        prefixes = len(self.prefix_table_) if self.prefix_ngrams else 0
+        return bigrams + prefixes + (len(self.pair_table_) if self.prefix_pairs else 0)
 
     def _bigram_rows(
         self, words: np.ndarray, starts: np.ndarray, learn: bool
@@ -462,6 +485,31 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         return [
             np.array([index[o] for o in text if o in index], dtype=np.int64) for text in openings
         ]
+
+    def _pair_rows(self, docs: list[np.ndarray], learn: bool) -> list[np.ndarray]:
+        """Each text's rows for the pairs (word i, word j), i < ``prefix_pairs``, j > i.
+
+        The table ``pair_table_`` holds the sorted keys ``first * vocab_size + second`` of
+        the pairs seen at least ``max(2, min_count)`` times in training (a pair seen once
+        is almost always a one-off, and pairs are many)."""
+        size, empty = len(self.vocab_), np.zeros(0, dtype=np.int64)
+        keys = [
+            np.concatenate(
+                [d[i] * size + d[i + 1 :] for i in range(min(self.prefix_pairs, len(d)))] or [empty]
+            )
+            for d in docs
+        ]
+        if learn:
+            table, counts = np.unique(np.concatenate(keys), return_counts=True)
+            self.pair_table_ = table[counts >= max(2, self.min_count)]
+        table = self.pair_table_
+        if not len(table):
+            return [empty for _ in docs]
+        out = []
+        for k in keys:
+            where = np.minimum(np.searchsorted(table, k), len(table) - 1)
+            out.append(where[table[where] == k])
+        return out
 
     # ------------------------------------------------------------------ fit / predict
     def fit(
@@ -508,11 +556,14 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
         if self.features == "lexicon":
-            self._fit_lexicon(tokens, y, seed, checkpointing)
+            self._fit_lexicon(tokens, y, seed, checkpointing, eval_set, log_path)
             return self
         p = self.prefix_ngrams
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
             raise ValueError(f"prefix_ngrams must be a non-negative integer; got {p!r}")
+        p = self.prefix_pairs
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
+            raise ValueError(f"prefix_pairs must be a non-negative integer; got {p!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         data = TextDataset.from_ragged(
             *self._rows(tokens, learn_tables=True),
@@ -539,21 +590,6 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.nb_features:
             self.model_.set_nb_table(data, data.targets)
         training = _train_config(self, self.verbose)
-        epoch_metrics = None
-        if eval_set is not None:
-            eval_texts, eval_labels = eval_set
-            eval_labels = np.asarray(eval_labels)
-            check_unseen_labels(self.classes_.tolist(), eval_labels.tolist())
-            eval_targets = np.searchsorted(self.classes_, eval_labels)
-
-            def epoch_metrics(model: Module) -> dict[str, float]:
-                probs = self.predict_proba(eval_texts)
-                picked = probs[np.arange(len(probs)), eval_targets]
-                return {
-                    "valid_loss": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
-                    "valid_accuracy": float(np.mean(probs.argmax(axis=1) == eval_targets)),
-                }
-
         fit(
             self.model_,
             data,
@@ -561,7 +597,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             training,
             log_path=log_path,
             unit="texts",
-            epoch_metrics=epoch_metrics,
+            epoch_metrics=_held_out_metrics(self, eval_set),
             **checkpointing,
         )
         return self
@@ -585,7 +621,13 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             weight.requires_grad_(False)
 
     def _fit_lexicon(
-        self, tokens: list[list[str]], y: np.ndarray, seed: int, checkpointing: dict[str, Any]
+        self,
+        tokens: list[list[str]],
+        y: np.ndarray,
+        seed: int,
+        checkpointing: dict[str, Any],
+        eval_set: tuple[Any, Any] | None,
+        log_path: str | Path | None,
     ) -> None:
         if self.lexicon is not None:
             self.lexicon_ = dict(self.lexicon)
@@ -609,7 +651,16 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             optimizer=self.optimizer,
             random_state=seed,
             verbose=self.verbose,
-        ).fit(features.astype(np.float64), y, **checkpointing)
+        )
+        if eval_set is not None:  # the network sees the held-out texts' features
+            eval_tokens = self._tokens(self._texts(eval_set[0]))
+            eval_set = (
+                lexicon_features(eval_tokens, self.lexicon_).astype(np.float64),
+                eval_set[1],
+            )
+        self.network_.fit(
+            features.astype(np.float64), y, eval_set=eval_set, log_path=log_path, **checkpointing
+        )
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         _check_fitted(self)
@@ -664,6 +715,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 arrays["bigram_table"] = self.bigram_table_
             if self.prefix_ngrams:
                 arrays["prefix_table"] = self.prefix_table_
+            if self.prefix_pairs:
+                arrays["pair_table"] = self.pair_table_
         io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
@@ -707,6 +760,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                         raise ValueError(
                             f"{str(path)!r}: the table of text openings has the wrong shape"
                         )
+                if est.prefix_pairs:
+                    est.pair_table_ = arrays.pop("pair_table")
+                    if est.pair_table_.ndim != 1:
+                        raise ValueError(
+                            f"{str(path)!r}: the table of word pairs has the wrong shape"
+                        )
                 config = PooledClassifierConfig(**meta["config"])
                 if config.vocab_size != len(est.vocab_) or config.num_classes != len(classes):
                     raise ValueError(
@@ -721,6 +780,29 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
             ) from None
         return est
+
+
+def _held_out_metrics(
+    estimator: Any, eval_set: tuple[Any, Any] | None
+) -> Callable[[Module], dict[str, float]] | None:
+    """The per-epoch measurement of ``eval_set`` (inputs, labels) for :func:`ffnlp.train.fit`:
+    mean loss and accuracy from ``estimator.predict_proba``; None without an eval set."""
+    if eval_set is None:
+        return None
+    inputs, labels = eval_set
+    labels = np.asarray(labels)
+    check_unseen_labels(estimator.classes_.tolist(), labels.tolist())
+    targets = np.searchsorted(estimator.classes_, labels)
+
+    def epoch_metrics(model: Module) -> dict[str, float]:
+        probs = estimator.predict_proba(inputs)
+        picked = probs[np.arange(len(probs)), targets]
+        return {
+            "valid_loss": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
+            "valid_accuracy": float(np.mean(probs.argmax(axis=1) == targets)),
+        }
+
+    return epoch_metrics
 
 
 def _drop_negative(
@@ -747,6 +829,13 @@ def _interleave(blocks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
         out[before[segment] + np.arange(len(values)) - block_starts[segment]] = values
         before += n
     return out, starts
+
+
+def _ragged(parts: list[np.ndarray], offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays, one per text, as one ragged array (values + ``offset``, segment starts)."""
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return flat.astype(np.int64) + offset, np.concatenate(([0], np.cumsum(lengths)))
 
 
 def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp import kernels
 from ffnlp.autograd import Tensor
 from ffnlp.autograd.sparse import RowSparseGrad
-from ffnlp.threads import parallel_blocks
+from ffnlp.threads import BLOCK, PARALLEL_MIN, parallel_blocks, parallel_ranges
 
 # ---------------------------------------------------------------------------- base
 
@@ -175,6 +176,29 @@ def _densify(grad: RowSparseGrad, work: dict[str, np.ndarray]) -> np.ndarray:
     return dense
 
 
+def _adam_rows(w, m, v, grad: RowSparseGrad, work: dict[str, np.ndarray], scalars) -> None:
+    """Exact Adam for a row-sparse gradient without densifying it: each row knows where its
+    gradient row is (-1: none, the gradient is zero there), and the compiled loop updates
+    every row, in blocks of rows spread over the threads."""
+    position = work.get("position")
+    if position is None or len(position) != w.shape[0]:
+        position = work["position"] = np.full(w.shape[0], -1, dtype=np.int64)
+    values = np.ascontiguousarray(grad.values, dtype=w.dtype)
+    position[grad.indices] = np.arange(len(grad.indices))
+    w2, m2, v2 = (a.reshape(w.shape[0], -1) for a in (w, m, v))
+    rows = max(1, BLOCK // max(w2.shape[1], 1))
+    adam = kernels.compiled("adam_rows_block")
+    try:
+        parallel_ranges(
+            lambda lo, hi: adam(w2[lo:hi], m2[lo:hi], v2[lo:hi], position[lo:hi], values, *scalars),
+            w2.shape[0],
+            block=rows,
+            min_size=max(1, PARALLEL_MIN // max(w2.shape[1], 1)),
+        )
+    finally:
+        position[grad.indices] = -1  # ready for the next step
+
+
 def _buffer(state: dict[str, Any], name: str, like: np.ndarray) -> np.ndarray:
     """A zero-initialised per-parameter buffer, created once and reused every step."""
     buf = state.get(name)
@@ -304,20 +328,32 @@ class Adam(Optimizer):
             group["weight_decay"],
         )
         work = self.work.setdefault(id(p), {})
-        if isinstance(grad, RowSparseGrad):
-            if group["lazy"]:
-                self._lazy_update(p, grad, state, group)
-                return
-            grad = _densify(grad, work)
+        if isinstance(grad, RowSparseGrad) and group["lazy"]:
+            self._lazy_update(p, grad, state, group)
+            return
         if wd and self.decoupled:
             p.data *= 1 - lr * wd
         m = _buffer(state, "exp_avg", p.data)
         v = _buffer(state, "exp_avg_sq", p.data)
-        scratch = _buffer(work, "scratch", p.data)
         t = state["step"] = state.get("step", 0) + 1
         l2 = 0.0 if self.decoupled else wd
         sqrt_bias2 = math.sqrt(1 - beta2**t)
         step_size = lr / (1 - beta1**t)
+        if kernels.use_for(p.data):
+            # The same rule as `update` below, compiled into one pass (ffnlp.kernels).
+            f = p.data.dtype.type
+            scalars = (f(l2), f(1 - beta1), f(beta2), f(1 - beta2))
+            scalars += (f(step_size * sqrt_bias2), f(eps * sqrt_bias2))
+            if isinstance(grad, RowSparseGrad):
+                _adam_rows(p.data, m, v, grad, work, scalars)
+            else:
+                g = np.ascontiguousarray(grad, dtype=p.data.dtype)
+                adam = kernels.compiled("adam_block")
+                parallel_blocks(lambda *blk: adam(*blk, *scalars), p.data, g, m, v)
+            return
+        if isinstance(grad, RowSparseGrad):
+            grad = _densify(grad, work)
+        scratch = _buffer(work, "scratch", p.data)
 
         def update(w, g, m, v, s):
             # One cache-sized block: every operation below re-reads memory the previous

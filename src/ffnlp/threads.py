@@ -14,9 +14,9 @@ its ufuncs, so the threads run in parallel.
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -71,6 +71,25 @@ def set_num_threads(threads: int) -> None:
     _blas_limits = threadpool_limits(limits=_num_threads, user_api="blas")
 
 
+@contextlib.contextmanager
+def limited_threads(threads: int) -> Iterator[None]:
+    """:func:`set_num_threads` for a ``with`` block only: afterwards both pools have their
+    old sizes back (the demo's small matrices, where a second thread only waits, use it)."""
+    global _num_threads, _pool, _blas_limits
+    before, blas_before = _num_threads, _blas_limits
+    set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if _blas_limits is not None and _blas_limits is not blas_before:
+            _blas_limits.restore_original_limits()
+        _blas_limits = blas_before
+        _num_threads = before
+        if _pool is not None:
+            _pool.shutdown(wait=True)
+            _pool = None
+
+
 def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
     """Call ``work(*pieces)`` on matching blocks of the flattened ``arrays``, on all threads.
 
@@ -80,21 +99,38 @@ def parallel_blocks(work: Callable[..., None], *arrays: np.ndarray) -> None:
     if not all(a.flags.c_contiguous for a in arrays):  # a copy would take the writes
         raise ValueError("parallel_blocks needs contiguous arrays")
     flat = [a.reshape(-1) for a in arrays]
-    size = flat[0].size
-    if _num_threads == 1 or size < PARALLEL_MIN:
-        for start in range(0, size, BLOCK):
-            work(*(a[start : start + BLOCK] for a in flat))
+    parallel_ranges(lambda lo, hi: work(*(a[lo:hi] for a in flat)), flat[0].size)
+
+
+def parallel_ranges(
+    work: Callable[[int, int], None], size: int, block: int = BLOCK, min_size: int = PARALLEL_MIN
+) -> None:
+    """Call ``work(lo, hi)`` over consecutive ranges of at most ``block`` of ``range(size)``,
+    on all threads (on this one alone when ``size < min_size``).
+
+    ``work`` must only touch its own range, and release the GIL to gain from the threads
+    (NumPy ufuncs and ffnlp's compiled loops do). The calling thread works too, and the
+    ranges are handed out one at a time to whichever thread is free: a thread slowed down
+    by another process on its core (or by BLAS threads still spinning after a matrix
+    product) takes fewer ranges instead of holding the others up. Which thread does a
+    range never changes what is computed, so results do not depend on the threads.
+    """
+    if _num_threads == 1 or size < min_size:
+        for start in range(0, size, block):
+            work(start, min(start + block, size))
         return
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(_num_threads, thread_name_prefix="ffnlp")
-    blocks = -(-size // BLOCK)
-    bounds = [blocks * i // _num_threads * BLOCK for i in range(_num_threads + 1)]
+        _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="ffnlp")
+    starts = iter(range(0, size, block))  # shared: next() under the GIL gives each range once
 
-    def share(lo: int, hi: int) -> None:
-        for start in range(lo, min(hi, size), BLOCK):
-            stop = min(start + BLOCK, hi)
-            work(*(a[start:stop] for a in flat))
+    def drain() -> None:
+        for start in starts:
+            work(start, min(start + block, size))
 
-    for future in [_pool.submit(share, lo, hi) for lo, hi in itertools.pairwise(bounds)]:
-        future.result()
+    helpers = [_pool.submit(drain) for _ in range(_num_threads - 1)]
+    try:
+        drain()
+    finally:
+        for helper in helpers:
+            helper.result()

@@ -33,6 +33,7 @@ from ffnlp.nn import Module
 from ffnlp.text.batching import minibatches, num_batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_SCHEDULES = ("plateau", "linear")
 
 
 class Dataset(Protocol):
@@ -79,6 +80,10 @@ class TrainConfig:
         clip_norm: clip the gradients' joint norm to this (None: no clipping).
         lr_decay: multiply the learning rate by this when validation loss does not improve
             (0.5 halves it; 1 turns the schedule off).
+        lr_schedule: "plateau" (the rate changes only by ``lr_decay``, above) or "linear":
+            before step t of T in all (``epochs`` times the batches per epoch, or
+            ``max_steps`` if fewer) the rate is ``lr * (1 - t / T)``, falling to 0 at the
+            end, fastText's schedule (Joulin et al. 2017).
         lr_patience: epochs without improvement before the rate is lowered.
         min_lr: the rate never goes below this.
         early_stopping: stop after this many epochs without improvement (0: never).
@@ -99,6 +104,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     clip_norm: float | None = None
     lr_decay: float = 0.5
+    lr_schedule: str = "plateau"
     lr_patience: int = 0
     min_lr: float = 0.0
     early_stopping: int = 3
@@ -131,6 +137,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr-schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr-decay must be in (0, 1]; got {self.lr_decay!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
@@ -174,11 +182,11 @@ def evaluate(
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    start, stop = _share(len(data), comm)
+    mine = distributed.shard(np.arange(len(data)), comm)  # this rank's contiguous part
     try:
         with no_grad():
-            for indices in minibatches(stop - start, batch_size, shuffle=False):
-                indices = indices + start
+            for batch in minibatches(len(mine), batch_size, shuffle=False):
+                indices = mine[batch]
                 _, loss = model(*data.batch(indices))
                 total += float(loss.item()) * len(indices)
                 count += len(indices)
@@ -187,12 +195,6 @@ def evaluate(
     if comm.size > 1:
         total, count = comm.allreduce_sum(np.array([total, count], dtype=np.float64))
     return float(total / max(count, 1))
-
-
-def _share(n: int, comm: distributed.Communicator) -> tuple[int, int]:
-    """[start, stop) of this rank's contiguous part of range(n)."""
-    bounds = np.linspace(0, n, comm.size + 1).astype(np.int64)
-    return int(bounds[comm.rank]), int(bounds[comm.rank + 1])
 
 
 @dataclass
@@ -467,6 +469,7 @@ def fit(
         write_log({"resumed": str(checkpoint), "epoch": position.epoch, "step": position.step})
     started = time.perf_counter()
     steps_per_epoch = num_batches(len(train_data), config.batch_size)
+    total_steps = min(config.epochs * steps_per_epoch, config.max_steps or math.inf)
     model.train()
     try:
         with _stop_on_signals() as received:
@@ -525,6 +528,9 @@ def fit(
                         raise _diverged(
                             f"the gradient norm became {norm}", epoch, position.step + 1
                         )
+                    if config.lr_schedule == "linear":  # from the step count: resumes exactly
+                        for group in optimizer.param_groups:
+                            group["lr"] = config.lr * (1 - position.step / total_steps)
                     optimizer.step()
                     position.step += 1
                     position.batch += 1

@@ -146,3 +146,10 @@ def test_only_newlines_end_a_record(tmp_path):
     path.write_text("__label__pos good\x0cfilm\r\n__label__neg bad\u2028film\n", encoding="utf-8")
     texts, labels = read_labelled(str(path), "fasttext")
     assert labels == ["pos", "neg"] and len(texts) == 2
+
+
+def test_errors_name_the_physical_line_after_a_quoted_multi_line_field(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('label,text\npos,"a film\nin two lines"\nneg,\nneg,dull\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 4 has a label but no text"):
+        read_labelled(path, "csv", header=True)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd.sparse import RowSparseGrad
-from ffnlp.autograd.tensor import Function, Tensor
+from ffnlp.autograd.tensor import Function, Tensor, is_grad_enabled
+from ffnlp.threads import BLOCK, PARALLEL_MIN, parallel_ranges
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -233,7 +234,13 @@ class Linear(Function):
         self.saved = (x, weight)
         out = x @ weight.T
         if bias is not None:
-            out += bias
+            # A pass over a (256, 10000) output is worth the threads the product had.
+            rows = out.reshape(-1, out.shape[-1])
+            parallel_ranges(
+                lambda lo, hi: np.add(rows[lo:hi], bias, out=rows[lo:hi]),
+                len(rows),
+                *_row_blocks(rows.shape[1]),
+            )
         return out
 
     def backward(self, grad):
@@ -677,26 +684,48 @@ class CrossEntropy(Function):
             )
         z = logits.reshape(-1, num_classes)
         t = targets.reshape(-1)
-        rows = np.arange(t.size)
-        # One (B, C) buffer goes from shifted logits to probabilities in place: each pass
-        # over a large softmax costs about as much as the arithmetic in it.
-        probs = np.subtract(z, np.max(z, axis=1, keepdims=True))
-        picked = probs[rows, t]  # z_y - max z
-        np.exp(probs, out=probs)
-        total = probs.sum(axis=1, keepdims=True)
-        probs *= 1 / total
-        losses = (np.log(total[:, 0]) - picked).astype(logits.dtype, copy=False)
-        self.saved = (probs, t, rows, logits.shape, reduction)
+        keep = is_grad_enabled()  # evaluation needs only the losses, not the probabilities
+        probs = np.empty_like(z)
+        losses = np.empty(t.size, dtype=logits.dtype)
+
+        def rows_softmax(lo: int, hi: int) -> None:
+            # One block of rows, small enough to stay in the cache, goes from shifted
+            # logits to probabilities in place: on a large softmax each pass over memory
+            # costs about as much as the arithmetic in it. Blocks run on all threads.
+            p = probs[lo:hi]
+            np.subtract(z[lo:hi], np.max(z[lo:hi], axis=1, keepdims=True), out=p)
+            picked = p[np.arange(hi - lo), t[lo:hi]]  # z_y - max z
+            np.exp(p, out=p)
+            total = p.sum(axis=1, keepdims=True)
+            if keep:
+                p *= 1 / total
+            losses[lo:hi] = np.log(total[:, 0]) - picked
+
+        parallel_ranges(rows_softmax, t.size, *_row_blocks(num_classes))
+        if keep:
+            self.saved = (probs, t, logits.shape, reduction)
         return _reduce(losses.reshape(targets.shape), reduction)
 
     def backward(self, grad):
-        probs, t, rows, shape, reduction = self.saved
+        probs, t, shape, reduction = self.saved
         per_example = _reduced_grad(grad, shape[:-1], reduction).reshape(-1, 1)
-        # (softmax - one_hot) * dL/dloss in one pass into a new array: the saved
-        # probabilities stay intact for a second backward.
-        g = np.multiply(probs, per_example)
-        g[rows, t] -= per_example[:, 0]
+        # (softmax - one_hot) * dL/dloss into a new array: the saved probabilities stay
+        # intact for a second backward.
+        g = np.empty_like(probs)
+
+        def rows_grad(lo: int, hi: int) -> None:
+            np.multiply(probs[lo:hi], per_example[lo:hi], out=g[lo:hi])
+            g[np.arange(lo, hi), t[lo:hi]] -= per_example[lo:hi, 0]
+
+        parallel_ranges(rows_grad, t.size, *_row_blocks(probs.shape[1]))
         return g.reshape(shape)
+
+
+def _row_blocks(width: int) -> tuple[int, int]:
+    """Rows per block and the fewest rows worth threads, for row-wise work on (N, width)."""
+    # (builtins.max is shadowed in this module by the max op)
+    width = width or 1
+    return BLOCK // width or 1, PARALLEL_MIN // width or 1
 
 
 class BinaryCrossEntropyWithLogits(Function):

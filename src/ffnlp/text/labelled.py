@@ -101,11 +101,15 @@ def read_delimited(
         quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
     )
     rows: list[list[str]] = []
+    numbers: list[
+        int
+    ] = []  # the physical line each record starts on (quoted fields may span lines)
     try:
-        rows.extend(reader)
+        for row in reader:
+            numbers.append(reader.line_num - sum(cell.count("\n") for cell in row))
+            rows.append(row)
     except csv.Error as err:  # a stray carriage return, an unclosed quote running on, ...
         raise ValueError(f"{_where(path, reader.line_num)}: {err}") from None
-    start = 1
     if header:
         names = rows[0] if rows else []
         columns = []
@@ -119,7 +123,7 @@ def read_delimited(
             else:
                 columns.append(int(column))
         label_column, text_column = columns
-        rows, start = rows[1:], 2
+        rows, numbers = rows[1:], numbers[1:]
     else:
         for name, column in (("label", label_column), ("text", text_column)):
             if not str(column).isdigit():
@@ -129,7 +133,7 @@ def read_delimited(
                 )
         label_column, text_column = int(label_column), int(text_column)
     texts, labels = [], []
-    for number, row in enumerate(rows, start=start):
+    for number, row in zip(numbers, rows):
         if not any(cell.strip() for cell in row):
             continue
         if max(label_column, text_column) >= len(row):

@@ -1,0 +1,180 @@
+"""The ``ffnlp`` command line.
+
+Text classification:
+
+    ffnlp classify train TRAIN --out MODEL             pooled embeddings or lexicon features
+    ffnlp classify test MODEL TEST                     accuracy, P/R/F1, confusion matrix
+    ffnlp classify predict MODEL [FILE]                top-k labels with probabilities
+    ffnlp classify cv DATA --folds 10                  stratified cross-validation
+
+Language models:
+
+    ffnlp lm train TRAIN --valid VALID --out MODEL     a feedforward neural LM
+    ffnlp ngram train TRAIN --order 5 --out MODEL      a Kneser-Ney n-gram LM
+    ffnlp {lm,ngram} eval MODEL TEST                   perplexity (lm: --ngram mixes both)
+    ffnlp {lm,ngram} score MODEL [FILE]                log-probability of each sentence
+    ffnlp {lm,ngram} predict MODEL [PROMPT ...]        the most likely next words
+    ffnlp {lm,ngram} generate MODEL                    sampled sentences
+
+Pictures, the demo and the standard datasets:
+
+    ffnlp demo                                         the whole chapter in a minute, offline
+    ffnlp graph [chapter|two-layer|MODEL]              a computation graph (SVG/PNG/DOT)
+    ffnlp plot RUN ...                                 training curves of one or more runs
+    ffnlp plot-embeddings MODEL                        word embeddings in 2-D (PCA)
+    ffnlp data list | fetch NAME ...                   PTB, MR, SST-2, TREC, SHA-256 verified
+
+Training (lm train, classify train) is crash-safe: --checkpoint-every N (steps) or Nepoch
+saves MODEL.ckpt, Ctrl-C or SIGTERM saves it too and exits 130 or 143, and the same
+command with --resume goes on exactly where it stopped. Errors a user can fix (bad values,
+missing, damaged or foreign files) are one line on stderr and exit code 2; the full table
+is docs/errors.md.
+
+Every subcommand is a function ``run_*(args) -> int``; :func:`main` parses the arguments,
+runs one, and turns the errors a user can cause (bad values, missing or damaged files) into
+one line on stderr and a non-zero exit code instead of a traceback. The commands live by
+topic: :mod:`ffnlp.cli.lm`, :mod:`~ffnlp.cli.classify`, :mod:`~ffnlp.cli.pictures`,
+:mod:`~ffnlp.cli.data`, and what they share in :mod:`~ffnlp.cli.common`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import ffnlp
+from ffnlp import distributed
+from ffnlp.cli.classify import add_classify_commands
+from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, Formatter
+from ffnlp.cli.data import add_data_commands
+from ffnlp.cli.lm import add_lm_commands
+from ffnlp.cli.pictures import add_picture_commands
+from ffnlp.threads import set_num_threads
+from ffnlp.train import TrainingDiverged, TrainingInterrupted
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ffnlp",
+        # the docstring's overview: its paragraphs after the title, before the one for developers
+        description="\n\n".join(__doc__.split("\n\n")[1:-1]),
+        formatter_class=Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ffnlp {ffnlp.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = commands.add_parser(
+        "info",
+        help="show the versions and the BLAS library ffnlp runs on",
+        formatter_class=Formatter,
+    )
+    info.set_defaults(handler=run_info)
+
+    add_lm_commands(commands)
+    add_classify_commands(commands)
+    add_picture_commands(commands)
+    add_data_commands(commands)
+    return parser
+
+
+def run_info(args: argparse.Namespace) -> int:
+    print(f"ffnlp   {ffnlp.__version__}")
+    print(f"python  {platform.python_version()} ({platform.machine()})")
+    print(f"numpy   {np.__version__}")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        print("blas    (install ffnlp[threads] to see the BLAS library and its threads)")
+        return 0
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            print(
+                f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads"
+            )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    name = " ".join(filter(None, [args.command, getattr(args, "subcommand", None)]))
+    try:
+        if getattr(args, "threads", None) is not None:
+            set_num_threads(args.threads)
+        ranks = (
+            distributed.world()
+            if getattr(args, "data_parallel", False)
+            else distributed.SingleProcess()
+        )
+    except (ImportError, ValueError) as err:
+        print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if ranks.size > 1:
+        return _main_ranks(handler, args, argv, name, ranks)
+    try:
+        return handler(args)
+    except (ValueError, TypeError, OSError, ImportError) as err:
+        print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingInterrupted as stop:
+        again = [*argv, "--resume"] if "--resume" not in argv else argv
+        print(f"ffnlp {name}: {stop}", file=sys.stderr)
+        if stop.checkpoint is not None:
+            print(f"resume with: ffnlp {shlex.join(again)}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        print(f"ffnlp {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main_ranks(
+    handler: Any, args: argparse.Namespace, argv: list[str], name: str, ranks: Any
+) -> int:
+    """One rank of ``mpirun -n K ffnlp ... train``: rank 0 speaks and writes, the others
+    are silent but for their own errors. An error on one rank ends every rank (MPI
+    Abort): the others would otherwise wait for it until the timeout."""
+    where = "" if ranks.is_root else f" (rank {ranks.rank} of {ranks.size})"
+    quiet = open(os.devnull, "w") if not ranks.is_root else None
+    try:
+        with contextlib.ExitStack() as stack:
+            if quiet is not None:
+                stack.enter_context(contextlib.redirect_stdout(quiet))
+                stack.enter_context(contextlib.redirect_stderr(quiet))
+                stack.callback(quiet.close)
+            return handler(args)
+    except (distributed.RanksDisagree, TrainingDiverged) as err:  # every rank at once
+        if ranks.is_root:  # so rank 0 says it once, and no abort is needed
+            print(f"ffnlp {name}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except TrainingInterrupted as stop:  # the ranks agree on the step where they stop
+        if ranks.is_root:
+            again = [*argv, "--resume"] if "--resume" not in argv else argv
+            print(f"ffnlp {name}: {stop}", file=sys.stderr)
+            if stop.checkpoint is not None:
+                print(
+                    f"resume with: mpirun -n {ranks.size} ffnlp {shlex.join(again)}",
+                    file=sys.stderr,
+                )
+        return stop.exit_code
+    except (ValueError, TypeError, OSError, ImportError, distributed.RankLost) as err:
+        print(f"ffnlp {name}: error{where}: {err}", file=sys.__stderr__, flush=True)
+        code = EXIT_FAILURE if isinstance(err, distributed.RankLost) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"ffnlp {name}: interrupted{where}", file=sys.__stderr__, flush=True)
+        code = 130
+    ranks.abort(code)
+    return code

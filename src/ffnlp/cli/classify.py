@@ -1,0 +1,356 @@
+"""``ffnlp classify``: train, test, predict and cross-validate text classifiers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ffnlp import distributed
+from ffnlp.cli.common import (
+    Formatter,
+    add_checkpoint_options,
+    add_threads_option,
+    check_output,
+    check_positive,
+    checkpoint_settings,
+    read_text_lines,
+)
+from ffnlp.metrics import classification_report, stratified_kfold
+from ffnlp.models.classifier import CLASSIFIER_POOLING
+from ffnlp.text import TOKENIZER_MODES
+from ffnlp.text.features import read_lexicon
+from ffnlp.text.labelled import FORMATS, read_labelled
+from ffnlp.train import (
+    OPTIMIZERS,
+)
+from ffnlp.viz.curves import LOG_SUFFIX
+
+
+def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+") -> None:
+    p.add_argument(
+        "input",
+        nargs=nargs,
+        help="labelled text file(s); with --format files, one file per class (LABEL=PATH, or PATH whose extension is the label)",
+    )
+    g = p.add_argument_group("input")
+    g.add_argument(
+        "--format",
+        choices=(*FORMATS, "files"),
+        default="fasttext",
+        help="fasttext: '__label__X text'; label-first: 'X text'; tsv/csv: columns; files: one file per class",
+    )
+    g.add_argument(
+        "--label-column",
+        default="0",
+        help="tsv/csv: the label column (0-based index, or a name with --header)",
+    )
+    g.add_argument("--text-column", default="1", help="tsv/csv: the text column")
+    g.add_argument("--header", action="store_true", help="tsv/csv: the first row names the columns")
+    g.add_argument(
+        "--encoding", default=None, help="encoding of the input (default UTF-8; MR is cp1252)"
+    )
+
+
+def _add_classifier_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--features",
+        choices=("embeddings", "lexicon"),
+        default="embeddings",
+        help="pooled word embeddings, or the chapter's six hand-built lexicon features",
+    )
+    g.add_argument(
+        "--lexicon",
+        default=None,
+        help="lexicon file (word<TAB>positive|negative) for --features lexicon (default: derived from the training data)",
+    )
+    g.add_argument("--lexicon-size", type=int, default=200, help="words in a derived lexicon")
+    g.add_argument("--embed-dim", type=int, default=100, help="embedding size")
+    g.add_argument(
+        "--pooling",
+        choices=CLASSIFIER_POOLING,
+        default="mean",
+        help="how word vectors combine (nb: summed, weighted by naive Bayes ratios; needs --nb-features)",
+    )
+    g.add_argument(
+        "--hidden", type=int, nargs="*", default=[], help="hidden layer sizes after pooling"
+    )
+    g.add_argument(
+        "--activation",
+        choices=("relu", "tanh", "sigmoid"),
+        default="relu",
+        help="hidden activation",
+    )
+    g.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout on the pooled vector and hidden layers"
+    )
+    g.add_argument(
+        "--word-dropout",
+        type=float,
+        default=0.0,
+        help="drop each word with this probability during training (Iyyer et al. 2015)",
+    )
+    g.add_argument(
+        "--bigrams", action="store_true", help="add hashed word bigrams (the fastText trick)"
+    )
+    g.add_argument(
+        "--buckets",
+        type=int,
+        default=200_000,
+        help="hash buckets for bigrams (0: one row per bigram seen --min-count times)",
+    )
+    g.add_argument(
+        "--prefix-ngrams",
+        type=int,
+        default=0,
+        help="add features for each text's first word, first two words, ... up to this many",
+    )
+    g.add_argument(
+        "--prefix-pairs",
+        type=int,
+        default=0,
+        help="add features pairing each of a text's first this many words with every later word (wh-word x head noun), pairs seen at least twice",
+    )
+    g.add_argument(
+        "--nb-features",
+        action="store_true",
+        help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
+    )
+    g.add_argument(
+        "--pool-words-only",
+        action="store_true",
+        help="pool the words' embeddings alone: bigrams and openings reach the network through the naive Bayes score only (needs --nb-features)",
+    )
+    g.add_argument(
+        "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
+    )
+    g.add_argument("--lowercase", action="store_true", help="lower-case texts first")
+    g.add_argument("--min-count", type=int, default=1, help="rarer words become <unk>")
+    g.add_argument("--max-vocab", type=int, default=None, help="at most this many words")
+    g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
+    g.add_argument(
+        "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
+    )
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10, help="passes over the data")
+    t.add_argument("--batch-size", type=int, default=32, help="texts per step")
+    t.add_argument(
+        "--batch-by-length",
+        action="store_true",
+        help="batches of texts of similar length (less padding, faster steps)",
+    )
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
+    t.add_argument(
+        "--lr-schedule",
+        choices=("constant", "linear"),
+        default="constant",
+        help="the learning rate: constant, or falling linearly to 0 over all steps (fastText's)",
+    )
+    t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_classify_commands(commands: Any) -> None:
+    classify = commands.add_parser(
+        "classify",
+        help="feedforward text classifiers (sentiment, topics, question types)",
+        formatter_class=Formatter,
+    )
+    sub = classify.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = sub.add_parser("train", help="train a classifier", formatter_class=Formatter)
+    _add_labelled_input(p)
+    p.add_argument("--out", required=True, help="where to write the model")
+    p.add_argument(
+        "--valid",
+        default=None,
+        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log",
+    )
+    p.add_argument(
+        "--log",
+        default=None,
+        help="JSON-lines training log (default: MODEL.log.jsonl next to --out)",
+    )
+    _add_classifier_options(p)
+    add_threads_option(p)
+    add_checkpoint_options(p)
+    p.set_defaults(handler=run_classify_train, data_parallel=True)
+    p = sub.add_parser(
+        "test",
+        help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix",
+        formatter_class=Formatter,
+    )
+    p.add_argument("model", help="the model file")
+    _add_labelled_input(p)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(handler=run_classify_test)
+    p = sub.add_parser(
+        "predict", help="the most probable labels of each text", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument("file", nargs="?", default="-", help="texts, one a line ('-': standard input)")
+    p.add_argument("-k", "--top", type=int, default=1, help="how many labels per text")
+    p.add_argument("--encoding", default=None, help="encoding of the texts")
+    p.set_defaults(handler=run_classify_predict)
+    p = sub.add_parser("cv", help="stratified k-fold cross-validation", formatter_class=Formatter)
+    _add_labelled_input(p)
+    p.add_argument(
+        "--folds", type=int, default=10, help="number of folds (10 is the literature's convention)"
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_classifier_options(p)
+    add_threads_option(p)
+    p.set_defaults(handler=run_classify_cv)
+
+
+def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    return read_labelled(
+        args.input, args.format, args.encoding, args.label_column, args.text_column, args.header
+    )
+
+
+def _estimators() -> Any:
+    # Imported on use: with scikit-learn installed it costs most of a second at start-up.
+    from ffnlp import estimators
+
+    return estimators
+
+
+def _classifier(args: argparse.Namespace) -> Any:
+    for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
+        check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    lexicon = read_lexicon(args.lexicon, args.encoding) if args.lexicon else None
+    return _estimators().TextClassifier(
+        features=args.features,
+        embed_dim=args.embed_dim,
+        pooling=args.pooling,
+        hidden_dims=tuple(args.hidden),
+        activation=args.activation,
+        dropout=args.dropout,
+        word_dropout=args.word_dropout,
+        bigrams=args.bigrams,
+        prefix_ngrams=args.prefix_ngrams,
+        prefix_pairs=args.prefix_pairs,
+        buckets=args.buckets,
+        nb_features=args.nb_features,
+        pool_words_only=args.pool_words_only,
+        min_count=args.min_count,
+        max_vocab=args.max_vocab,
+        tokenizer=args.tokenizer,
+        lowercase=args.lowercase,
+        lexicon=lexicon,
+        lexicon_size=args.lexicon_size,
+        pretrained=args.pretrained,
+        freeze_embeddings=args.freeze_embeddings,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        batch_by_length=args.batch_by_length,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        random_state=args.seed,
+        verbose=not args.no_progress,
+    )
+
+
+def run_classify_train(args: argparse.Namespace) -> int:
+    out = check_output(args.out)
+    checkpointing = checkpoint_settings(args, out)
+    model = _classifier(args)
+    texts, labels = _read_labelled(args)
+    eval_set = None
+    if args.valid:
+        eval_set = read_labelled(
+            args.valid,
+            "fasttext" if args.format == "files" else args.format,
+            args.encoding,
+            args.label_column,
+            args.text_column,
+            args.header,
+        )
+    log_path = check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
+    writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
+    if writer:
+        with open(log_path, "a", encoding="utf-8") as log:
+            record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
+    started = time.perf_counter()
+    model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
+    if not writer:
+        return 0
+    model.save(out)
+    checkpointing["checkpoint"].unlink(missing_ok=True)
+    print(
+        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def run_classify_test(args: argparse.Namespace) -> int:
+    model = _estimators().TextClassifier.load(args.model)
+    texts, labels = _read_labelled(args)
+    _estimators().check_unseen_labels(model.classes_.tolist(), labels)
+    predicted = [str(p) for p in model.predict(texts)]
+    report = classification_report(
+        [str(y) for y in labels], predicted, labels=[str(c) for c in model.classes_]
+    )
+    print(json.dumps(report.to_dict()) if args.json else str(report))
+    return 0
+
+
+def run_classify_predict(args: argparse.Namespace) -> int:
+    check_positive("--top", args.top)
+    model = _estimators().TextClassifier.load(args.model)
+    texts = read_text_lines(args.file, args.encoding)
+    if not texts:
+        raise ValueError("no texts to classify")
+    for text, top in zip(texts, model.predict_top(texts, k=args.top)):
+        print("\t".join(f"{label} {p:.4f}" for label, p in top) + f"\t{text}")
+    return 0
+
+
+def run_classify_cv(args: argparse.Namespace) -> int:
+    check_positive("--folds", args.folds)
+    texts, labels = _read_labelled(args)
+    template = _classifier(args)
+    template.verbose = False
+    accuracies, f1s = [], []
+    started = time.perf_counter()
+    for fold, (train_idx, test_idx) in enumerate(
+        stratified_kfold(labels, args.folds, seed=args.seed), start=1
+    ):
+        model = type(template)(**template.get_params())
+        model.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
+        predicted = [str(p) for p in model.predict([texts[i] for i in test_idx])]
+        report = classification_report(
+            [labels[i] for i in test_idx], predicted, labels=sorted(set(labels))
+        )
+        accuracies.append(report.accuracy)
+        f1s.append(report.macro_f1)
+        if not args.json:
+            print(
+                f"fold {fold:2d}  accuracy {report.accuracy:.4f}  macro F1 {report.macro_f1:.4f}",
+                file=sys.stderr,
+            )
+    result = {
+        "folds": args.folds,
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "macro_f1": float(np.mean(f1s)),
+        "fold_accuracies": accuracies,
+        "seconds": time.perf_counter() - started,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{args.folds}-fold accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f}, macro F1 {result['macro_f1']:.4f}"
+        )
+    return 0

@@ -1,0 +1,198 @@
+"""What the commands share: the help formatter, the options of several commands, the
+checks of paths and numbers, and the exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ffnlp.text import TOKENIZER_MODES, Tokenizer, load_corpus, read_lines
+from ffnlp.train import (
+    OPTIMIZERS,
+    parse_every,
+)
+
+EXIT_USAGE = 2  # bad arguments or input: the user can fix it
+EXIT_FAILURE = 1  # anything else that went wrong
+
+
+class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def add_text_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("text")
+    group.add_argument(
+        "--tokenizer",
+        choices=TOKENIZER_MODES,
+        default="whitespace",
+        help="how lines become tokens: whitespace (pre-tokenized text such as PTB), regex (raw text), char (characters)",
+    )
+    group.add_argument("--lowercase", action="store_true", help="lower-case the text first")
+    group.add_argument(
+        "--encoding",
+        default=None,
+        help="encoding of the text files (default: UTF-8, and anything else is an error)",
+    )
+    group.add_argument(
+        "--min-count",
+        type=int,
+        default=1,
+        help="keep words seen at least this often; rarer ones become <unk>",
+    )
+    group.add_argument(
+        "--max-vocab",
+        type=int,
+        default=None,
+        help="keep at most this many tokens, specials included",
+    )
+
+
+def add_checkpoint_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "checkpoints",
+        "A checkpoint holds everything needed to go on exactly where a run stopped:\n"
+        "the resumed run ends with the same weights, bit for bit, as an uninterrupted one.\n"
+        "Ctrl-C or SIGTERM always saves one (exit 130 / 143); it is removed once the model\n"
+        "is written.",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        default=None,
+        metavar="EVERY",
+        help="also save a checkpoint every N steps (e.g. 500) or N epochs (e.g. 1epoch)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="PATH",
+        help="the checkpoint file (default: MODEL.ckpt)",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the checkpoint of an interrupted run (same command and data; --epochs may change)",
+    )
+
+
+def checkpoint_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """The checkpoint options for fit(), checked before any work is done."""
+    path = Path(args.checkpoint) if args.checkpoint else out.with_name(out.name + ".ckpt")
+    check_output(str(path))
+    if path.resolve() == out.resolve():
+        raise ValueError(
+            f"--checkpoint must be another file than --out; got {str(path)!r} for both"
+        )
+    if args.checkpoint_every is not None:
+        parse_every(args.checkpoint_every)
+    if args.resume and not path.exists():
+        raise ValueError(
+            f"cannot resume: there is no checkpoint {str(path)!r} (a run writes one every "
+            "--checkpoint-every, and when it is interrupted)"
+        )
+    return {"checkpoint": path, "checkpoint_every": args.checkpoint_every, "resume": args.resume}
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for matrix products (through threadpoolctl, the 'threads' extra) and "
+        "ffnlp's element-wise work (default: all cores)",
+    )
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=10, help="at most this many passes over the data")
+    g.add_argument("--batch-size", type=int, default=256, help="examples per step")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
+    g.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    g.add_argument("--momentum", type=float, default=0.0, help="momentum (sgd)")
+    g.add_argument(
+        "--weight-decay", type=float, default=0.0, help="L2 weight decay (biases excluded)"
+    )
+    g.add_argument("--clip-norm", type=float, default=None, help="clip the gradient norm to this")
+    g.add_argument(
+        "--lr-decay",
+        type=float,
+        default=0.5,
+        help="multiply the learning rate by this when validation stops improving (1: never)",
+    )
+    g.add_argument(
+        "--lr-patience",
+        type=int,
+        default=0,
+        help="epochs without improvement before lowering the rate",
+    )
+    g.add_argument(
+        "--early-stopping",
+        type=int,
+        default=3,
+        help="stop after this many epochs without improvement (0: never)",
+    )
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed for initialisation, dropout and batch order"
+    )
+    g.add_argument(
+        "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
+    )
+    g.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop after this many steps in all (default: no limit)",
+    )
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_option(g)
+
+
+def use_encoded_settings(args: argparse.Namespace, meta: dict[str, Any]) -> None:
+    """An encoded corpus brings its tokenizer and vocabulary; flags that say otherwise
+    are an error rather than silently ignored."""
+    defaults = {"tokenizer": "whitespace", "lowercase": False, "min_count": 1, "max_vocab": None}
+    for name, default in defaults.items():
+        given = getattr(args, name)
+        if given != default and given != meta[name]:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{args.train!r} was encoded with {flag} {meta[name]}; this run asks for "
+                f"{given}. Leave {flag} out, or encode the corpus again with it"
+            )
+        setattr(args, name, meta[name])
+
+
+def check_output(path: str) -> Path:
+    """Fail before any work if ``path`` cannot be written."""
+    out = Path(path)
+    directory = out.parent if str(out.parent) else Path(".")
+    if not directory.is_dir():
+        raise ValueError(f"cannot write {path!r}: the directory {str(directory)!r} does not exist")
+    if out.is_dir():
+        raise ValueError(f"cannot write {path!r}: it is a directory")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"cannot write {path!r}: permission denied in {str(directory)!r}")
+    return out
+
+
+def check_positive(name: str, value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{name} must be > 0; got {value}")
+
+
+def read_corpus(path: str, args: argparse.Namespace, what: str) -> list[list[str]]:
+    return load_corpus(path, Tokenizer(args.tokenizer, args.lowercase), args.encoding, what)
+
+
+def read_text_lines(path: str, encoding: str | None) -> list[str]:
+    if path == "-":
+        return [line for line in sys.stdin.read().splitlines() if line.strip()]
+    return read_lines(path, encoding, what="text file")
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,440 @@
+"""``ffnlp lm`` and ``ffnlp ngram``: train, evaluate, score, predict and generate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ffnlp import distributed
+from ffnlp.cli.common import (
+    Formatter,
+    add_checkpoint_options,
+    add_text_options,
+    add_training_options,
+    check_output,
+    check_positive,
+    checkpoint_settings,
+    read_corpus,
+    read_text_lines,
+    say,
+    use_encoded_settings,
+)
+from ffnlp.models.language_model import OUTPUTS, FeedforwardLM, FeedforwardLMConfig
+from ffnlp.models.lm_text import TextLM
+from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
+from ffnlp.text import Tokenizer, Vocab, encoded
+from ffnlp.text.ngrams import LAYOUTS, StreamWindows
+from ffnlp.text.vectors import load_vectors
+from ffnlp.train import (
+    ArrayDataset,
+    TrainConfig,
+    fit,
+)
+from ffnlp.viz.curves import LOG_SUFFIX
+
+
+def add_use_commands(commands: Any, load: Any, kind: str) -> None:
+    """eval, score, predict and generate, the same for both kinds of language model."""
+    p = commands.add_parser(
+        "eval", help=f"perplexity of a {kind} on a text file", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument("test", help="text file, one sentence per line")
+    p.add_argument("--encoding", default=None, help="encoding of the text file")
+    if kind == "neural LM":
+        p.add_argument(
+            "--ngram", default=None, help="an n-gram model (ffnlp ngram train) to interpolate with"
+        )
+        p.add_argument(
+            "--weight",
+            type=float,
+            default=None,
+            help="weight of the neural LM in the mixture (default: tuned on --tune-on)",
+        )
+        p.add_argument(
+            "--tune-on", default=None, help="validation text on which to tune the mixture weight"
+        )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(handler=run_eval, load=load)
+
+    p = commands.add_parser(
+        "score", help="log-probability of each sentence", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        help="text file, one sentence per line ('-': standard input)",
+    )
+    p.add_argument("--encoding", default=None, help="encoding of the text file")
+    p.set_defaults(handler=run_score, load=load)
+
+    p = commands.add_parser(
+        "predict", help="the most probable next words after a prompt", formatter_class=Formatter
+    )
+    p.add_argument("model", help="the model file")
+    p.add_argument(
+        "prompt",
+        nargs="*",
+        help="the start of a sentence (default: read prompts from standard input, one a line)",
+    )
+    p.add_argument("-k", "--top", type=int, default=10, help="how many words to show")
+    p.set_defaults(handler=run_predict, load=load)
+
+    p = commands.add_parser("generate", help="sample sentences", formatter_class=Formatter)
+    p.add_argument("model", help="the model file")
+    p.add_argument("-n", "--num", type=int, default=5, help="how many sentences")
+    p.add_argument(
+        "--max-tokens", type=int, default=50, help="stop a sentence after this many tokens"
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="below 1: safer choices; above 1: more varied",
+    )
+    p.add_argument(
+        "--top-k", type=int, default=0, help="sample only from the k most probable tokens (0: all)"
+    )
+    p.add_argument("--prompt", default="", help="start every sentence with this text")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed; the same seed gives the same sentences"
+    )
+    p.set_defaults(handler=run_generate, load=load)
+
+
+def add_lm_commands(commands: Any) -> None:
+    """``ffnlp lm`` (train, and the use commands) and ``ffnlp ngram`` (the same)."""
+    # ------------------------------------------------------------------ lm
+    lm = commands.add_parser(
+        "lm",
+        help="feedforward neural language models (Bengio et al. 2003)",
+        formatter_class=Formatter,
+    )
+    lm_commands = lm.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = lm_commands.add_parser(
+        "train", help="train a neural LM on a text file", formatter_class=Formatter
+    )
+    p.add_argument(
+        "train",
+        help="training text, one sentence per line, or a folder from ffnlp data encode (read memory-mapped)",
+    )
+    p.add_argument(
+        "--valid",
+        default=None,
+        help="validation text (for the learning-rate schedule, early stopping and the best model)",
+    )
+    p.add_argument("--out", required=True, help="where to write the model")
+    add_text_options(p)
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="stream",
+        help="stream: one running text with </s> after each line (PTB); sentence: lines are independent",
+    )
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--context-size", type=int, default=4, help="number of previous tokens the model sees (N)"
+    )
+    g.add_argument("--embed-dim", type=int, default=128, help="size of the word embeddings (D)")
+    g.add_argument(
+        "--hidden", type=int, nargs="*", default=[512], help="sizes of the hidden layers"
+    )
+    g.add_argument(
+        "--activation",
+        choices=("tanh", "relu", "sigmoid"),
+        default="tanh",
+        help="hidden-layer activation",
+    )
+    g.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout on the embeddings and hidden layers"
+    )
+    g.add_argument(
+        "--direct",
+        action="store_true",
+        help="direct connections from the embeddings to the output (Bengio et al.)",
+    )
+    g.add_argument(
+        "--tie-embeddings",
+        action="store_true",
+        help="use the embedding matrix as the output matrix (the last hidden size must equal --embed-dim)",
+    )
+    g.add_argument(
+        "--pretrained",
+        default=None,
+        help="word2vec or GloVe text file to initialise the embeddings",
+    )
+    g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
+    g.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default="full",
+        help="output layer: the full softmax, or the adaptive softmax (Grave et al. 2017), "
+        "faster to train over a large vocabulary and exact in evaluation",
+    )
+    g.add_argument(
+        "--cutoffs",
+        type=int,
+        nargs="+",
+        default=[2000],
+        help="adaptive softmax: the frequency ranks where the head and each cluster end",
+    )
+    add_training_options(p)
+    add_checkpoint_options(p)
+    p.set_defaults(handler=run_lm_train, data_parallel=True)
+    add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
+
+    # ------------------------------------------------------------------ ngram
+    ngram = commands.add_parser(
+        "ngram", help="Kneser-Ney n-gram language models (the baseline)", formatter_class=Formatter
+    )
+    ngram_commands = ngram.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+    p = ngram_commands.add_parser(
+        "train", help="count an interpolated modified Kneser-Ney model", formatter_class=Formatter
+    )
+    p.add_argument("train", help="training text, one sentence per line")
+    p.add_argument("--out", required=True, help="where to write the model")
+    p.add_argument("--order", type=int, default=5, help="n-gram order (5: the 5-gram model)")
+    p.add_argument("--arpa", default=None, help="also write the model in ARPA format to this file")
+    add_text_options(p)
+    p.set_defaults(handler=run_ngram_train)
+    add_use_commands(ngram_commands, KneserNeyLM.load, "n-gram LM")
+
+
+def run_lm_train(args: argparse.Namespace) -> int:
+    out = check_output(args.out)
+    checkpointing = checkpoint_settings(args, out)
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        clip_norm=args.clip_norm,
+        lr_decay=args.lr_decay,
+        lr_patience=args.lr_patience,
+        early_stopping=args.early_stopping,
+        seed=args.seed,
+        max_steps=args.max_steps,
+        progress=not args.no_progress,
+    )
+    corpus = None
+    if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
+        corpus = encoded.open_encoded(args.train)
+        use_encoded_settings(args, corpus.meta)
+        vocab = corpus.vocab
+        sentences, tokens = corpus.meta["sentences"], corpus.meta["tokens"]
+    else:
+        train = read_corpus(args.train, args, "training file")
+        vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+        sentences, tokens = len(train), sum(len(s) for s in train)
+    tokenizer = Tokenizer(args.tokenizer, args.lowercase)
+    config = FeedforwardLMConfig(
+        vocab_size=len(vocab),
+        context_size=args.context_size,
+        embed_dim=args.embed_dim,
+        hidden_dims=tuple(args.hidden),
+        activation=args.activation,
+        dropout=args.dropout,
+        direct=args.direct,
+        tie_embeddings=args.tie_embeddings,
+        freeze_embeddings=args.freeze_embeddings,
+        output=args.output,
+        cutoffs=tuple(args.cutoffs),
+        layout=args.layout,
+    )
+    if tokens + sentences <= config.context_size:
+        raise ValueError(
+            f"the training file has {tokens} tokens in {sentences} lines, too few for a context of "
+            f"{config.context_size}; give more text or a smaller --context-size"
+        )
+    pretrained = None
+    if args.pretrained:
+        vectors, found = load_vectors(
+            args.pretrained, vocab, encoding=args.encoding, lowercase=args.lowercase
+        )
+        if vectors.shape[1] != config.embed_dim:
+            raise ValueError(
+                f"the pretrained vectors have {vectors.shape[1]} dimensions but --embed-dim is {config.embed_dim}"
+            )
+        rng = np.random.default_rng(args.seed)
+        scale = float(vectors[found].std())
+        pretrained = np.where(found[:, None], vectors, rng.normal(0, scale, vectors.shape)).astype(
+            np.float32
+        )
+        say(f"pretrained vectors: {int(found.sum())} of {len(vocab)} vocabulary tokens found")
+    model = FeedforwardLM(
+        config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
+    )
+    encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
+    if corpus is not None:
+        train_windows = StreamWindows(corpus.ids, config.context_size, config.layout)
+    else:
+        train_windows = ArrayDataset(*model.windows(encode(train)))
+    valid_windows = None
+    if args.valid:
+        valid_windows = ArrayDataset(
+            *model.windows(encode(read_corpus(args.valid, args, "validation file")))
+        )
+    say(
+        f"{sentences} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
+    )
+
+    # The model is written to a temporary file next to --out whenever validation improves,
+    # and moved to --out only when training ends well: a failed run never replaces a file.
+    partial = out.with_name(f".{out.name}.training")
+    log_path = Path(args.log) if args.log else out.with_name(out.name + LOG_SUFFIX)
+    check_output(str(log_path))
+    writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
+    if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(
+                json.dumps(
+                    {
+                        "run": "lm train",
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        "model": config.to_dict(),
+                        "training": train_config.to_dict(),
+                    }
+                )
+                + "\n"
+            )
+
+    def save(m: Any, record: dict[str, Any]) -> None:
+        m.save(partial, extra={"training": train_config.to_dict(), "record": record})
+
+    started = time.perf_counter()
+    try:
+        history = fit(
+            model,
+            train_windows,
+            valid_windows,
+            train_config,
+            log_path=log_path,
+            on_best=save,
+            describe=lambda loss: {"ppl": math.exp(min(loss, 700))},
+            unit="tokens",
+            **checkpointing,
+        )
+    except BaseException:
+        if partial.exists():
+            say(f"training stopped; the best model so far is in {str(partial)!r}")
+        raise
+    if not writer:
+        return 0
+    if not partial.exists():  # resumed, and the best epoch's file is gone: the model has it
+        save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
+    os.replace(partial, out)
+    checkpointing["checkpoint"].unlink(missing_ok=True)  # the run is complete
+    summary = f"wrote {str(out)!r} after {len(history.epochs)} epochs in {time.perf_counter() - started:.0f}s"
+    if history.best_valid_loss is not None:
+        summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
+    print(summary)
+    return 0
+
+
+def run_ngram_train(args: argparse.Namespace) -> int:
+    out = check_output(args.out)
+    if args.arpa:
+        check_output(args.arpa)
+    check_positive("--order", args.order)
+    train = read_corpus(args.train, args, "training file")
+    vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+    started = time.perf_counter()
+    lm = KneserNeyLM(args.order, vocab=vocab, tokenizer=Tokenizer(args.tokenizer, args.lowercase))
+    lm.fit([vocab.encode(s) for s in train], len(vocab))
+    lm.save(out)
+    if args.arpa:
+        lm.to_arpa(args.arpa)
+    n = ", ".join(
+        f"{len(lm.counts[k]) if k > 1 else len(vocab)} {k}-grams" for k in range(1, args.order + 1)
+    )
+    print(
+        f"wrote {str(out)!r}: order {args.order}, vocabulary {len(vocab)}, {n}, in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    model: TextLM = args.load(args.model)
+    sentences = model.encode_lines(read_text_lines(args.test, args.encoding))
+    log_probs = model.log_probs(sentences)
+    results: dict[str, Any] = {
+        "tokens": len(log_probs),
+        "perplexity": float(np.exp(-log_probs.mean())),
+    }
+    if getattr(args, "ngram", None):
+        ngram = KneserNeyLM.load(args.ngram)
+        if ngram.vocab != model.vocab:
+            raise ValueError(
+                f"{args.ngram!r} was built with a different vocabulary than {args.model!r}; build both from the same training file and settings"
+            )
+        ngram_log_probs = ngram.log_probs(sentences)
+        weight = args.weight
+        if weight is None:
+            if not args.tune_on:
+                raise ValueError(
+                    "give the mixture weight with --weight, or validation text to tune it on with --tune-on"
+                )
+            tune = model.encode_lines(read_text_lines(args.tune_on, args.encoding))
+            weight = interpolate_weight(model.log_probs(tune), ngram.log_probs(tune))
+        elif not 0 <= weight <= 1:
+            raise ValueError(f"--weight must be in [0, 1]; got {weight}")
+        mixed = interpolate_log_probs(log_probs, ngram_log_probs, weight)
+        results.update(
+            {
+                "ngram_perplexity": float(np.exp(-ngram_log_probs.mean())),
+                "weight": weight,
+                "interpolated_perplexity": float(np.exp(-mixed.mean())),
+            }
+        )
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(f"perplexity {results['perplexity']:.2f} over {results['tokens']} tokens")
+        if "weight" in results:
+            print(f"n-gram perplexity {results['ngram_perplexity']:.2f}")
+            print(
+                f"interpolated perplexity {results['interpolated_perplexity']:.2f} (weight of the neural LM {results['weight']:.3f})"
+            )
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    model: TextLM = args.load(args.model)
+    lines = read_text_lines(args.file, args.encoding)
+    for line, log_prob in zip(lines, model.sentence_log_probs(lines)):
+        tokens = len(model.tokenizer(line)) + 1
+        print(f"{log_prob:.4f}\t{math.exp(-log_prob / tokens):.2f}\t{line.strip()}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    check_positive("--top", args.top)
+    model: TextLM = args.load(args.model)
+    prompts = (
+        [" ".join(args.prompt)] if args.prompt else [line for line in sys.stdin.read().splitlines()]
+    )
+    for prompt in prompts:
+        predictions = model.predict_next(prompt, k=args.top)
+        print(f"{prompt}\t" + "  ".join(f"{word} {p:.4f}" for word, p in predictions))
+    return 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    model: TextLM = args.load(args.model)
+    for sentence in model.generate(
+        args.num, args.max_tokens, args.temperature, args.top_k, args.prompt, args.seed
+    ):
+        print(sentence)
+    return 0
