@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+# What `import ffnlp` sets when it comes before NumPy (see ffnlp/__init__.py).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -638,6 +638,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args(argv)
+    # What `import ffnlp` sets when it comes before NumPy (ffnlp/__init__.py): the spawned
+    # workers import NumPy first, with this module, so they get it from here. It changes
+    # how long OpenBLAS's idle threads spin; PyTorch does not use OpenBLAS.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     import importlib.util
 
     for needed in ("torch", "threadpoolctl"):  # not imported here: workers fork from us

@@ -264,3 +264,30 @@ def test_limited_threads_restores_both_pools():
         assert _add_one_in_blocks(threads.PARALLEL_MIN * 2) == threads.PARALLEL_MIN * 2
     assert ffnlp.get_num_threads() == before
     assert blas_threads() == blas_before
+
+
+def test_importing_ffnlp_first_lets_idle_openblas_threads_sleep():
+    """`import ffnlp` before NumPy sets OPENBLAS_THREAD_TIMEOUT (read when OpenBLAS loads),
+    keeps a value the user set, and leaves it alone once NumPy is loaded."""
+    import os
+    import subprocess
+    import sys
+
+    def timeout_after(code, **env):
+        environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code + "; import os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))",
+            ],
+            env={**environment, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return run.stdout.strip()
+
+    assert timeout_after("import ffnlp") == "4"
+    assert timeout_after("import ffnlp", OPENBLAS_THREAD_TIMEOUT="12") == "12"
+    assert timeout_after("import numpy, ffnlp") == "None"
