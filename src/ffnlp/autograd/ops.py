@@ -684,15 +684,18 @@ class CrossEntropy(Function):
             )
         z = logits.reshape(-1, num_classes)
         t = targets.reshape(-1)
-        keep = is_grad_enabled()  # evaluation needs only the losses, not the probabilities
-        probs = np.empty_like(z)
+        # Evaluation needs only the losses: no (B, C) probabilities are kept, and each block
+        # works in a small buffer of its own (a fresh (1024, 10000) array costs more in
+        # page faults than the exponentials in it).
+        keep = is_grad_enabled()
+        probs = np.empty_like(z) if keep else None
         losses = np.empty(t.size, dtype=logits.dtype)
 
         def rows_softmax(lo: int, hi: int) -> None:
             # One block of rows, small enough to stay in the cache, goes from shifted
             # logits to probabilities in place: on a large softmax each pass over memory
             # costs about as much as the arithmetic in it. Blocks run on all threads.
-            p = probs[lo:hi]
+            p = probs[lo:hi] if keep else np.empty((hi - lo, num_classes), dtype=z.dtype)
             np.subtract(z[lo:hi], np.max(z[lo:hi], axis=1, keepdims=True), out=p)
             picked = p[np.arange(hi - lo), t[lo:hi]]  # z_y - max z
             np.exp(p, out=p)
