@@ -291,3 +291,33 @@ def test_importing_ffnlp_first_lets_idle_openblas_threads_sleep():
     assert timeout_after("import ffnlp") == "4"
     assert timeout_after("import ffnlp", OPENBLAS_THREAD_TIMEOUT="12") == "12"
     assert timeout_after("import numpy, ffnlp") == "None"
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc only")
+def test_freed_arrays_are_reused_without_page_faults():
+    """After `import ffnlp`, a 40 MB array freed and allocated again comes back from the
+    heap, without the kernel faulting in fresh pages; FFNLP_KEEP_FREED_MEMORY=0 opts out."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, numpy as np, ffnlp\n"
+        "np.ones((1024, 10000), np.float32)\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(10): np.ones((1024, 10000), np.float32)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+    )
+
+    def faults(**env):
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(run.stdout)
+
+    assert faults() < 50
+    assert faults(FFNLP_KEEP_FREED_MEMORY="0") > 100  # ten 40 MB arrays, fresh pages each

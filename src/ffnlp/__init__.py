@@ -19,8 +19,11 @@ if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from ffnlp.autograd import Tensor, no_grad, tensor
+from ffnlp.memory import keep_freed_memory
 from ffnlp.nn.init import manual_seed
 from ffnlp.threads import get_num_threads, set_num_threads
+
+keep_freed_memory()  # large arrays freed by one step are reused by the next (ffnlp/memory.py)
 
 __version__ = "0.1.0"
 
