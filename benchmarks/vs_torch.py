@@ -520,7 +520,19 @@ def compare(name: str, data_dir: str, threads: int, seed: int, rounds: int, opti
         process = context.Process(
             target=worker, args=(theirs, fw, name, data_dir, threads, seed, total, options)
         )
-        process.start()
+        # The PyTorch worker imports ffnlp too (threads, data, initial weights), but runs
+        # with the C library's own malloc policy, as PyTorch does without ffnlp; unless
+        # --torch-keeps-freed-memory gives it ffnlp's (ffnlp/memory.py).
+        before = os.environ.get("FFNLP_KEEP_FREED_MEMORY")
+        if fw == "torch" and not options.get("torch_keeps_freed_memory"):
+            os.environ["FFNLP_KEEP_FREED_MEMORY"] = "0"
+        try:
+            process.start()  # the spawned process copies the environment now
+        finally:
+            if before is None:
+                os.environ.pop("FFNLP_KEEP_FREED_MEMORY", None)
+            else:
+                os.environ["FFNLP_KEEP_FREED_MEMORY"] = before
         workers[fw] = (mine, process)
     units = {fw: conn.recv() for fw, (conn, _) in workers.items()}
     times: dict[str, list[float]] = {"ffnlp": [], "torch": []}
@@ -637,6 +649,11 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", default=str(DEFAULT_DATA), help="folder holding ptb/, names/, sst2/"
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
+    parser.add_argument(
+        "--torch-keeps-freed-memory",
+        action="store_true",
+        help="give the PyTorch worker ffnlp's malloc policy too (ffnlp/memory.py)",
+    )
     args = parser.parse_args(argv)
     # What `import ffnlp` sets when it comes before NumPy (ffnlp/__init__.py): the spawned
     # workers import NumPy first, with this module, so they get it from here. It changes
@@ -649,7 +666,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped: {needed} is not installed (pip install -e '.[dev]')", file=sys.stderr)
             return 0
     data = Path(args.data_dir)
-    options = {"steps": args.steps} if args.steps else {}
+    options: dict[str, Any] = {"steps": args.steps} if args.steps else {}
+    if args.torch_keeps_freed_memory:
+        options["torch_keeps_freed_memory"] = True
     results: dict[str, Any] = {
         "threads": args.threads,
         "rounds": args.rounds,
