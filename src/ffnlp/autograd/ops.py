@@ -19,7 +19,7 @@ import numpy as np
 
 from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.autograd.tensor import Function, Tensor, is_grad_enabled
-from ffnlp.threads import BLOCK, PARALLEL_MIN, parallel_ranges
+from ffnlp.threads import PARALLEL_MIN, parallel_ranges
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -724,11 +724,18 @@ class CrossEntropy(Function):
         return g.reshape(shape)
 
 
+# Elements per block of rows: 1 MB of float32, which with its output stays in a 2 MB L2
+# cache, and few enough blocks that the half-dozen NumPy calls per block cost little (the
+# softmax + cross-entropy of a (256, 10000) batch: 5.2 ms with 64k-element blocks, 3.5 ms
+# with these, forward and backward on two threads).
+ROW_BLOCK = 1 << 18
+
+
 def _row_blocks(width: int) -> tuple[int, int]:
     """Rows per block and the fewest rows worth threads, for row-wise work on (N, width)."""
     # (builtins.max is shadowed in this module by the max op)
     width = width or 1
-    return BLOCK // width or 1, PARALLEL_MIN // width or 1
+    return ROW_BLOCK // width or 1, PARALLEL_MIN // width or 1
 
 
 class BinaryCrossEntropyWithLogits(Function):
