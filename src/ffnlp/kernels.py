@@ -25,9 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 # Loading Numba and the compiled loops costs about a second per process; the loop saves
-# about 3.5 ns per element per step over the NumPy form on one core. Below a million
-# elements it would take thousands of steps to pay back, so small models never import it.
-MIN_SIZE = 1 << 20
+# about 2-3 ns per element per step over the NumPy form. Below a quarter of a million
+# elements (a 512 x 512 layer) it would take many thousands of steps to pay back, so
+# small models never import it.
+MIN_SIZE = 1 << 18
 
 available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
