@@ -428,11 +428,25 @@ def grad_norm(params: Iterable[Tensor]) -> float:
     """The joint L2 norm of the parameters' gradients (inf or nan if one is not finite),
     the number the training loop checks before every step."""
     squares = (
-        g.squared_norm() if isinstance(g, RowSparseGrad) else float(np.dot(g.ravel(), g.ravel()))
+        g.squared_norm() if isinstance(g, RowSparseGrad) else _squared_norm(g)
         for g in (p.grad for p in params)
         if g is not None
     )
     return math.sqrt(sum(squares))
+
+
+def _squared_norm(g: np.ndarray) -> float:
+    """sum(g**2) as dot products over fixed blocks spread over the threads (the same
+    result for any number of threads; one BLAS dot product uses one core)."""
+    flat = np.ascontiguousarray(g).reshape(-1)
+    block = 1 << 18
+    partial = np.zeros(-(-flat.size // block) or 1)
+
+    def dot(lo: int, hi: int) -> None:
+        partial[lo // block] = np.dot(flat[lo:hi], flat[lo:hi])
+
+    parallel_ranges(dot, flat.size, block)
+    return float(partial.sum())
 
 
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
