@@ -691,39 +691,40 @@ class CrossEntropy(Function):
         # works in a small buffer of its own (a fresh (1024, 10000) array costs more in
         # page faults than the exponentials in it).
         keep = is_grad_enabled()
-        probs = np.empty_like(z) if keep else None
+        exps = np.empty_like(z) if keep else None
+        totals = np.empty((t.size, 1), dtype=logits.dtype)
         losses = np.empty(t.size, dtype=logits.dtype)
 
         def rows_softmax(lo: int, hi: int) -> None:
             # One block of rows, small enough to stay in the cache, goes from shifted
-            # logits to probabilities in place: on a large softmax each pass over memory
-            # costs about as much as the arithmetic in it. Blocks run on all threads.
-            p = probs[lo:hi] if keep else np.empty((hi - lo, num_classes), dtype=z.dtype)
-            np.subtract(z[lo:hi], np.max(z[lo:hi], axis=1, keepdims=True), out=p)
-            picked = p[np.arange(hi - lo), t[lo:hi]]  # z_y - max z
-            np.exp(p, out=p)
-            total = p.sum(axis=1, keepdims=True)
-            if keep:
-                p *= 1 / total
-            losses[lo:hi] = np.log(total[:, 0]) - picked
+            # logits to exponentials in place: on a large softmax each pass over memory
+            # costs about as much as the arithmetic in it. Blocks run on all threads. The
+            # division by the row sums waits for the backward pass, which scales anyway.
+            e = exps[lo:hi] if keep else np.empty((hi - lo, num_classes), dtype=z.dtype)
+            np.subtract(z[lo:hi], np.max(z[lo:hi], axis=1, keepdims=True), out=e)
+            picked = e[np.arange(hi - lo), t[lo:hi]]  # z_y - max z
+            np.exp(e, out=e)
+            np.sum(e, axis=1, keepdims=True, out=totals[lo:hi])
+            losses[lo:hi] = np.log(totals[lo:hi, 0]) - picked
 
         parallel_ranges(rows_softmax, t.size, *_row_blocks(num_classes))
         if keep:
-            self.saved = (probs, t, logits.shape, reduction)
+            self.saved = (exps, totals, t, logits.shape, reduction)
         return _reduce(losses.reshape(targets.shape), reduction)
 
     def backward(self, grad):
-        probs, t, shape, reduction = self.saved
+        exps, totals, t, shape, reduction = self.saved
         per_example = _reduced_grad(grad, shape[:-1], reduction).reshape(-1, 1)
-        # (softmax - one_hot) * dL/dloss into a new array: the saved probabilities stay
-        # intact for a second backward.
-        g = np.empty_like(probs)
+        scale = per_example / totals  # softmax = exps / totals
+        # (softmax - one_hot) * dL/dloss in one pass into a new array: the saved
+        # exponentials stay intact for a second backward.
+        g = np.empty_like(exps)
 
         def rows_grad(lo: int, hi: int) -> None:
-            np.multiply(probs[lo:hi], per_example[lo:hi], out=g[lo:hi])
+            np.multiply(exps[lo:hi], scale[lo:hi], out=g[lo:hi])
             g[np.arange(lo, hi), t[lo:hi]] -= per_example[lo:hi, 0]
 
-        parallel_ranges(rows_grad, t.size, *_row_blocks(probs.shape[1]))
+        parallel_ranges(rows_grad, t.size, *_row_blocks(exps.shape[1]))
         return g.reshape(shape)
 
 
