@@ -440,6 +440,8 @@ def _squared_norm(g: np.ndarray) -> float:
     result for any number of threads; one BLAS dot product uses one core)."""
     flat = np.ascontiguousarray(g).reshape(-1)
     block = 1 << 18
+    if flat.size <= block:  # one block: no partial sums to add up
+        return float(np.dot(flat, flat))
     partial = np.zeros(-(-flat.size // block) or 1)
 
     def dot(lo: int, hi: int) -> None:

@@ -233,7 +233,9 @@ class Linear(Function):
             )
         self.saved = (x, weight)
         out = x @ weight.T
-        if bias is not None:
+        if bias is not None and out.size < PARALLEL_MIN:
+            out += bias
+        elif bias is not None:
             # A pass over a (256, 10000) output is worth the threads the product had.
             rows = out.reshape(-1, out.shape[-1])
             parallel_ranges(
