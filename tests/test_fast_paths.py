@@ -4,6 +4,8 @@ exact dense Adam, tied weights included), and ffnlp's thread setting."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -319,5 +321,67 @@ def test_freed_arrays_are_reused_without_page_faults():
         )
         return int(run.stdout)
 
+    from ffnlp.memory import keep_freed_memory
+
+    if keep_freed_memory() < 64 << 20:
+        pytest.skip("this C library keeps no 40 MB arrays (no mallopt, or an older cap)")
     assert faults() < 50
     assert faults(FFNLP_KEEP_FREED_MEMORY="0") > 100  # ten 40 MB arrays, fresh pages each
+
+
+def test_adam_falls_back_to_numpy_when_numba_fails(monkeypatch):
+    """Numba present but broken (e.g. too old for this NumPy): one warning, then the NumPy
+    rule, with the same numbers."""
+    import sys
+
+    from ffnlp import kernels
+
+    monkeypatch.setattr(kernels, "available", True)
+    monkeypatch.setattr(kernels, "_compiled", {})
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    with pytest.warns(RuntimeWarning, match="compiled optimizer loops are unavailable"):
+        fallback = _adam_steps("Adam", False, np.float32, 0.0)
+    assert kernels.available is False
+    reference = _adam_steps("Adam", False, np.float32, 0.0)  # no second warning
+    for a, b in zip(fallback, reference):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.zeros((600, 600), np.float16),  # large, but no compiled loop for float16
+        lambda: np.zeros((600, 1200), np.float32)[:, ::2],  # a strided view
+        lambda: np.asfortranarray(np.zeros((600, 600), np.float32)),
+    ],
+)
+def test_adam_updates_any_float_parameter(make):
+    data = make()
+    p = Parameter(data)
+    p.data = data  # keep the layout as given
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = np.ones(data.shape, data.dtype)
+    opt.step()
+    np.testing.assert_allclose(p.data.astype(np.float64), -0.1, rtol=1e-3)
+
+
+def test_parallel_ranges_waits_for_every_thread_and_raises_the_first_error():
+    before = ffnlp.get_num_threads()
+    ffnlp.set_num_threads(4)
+    try:
+        done = []
+
+        def work(lo, hi):
+            if lo == 0:
+                raise ValueError("range 0 failed")
+            time.sleep(0.001)
+            done.append(lo)
+
+        with pytest.raises(ValueError, match="range 0 failed"):
+            threads.parallel_ranges(work, 200, 1, min_size=1)
+        count = len(done)
+        time.sleep(0.05)
+        assert len(done) == count  # nobody was still working when it returned
+        assert count < 199  # the others stopped taking ranges
+    finally:
+        ffnlp.set_num_threads(before)

@@ -11,9 +11,11 @@ spreads it over the cores.
 Numba is optional (the ``fast`` extra). Without it, or with ``FFNLP_JIT=0`` in the
 environment, :data:`available` is False and the optimizers run their NumPy form, which is
 the reference the tests compare these loops with; the readable rule lives beside it in
-:mod:`ffnlp.optim`. The functions below are plain Python until :func:`compiled` compiles
-them; the machine code is cached on disk, so only the first run on a machine pays the
-compilation (a few seconds), later runs about half a second to load it.
+:mod:`ffnlp.optim`. The functions below are plain Python until the first large parameter
+(:func:`use_for`) has them compiled; the machine code is cached on disk, so only the first
+run on a machine pays the compilation (a few seconds), later runs about half a second to
+load it. If Numba is there but fails (too old for this NumPy, say), ffnlp warns once and
+runs the NumPy form.
 """
 
 from __future__ import annotations
@@ -21,43 +23,83 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-# Loading Numba and the compiled loops costs about a second per process; the loop saves
-# about 2-3 ns per element per step over the NumPy form. Below a quarter of a million
-# elements (a 512 x 512 layer) it would take many thousands of steps to pay back, so
-# small models never import it.
+import numpy as np
+
+# Loading Numba and the compiled loops costs about half a second per process (more the
+# first time on a machine, when they are compiled); the loop saves about 2-3 ns per element
+# per step over the NumPy form. Below a quarter of a million elements (a 512 x 512 layer)
+# it would take many thousands of steps to pay back, so small models never import it.
 MIN_SIZE = 1 << 18
 
 available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
 )
 _compiled: dict[str, Callable[..., Any]] = {}
+_LOOPS = ("adam_block", "adam_rows_block")
 
 
 def compiled(name: str) -> Callable[..., Any]:
-    """The loop ``name`` of this module compiled without the GIL and cached on disk (Numba
-    is imported on the first call)."""
-    fn = _compiled.get(name)
-    if fn is None:
-        from numba import njit
-
-        # error_model="numpy": x / 0 gives inf as in NumPy instead of raising, which leaves
-        # the loop free of branches so LLVM can vectorise it (2x faster).
-        fn = _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
-    return fn
+    """The loop ``name`` of this module, compiled (after :func:`use_for` said yes)."""
+    return _compiled[name]
 
 
 def use_for(array: Any) -> bool:
-    """Whether the compiled loops should update ``array``: Numba is there, the array is a
-    large contiguous float array."""
-    return (
+    """Whether the compiled loops should update ``array``: a large contiguous float32 or
+    float64 array, and Numba there and working. The first large array loads and checks
+    the loops; if Numba cannot be imported or compile them (a Numba too old for this
+    NumPy, say), it warns once and ffnlp keeps to its NumPy forms."""
+    if not (
         available
         and array.size >= MIN_SIZE
         and array.flags.c_contiguous
-        and array.dtype.kind == "f"
-    )
+        and array.dtype in (np.float32, np.float64)
+    ):
+        return False
+    return bool(_compiled) or _load()
+
+
+def _load() -> bool:
+    global available
+    try:
+        from numba import njit
+
+        for name in _LOOPS:
+            # error_model="numpy": x / 0 gives inf as in NumPy instead of raising, which
+            # leaves the loop free of branches so LLVM can vectorise it (2x faster).
+            _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
+        one, f = np.zeros(1, np.float32), np.float32  # compile (or load) before first use
+        _compiled["adam_block"](
+            one, one, one.copy(), one.copy(), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1)
+        )
+        rows = np.zeros((1, 1), np.float32)
+        _compiled["adam_rows_block"](
+            rows,
+            rows.copy(),
+            rows.copy(),
+            np.zeros(1, np.int64),
+            rows.copy(),
+            f(0),
+            f(0.1),
+            f(0.9),
+            f(0.1),
+            f(1),
+            f(1),
+        )
+    except Exception as err:  # ImportError, Numba's own errors: run NumPy's form instead
+        _compiled.clear()
+        available = False
+        warnings.warn(
+            f"ffnlp: the compiled optimizer loops are unavailable ({type(err).__name__}: {err}); "
+            "using the NumPy form, about three times slower (see docs/performance.md)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
 
 
 def adam_block(

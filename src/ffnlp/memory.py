@@ -29,16 +29,20 @@ MMAP_THRESHOLD = 256 << 20
 TRIM_THRESHOLD = 512 << 20
 
 
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed arrays of up to 256 MB for reuse; True if it agreed."""
+def keep_freed_memory() -> int:
+    """Ask glibc to keep freed arrays of up to 256 MB (32 MB on older versions, which
+    refuse more) for reuse; returns the size it agreed to, 0 if none."""
     if not sys.platform.startswith("linux") or os.environ.get("FFNLP_KEEP_FREED_MEMORY") == "0":
-        return False
+        return 0
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this process already uses
     except (OSError, AttributeError):
-        return False
+        return 0
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    )
+    if not mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD):
+        return 0
+    for threshold in (MMAP_THRESHOLD, 32 << 20):
+        if mallopt(M_MMAP_THRESHOLD, threshold):
+            return threshold
+    return 0

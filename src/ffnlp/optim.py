@@ -375,7 +375,10 @@ class Adam(Optimizer):
             s *= step_size * sqrt_bias2
             w -= s
 
-        parallel_blocks(update, p.data, np.ascontiguousarray(grad), m, v, scratch)
+        if p.data.flags.c_contiguous and m.flags.c_contiguous:
+            parallel_blocks(update, p.data, np.ascontiguousarray(grad), m, v, scratch)
+        else:  # a strided view: the same rule over the whole arrays, one pass a line
+            update(p.data, grad, m, v, scratch)
 
     def _lazy_update(self, p, grad: RowSparseGrad, state, group):
         """Adam on the gradient's rows only; the other rows keep their weights and moments

@@ -3,9 +3,10 @@
 Matrix products run in the BLAS library's own thread pool. NumPy's element-wise operations
 (the optimizer updates, the softmax) run on one core and make one pass over memory per
 operation; on a large parameter that pass, not the arithmetic, is what costs. So the few
-hot element-wise loops go through :func:`parallel_blocks`, which cuts the flattened arrays
-into blocks small enough to stay in the cache while several operations run over them, and
-gives each thread of a small pool its share of the blocks. NumPy releases the GIL inside
+hot element-wise loops go through :func:`parallel_blocks` (or :func:`parallel_ranges`),
+which cuts the flattened arrays into blocks small enough to stay in the cache while
+several operations run over them, and hands the blocks one at a time to whichever thread
+of a small pool (the caller included) is free. NumPy releases the GIL inside
 its ufuncs, so the threads run in parallel.
 
 :func:`set_num_threads` sets both pools: the BLAS one through threadpoolctl (the
@@ -14,8 +15,10 @@ its ufuncs, so the threads run in parallel.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,14 +126,22 @@ def parallel_ranges(
     if _pool is None:
         _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="ffnlp")
     starts = iter(range(0, size, block))  # shared: next() under the GIL gives each range once
+    failed = threading.Event()  # after an error the other threads take no new ranges
 
     def drain() -> None:
         for start in starts:
-            work(start, min(start + block, size))
+            if failed.is_set():
+                return
+            try:
+                work(start, min(start + block, size))
+            except BaseException:
+                failed.set()
+                raise
 
     helpers = [_pool.submit(drain) for _ in range(_num_threads - 1)]
     try:
         drain()
     finally:
-        for helper in helpers:
-            helper.result()
+        concurrent.futures.wait(helpers)  # nothing may still be writing when we return
+    for helper in helpers:
+        helper.result()  # a helper's error, raised here

@@ -83,7 +83,8 @@ class TrainConfig:
         lr_schedule: "plateau" (the rate changes only by ``lr_decay``, above) or "linear":
             before step t of T in all (``epochs`` times the batches per epoch, or
             ``max_steps`` if fewer) the rate is ``lr * (1 - t / T)``, falling to 0 at the
-            end, fastText's schedule (Joulin et al. 2017).
+            end, fastText's schedule (Joulin et al. 2017); ``lr_decay`` and ``min_lr`` do
+            not apply then.
         lr_patience: epochs without improvement before the rate is lowered.
         min_lr: the rate never goes below this.
         early_stopping: stop after this many epochs without improvement (0: never).
@@ -578,8 +579,8 @@ def fit(
                     else:
                         position.epochs_without_improvement += 1
                     record["best"] = improved
-                    if config.lr_decay < 1:
-                        scheduler.step(valid_loss)
+                    if config.lr_decay < 1 and config.lr_schedule == "plateau":
+                        scheduler.step(valid_loss)  # (the linear schedule sets every step's rate)
                 if epoch_metrics is not None:
                     model.eval()
                     record.update(epoch_metrics(model))

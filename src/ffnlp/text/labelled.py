@@ -101,9 +101,8 @@ def read_delimited(
         quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
     )
     rows: list[list[str]] = []
-    numbers: list[
-        int
-    ] = []  # the physical line each record starts on (quoted fields may span lines)
+    # the physical line each record starts on (quoted fields may span lines)
+    numbers: list[int] = []
     try:
         for row in reader:
             numbers.append(reader.line_num - sum(cell.count("\n") for cell in row))
