@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 import ffnlp
-from ffnlp import distributed
+from ffnlp import distributed, kernels
 from ffnlp.cli.classify import add_classify_commands
 from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, Formatter
 from ffnlp.cli.data import add_data_commands
@@ -89,6 +89,12 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"ffnlp   {ffnlp.__version__}")
     print(f"python  {platform.python_version()} ({platform.machine()})")
     print(f"numpy   {np.__version__}")
+    if kernels.available:
+        from importlib.metadata import version
+
+        print(f"numba   {version('numba')} (the optimizer update of large parameters, compiled)")
+    else:
+        print("numba   not used (pip install ffnlp[fast], or FFNLP_JIT is 0): NumPy updates")
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
