@@ -445,7 +445,7 @@ def _squared_norm(g: np.ndarray) -> float:
     block = 1 << 18
     if flat.size <= block:  # one block: no partial sums to add up
         return float(np.dot(flat, flat))
-    partial = np.zeros(-(-flat.size // block) or 1)
+    partial = np.zeros(-(-flat.size // block))
 
     def dot(lo: int, hi: int) -> None:
         partial[lo // block] = np.dot(flat[lo:hi], flat[lo:hi])
