@@ -308,6 +308,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         pool_words_only: pool the embeddings of the words alone; bigrams and openings
             then reach the network only through the NB features (a linear bigram model
             beside a deep averaging network of the words); needs ``nb_features``.
+        wide: train a linear n-gram model beside the network, in the same pass: the NB-
+            weighted bag of all the text's rows and the NB features, straight to the
+            classes; the network pools the words only, and predictions average the two
+            models' probabilities (see :class:`PooledClassifierConfig`); needs
+            ``nb_features``.
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
@@ -341,6 +346,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         prefix_pairs: int = 0,
         nb_features: bool = False,
         pool_words_only: bool = False,
+        wide: bool = False,
         min_count: int = 1,
         max_vocab: int | None = None,
         tokenizer: str = "whitespace",
@@ -373,6 +379,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.prefix_pairs = prefix_pairs
         self.nb_features = nb_features
         self.pool_words_only = pool_words_only
+        self.wide = wide
         self.min_count = min_count
         self.max_vocab = max_vocab
         self.tokenizer = tokenizer
@@ -584,11 +591,14 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             if self.nb_features
             else 0,
             pool_words_only=bool(self.pool_words_only),
+            wide=bool(self.wide),
         )
         self.model_ = PooledClassifier(config, rng=seed)
         self._load_pretrained()
         if self.nb_features:
             self.model_.set_nb_table(data, data.targets)
+        if self.pooling == "tfidf":
+            self.model_.set_idf_table(data)
         training = _train_config(self, self.verbose)
         fit(
             self.model_,

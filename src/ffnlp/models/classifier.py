@@ -21,14 +21,24 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
-from ffnlp.nn import ACTIVATIONS, MLP, POOLING_MODES, Dropout, Embedding, Module, Parameter, Pooling
+from ffnlp.nn import (
+    ACTIVATIONS,
+    MLP,
+    POOLING_MODES,
+    Dropout,
+    Embedding,
+    Linear,
+    Module,
+    Parameter,
+    Pooling,
+)
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.functional import check_probability
 from ffnlp.text.batching import length_bucketed_minibatches, minibatches
 
 # ---------------------------------------------------------------------------- the network
 
-CLASSIFIER_POOLING = ("mean", "max", "mean+max", "nb")
+CLASSIFIER_POOLING = ("mean", "max", "mean+max", "nb", "tfidf")
 
 
 @dataclass
@@ -43,7 +53,12 @@ class PooledClassifierConfig:
         pooling: "mean", "max", "mean+max", or "nb": the sum of the embeddings of a text's
             distinct words (and bigrams), each weighted by the magnitude of its naive Bayes
             log-count ratio — NBSVM's feature scaling (Wang & Manning 2012) in front of
-            learned embeddings; needs ``nb_features``.
+            learned embeddings; needs ``nb_features``. "tfidf": the sum of the embeddings of a
+            text's distinct words (and bigrams), each weighted by its inverse document
+            frequency, the weights scaled to unit Euclidean length: the input scaling of a
+            tf-idf logistic regression, which weighs a short text's words more than the mean
+            does (a table set from the training data with
+            :meth:`PooledClassifier.set_idf_table`).
         hidden_dims: hidden layer sizes after pooling (may be empty: a linear classifier
             on pooled embeddings, like fastText).
         activation: hidden activation.
@@ -58,6 +73,13 @@ class PooledClassifierConfig:
             ``vocab_size``); the other rows (bigrams, openings) then feed the naive Bayes
             features alone, a linear bigram model beside the deep averaging network of the
             words (a wide-and-deep pair); needs ``nb_features``.
+        wide: train a second, linear tower beside the network: the "nb" pooling of all a
+            text's rows (words, bigrams, openings) and the naive Bayes features, straight
+            to the classes (an NBSVM-like bigram model). The network then pools the words
+            only and gets no NB features. Each tower has its own cross-entropy (the loss is
+            their mean) and the prediction averages the two towers' probabilities: an
+            ensemble of a deep averaging network and a linear n-gram model, trained in one
+            pass over the data. Needs ``nb_features``.
     """
 
     vocab_size: int
@@ -71,6 +93,7 @@ class PooledClassifierConfig:
     buckets: int = 0
     nb_features: int = 0
     pool_words_only: bool = False
+    wide: bool = False
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
@@ -90,6 +113,15 @@ class PooledClassifierConfig:
             raise ValueError(
                 "pool_words_only leaves the rows after the words to the naive Bayes "
                 "features: it needs nb_features"
+            )
+        if self.wide and not self.nb_features:
+            raise ValueError(
+                "the wide tower weighs rows by their naive Bayes ratios: it needs nb_features"
+            )
+        if self.wide and self.pooling == "nb":
+            raise ValueError(
+                "with a wide tower the network pools the words alone: choose its pooling "
+                "from mean, max, mean+max or tfidf (the wide tower has the 'nb' pooling)"
             )
         if any(h <= 0 for h in self.hidden_dims):
             raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
@@ -127,11 +159,15 @@ class PooledClassifier(Module):
             self.embedding_rows(config), config.embed_dim, sparse=True, rng=rng
         )
         self.pool = Pooling(config.pooling) if config.pooling in POOLING_MODES else None
-        width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
+        width = self.network_width(config)
         if config.nb_features:
             rows = config.vocab_size + config.buckets
             self.nb_table = Parameter(
                 np.zeros((rows, config.nb_features), dtype=np.float32), requires_grad=False
+            )
+        if config.pooling == "tfidf":
+            self.idf = Parameter(
+                np.ones(self.embedding_rows(config), dtype=np.float32), requires_grad=False
             )
         self.dropout = Dropout(config.dropout, rng=rng)
         self.mlp = MLP(
@@ -141,39 +177,63 @@ class PooledClassifier(Module):
             rng=rng,
         )
         self.word_rng = np.random.default_rng(rng.integers(2**63))
+        if config.wide:
+            rows = config.vocab_size + config.buckets
+            self.wide_embedding = Embedding(rows, config.embed_dim, sparse=True, rng=rng)
+            self.wide_output = Linear(
+                config.embed_dim + config.nb_features, config.num_classes, rng=rng
+            )
 
     @staticmethod
     def parameter_shapes(config: PooledClassifierConfig) -> dict[str, tuple[int, ...]]:
         """The name and shape of every parameter a network of ``config`` has, without
         building it (to check a file before trusting its sizes)."""
         rows = config.vocab_size + config.buckets
-        width = config.embed_dim * (2 if config.pooling == "mean+max" else 1) + config.nb_features
+        width = PooledClassifier.network_width(config)
         shapes: dict[str, tuple[int, ...]] = {
             "embedding.weight": (PooledClassifier.embedding_rows(config), config.embed_dim)
         }
         if config.nb_features:
             shapes["nb_table"] = (rows, config.nb_features)
+        if config.pooling == "tfidf":
+            shapes["idf"] = (PooledClassifier.embedding_rows(config),)
         sizes = [width, *config.hidden_dims, config.num_classes]
         shapes.update(MLP.parameter_shapes(sizes, config.dropout, prefix="mlp."))
+        if config.wide:
+            shapes["wide_embedding.weight"] = (rows, config.embed_dim)
+            shapes["wide_output.weight"] = (
+                config.num_classes,
+                config.embed_dim + config.nb_features,
+            )
+            shapes["wide_output.bias"] = (config.num_classes,)
         return shapes
+
+    @staticmethod
+    def network_width(config: PooledClassifierConfig) -> int:
+        """Inputs of the MLP: the pooled vector, and the NB features unless the wide tower
+        has them."""
+        pooled = config.embed_dim * (2 if config.pooling == "mean+max" else 1)
+        return pooled + (0 if config.wide else config.nb_features)
 
     @staticmethod
     def embedding_rows(config: PooledClassifierConfig) -> int:
         """Rows of the embedding table: one per word, and one per bigram or opening
-        unless only the words are pooled (``pool_words_only``)."""
-        return config.vocab_size + (0 if config.pool_words_only else config.buckets)
+        unless only the words are pooled (``pool_words_only``, or beside a ``wide`` tower)."""
+        words_only = config.pool_words_only or config.wide
+        return config.vocab_size + (0 if words_only else config.buckets)
 
     def forward(
         self, inputs: tuple[np.ndarray, np.ndarray], targets: Any = None
     ) -> tuple[Tensor, Tensor | None]:
         ids, mask = inputs
+        all_mask = mask
         if self.training and self.config.word_dropout > 0:
             keep = mask & (self.word_rng.random(mask.shape) >= self.config.word_dropout)
             empty = ~keep.any(axis=1)
             keep[empty] = mask[empty]  # never drop every word of a text
             mask = keep
         pool_ids, pool_mask = ids, mask
-        if self.config.pool_words_only:  # the other rows have no embedding
+        if self.config.pool_words_only or self.config.wide:  # other rows have no embedding
             pool_mask = mask & (ids < self.config.vocab_size)
             pool_ids = np.where(pool_mask, ids, 0)
         if self.config.pooling == "mean":  # fused: no (B, T, D) tensor in either direction
@@ -183,19 +243,62 @@ class PooledClassifier(Module):
             tokens, first = distinct_tokens(pool_ids, pool_mask)
             weights = np.abs(self.nb_table.data[tokens]).max(axis=-1) * first
             pooled = ops.embedding_bag(self.embedding.weight, tokens, weights, sparse=True)
+        elif self.config.pooling == "tfidf":  # fused too; idf on distinct tokens, unit norm
+            tokens, first = distinct_tokens(pool_ids, pool_mask)
+            weights = self.idf.data[tokens] * first
+            norms = np.sqrt((weights * weights).sum(axis=1, keepdims=True))
+            weights /= np.maximum(norms, np.finfo(weights.dtype).tiny)
+            pooled = ops.embedding_bag(self.embedding.weight, tokens, weights, sparse=True)
         else:
             pooled = self.pool(self.embedding(pool_ids), pool_mask)  # (B, D) or (B, 2D)
         features = self.dropout(pooled)
-        if self.config.nb_features:  # after dropout: the few NB scores are never dropped
+        if self.config.nb_features and not self.config.wide:  # never dropped: they are few
             features = ops.concatenate([features, Tensor(self.nb_scores(ids, mask))], axis=1)
         logits = self.mlp(features)
+        if self.config.wide:
+            return self._with_wide_tower(logits, ids, all_mask, targets)
         return logits, None if targets is None else ops.cross_entropy(logits, targets)
+
+    def _with_wide_tower(
+        self, deep: Tensor, ids: np.ndarray, mask: np.ndarray, targets: Any
+    ) -> tuple[Tensor, Tensor | None]:
+        """The linear tower over all the rows (no word dropout: it is the dropout of a
+        deep network); returns log of the mean of the towers' probabilities, and the mean
+        of their cross-entropies."""
+        tokens, first = distinct_tokens(ids, mask)
+        weights = np.abs(self.nb_table.data[tokens]).max(axis=-1) * first
+        pooled = ops.embedding_bag(self.wide_embedding.weight, tokens, weights, sparse=True)
+        scores = Tensor(self.nb_scores(ids, mask))
+        wide = self.wide_output(ops.concatenate([self.dropout(pooled), scores], axis=1))
+        both = np.logaddexp(log_softmax_rows(deep.data), log_softmax_rows(wide.data))
+        logits = Tensor(both - np.log(2.0))
+        if targets is None:
+            return logits, None
+        loss = (ops.cross_entropy(deep, targets) + ops.cross_entropy(wide, targets)) * 0.5
+        return logits, loss
 
     def nb_scores(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Sum of the table's rows over each text's distinct tokens, (B, nb_features)."""
         tokens, first = distinct_tokens(ids, mask)
         rows = self.nb_table.data[tokens]  # (B, T, K)
         return (rows * first[:, :, None]).sum(axis=1)
+
+    def set_idf_table(self, docs: Sequence[np.ndarray] | TextDataset) -> None:
+        """Fill the inverse document frequencies of the "tfidf" pooling from the training
+        texts (token id arrays, or a :class:`TextDataset`): idf = ln((1 + N) / (1 + df)) + 1
+        for a row that df of the N texts contain (scikit-learn's smoothed idf; a row no
+        text contains gets the largest value, as an unseen word would)."""
+        if self.config.pooling != "tfidf":
+            raise ValueError(
+                f"the idf table belongs to pooling 'tfidf', not {self.config.pooling!r}"
+            )
+        data = docs if isinstance(docs, TextDataset) else TextDataset(docs)
+        rows = len(self.idf.data)
+        doc_of = np.repeat(np.arange(len(data)), data.lengths)
+        keep = data.flat < rows  # with pool_words_only, only the words have weights
+        pairs = np.unique(doc_of[keep] * rows + data.flat[keep])  # each text's distinct rows
+        df = np.bincount(pairs % rows, minlength=rows)
+        self.idf.data[...] = np.log((1.0 + len(data)) / (1.0 + df)) + 1.0
 
     def set_nb_table(
         self, docs: Sequence[np.ndarray] | TextDataset, targets: np.ndarray, alpha: float = 1.0
@@ -232,6 +335,12 @@ class PooledClassifier(Module):
             scores[:, j] = np.bincount(doc, weights=table[token, j], minlength=len(data))
         scale = scores.std(axis=0)
         self.nb_table.data[...] = table / np.where(scale > 0, scale, 1.0)
+
+
+def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """log softmax of each row, in NumPy (no graph)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def distinct_tokens(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
