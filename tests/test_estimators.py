@@ -84,6 +84,10 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"batch_by_length": True, "batch_size": 4, "bigrams": True, "nb_features": True},
         {"pool_words_only": True, "nb_features": True, "bigrams": True, "hidden_dims": (8,)},
         {"pool_words_only": True, "nb_features": True, "bigrams": True, "pooling": "nb"},
+        {"pooling": "tfidf", "bigrams": True, "buckets": 0},
+        {"pooling": "tfidf", "hidden_dims": (8,), "word_dropout": 0.2},
+        {"wide": True, "nb_features": True, "bigrams": True, "buckets": 0, "hidden_dims": (8,)},
+        {"wide": True, "nb_features": True, "pooling": "tfidf", "word_dropout": 0.2},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -206,6 +210,97 @@ def test_nb_pooling_sums_distinct_tokens_weighted_by_their_naive_bayes_ratio():
     expected_grad[4] = r[4] * g
     expected_grad[5] = r[5] * g
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_idf_table_and_tfidf_pooling():
+    """idf = ln((1 + N) / (1 + df)) + 1 per row; a text pools its distinct rows weighted
+    by idf, the weights scaled to unit length; the backward pass gives each row its weight
+    times the gradient of the pooled vector."""
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+
+    config = PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=3, pooling="tfidf")
+    model = PooledClassifier(config, rng=0)
+    model.set_idf_table([np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6])])
+    df = np.array([0, 0, 0, 2, 1, 2, 1])
+    np.testing.assert_allclose(model.idf.data, np.log(4 / (1 + df)) + 1, rtol=1e-6)
+    model.eval()
+    ids = np.array([[4, 3, 4], [5, 0, 0]])
+    mask = np.array([[True, True, True], [True, False, False]])
+    seen = {}
+    model.mlp.forward = lambda x: seen.setdefault("features", x) or x
+    model((ids, mask))
+    idf, E = model.idf.data, model.embedding.weight.data
+    w3, w4 = idf[3], idf[4]  # 4 twice counts once
+    norm = np.hypot(w3, w4)
+    expected = np.stack([(w3 * E[3] + w4 * E[4]) / norm, E[5]])  # one word: its own vector
+    np.testing.assert_allclose(seen["features"].data, expected, rtol=1e-5)
+    del model.mlp.forward
+    logits, _ = model((ids, mask))
+    logits.sum().backward()
+    grad = model.embedding.weight.grad.to_dense()
+    g = model.mlp[0].weight.data.sum(axis=0)
+    np.testing.assert_allclose(grad[3], w3 / norm * g, rtol=1e-5)
+    np.testing.assert_allclose(grad[4], w4 / norm * g, rtol=1e-5)
+    np.testing.assert_allclose(grad[5], g, rtol=1e-5)
+    with pytest.raises(ValueError, match="pooling 'tfidf'"):
+        PooledClassifier(PooledClassifierConfig(7, 2, 3), rng=0).set_idf_table([np.array([1])])
+
+
+def test_wide_tower_averages_two_models_each_trained_on_its_own_loss():
+    """With ``wide`` the prediction is the mean of the network's and the linear tower's
+    probabilities, the loss the mean of their cross-entropies; the network pools the words
+    only and the tower every row (words and bigrams)."""
+    from ffnlp.autograd import Tensor, ops
+    from ffnlp.models.classifier import (
+        PooledClassifier,
+        PooledClassifierConfig,
+        TextDataset,
+        distinct_tokens,
+    )
+
+    config = PooledClassifierConfig(
+        vocab_size=7, num_classes=3, embed_dim=4, hidden_dims=(5,), buckets=3, nb_features=3,
+        wide=True,
+    )  # fmt: skip
+    model = PooledClassifier(config, rng=0)
+    assert model.embedding.weight.shape == (7, 4)  # words only
+    assert model.wide_embedding.weight.shape == (10, 4)  # words and the other rows
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert shapes == PooledClassifier.parameter_shapes(config)
+    docs = [np.array([3, 4, 8]), np.array([3, 5, 7]), np.array([5, 6, 9])]
+    targets = np.array([0, 1, 2])
+    model.set_nb_table(docs, targets)
+    (ids, mask), _ = TextDataset(docs, targets).batch(np.arange(3))
+    model.eval()
+    logits, loss = model((ids, mask), targets)
+    deep_in = ops.embedding_bag(
+        model.embedding.weight,
+        np.where(ids < 7, ids, 0),
+        (mask & (ids < 7)) / (mask & (ids < 7)).sum(1, keepdims=True),
+    )
+    deep = model.mlp(deep_in).data
+    tokens, first = distinct_tokens(ids, mask)
+    r = np.abs(model.nb_table.data[tokens]).max(axis=-1) * first
+    pooled = ops.embedding_bag(model.wide_embedding.weight, tokens, r).data
+    wide = model.wide_output(
+        Tensor(np.concatenate([pooled, model.nb_scores(ids, mask)], axis=1))
+    ).data
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    np.testing.assert_allclose(
+        softmax(logits.data), (softmax(deep) + softmax(wide)) / 2, rtol=1e-5, atol=1e-7
+    )
+    ce = lambda z: -np.log(softmax(z)[np.arange(3), targets]).mean()  # noqa: E731
+    np.testing.assert_allclose(loss.data, (ce(deep) + ce(wide)) / 2, rtol=1e-5)
+    loss.backward()
+    assert model.embedding.weight.grad is not None and model.wide_embedding.weight.grad is not None
+    with pytest.raises(ValueError, match="needs nb_features"):
+        PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True)
+    with pytest.raises(ValueError, match="pools the words alone"):
+        PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True, nb_features=1, pooling="nb")
 
 
 def test_naive_bayes_table_is_the_same_from_a_dataset():

@@ -11,7 +11,7 @@ import pytest
 
 import ffnlp
 from ffnlp import optim, threads
-from ffnlp.autograd import Tensor
+from ffnlp.autograd import Tensor, ops
 from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.nn import Parameter
@@ -159,10 +159,10 @@ def test_set_num_threads_checks_its_argument():
         ffnlp.set_num_threads(0)
 
 
-def _adam_steps(cls, sparse, dtype, weight_decay, shape=(700, 523), steps=3):
+def _adam_steps(cls, sparse, dtype, weight_decay, shape=(700, 523), steps=3, lazy=False):
     rng = np.random.default_rng(1)
     p = Parameter(rng.standard_normal(shape).astype(dtype))
-    opt = getattr(optim, cls)([p], lr=0.01, weight_decay=weight_decay)
+    opt = getattr(optim, cls)([p], lr=0.01, weight_decay=weight_decay, lazy=lazy)
     for _ in range(steps):
         rows = rng.choice(shape[0], size=shape[0] // 3, replace=False)
         values = rng.standard_normal((len(rows), shape[1])).astype(dtype)
@@ -193,6 +193,75 @@ def test_compiled_adam_matches_the_numpy_rule(
     tolerance = 1e-6 if dtype == np.float32 else 1e-13
     for ours, numpy_rule in zip(compiled, reference):
         np.testing.assert_allclose(ours, numpy_rule, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "weight_decay"), [("Adam", 0.0), ("Adam", 0.01), ("AdamW", 0.01)])
+def test_compiled_lazy_adam_matches_the_numpy_rule(monkeypatch, cls, dtype, weight_decay):
+    """Lazy Adam (only the gradient's rows move) as one compiled pass over those rows,
+    against its NumPy form; rows outside the gradient keep weights and moments."""
+    from ffnlp import kernels
+
+    if not kernels.available:
+        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy rule runs")
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1000)
+    compiled = _adam_steps(cls, True, dtype, weight_decay, lazy=True)
+    monkeypatch.setattr(kernels, "available", False)
+    reference = _adam_steps(cls, True, dtype, weight_decay, lazy=True)
+    untouched = np.random.default_rng(1).standard_normal((700, 523)).astype(dtype)
+    assert not np.array_equal(compiled[0], untouched)  # the steps did move weights
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    for ours, numpy_rule in zip(compiled, reference):
+        np.testing.assert_allclose(ours, numpy_rule, rtol=tolerance, atol=tolerance)
+
+
+def _bag(dtype, sparse, seed=3):
+    rng = np.random.default_rng(seed)
+    table = Parameter(rng.standard_normal((900, 7)).astype(dtype))
+    ids = rng.integers(0, 900, size=(12, 10))
+    weights = rng.random((12, 10)).astype(dtype)
+    weights[:, 8:] = 0  # padding
+    weights[3, 5] = 0  # a zero weight inside a text
+    out = ops.embedding_bag(table, ids, weights, sparse=sparse)
+    grad = rng.standard_normal(out.shape).astype(dtype)
+    (out * Tensor(grad)).sum().backward()
+    g = table.grad
+    return out.data, (g.indices, g.values) if sparse else (g,)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_embedding_bag_matches_the_numpy_form(monkeypatch, dtype, sparse):
+    """The pooled lookup as one compiled loop over the tokens (forward) and one over the
+    tokens again into the distinct rows (backward), against the (U, B) matrix form."""
+    from ffnlp import kernels
+
+    if not kernels.available:
+        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy form runs")
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1000)
+    assert kernels.use_for(np.zeros((900, 7), dtype))
+    compiled = _bag(dtype, sparse)
+    monkeypatch.setattr(kernels, "available", False)
+    reference = _bag(dtype, sparse)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(compiled[0], reference[0], rtol=tolerance, atol=tolerance)
+    for ours, numpy_form in zip(compiled[1], reference[1]):
+        np.testing.assert_allclose(ours, numpy_form, rtol=tolerance, atol=tolerance)
+
+
+def test_compiled_embedding_bag_passes_the_gradient_check(monkeypatch):
+    from ffnlp import kernels
+    from ffnlp.autograd.gradcheck import gradcheck
+
+    if not kernels.available:
+        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy form runs")
+    monkeypatch.setattr(kernels, "MIN_SIZE", 100)
+    rng = np.random.default_rng(0)
+    table = Tensor(rng.standard_normal((40, 5)), requires_grad=True)
+    ids = rng.integers(0, 40, size=(6, 4))
+    weights = rng.random((6, 4))
+    assert kernels.use_for(table.data)
+    assert gradcheck(lambda t: ops.embedding_bag(t, ids, weights), [table]).ok()
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -339,7 +408,7 @@ def test_adam_falls_back_to_numpy_when_numba_fails(monkeypatch):
     monkeypatch.setattr(kernels, "available", True)
     monkeypatch.setattr(kernels, "_compiled", {})
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
-    with pytest.warns(RuntimeWarning, match="compiled optimizer loops are unavailable"):
+    with pytest.warns(RuntimeWarning, match="compiled loops are unavailable"):
         fallback = _adam_steps("Adam", False, np.float32, 0.0)
     assert kernels.available is False
     reference = _adam_steps("Adam", False, np.float32, 0.0)  # no second warning

@@ -39,7 +39,7 @@ available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
 )
 _compiled: dict[str, Callable[..., Any]] = {}
-_LOOPS = ("adam_block", "adam_rows_block")
+_LOOPS = ("adam_block", "adam_rows_block", "adam_lazy_rows", "bag_forward", "bag_backward")
 
 
 def compiled(name: str) -> Callable[..., Any]:
@@ -89,11 +89,18 @@ def _load() -> bool:
             f(1),
             f(1),
         )
+        ids, weights = np.zeros((1, 1), np.int64), np.ones((1, 1), np.float32)
+        _compiled["adam_lazy_rows"](
+            rows, rows.copy(), rows.copy(), np.zeros(1, np.int64), rows.copy(),
+            f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1),
+        )  # fmt: skip
+        _compiled["bag_forward"](rows, ids, weights, np.zeros((1, 1), np.float32))
+        _compiled["bag_backward"](ids, weights, rows, np.zeros((1, 1), np.float32))
     except Exception as err:  # ImportError, Numba's own errors: run NumPy's form instead
         _compiled.clear()
         available = False
         warnings.warn(
-            f"ffnlp: the compiled optimizer loops are unavailable ({type(err).__name__}: {err}); "
+            f"ffnlp: the compiled loops are unavailable ({type(err).__name__}: {err}); "
             "using the NumPy form, about three times slower (see docs/performance.md)",
             RuntimeWarning,
             stacklevel=3,
@@ -137,3 +144,55 @@ def adam_rows_block(
             m[r, j] = mi
             v[r, j] = vi
             w[r, j] -= step * (mi / (math.sqrt(vi) + eps))
+
+
+def adam_lazy_rows(
+    w, m, v, rows, values, decay, l2, one_minus_beta1, beta2, one_minus_beta2, step, eps
+):  # pragma: no cover
+    """Lazy Adam: the update of the rows ``w[rows[k]]`` only, whose gradient is
+    ``values[k]``; the other rows keep their weights and moments. ``decay`` multiplies a
+    row first (AdamW's decoupled decay; 1 for none). One pass, no gathered copies."""
+    width = w.shape[1]
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        for j in range(width):
+            wi = w[r, j] * decay
+            gi = values[k, j] + l2 * wi
+            mi = m[r, j] + one_minus_beta1 * (gi - m[r, j])
+            vi = beta2 * v[r, j] + one_minus_beta2 * (gi * gi)
+            m[r, j] = mi
+            v[r, j] = vi
+            w[r, j] = wi - step * (mi / (math.sqrt(vi) + eps))
+
+
+def bag_forward(table, ids, weights, out):  # pragma: no cover
+    """``out[b] = sum_t weights[b, t] table[ids[b, t]]`` (see
+    :class:`ffnlp.autograd.ops.EmbeddingBag`); zero weights (padding) are skipped."""
+    batch, length = ids.shape
+    width = table.shape[1]
+    for b in range(batch):
+        for j in range(width):
+            out[b, j] = 0
+        for t in range(length):
+            a = weights[b, t]
+            if a != 0:
+                r = ids[b, t]
+                for j in range(width):
+                    out[b, j] += a * table[r, j]
+
+
+def bag_backward(slots, weights, grad, values):  # pragma: no cover
+    """The gradient rows of :func:`bag_forward`: ``values[slots[b, t]] += weights[b, t]
+    grad[b]``, ``slots`` numbering the distinct ids 0..U-1; ``values`` is overwritten."""
+    batch, length = slots.shape
+    width = grad.shape[1]
+    for u in range(values.shape[0]):
+        for j in range(width):
+            values[u, j] = 0
+    for b in range(batch):
+        for t in range(length):
+            a = weights[b, t]
+            if a != 0:
+                u = slots[b, t]
+                for j in range(width):
+                    values[u, j] += a * grad[b, j]

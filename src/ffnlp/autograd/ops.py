@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp import kernels
 from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.autograd.tensor import Function, Tensor, is_grad_enabled
 from ffnlp.threads import PARALLEL_MIN, parallel_ranges
@@ -471,6 +472,15 @@ class EmbeddingBag(Function):
         if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
             bad = ids.min() if ids.min() < 0 else ids.max()
             raise ValueError(f"embedding_bag: id {int(bad)} is out of range for {vocab_size} rows")
+        if kernels.use_for(weight) and weights.size:
+            # The same sums as below, as one compiled loop over the batch's tokens: no
+            # (U, B) matrix of summed weights (ffnlp.kernels).
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            weights = np.ascontiguousarray(weights)
+            out = np.empty((ids.shape[0], weight.shape[1]), dtype=weight.dtype)
+            kernels.compiled("bag_forward")(weight, ids, weights, out)
+            self.saved = (vocab_size, sparse, "compiled", ids, weights)
+            return out
         unique, inverse = np.unique(ids, return_inverse=True)
         batch = ids.shape[0]
         bag = (
@@ -482,11 +492,20 @@ class EmbeddingBag(Function):
             .reshape(len(unique), batch)
             .astype(weight.dtype)
         )  # (U, B)
-        self.saved = (vocab_size, unique, bag, sparse)
+        self.saved = (vocab_size, sparse, "numpy", unique, bag)
         return bag.T @ weight[unique]  # (B, D)
 
     def backward(self, grad):
-        vocab_size, unique, bag, sparse = self.saved
+        vocab_size, sparse, how, *saved = self.saved
+        if how == "compiled":  # the forward kept the ids and weights
+            ids, weights = saved
+            unique, slots = np.unique(ids, return_inverse=True)
+            values = np.empty((len(unique), grad.shape[1]), dtype=grad.dtype)
+            grad = np.ascontiguousarray(grad)
+            kernels.compiled("bag_backward")(slots.reshape(ids.shape), weights, grad, values)
+            rows = RowSparseGrad(unique, values, (vocab_size, grad.shape[1]))
+            return rows if sparse else rows.to_dense()
+        unique, bag = saved
         rows = RowSparseGrad(unique, bag @ grad, (vocab_size, grad.shape[1]))  # (U, D)
         return rows if sparse else rows.to_dense()
 
