@@ -39,7 +39,7 @@ available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
 )
 _compiled: dict[str, Callable[..., Any]] = {}
-_LOOPS = ("adam_block", "adam_rows_block")
+_LOOPS = ("adam_block", "adam_rows_block", "adam_lazy_rows")
 
 
 def compiled(name: str) -> Callable[..., Any]:
@@ -86,6 +86,21 @@ def _load() -> bool:
             f(0.1),
             f(0.9),
             f(0.1),
+            f(1),
+            f(1),
+        )
+        _compiled["adam_lazy_rows"](
+            rows,
+            rows.copy(),
+            rows.copy(),
+            np.zeros(1, np.int64),
+            rows.copy(),
+            f(1),
+            f(0),
+            f(0.1),
+            f(0.9),
+            f(0.1),
+            f(1),
             f(1),
             f(1),
         )
@@ -137,3 +152,23 @@ def adam_rows_block(
             m[r, j] = mi
             v[r, j] = vi
             w[r, j] -= step * (mi / (math.sqrt(vi) + eps))
+
+
+def adam_lazy_rows(
+    w, m, v, rows, values, decay, l2, one_minus_beta1, beta2, one_minus_beta2, step, inv_c, eps
+):  # pragma: no cover
+    """Lazy Adam (see :meth:`ffnlp.optim.Adam._lazy_update`) on rows ``w[rows[k]]`` only,
+    their gradient ``values[k]``; the other rows keep their weights and moments. ``decay``
+    is AdamW's factor (1 for Adam), ``l2`` Adam's weight decay, ``inv_c`` 1 / sqrt(1 - b2^t)
+    and ``step`` lr / (1 - b1^t). ``rows`` must not repeat a row."""
+    width = w.shape[1]
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        for j in range(width):
+            wi = w[r, j] * decay
+            gi = values[k, j] + l2 * wi
+            mi = m[r, j] + one_minus_beta1 * (gi - m[r, j])
+            vi = beta2 * v[r, j] + one_minus_beta2 * (gi * gi)
+            m[r, j] = mi
+            v[r, j] = vi
+            w[r, j] = wi - step * (mi / (math.sqrt(vi) * inv_c + eps))
