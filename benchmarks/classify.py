@@ -60,14 +60,16 @@ RECIPES: dict[str, dict[str, Any]] = {
         "epochs": 3,
         "lr": 0.002,
     },
-    "trec": {  # a linear model over words, bigrams, the question's opening words and the
-        # pairs of its first 4 words with every later word (wh-word x head noun)
+    "trec": {  # a linear model over words, bigrams, the question's opening words, the
+        # pairs of its first 4 words with every later word (wh-word x head noun) and the
+        # shapes of its words (names, acronyms, numbers)
         "embed_dim": 100,
         "dropout": 0.3,
         "bigrams": True,
         "buckets": 0,
         "prefix_ngrams": 3,
         "prefix_pairs": 4,
+        "word_shapes": True,
         "epochs": 10,
         "lr": 0.01,
     },

@@ -193,16 +193,18 @@ def test_train_options(data, capsys, extra):
     assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
 
 
-def test_train_with_prefix_pairs_and_a_linear_schedule(data, capsys):
+def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys):
     from ffnlp.estimators import TextClassifier
 
     tmp, train, _ = data
-    flags = ["--prefix-ngrams", "2", "--prefix-pairs", "2", "--lr-schedule", "linear"]
+    flags = ["--prefix-ngrams", "2", "--prefix-pairs", "2", "--word-shapes"]
+    flags += ["--lr-schedule", "linear"]
     code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
     assert code == 0, err
     model = TextClassifier.load(tmp / "m.npz")
     assert (model.prefix_ngrams, model.prefix_pairs, model.lr_schedule) == (2, 2, "linear")
     assert len(model.pair_table_) > 0
+    assert model.word_shapes and model.shape_table_
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])
     assert exit_info.value.code == 2 and "invalid choice: 'cos'" in capsys.readouterr().err

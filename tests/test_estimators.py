@@ -80,6 +80,8 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
         {"prefix_ngrams": 1, "buckets": 0},  # no bigrams: buckets=0 means nothing
         {"prefix_ngrams": 2, "prefix_pairs": 2, "bigrams": True, "buckets": 0},
+        {"prefix_ngrams": 2, "prefix_pairs": 2, "word_shapes": True, "buckets": 0},
+        {"word_shapes": True, "bigrams": True, "buckets": 32},
         {"optimizer": "sgd", "lr": 0.5, "lr_schedule": "linear", "batch_size": 4},
         {"batch_by_length": True, "batch_size": 4, "bigrams": True, "nb_features": True},
         {"pool_words_only": True, "nb_features": True, "bigrams": True, "hidden_dims": (8,)},
@@ -464,6 +466,22 @@ def test_prefix_pairs_pair_the_opening_words_with_later_ones_seen_twice():
     assert rows[1].tolist() == [v.stoi["is"], v.stoi["what"]]  # (is, what) never seen
     with pytest.raises(ValueError, match="prefix_pairs must be a non-negative integer"):
         TextClassifier(prefix_pairs=-1).fit(texts, labels)
+
+
+def test_word_shapes_add_one_row_per_shape_seen_twice():
+    texts = ["Who founded NASA", "Who is Bob", "When was it in 1990", "Who led IBM in 1990"]
+    labels = ["hum", "hum", "num", "hum"]
+    model = TextClassifier(word_shapes=True, epochs=1).fit(texts, labels)
+    # shapes after the first word: x X / x Xx / x x x dddd / x X x dddd; "Xx" is seen once
+    assert model.shape_table_ == ["X", "dddd", "x"]
+    assert model.model_.config.buckets == 3
+    words = len(model.vocab_)
+    v = model.vocab_.stoi
+    rows = model._documents([["Who", "wrote", "Hamlet", "in", "1600", "Inc."]])
+    x, year = words + 2, words + 1  # wrote, in: x; 1600: dddd; Hamlet, Inc.: unseen shapes
+    assert rows[0].tolist() == [v["Who"], 0, 0, v["in"], 0, 0, x, x, year]
+    with pytest.raises(ValueError, match="word_shapes must be True or False; got 'yes'"):
+        TextClassifier(word_shapes="yes").fit(texts, labels)
 
 
 def test_lr_schedule_is_checked():

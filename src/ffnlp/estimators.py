@@ -29,6 +29,7 @@ from ffnlp.text.features import (
     derive_lexicon,
     hash_keys,
     lexicon_features,
+    word_shape,
 )
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
@@ -303,6 +304,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             every later word ("what" with "city" in "What is the largest city ..."), one row
             per pair seen at least ``max(2, min_count)`` times in training: the question
             word with the head noun, wherever the noun stands.
+        word_shapes: add a feature for the shape of each word after the first
+            (:func:`ffnlp.text.features.word_shape`: "Xx" for "Paris", "X" for "NASA",
+            "dddd" for "1990"), one row per shape seen at least ``max(2, min_count)``
+            times in training: names, acronyms and numbers in cased text, rare words
+            included (use with ``lowercase=False``).
         nb_features: add each text's naive Bayes log-count-ratio score over its words (and
             bigrams) as inputs of the network (Wang & Manning 2012's NB features).
         pool_words_only: pool the embeddings of the words alone; bigrams and openings
@@ -344,6 +350,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         buckets: int = 200_000,
         prefix_ngrams: int = 0,
         prefix_pairs: int = 0,
+        word_shapes: bool = False,
         nb_features: bool = False,
         pool_words_only: bool = False,
         wide: bool = False,
@@ -377,6 +384,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.buckets = buckets
         self.prefix_ngrams = prefix_ngrams
         self.prefix_pairs = prefix_pairs
+        self.word_shapes = word_shapes
         self.nb_features = nb_features
         self.pool_words_only = pool_words_only
         self.wide = wide
@@ -423,8 +431,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         """Rows of each text: its words; then (with ``bigrams``) its bigrams, hashed into
         ``buckets`` rows, or with ``buckets=0`` looked up in the table of training bigrams
         seen at least ``min_count`` times; then (with ``prefix_ngrams``) its opening words;
-        then (with ``prefix_pairs``) its opening words paired with later ones. Bigrams,
-        openings and pairs that training never saw are left out."""
+        then (with ``prefix_pairs``) its opening words paired with later ones; then (with
+        ``word_shapes``) the shapes of its words after the first. Bigrams, openings, pairs
+        and shapes that training never saw are left out."""
         flat, starts = self._rows(tokens, learn_tables)
         return np.split(flat, starts[1:-1])
 
@@ -447,14 +456,18 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.prefix_pairs:
             found = self._pair_rows(np.split(words, starts[1:-1]), learn_tables)
             blocks.append(_ragged(found, offset))
+            offset += len(self.pair_table_)
+        if self.word_shapes:
+            blocks.append(_ragged(self._shape_rows(tokens, learn_tables), offset))
         return _interleave(blocks)
 
     def _extra_rows(self) -> int:
-        """Rows after the words': bigrams (hashed or one per bigram kept), openings, then
-        pairs of an opening word and a later word."""
+        """Rows after the words': bigrams (hashed or one per bigram kept), openings,
+        pairs of an opening word and a later word, then word shapes."""
         bigrams = (self.buckets or len(self.bigram_table_)) if self.bigrams else 0
         prefixes = len(self.prefix_table_) if self.prefix_ngrams else 0
-        return bigrams + prefixes + (len(self.pair_table_) if self.prefix_pairs else 0)
+        pairs = len(self.pair_table_) if self.prefix_pairs else 0
+        return bigrams + prefixes + pairs + (len(self.shape_table_) if self.word_shapes else 0)
 
     def _bigram_rows(
         self, words: np.ndarray, starts: np.ndarray, learn: bool
@@ -518,6 +531,22 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             out.append(where[table[where] == k])
         return out
 
+    def _shape_rows(self, tokens: Sequence[Sequence[str]], learn: bool) -> list[np.ndarray]:
+        """Each text's rows for the shapes of its words after the first (``word_shapes``).
+
+        The table ``shape_table_`` lists the shapes seen at least ``max(2, min_count)``
+        times in training, sorted; row i is shape i."""
+        shapes = [[word_shape(w) for w in text[1:]] for text in tokens]
+        if learn:
+            counts = Counter(shape for text in shapes for shape in text)
+            limit = max(2, self.min_count)
+            self.shape_table_ = sorted(shape for shape, n in counts.items() if n >= limit)
+        index = {shape: row for row, shape in enumerate(self.shape_table_)}
+        return [
+            np.array([index[shape] for shape in text if shape in index], dtype=np.int64)
+            for text in shapes
+        ]
+
     # ------------------------------------------------------------------ fit / predict
     def fit(
         self,
@@ -571,6 +600,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         p = self.prefix_pairs
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
             raise ValueError(f"prefix_pairs must be a non-negative integer; got {p!r}")
+        if not isinstance(self.word_shapes, (bool, np.bool_)):
+            raise ValueError(f"word_shapes must be True or False; got {self.word_shapes!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         data = TextDataset.from_ragged(
             *self._rows(tokens, learn_tables=True),
@@ -727,6 +758,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 arrays["prefix_table"] = self.prefix_table_
             if self.prefix_pairs:
                 arrays["pair_table"] = self.pair_table_
+            if self.word_shapes:
+                meta["shapes"] = list(self.shape_table_)
         io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
@@ -776,6 +809,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                         raise ValueError(
                             f"{str(path)!r}: the table of word pairs has the wrong shape"
                         )
+                if est.word_shapes:
+                    est.shape_table_ = [str(shape) for shape in meta["shapes"]]
                 config = PooledClassifierConfig(**meta["config"])
                 if config.vocab_size != len(est.vocab_) or config.num_classes != len(classes):
                     raise ValueError(

@@ -92,7 +92,7 @@ def _load() -> bool:
         ids, weights = np.zeros((1, 1), np.int64), np.ones((1, 1), np.float32)
         _compiled["adam_lazy_rows"](
             rows, rows.copy(), rows.copy(), np.zeros(1, np.int64), rows.copy(),
-            f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1),
+            f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1), f(1),
         )  # fmt: skip
         _compiled["bag_forward"](rows, ids, weights, np.zeros((1, 1), np.float32))
         _compiled["bag_backward"](ids, weights, rows, np.zeros((1, 1), np.float32))
@@ -147,11 +147,12 @@ def adam_rows_block(
 
 
 def adam_lazy_rows(
-    w, m, v, rows, values, decay, l2, one_minus_beta1, beta2, one_minus_beta2, step, eps
+    w, m, v, rows, values, decay, l2, one_minus_beta1, beta2, one_minus_beta2, step, inv_c, eps
 ):  # pragma: no cover
-    """Lazy Adam: the update of the rows ``w[rows[k]]`` only, whose gradient is
-    ``values[k]``; the other rows keep their weights and moments. ``decay`` multiplies a
-    row first (AdamW's decoupled decay; 1 for none). One pass, no gathered copies."""
+    """Lazy Adam (see :meth:`ffnlp.optim.Adam._lazy_update`) on rows ``w[rows[k]]`` only,
+    their gradient ``values[k]``; the other rows keep their weights and moments. ``decay``
+    is AdamW's factor (1 for Adam), ``l2`` Adam's weight decay, ``inv_c`` 1 / sqrt(1 - b2^t)
+    and ``step`` lr / (1 - b1^t). ``rows`` must not repeat a row."""
     width = w.shape[1]
     for k in range(rows.shape[0]):
         r = rows[k]
@@ -162,7 +163,7 @@ def adam_lazy_rows(
             vi = beta2 * v[r, j] + one_minus_beta2 * (gi * gi)
             m[r, j] = mi
             v[r, j] = vi
-            w[r, j] = wi - step * (mi / (math.sqrt(vi) + eps))
+            w[r, j] = wi - step * (mi / (math.sqrt(vi) * inv_c + eps))
 
 
 def bag_forward(table, ids, weights, out):  # pragma: no cover

@@ -390,24 +390,19 @@ class Adam(Optimizer):
             group["weight_decay"],
         )
         rows, g = grad.indices, grad.values
-        if kernels.use_for(p.data) and p.data.ndim == 2 and len(rows):
-            # The rule below as one compiled pass over the rows (ffnlp.kernels).
-            f, t = p.data.dtype.type, state.get("step", 0) + 1
+        if kernels.use_for(p.data) and p.data.ndim == 2:
+            # The same rule as below in one compiled pass over the rows used: the NumPy
+            # form gathers and scatters each row a dozen times.
             m = _buffer(state, "exp_avg", p.data)
             v = _buffer(state, "exp_avg_sq", p.data)
-            state["step"] = t
-            sqrt_bias2 = math.sqrt(1 - beta2**t)
-            decay, l2 = (1 - lr * wd, 0.0) if self.decoupled else (1.0, wd)
-            kernels.compiled("adam_lazy_rows")(
-                p.data,
-                m,
-                v,
-                np.ascontiguousarray(rows, dtype=np.int64),
-                np.ascontiguousarray(g, dtype=p.data.dtype),
-                *(f(x) for x in (decay, l2, 1 - beta1, beta2, 1 - beta2)),
-                f(lr / (1 - beta1**t) * sqrt_bias2),
-                f(eps * sqrt_bias2),
-            )
+            t = state["step"] = state.get("step", 0) + 1
+            f = p.data.dtype.type
+            decay = 1 - lr * wd if wd and self.decoupled else 1.0
+            scalars = (f(decay), f(0.0 if self.decoupled else wd), f(1 - beta1), f(beta2))
+            scalars += (f(1 - beta2), f(lr / (1 - beta1**t)), f(1 / math.sqrt(1 - beta2**t)))
+            adam = kernels.compiled("adam_lazy_rows")
+            values = np.ascontiguousarray(g, dtype=p.data.dtype)
+            adam(p.data, m, v, np.ascontiguousarray(rows, np.int64), values, *scalars, f(eps))
             return
         w = p.data[rows]
         if wd and self.decoupled:

@@ -117,6 +117,11 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="add features pairing each of a text's first this many words with every later word (wh-word x head noun), pairs seen at least twice",
     )
     g.add_argument(
+        "--word-shapes",
+        action="store_true",
+        help="add a feature for the shape of each word after the first (Xx for Paris, X for NASA, dddd for 1990), shapes seen at least twice",
+    )
+    g.add_argument(
         "--nb-features",
         action="store_true",
         help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
@@ -237,6 +242,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         bigrams=args.bigrams,
         prefix_ngrams=args.prefix_ngrams,
         prefix_pairs=args.prefix_pairs,
+        word_shapes=args.word_shapes,
         buckets=args.buckets,
         nb_features=args.nb_features,
         pool_words_only=args.pool_words_only,

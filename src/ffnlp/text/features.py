@@ -1,5 +1,5 @@
-"""Features of a text beyond its words: the chapter's hand-built sentiment features, and
-hashed word bigrams.
+"""Features of a text beyond its words: the chapter's hand-built sentiment features,
+hashed word bigrams, and word shapes.
 
 The hand-built features (J&M, the sentiment example of logistic regression reused by the
 feedforward classifier):
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -139,3 +140,21 @@ def hash_keys(keys: np.ndarray, buckets: int) -> np.ndarray:
     mixed *= np.uint64(0xBF58476D1CE4E5B9)
     mixed ^= mixed >> np.uint64(32)
     return (mixed % np.uint64(buckets)).astype(np.int64)
+
+
+_CAPITALS, _LOWER, _DIGIT = re.compile(r"[A-Z]+"), re.compile(r"[a-z]+"), re.compile(r"[0-9]")
+
+
+def word_shape(word: str, max_length: int = 6) -> str:
+    """A word's shape: each run of capital letters written ``X``, each run of lower-case
+    letters ``x``, each digit ``d``, other characters kept, cut to ``max_length``.
+
+    What a cased question says beyond its words: a name ("Paris" Xx), an acronym ("NASA"
+    X), a year ("1990" dddd), initials ("U.S." X.X.) — the spelling features of named-entity
+    taggers (Collins 2002's word shapes), shared by rare words that each appear once.
+
+    >>> [word_shape(w) for w in ("Paris", "NASA", "1990", "U.S.", "McDonald", "3.5")]
+    ['Xx', 'X', 'dddd', 'X.X.', 'XxXx', 'd.d']
+    """
+    shape = _DIGIT.sub("d", _LOWER.sub("x", _CAPITALS.sub("X", word)))
+    return shape[:max_length]
