@@ -47,6 +47,13 @@ def compiled(name: str) -> Callable[..., Any]:
     return _compiled[name]
 
 
+def fits(array: Any) -> bool:
+    """Whether a compiled loop can update ``array`` in place, whatever its size: Numba
+    there, working and already loaded (by a :func:`use_for` that said yes), and the array
+    contiguous float32 or float64."""
+    return bool(_compiled) and array.flags.c_contiguous and array.dtype in (np.float32, np.float64)
+
+
 def use_for(array: Any) -> bool:
     """Whether the compiled loops should update ``array``: a large contiguous float32 or
     float64 array, and Numba there and working. The first large array loads and checks

@@ -88,6 +88,17 @@ class Optimizer:
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
         # Scratch arrays reused every step; not part of the state, so never saved.
         self.work: dict[int, dict[str, np.ndarray]] = {}
+        self._compiled: bool | None = None  # see _use_compiled
+
+    def _use_compiled(self, p: Tensor) -> bool:
+        """Whether ``p`` takes the compiled update loop (ffnlp.kernels): every parameter
+        of an optimizer that has a large one. Once Numba is loaded for the large one, a
+        small parameter's update is one call of a microsecond instead of a dozen NumPy
+        calls. Decided once per optimizer, so a model's numbers never depend on what else
+        ran in the process."""
+        if self._compiled is None:
+            self._compiled = any(kernels.use_for(q.data) for q in self._ordered_params())
+        return self._compiled and kernels.fits(p.data)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         _check_positive("lr", group["lr"])
@@ -203,7 +214,9 @@ def _buffer(state: dict[str, Any], name: str, like: np.ndarray) -> np.ndarray:
     """A zero-initialised per-parameter buffer, created once and reused every step."""
     buf = state.get(name)
     if buf is None:
-        buf = state[name] = np.zeros_like(like)
+        # np.zeros, not zeros_like: calloc'd pages cost nothing until touched, and lazy
+        # Adam touches only the rows it updates.
+        buf = state[name] = np.zeros(like.shape, dtype=like.dtype)
     return buf
 
 
@@ -339,7 +352,7 @@ class Adam(Optimizer):
         l2 = 0.0 if self.decoupled else wd
         sqrt_bias2 = math.sqrt(1 - beta2**t)
         step_size = lr / (1 - beta1**t)
-        if kernels.use_for(p.data):
+        if self._use_compiled(p):
             # The same rule as `update` below, compiled into one pass (ffnlp.kernels).
             f = p.data.dtype.type
             scalars = (f(l2), f(1 - beta1), f(beta2), f(1 - beta2))
@@ -390,7 +403,7 @@ class Adam(Optimizer):
             group["weight_decay"],
         )
         rows, g = grad.indices, grad.values
-        if kernels.use_for(p.data) and p.data.ndim == 2:
+        if self._use_compiled(p) and p.data.ndim == 2:
             # The same rule as below in one compiled pass over the rows used: the NumPy
             # form gathers and scatters each row a dozen times.
             m = _buffer(state, "exp_avg", p.data)
@@ -402,7 +415,14 @@ class Adam(Optimizer):
             scalars += (f(1 - beta2), f(lr / (1 - beta1**t)), f(1 / math.sqrt(1 - beta2**t)))
             adam = kernels.compiled("adam_lazy_rows")
             values = np.ascontiguousarray(g, dtype=p.data.dtype)
-            adam(p.data, m, v, np.ascontiguousarray(rows, np.int64), values, *scalars, f(eps))
+            rows = np.ascontiguousarray(rows, np.int64)
+            width = max(p.data.shape[1], 1)
+            parallel_ranges(  # the rows are distinct, so the threads never share one
+                lambda lo, hi: adam(p.data, m, v, rows[lo:hi], values[lo:hi], *scalars, f(eps)),
+                len(rows),
+                block=max(1, BLOCK // width),
+                min_size=max(1, PARALLEL_MIN // width),
+            )
             return
         w = p.data[rows]
         if wd and self.decoupled:

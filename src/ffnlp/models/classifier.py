@@ -179,7 +179,8 @@ class PooledClassifier(Module):
         self.word_rng = np.random.default_rng(rng.integers(2**63))
         if config.wide:
             rows = config.vocab_size + config.buckets
-            self.wide_embedding = Embedding(rows, config.embed_dim, sparse=True, rng=rng)
+            # Zero, as a linear model's weights start (and no 100 MB random draw).
+            self.wide_embedding = Embedding(rows, config.embed_dim, std=0, sparse=True)
             self.wide_output = Linear(
                 config.embed_dim + config.nb_features, config.num_classes, rng=rng
             )

@@ -91,7 +91,7 @@ class Embedding(Module):
         num_embeddings: vocabulary size |V|.
         embedding_dim: d.
         std: initial weights are N(0, std^2); by default 1/sqrt(d), so a vector's length is
-            about 1 whatever d is.
+            about 1 whatever d is; 0 starts every vector at zero (no random draw).
         sparse: give the weight a row-sparse gradient (only the rows a batch used; see
             :mod:`ffnlp.autograd.sparse`), for large tables.
         rng: seed or Generator.
@@ -111,8 +111,9 @@ class Embedding(Module):
         self.num_embeddings = _check_size("num_embeddings", num_embeddings)
         self.embedding_dim = _check_size("embedding_dim", embedding_dim)
         std = 1.0 / np.sqrt(self.embedding_dim) if std is None else std
+        shape = (self.num_embeddings, self.embedding_dim)
         self.weight = Parameter(
-            nn_init.normal((self.num_embeddings, self.embedding_dim), std, rng, dtype)
+            np.zeros(shape, dtype) if std == 0 else nn_init.normal(shape, std, rng, dtype)
         )
 
     @classmethod
