@@ -90,6 +90,7 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"pooling": "tfidf", "hidden_dims": (8,), "word_dropout": 0.2},
         {"wide": True, "nb_features": True, "bigrams": True, "buckets": 0, "hidden_dims": (8,)},
         {"wide": True, "nb_features": True, "pooling": "tfidf", "word_dropout": 0.2},
+        {"unknown_words": "prefix", "min_count": 2},
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
@@ -303,6 +304,45 @@ def test_wide_tower_averages_two_models_each_trained_on_its_own_loss():
         PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True)
     with pytest.raises(ValueError, match="pools the words alone"):
         PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True, nb_features=1, pooling="nb")
+
+
+def test_prefix_backoff_reads_an_unseen_word_as_the_most_frequent_sharing_its_beginning():
+    from ffnlp.text.vocab import PrefixBackoff, Vocab
+
+    vocab = Vocab.build(
+        [["embarrassed"] * 3, ["embarrassment"] * 5, ["overshadow", "film", "intermission"]]
+    )
+    backoff = PrefixBackoff(vocab)
+    assert backoff("embarrassing") == "embarrassment"  # both share "embarrass": the commoner
+    assert backoff("overshadowed") == "overshadow"  # 2 characters left over
+    assert backoff("overshadowing") == "overshadow"  # 3 over: the limit
+    assert backoff("overshadowings") is None  # 4 over
+    assert backoff("films") is None  # too short to guess from
+    assert backoff("interview") is None  # "inter" shared, 4 over
+    assert backoff("zzzzzzzz") is None
+    texts = [["the", "embarrassing", "film"], ["film"]]
+    read = backoff.tokens(texts, vocab)
+    assert read == [["the", "embarrassment", "film"], ["film"]]
+    assert read[1] is texts[1]  # texts with nothing to read are not copied
+    assert PrefixBackoff(vocab, max_unmatched=4)("overshadowings") == "overshadow"
+
+
+def test_text_classifier_reads_unseen_inflections_with_the_prefix_backoff(tmp_path):
+    texts = ["a wonderful film", "wonderful acting", "a dreadful film", "dreadful acting"] * 4
+    labels = ["pos", "pos", "neg", "neg"] * 4
+    params = {"embed_dim": 8, "epochs": 30, "lr": 0.05, "random_state": 0}
+    plain = TextClassifier(**params).fit(texts, labels)
+    prefix = TextClassifier(unknown_words="prefix", **params).fit(texts, labels)
+    unseen = ["wonderfully", "dreadfully"]
+    assert prefix.predict(unseen).tolist() == ["pos", "neg"]
+    p = plain.predict_proba(unseen)
+    np.testing.assert_allclose(p[0], p[1])  # both <unk>: the same guess
+    prefix.save(tmp_path / "model.npz")
+    again = TextClassifier.load(tmp_path / "model.npz")
+    assert again.unknown_words == "prefix"
+    np.testing.assert_allclose(again.predict_proba(unseen), prefix.predict_proba(unseen))
+    with pytest.raises(ValueError, match="unknown_words must be"):
+        TextClassifier(unknown_words="stem").fit(texts, labels)
 
 
 def test_naive_bayes_table_is_the_same_from_a_dataset():

@@ -32,7 +32,7 @@ from ffnlp.text.features import (
     word_shape,
 )
 from ffnlp.text.tokenize import Tokenizer
-from ffnlp.text.vocab import Vocab
+from ffnlp.text.vocab import PrefixBackoff, Vocab
 from ffnlp.train import ArrayDataset, TrainConfig, fit
 
 KIND = "text_classifier"
@@ -320,6 +320,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             models' probabilities (see :class:`PooledClassifierConfig`); needs
             ``nb_features``.
         min_count, max_vocab: the vocabulary (rarer words become ``<unk>``).
+        unknown_words: how a word outside the vocabulary is read: "unk", as ``<unk>``, or
+            "prefix", as the most frequent known word sharing its longest beginning, when
+            that covers all but its last 3 characters and at least 5 ("embarrassing" as
+            "embarrassed"; :class:`ffnlp.text.vocab.PrefixBackoff`), else as ``<unk>``.
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
             training data (binary tasks), keeping ``lexicon_size`` words.
@@ -356,6 +360,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         wide: bool = False,
         min_count: int = 1,
         max_vocab: int | None = None,
+        unknown_words: str = "unk",
         tokenizer: str = "whitespace",
         lowercase: bool = False,
         lexicon: dict[str, int] | None = None,
@@ -390,6 +395,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.wide = wide
         self.min_count = min_count
         self.max_vocab = max_vocab
+        self.unknown_words = unknown_words
         self.tokenizer = tokenizer
         self.lowercase = lowercase
         self.lexicon = lexicon
@@ -442,6 +448,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_documents` as one ragged array: (rows, starts), text k's rows being
         ``rows[starts[k]:starts[k + 1]]``."""
+        if self.unknown_words == "prefix" and not (
+            learn_tables and self.min_count <= 1 and self.max_vocab is None
+        ):  # (when learning with every word kept, no word is unknown)
+            tokens = self._prefix_backoff().tokens(tokens, self.vocab_)
         words, starts = self.vocab_.encode_many(tokens)
         blocks = [(words, starts)]  # each a (rows, starts) ragged array, one segment a text
         offset = len(self.vocab_)
@@ -460,6 +470,13 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.word_shapes:
             blocks.append(_ragged(self._shape_rows(tokens, learn_tables), offset))
         return _interleave(blocks)
+
+    def _prefix_backoff(self) -> PrefixBackoff:
+        """The back-off of ``unknown_words="prefix"``, made once per vocabulary."""
+        cached = getattr(self, "_backoff_cache", None)
+        if cached is None or cached[0] is not self.vocab_:
+            cached = self._backoff_cache = (self.vocab_, PrefixBackoff(self.vocab_))
+        return cached[1]
 
     def _extra_rows(self) -> int:
         """Rows after the words': bigrams (hashed or one per bigram kept), openings,
@@ -583,6 +600,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             )
         if self.features not in ("embeddings", "lexicon"):
             raise ValueError(f"features must be 'embeddings' or 'lexicon'; got {self.features!r}")
+        if self.unknown_words not in ("unk", "prefix"):
+            raise ValueError(f"unknown_words must be 'unk' or 'prefix'; got {self.unknown_words!r}")
         self.classes_, targets = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(

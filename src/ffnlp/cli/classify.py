@@ -75,7 +75,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         "--pooling",
         choices=CLASSIFIER_POOLING,
         default="mean",
-        help="how word vectors combine (nb: summed, weighted by naive Bayes ratios; needs --nb-features)",
+        help="how word vectors combine (nb: summed, weighted by naive Bayes ratios, needs --nb-features; tfidf: summed, weighted by inverse document frequency, scaled to unit length)",
     )
     g.add_argument(
         "--hidden", type=int, nargs="*", default=[], help="hidden layer sizes after pooling"
@@ -132,11 +132,22 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="pool the words' embeddings alone: bigrams and openings reach the network through the naive Bayes score only (needs --nb-features)",
     )
     g.add_argument(
+        "--wide",
+        action="store_true",
+        help="train a linear model of the naive-Bayes-weighted words and bigrams beside the network, in the same pass, and average their probabilities (needs --nb-features)",
+    )
+    g.add_argument(
         "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
     )
     g.add_argument("--lowercase", action="store_true", help="lower-case texts first")
     g.add_argument("--min-count", type=int, default=1, help="rarer words become <unk>")
     g.add_argument("--max-vocab", type=int, default=None, help="at most this many words")
+    g.add_argument(
+        "--unknown-words",
+        choices=("unk", "prefix"),
+        default="unk",
+        help="read a word outside the vocabulary as <unk>, or as the known word sharing its longest beginning (embarrassing as embarrassed)",
+    )
     g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
     g.add_argument(
         "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
@@ -246,8 +257,10 @@ def _classifier(args: argparse.Namespace) -> Any:
         buckets=args.buckets,
         nb_features=args.nb_features,
         pool_words_only=args.pool_words_only,
+        wide=args.wide,
         min_count=args.min_count,
         max_vocab=args.max_vocab,
+        unknown_words=args.unknown_words,
         tokenizer=args.tokenizer,
         lowercase=args.lowercase,
         lexicon=lexicon,

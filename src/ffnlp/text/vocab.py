@@ -7,6 +7,7 @@ ends each sentence (it is predicted like any word, as in Mikolov's PTB setup).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -143,3 +144,66 @@ class Vocab:
 
     def __repr__(self) -> str:
         return f"Vocab({len(self)} tokens: {self.itos[3:8]}...)"
+
+
+class PrefixBackoff:
+    """Reads a word outside a vocabulary as a known word that shares its beginning: a crude
+    stemmer for the words a small training set never saw ("embarrassing" read as
+    "embarrassed", "overshadowed" as "overshadow").
+
+    A word of at least ``min_length`` characters becomes the most frequent known word
+    (lowest id) among those sharing its longest common prefix with the vocabulary, if that
+    prefix has at least ``min_prefix`` characters and leaves at most ``max_unmatched``
+    characters of the word over; otherwise it stays unknown. The words sharing the longest
+    prefix sit next to each other in sorted order, so each lookup is two binary searches.
+
+    >>> backoff = PrefixBackoff(Vocab.build([["embarrassed", "film"], ["embarrassment"]]))
+    >>> backoff("embarrassing"), backoff("films"), backoff("filmmaking")
+    ('embarrassed', None, None)
+    """
+
+    def __init__(
+        self, vocab: Vocab, min_length: int = 6, min_prefix: int = 5, max_unmatched: int = 3
+    ) -> None:
+        known = sorted(
+            (w, i) for i, w in enumerate(vocab.itos) if i >= len(SPECIALS) and len(w) >= min_prefix
+        )
+        self.words = [w for w, _ in known]
+        self.ids = np.array([i for _, i in known], dtype=np.int64)
+        self.itos = vocab.itos
+        self.min_length, self.min_prefix, self.max_unmatched = min_length, min_prefix, max_unmatched
+
+    def __call__(self, word: str) -> str | None:
+        """The known word ``word`` is read as, or None."""
+        if len(word) < self.min_length or not self.words:
+            return None
+        at = bisect.bisect_left(self.words, word)
+        # The longest common prefix with any known word is the one with a sorted neighbour.
+        shared = max(
+            (_common_prefix(word, self.words[j]) for j in (at - 1, at) if 0 <= j < len(self.words)),
+            default=0,
+        )
+        if shared < max(self.min_prefix, len(word) - self.max_unmatched):
+            return None
+        prefix = word[:shared]
+        lo = bisect.bisect_left(self.words, prefix)
+        hi = bisect.bisect_left(self.words, prefix + "\U0010ffff")
+        return self.itos[int(self.ids[lo:hi].min())]
+
+    def tokens(self, texts: Sequence[Sequence[str]], vocab: Vocab) -> list[list[str]]:
+        """``texts`` with every word outside ``vocab`` replaced by its back-off word, where
+        it has one (texts without such words are returned as they are)."""
+        unknown = {w for text in texts for w in text if w not in vocab}
+        read = {w: r for w in unknown if (r := self(w)) is not None}
+        if not read:
+            return list(texts)
+        return [[read.get(w, w) for w in text] if not read.keys().isdisjoint(text) else text
+                for text in texts]  # fmt: skip
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
