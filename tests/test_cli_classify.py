@@ -183,6 +183,8 @@ def test_a_test_label_never_seen_in_training(data, capsys):
             "--pool-words-only",
             "--batch-by-length",
         ],
+        ["--nb-features", "--bigrams", "--buckets", "0", "--wide", "--unknown-words", "prefix"],
+        ["--pooling", "tfidf", "--bigrams"],
     ],
 )
 def test_train_options(data, capsys, extra):
@@ -191,6 +193,21 @@ def test_train_options(data, capsys, extra):
     assert code == 0, err
     code, out, _ = _run(["classify", "test", tmp / "m.npz", test, "--json"], capsys)
     assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
+
+
+def test_train_wide_with_the_prefix_backoff(data, capsys):
+    from ffnlp.estimators import TextClassifier
+
+    tmp, train, _ = data
+    flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
+    code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
+    assert code == 0, err
+    model = TextClassifier.load(tmp / "m.npz")
+    assert model.wide and model.model_.config.wide and model.unknown_words == "prefix"
+    code, _, err = _run(
+        ["classify", "train", train, "--out", tmp / "w.npz", "--wide", *FAST], capsys
+    )
+    assert code == 2 and "needs nb_features" in err
 
 
 def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys):
