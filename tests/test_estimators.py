@@ -219,6 +219,7 @@ def test_idf_table_and_tfidf_pooling():
     """idf = ln((1 + N) / (1 + df)) + 1 per row; a text pools its distinct rows weighted
     by idf, the weights scaled to unit length; the backward pass gives each row its weight
     times the gradient of the pooled vector."""
+    from ffnlp.autograd import gradcheck
     from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
 
     config = PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=3, pooling="tfidf")
@@ -245,6 +246,9 @@ def test_idf_table_and_tfidf_pooling():
     np.testing.assert_allclose(grad[3], w3 / norm * g, rtol=1e-5)
     np.testing.assert_allclose(grad[4], w4 / norm * g, rtol=1e-5)
     np.testing.assert_allclose(grad[5], g, rtol=1e-5)
+    model.to(np.float64)
+    result = gradcheck(lambda *_: model((ids, mask), np.array([1, 0]))[1], model.parameters())
+    assert result.ok(1e-6), str(result)
     with pytest.raises(ValueError, match="pooling 'tfidf'"):
         PooledClassifier(PooledClassifierConfig(7, 2, 3), rng=0).set_idf_table([np.array([1])])
 
@@ -253,7 +257,7 @@ def test_wide_tower_averages_two_models_each_trained_on_its_own_loss():
     """With ``wide`` the prediction is the mean of the network's and the linear tower's
     probabilities, the loss the mean of their cross-entropies; the network pools the words
     only and the tower every row (words and bigrams)."""
-    from ffnlp.autograd import Tensor, ops
+    from ffnlp.autograd import Tensor, gradcheck, ops
     from ffnlp.models.classifier import (
         PooledClassifier,
         PooledClassifierConfig,
@@ -298,8 +302,10 @@ def test_wide_tower_averages_two_models_each_trained_on_its_own_loss():
     )
     ce = lambda z: -np.log(softmax(z)[np.arange(3), targets]).mean()  # noqa: E731
     np.testing.assert_allclose(loss.data, (ce(deep) + ce(wide)) / 2, rtol=1e-5)
-    loss.backward()
-    assert model.embedding.weight.grad is not None and model.wide_embedding.weight.grad is not None
+    # The whole loss, in float64, against central differences (both towers' parameters).
+    model.to(np.float64)
+    result = gradcheck(lambda *_: model((ids, mask), targets)[1], model.parameters())
+    assert result.ok(1e-6), str(result)
     with pytest.raises(ValueError, match="needs nb_features"):
         PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True)
     with pytest.raises(ValueError, match="pools the words alone"):

@@ -184,7 +184,7 @@ def test_compiled_adam_matches_the_numpy_rule(
     from ffnlp import kernels
 
     if not kernels.available:
-        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy rule runs")
+        pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy rule runs")
     monkeypatch.setattr(kernels, "MIN_SIZE", 1000)  # compiled for this size too
     assert kernels.use_for(np.zeros((700, 523), dtype))
     compiled = _adam_steps(cls, sparse, dtype, weight_decay, lazy=lazy)
@@ -194,6 +194,37 @@ def test_compiled_adam_matches_the_numpy_rule(
     tolerance = 1e-6 if dtype == np.float32 else 1e-13
     for ours, numpy_rule in zip(compiled, reference):
         np.testing.assert_allclose(ours, numpy_rule, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("cls", ["Adam", "AdamW"])
+def test_compiled_lazy_adam_on_the_threads_matches_the_numpy_rule(two_threads, monkeypatch, cls):
+    """Lazy Adam's rows handed out to both threads (the rows are distinct, so no two
+    threads share one) give the NumPy rule's numbers."""
+    import threading
+
+    from ffnlp import kernels
+
+    if not kernels.available:
+        pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy rule runs")
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1000)
+    monkeypatch.setattr(optim, "PARALLEL_MIN", 1000)  # spread even these 233 rows
+    monkeypatch.setattr(optim, "BLOCK", 1 << 13)  # in blocks of 15 rows
+    assert kernels.use_for(np.zeros((700, 523), np.float32))
+    callers = set()
+    loop = kernels._compiled["adam_lazy_rows"]
+
+    def spy(*args):
+        callers.add(threading.get_ident())
+        time.sleep(0.001)  # long enough that the other thread takes a block too
+        return loop(*args)
+
+    monkeypatch.setitem(kernels._compiled, "adam_lazy_rows", spy)
+    compiled = _adam_steps(cls, True, np.float32, 0.01, lazy=True)
+    assert len(callers) == 2
+    monkeypatch.setattr(kernels, "available", False)
+    reference = _adam_steps(cls, True, np.float32, 0.01, lazy=True)
+    for ours, numpy_rule in zip(compiled, reference):
+        np.testing.assert_allclose(ours, numpy_rule, rtol=1e-6, atol=1e-6)
 
 
 def _bag(dtype, sparse, seed=3):
@@ -218,10 +249,15 @@ def test_compiled_embedding_bag_matches_the_numpy_form(monkeypatch, dtype, spars
     from ffnlp import kernels
 
     if not kernels.available:
-        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy form runs")
+        pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy form runs")
     monkeypatch.setattr(kernels, "MIN_SIZE", 1000)
     assert kernels.use_for(np.zeros((900, 7), dtype))
+    calls = []
+    for name in ("bag_forward", "bag_backward"):  # count the compiled loops' calls
+        loop = kernels._compiled[name]
+        monkeypatch.setitem(kernels._compiled, name, lambda *a, f=loop: calls.append(1) or f(*a))
     compiled = _bag(dtype, sparse)
+    assert len(calls) == 2  # the forward and the backward ran compiled
     monkeypatch.setattr(kernels, "available", False)
     reference = _bag(dtype, sparse)
     tolerance = 1e-6 if dtype == np.float32 else 1e-13
@@ -235,7 +271,7 @@ def test_compiled_embedding_bag_passes_the_gradient_check(monkeypatch):
     from ffnlp.autograd.gradcheck import gradcheck
 
     if not kernels.available:
-        pytest.skip("Numba is not installed (the `fast` extra): only the NumPy form runs")
+        pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy form runs")
     monkeypatch.setattr(kernels, "MIN_SIZE", 100)
     rng = np.random.default_rng(0)
     table = Tensor(rng.standard_normal((40, 5)), requires_grad=True)

@@ -619,8 +619,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         p = self.prefix_pairs
         if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
             raise ValueError(f"prefix_pairs must be a non-negative integer; got {p!r}")
-        if not isinstance(self.word_shapes, (bool, np.bool_)):
-            raise ValueError(f"word_shapes must be True or False; got {self.word_shapes!r}")
+        for name in ("word_shapes", "wide"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         data = TextDataset.from_ragged(
             *self._rows(tokens, learn_tables=True),

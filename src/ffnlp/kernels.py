@@ -1,4 +1,5 @@
-"""Fused loops for the few element-wise updates that dominate a step, compiled by Numba.
+"""Fused loops for the few element-wise updates that dominate a step, compiled by Numba:
+the optimizer updates, and the pooled embedding lookup of the text classifier.
 
 The optimizer update is the one place where NumPy's one-pass-per-operation model costs
 more than the arithmetic: Adam over the 5-million-weight output layer of a word language
@@ -6,7 +7,10 @@ model is a dozen ufunc passes, each reading and writing the whole array, and it 
 longer than the matrix products of the step. One compiled loop reads each weight, its
 gradient and its two moments once, updates all four and moves on: three to four times
 faster on one core, and it releases the GIL, so :func:`ffnlp.threads.parallel_blocks`
-spreads it over the cores.
+spreads it over the cores. The pooled lookup (:class:`ffnlp.autograd.ops.EmbeddingBag`)
+adds each token's weighted row straight into its text's sum, where the NumPy form builds a
+mostly-zero matrix of weights per distinct row and text; so predicting with a large
+classifier also loads Numba (about half a second).
 
 Numba is optional (the ``fast`` extra). Without it, or with ``FFNLP_JIT=0`` in the
 environment, :data:`available` is False and the optimizers run their NumPy form, which is
@@ -51,7 +55,12 @@ def fits(array: Any) -> bool:
     """Whether a compiled loop can update ``array`` in place, whatever its size: Numba
     there, working and already loaded (by a :func:`use_for` that said yes), and the array
     contiguous float32 or float64."""
-    return bool(_compiled) and array.flags.c_contiguous and array.dtype in (np.float32, np.float64)
+    return (
+        available
+        and bool(_compiled)
+        and array.flags.c_contiguous
+        and array.dtype in (np.float32, np.float64)
+    )
 
 
 def use_for(array: Any) -> bool:

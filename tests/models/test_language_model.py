@@ -237,6 +237,9 @@ def test_parameter_shapes_follow_the_configuration_without_building(settings):
         {"hidden_dims": (8, 4), "dropout": 0.2, "pooling": "mean+max", "buckets": 7},
         {"nb_features": 1, "hidden_dims": (3,)},
         {"nb_features": 1, "buckets": 7, "pool_words_only": True},
+        {"pooling": "tfidf", "buckets": 7},
+        {"nb_features": 3, "buckets": 7, "wide": True, "hidden_dims": (5,)},
+        {"nb_features": 1, "buckets": 7, "wide": True, "pooling": "tfidf"},
     ],
 )
 def test_classifier_parameter_shapes_follow_the_configuration(settings):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ffnlp.autograd import Tensor, ops
+from ffnlp.autograd import Tensor, no_grad, ops
 from ffnlp.nn import (
     ACTIVATIONS,
     MLP,
@@ -79,7 +79,9 @@ class PooledClassifierConfig:
             only and gets no NB features. Each tower has its own cross-entropy (the loss is
             their mean) and the prediction averages the two towers' probabilities: an
             ensemble of a deep averaging network and a linear n-gram model, trained in one
-            pass over the data. Needs ``nb_features``.
+            pass over the data. The tower's pooled vector gets the same ``dropout``. The
+            loss logged for held-out data is that of the averaged probabilities, so it is
+            not the training loss's mean of two. Needs ``nb_features``.
     """
 
     vocab_size: int
@@ -116,12 +118,14 @@ class PooledClassifierConfig:
             )
         if self.wide and not self.nb_features:
             raise ValueError(
-                "the wide tower weighs rows by their naive Bayes ratios: it needs nb_features"
+                "wide=True weighs rows by their naive Bayes ratios: it needs nb_features "
+                f"(set nb_features=True); got nb_features={self.nb_features!r}"
             )
         if self.wide and self.pooling == "nb":
             raise ValueError(
-                "with a wide tower the network pools the words alone: choose its pooling "
-                "from mean, max, mean+max or tfidf (the wide tower has the 'nb' pooling)"
+                "with wide=True the network pools the words alone and the wide tower has the "
+                "'nb' pooling: choose the network's pooling from mean, max, mean+max or "
+                f"tfidf; got pooling={self.pooling!r}"
             )
         if any(h <= 0 for h in self.hidden_dims):
             raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
@@ -271,7 +275,10 @@ class PooledClassifier(Module):
         pooled = ops.embedding_bag(self.wide_embedding.weight, tokens, weights, sparse=True)
         scores = Tensor(self.nb_scores(ids, mask))
         wide = self.wide_output(ops.concatenate([self.dropout(pooled), scores], axis=1))
-        both = np.logaddexp(log_softmax_rows(deep.data), log_softmax_rows(wide.data))
+        with no_grad():
+            both = np.logaddexp(
+                ops.log_softmax(deep.data, axis=1).data, ops.log_softmax(wide.data, axis=1).data
+            )
         logits = Tensor(both - np.log(2.0))
         if targets is None:
             return logits, None
@@ -336,12 +343,6 @@ class PooledClassifier(Module):
             scores[:, j] = np.bincount(doc, weights=table[token, j], minlength=len(data))
         scale = scores.std(axis=0)
         self.nb_table.data[...] = table / np.where(scale > 0, scale, 1.0)
-
-
-def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
-    """log softmax of each row, in NumPy (no graph)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
 def distinct_tokens(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
