@@ -326,3 +326,18 @@ def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys, restore_
     assert code == 0 and json.loads(out)["perplexity"] > 1
     code, _, err = _run([*argv, "--threads", "0"], capsys)
     assert code != 0 and "threads must be a positive integer; got 0" in err
+
+
+def test_lm_train_with_a_linear_schedule(corpus, capsys):
+    """--lr-schedule linear: the rate falls to 0 over all the steps (logged per epoch)."""
+    tmp, train, valid = corpus
+    model = tmp / "linear.npz"
+    argv = ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN, "--lr", "0.01"]
+    code, _, err = _run([*argv, "--lr-schedule", "linear"], capsys)
+    assert code == 0, err
+    log = [json.loads(line) for line in (tmp / "linear.npz.log.jsonl").read_text().splitlines()]
+    rates = [r["lr"] for r in log if "valid_loss" in r]
+    assert len(rates) == 3 and rates[0] < 0.01 and rates[0] > rates[1] > rates[2] >= 0
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in argv] + ["--lr-schedule", "cosine"])
+    assert exit_info.value.code == 2 and "invalid choice: 'cosine'" in capsys.readouterr().err

@@ -533,3 +533,16 @@ def test_word_shapes_add_one_row_per_shape_seen_twice():
 def test_lr_schedule_is_checked():
     with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'linear'; got 'cos'"):
         TextClassifier(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)
+
+
+def test_a_file_whose_tables_do_not_match_its_configuration_is_refused(tmp_path):
+    from ffnlp import io
+    from ffnlp.estimators import KIND
+
+    model = TextClassifier(embed_dim=4, epochs=1, prefix_ngrams=1, prefix_pairs=2, buckets=0)
+    model.fit(TEXTS, LABELS).save(tmp_path / "m.npz")
+    meta, arrays = io.load_archive(tmp_path / "m.npz", kind=KIND)
+    arrays["pair_table"] = arrays["pair_table"][:-1]  # one pair fewer than the rows trained
+    io.save_archive(tmp_path / "bad.npz", KIND, meta, arrays)
+    with pytest.raises(ValueError, match=r"make \d+ rows, the configuration \d+"):
+        TextClassifier.load(tmp_path / "bad.npz")

@@ -837,6 +837,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                         f"{str(path)!r}: the configuration does not match the vocabulary "
                         f"({len(est.vocab_)} words) and labels ({len(classes)})"
                     )
+                if est._extra_rows() != config.buckets:
+                    raise ValueError(
+                        f"{str(path)!r}: the tables of bigrams, openings, pairs and shapes "
+                        f"make {est._extra_rows()} rows, the configuration {config.buckets}"
+                    )
                 io.check_shapes(path, arrays, PooledClassifier.parameter_shapes(config))
                 est.model_ = PooledClassifier(config, rng=0)
                 est.model_.load_state_dict(arrays)

@@ -32,14 +32,16 @@ PARALLEL_MIN = 1 << 18
 
 _num_threads = os.cpu_count() or 1
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 _blas_limits = None
 
 
 def _forget_pool() -> None:
     # A forked child inherits the pool object but not its threads: work handed to it would
     # wait forever. The child makes its own pool when it first needs one.
-    global _pool
+    global _pool, _pool_lock
     _pool = None
+    _pool_lock = threading.Lock()  # in case the fork came while another thread held it
 
 
 if hasattr(os, "register_at_fork"):
@@ -124,7 +126,9 @@ def parallel_ranges(
         return
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="ffnlp")
+        with _pool_lock:  # two Python threads may get here at once: one pool, not two
+            if _pool is None:
+                _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="ffnlp")
     starts = iter(range(0, size, block))  # shared: next() under the GIL gives each range once
     failed = threading.Event()  # after an error the other threads take no new ranges
 

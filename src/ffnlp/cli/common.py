@@ -124,6 +124,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="multiply the learning rate by this when validation stops improving (1: never)",
     )
     g.add_argument(
+        "--lr-schedule",
+        choices=("plateau", "linear"),
+        default="plateau",
+        help="the learning rate: lowered by --lr-decay when validation stops improving, or "
+        "falling linearly to 0 over all steps (fastText's)",
+    )
+    g.add_argument(
         "--lr-patience",
         type=int,
         default=0,

@@ -222,6 +222,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         clip_norm=args.clip_norm,
         lr_decay=args.lr_decay,
+        lr_schedule=args.lr_schedule,
         lr_patience=args.lr_patience,
         early_stopping=args.early_stopping,
         seed=args.seed,
