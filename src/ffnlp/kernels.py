@@ -89,22 +89,13 @@ def _load() -> bool:
             _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
         one, f = np.zeros(1, np.float32), np.float32  # compile (or load) before first use
         _compiled["adam_block"](
-            one, one, one.copy(), one.copy(), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1)
+            one, one, one.copy(), one.copy(), f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1)
         )
         rows = np.zeros((1, 1), np.float32)
         _compiled["adam_rows_block"](
-            rows,
-            rows.copy(),
-            rows.copy(),
-            np.zeros(1, np.int64),
-            rows.copy(),
-            f(0),
-            f(0.1),
-            f(0.9),
-            f(0.1),
-            f(1),
-            f(1),
-        )
+            rows, rows.copy(), rows.copy(), np.zeros(1, np.int64), rows.copy(),
+            f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1),
+        )  # fmt: skip
         ids, weights = np.zeros((1, 1), np.int64), np.ones((1, 1), np.float32)
         _compiled["adam_lazy_rows"](
             rows, rows.copy(), rows.copy(), np.zeros(1, np.int64), rows.copy(),
@@ -126,24 +117,27 @@ def _load() -> bool:
 
 
 def adam_block(
-    w, g, m, v, l2, one_minus_beta1, beta2, one_minus_beta2, step, eps
+    w, g, m, v, decay, l2, one_minus_beta1, beta2, one_minus_beta2, step, eps
 ):  # pragma: no cover
     """One block of the Adam update, in place, in one pass (see :class:`ffnlp.optim.Adam`).
 
-    ``step`` and ``eps`` already fold in the bias corrections; the scalars have the
-    arrays' dtype, so float32 arrays are updated in float32 arithmetic, as NumPy does.
+    ``decay`` multiplies each weight first (AdamW's decoupled decay; 1 for none), ``l2``
+    is Adam's weight decay; ``step`` and ``eps`` already fold in the bias corrections; the
+    scalars have the arrays' dtype, so float32 arrays are updated in float32 arithmetic,
+    as NumPy does.
     """
     for i in range(w.size):
-        gi = g[i] + l2 * w[i]
+        wi = w[i] * decay
+        gi = g[i] + l2 * wi
         mi = m[i] + one_minus_beta1 * (gi - m[i])
         vi = beta2 * v[i] + one_minus_beta2 * (gi * gi)
         m[i] = mi
         v[i] = vi
-        w[i] -= step * (mi / (math.sqrt(vi) + eps))
+        w[i] = wi - step * (mi / (math.sqrt(vi) + eps))
 
 
 def adam_rows_block(
-    w, m, v, position, values, l2, one_minus_beta1, beta2, one_minus_beta2, step, eps
+    w, m, v, position, values, decay, l2, one_minus_beta1, beta2, one_minus_beta2, step, eps
 ):  # pragma: no cover
     """The exact (dense) Adam update of rows ``w[r]`` whose gradient is row-sparse:
     ``values[position[r]]`` where ``position[r] >= 0``, zero elsewhere, so the dense
@@ -152,14 +146,15 @@ def adam_rows_block(
     for r in range(rows):
         k = position[r]
         for j in range(width):
-            gi = l2 * w[r, j]
+            wi = w[r, j] * decay
+            gi = l2 * wi
             if k >= 0:
                 gi += values[k, j]
             mi = m[r, j] + one_minus_beta1 * (gi - m[r, j])
             vi = beta2 * v[r, j] + one_minus_beta2 * (gi * gi)
             m[r, j] = mi
             v[r, j] = vi
-            w[r, j] -= step * (mi / (math.sqrt(vi) + eps))
+            w[r, j] = wi - step * (mi / (math.sqrt(vi) + eps))
 
 
 def adam_lazy_rows(

@@ -344,8 +344,7 @@ class Adam(Optimizer):
         if isinstance(grad, RowSparseGrad) and group["lazy"]:
             self._lazy_update(p, grad, state, group)
             return
-        if wd and self.decoupled:
-            p.data *= 1 - lr * wd
+        decay = 1 - lr * wd if wd and self.decoupled else 1.0  # AdamW's, before the step
         m = _buffer(state, "exp_avg", p.data)
         v = _buffer(state, "exp_avg_sq", p.data)
         t = state["step"] = state.get("step", 0) + 1
@@ -353,9 +352,10 @@ class Adam(Optimizer):
         sqrt_bias2 = math.sqrt(1 - beta2**t)
         step_size = lr / (1 - beta1**t)
         if self._use_compiled(p):
-            # The same rule as `update` below, compiled into one pass (ffnlp.kernels).
+            # The same rule as `update` below, compiled into one pass, AdamW's decay
+            # included (ffnlp.kernels).
             f = p.data.dtype.type
-            scalars = (f(l2), f(1 - beta1), f(beta2), f(1 - beta2))
+            scalars = (f(decay), f(l2), f(1 - beta1), f(beta2), f(1 - beta2))
             scalars += (f(step_size * sqrt_bias2), f(eps * sqrt_bias2))
             if isinstance(grad, RowSparseGrad):
                 _adam_rows(p.data, m, v, grad, work, scalars)
@@ -364,6 +364,8 @@ class Adam(Optimizer):
                 adam = kernels.compiled("adam_block")
                 parallel_blocks(lambda *blk: adam(*blk, *scalars), p.data, g, m, v)
             return
+        if decay != 1.0:
+            p.data *= decay
         if isinstance(grad, RowSparseGrad):
             grad = _densify(grad, work)
         scratch = _buffer(work, "scratch", p.data)
