@@ -68,7 +68,7 @@ TINY_PTB = [
 def _fake_data(root: Path) -> None:
     """The README's paths, ../shared/data/..., with tiny files in the real formats."""
     data = root / "shared" / "data"
-    for folder in ("ptb", "names", "trec", "mr"):
+    for folder in ("ptb", "names", "trec", "mr", "sst2", "sst2_glue"):
         (data / folder).mkdir(parents=True)
     for split, repeat in (("train", 4), ("valid", 1), ("test", 1)):
         (data / "ptb" / f"ptb.{split}.txt").write_text(
@@ -94,6 +94,11 @@ def _fake_data(root: Path) -> None:
     (data / "mr" / "rt-polarity.neg").write_bytes(
         "\n".join(["a dull film", "flat and awful"] * 6).encode("cp1252")
     )
+    phrases = ["a great film \t1", "great \t1", "a dull film \t0", "dull \t0"]
+    (data / "sst2_glue" / "train.tsv").write_text(
+        "sentence\tlabel\n" + "\n".join(phrases * 4) + "\n"
+    )
+    (data / "sst2" / "stsa.binary.test").write_text("1 a great greatness\n0 a dull dullness\n")
 
 
 def _run_section(title: str, tmp_path: Path) -> Path:
@@ -144,7 +149,7 @@ def test_language_model_commands_run_as_written(tmp_path):
 @needs_cli
 def test_classification_commands_run_as_written(tmp_path):
     work = _run_section("Text classification", tmp_path)
-    assert (work / "trec.npz").exists()
+    assert (work / "trec.npz").exists() and (work / "sst2.npz").exists()
 
 
 def test_quickstart_is_one_command_that_installs_and_runs_the_demo():
