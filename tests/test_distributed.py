@@ -121,10 +121,18 @@ def test_two_ranks_train_the_language_model_of_one(tmp_path, embedding_gradients
 
 @needs_mpi
 @pytest.mark.slow
-def test_two_ranks_train_the_classifier_of_one_with_sparse_embedding_rows(tmp_path):
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["--bigrams", "--buckets", "1000"],
+        ["--bigrams", "--buckets", "0", "--nb-features", "--wide", "--unknown-words", "prefix"],
+    ],
+)
+def test_two_ranks_train_the_classifier_of_one_with_sparse_embedding_rows(tmp_path, model):
+    """Two row-sparse tables with the wide tower: still the one-process model."""
     (tmp_path / "train.txt").write_text("\n".join(LABELLED * 3) + "\n")
     args = ["classify", "train", "train.txt", "--format", "label-first", "--embed-dim", "6"]
-    args += ["--hidden", "5", "--bigrams", "--buckets", "1000", "--epochs", "3"]
+    args += ["--hidden", "5", *model, "--epochs", "3"]
     args += ["--batch-size", "5", "--no-progress"]
     one = subprocess.run(
         [sys.executable, "-m", "ffnlp", *args, "--out", "one.npz"],
