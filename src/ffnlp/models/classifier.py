@@ -271,9 +271,10 @@ class PooledClassifier(Module):
         deep network); returns log of the mean of the towers' probabilities, and the mean
         of their cross-entropies."""
         tokens, first = distinct_tokens(ids, mask)
-        weights = np.abs(self.nb_table.data[tokens]).max(axis=-1) * first
+        ratios = self.nb_table.data[tokens] * first[:, :, None]  # (B, T, K), 0 off the bag
+        weights = np.abs(ratios).max(axis=-1)
         pooled = ops.embedding_bag(self.wide_embedding.weight, tokens, weights, sparse=True)
-        scores = Tensor(self.nb_scores(ids, mask))
+        scores = Tensor(ratios.sum(axis=1))  # the NB scores, as nb_scores(ids, mask)
         wide = self.wide_output(ops.concatenate([self.dropout(pooled), scores], axis=1))
         with no_grad():
             both = np.logaddexp(
