@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="fold assignment and model seed")
+    parser.add_argument(
+        "--model-seed", type=int, help="model seed, if not --seed (same folds, another model)"
+    )
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA), help="holds sst2/ and sst2_glue/")
     parser.add_argument(
         "--first-folds", type=int, help="score only this many folds (a quicker, rougher look)"
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         for f, (_, held_out) in enumerate(folds[: args.first_folds]):
             train = fold_training_set(phrases, sources, held_out, n)
             start = time.perf_counter()
-            model = make_model(candidate, args.seed + f).fit(*train)
+            model_seed = args.seed if args.model_seed is None else args.model_seed
+            model = make_model(candidate, model_seed + f).fit(*train)
             seconds.append(time.perf_counter() - start)
             classes = np.asarray(model.classes_)
             probs = model.predict_proba([sentences[0][i] for i in held_out])

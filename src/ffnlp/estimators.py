@@ -26,6 +26,7 @@ from ffnlp.nn import MLP, Module
 from ffnlp.text.features import (
     FEATURE_NAMES,
     bigram_keys,
+    contrast_clause,
     derive_lexicon,
     hash_keys,
     lexicon_features,
@@ -324,6 +325,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             "prefix", as the most frequent known word sharing its longest beginning, when
             that covers all but its last 3 characters and at least 5 ("embarrassing" as
             "embarrassed"; :class:`ffnlp.text.vocab.PrefixBackoff`), else as ``<unk>``.
+        contrast_words: words such as "but" that hand a text's verdict to the clause after
+            them: at prediction, a text holding one of them (after its first word, with a
+            word following; compared without case) gets the mean of two probabilities, the
+            whole text's and those of the words after the last of them
+            (:func:`ffnlp.text.features.contrast_clause`). Training is unchanged.
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
             training data (binary tasks), keeping ``lexicon_size`` words.
@@ -361,6 +367,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         min_count: int = 1,
         max_vocab: int | None = None,
         unknown_words: str = "unk",
+        contrast_words: Sequence[str] = (),
         tokenizer: str = "whitespace",
         lowercase: bool = False,
         lexicon: dict[str, int] | None = None,
@@ -396,6 +403,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.min_count = min_count
         self.max_vocab = max_vocab
         self.unknown_words = unknown_words
+        self.contrast_words = contrast_words
         self.tokenizer = tokenizer
         self.lowercase = lowercase
         self.lexicon = lexicon
@@ -421,6 +429,20 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if not texts:
             raise ValueError("X holds no texts")
         return texts
+
+    def _contrast_words(self) -> tuple[str, ...]:
+        words = self.contrast_words
+        if words is None:
+            return ()
+        if (
+            isinstance(words, str)
+            or not isinstance(words, (Sequence, np.ndarray))
+            or not all(isinstance(w, str) and len(w.split()) == 1 for w in words)
+        ):
+            raise ValueError(
+                f"contrast_words must be a list of single words, such as ['but']; got {words!r}"
+            )
+        return tuple(words)
 
     def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
         tokens = self.tokenizer_.many(texts)
@@ -602,6 +624,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             raise ValueError(f"features must be 'embeddings' or 'lexicon'; got {self.features!r}")
         if self.unknown_words not in ("unk", "prefix"):
             raise ValueError(f"unknown_words must be 'unk' or 'prefix'; got {self.unknown_words!r}")
+        self._contrast_words()
         self.classes_, targets = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
@@ -726,6 +749,19 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         _check_fitted(self)
         tokens = self._tokens(self._texts(X))
+        probs = self._probabilities(tokens, batch_size)
+        words = self._contrast_words()
+        if words:
+            found = [(i, contrast_clause(t, words)) for i, t in enumerate(tokens)]
+            found = [(i, clause) for i, clause in found if clause is not None]
+            if found:
+                rows = [i for i, _ in found]
+                clauses = self._probabilities([clause for _, clause in found], batch_size)
+                probs[rows] = 0.5 * (probs[rows] + clauses)
+        return probs
+
+    def _probabilities(self, tokens: Sequence[Sequence[str]], batch_size: int) -> np.ndarray:
+        """The model's class probabilities for tokenized texts."""
         if self.features == "lexicon":
             return self.network_.predict_proba(
                 lexicon_features(tokens, self.lexicon_).astype(np.float64)

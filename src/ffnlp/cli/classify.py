@@ -148,6 +148,13 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         default="unk",
         help="read a word outside the vocabulary as <unk>, or as the known word sharing its longest beginning (embarrassing as embarrassed)",
     )
+    g.add_argument(
+        "--contrast-words",
+        nargs="+",
+        default=[],
+        metavar="WORD",
+        help="words such as 'but' whose following clause is scored too at prediction: the text gets the mean of the whole text's and the clause's probabilities",
+    )
     g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
     g.add_argument(
         "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
@@ -261,6 +268,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         min_count=args.min_count,
         max_vocab=args.max_vocab,
         unknown_words=args.unknown_words,
+        contrast_words=tuple(args.contrast_words),
         tokenizer=args.tokenizer,
         lowercase=args.lowercase,
         lexicon=lexicon,

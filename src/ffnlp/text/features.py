@@ -1,5 +1,5 @@
 """Features of a text beyond its words: the chapter's hand-built sentiment features,
-hashed word bigrams, and word shapes.
+hashed word bigrams, word shapes, and the clause after a contrastive "but".
 
 The hand-built features (J&M, the sentiment example of logistic regression reused by the
 feedforward classifier):
@@ -158,3 +158,21 @@ def word_shape(word: str, max_length: int = 6) -> str:
     """
     shape = _DIGIT.sub("d", _LOWER.sub("x", _CAPITALS.sub("X", word)))
     return shape[:max_length]
+
+
+def contrast_clause(tokens: Sequence[str], words: Sequence[str]) -> list[str] | None:
+    """The words after the last of ``words`` (compared without case) in ``tokens``, or None
+    when none of them stands after the first word with at least one word following.
+
+    In "X but Y" the writer's verdict is mostly Y's ("the plot is thin , but the acting
+    carries it"): a bag of words weighs X and Y alike, so a classifier can score Y on its
+    own as well (``TextClassifier(contrast_words=...)``).
+
+    >>> contrast_clause("the plot is thin , but the acting carries it".split(), ["but"])
+    ['the', 'acting', 'carries', 'it']
+    >>> contrast_clause("But why ?".split(), ["but"]) is None
+    True
+    """
+    marks = {w.lower() for w in words}
+    last = max((i for i, t in enumerate(tokens) if t.lower() in marks), default=0)
+    return list(tokens[last + 1 :]) if 0 < last < len(tokens) - 1 else None
