@@ -195,15 +195,17 @@ def test_train_options(data, capsys, extra):
     assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
 
 
-def test_train_wide_with_the_prefix_backoff(data, capsys):
+def test_train_wide_with_the_prefix_backoff_and_contrast_words(data, capsys):
     from ffnlp.estimators import TextClassifier
 
     tmp, train, _ = data
     flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
+    flags += ["--contrast-words", "but", "yet"]
     code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
     assert code == 0, err
     model = TextClassifier.load(tmp / "m.npz")
     assert model.wide and model.model_.config.wide and model.unknown_words == "prefix"
+    assert list(model.contrast_words) == ["but", "yet"]
     code, _, err = _run(
         ["classify", "train", train, "--out", tmp / "w.npz", "--wide", *FAST], capsys
     )

@@ -546,3 +546,59 @@ def test_a_file_whose_tables_do_not_match_its_configuration_is_refused(tmp_path)
     io.save_archive(tmp_path / "bad.npz", KIND, meta, arrays)
     with pytest.raises(ValueError, match=r"make \d+ rows, the configuration \d+"):
         TextClassifier.load(tmp_path / "bad.npz")
+
+
+def test_contrast_clause_is_what_follows_the_last_contrast_word():
+    from ffnlp.text.features import contrast_clause
+
+    tokens = "slow at first , but it grows , but never bores".split()
+    assert contrast_clause(tokens, ["but"]) == ["never", "bores"]
+    assert contrast_clause(tokens, ["BUT", "yet"]) == ["never", "bores"]  # without case
+    assert contrast_clause("Dull , But fun".split(), ["but"]) == ["fun"]
+    assert contrast_clause("dull , yet fun".split(), ["but", "yet"]) == ["fun"]
+    assert contrast_clause("but why".split(), ["but"]) is None  # the first word: no X
+    assert contrast_clause("dull but".split(), ["but"]) is None  # nothing follows
+    assert contrast_clause("dull and flat".split(), ["but"]) is None
+    assert contrast_clause("dull but fun".split(), []) is None
+
+
+@pytest.mark.parametrize("features", ["embeddings", "lexicon"])
+def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(features, tmp_path):
+    params = {"features": features, "embed_dim": 8, "epochs": 30, "lr": 0.02}
+    plain = TextClassifier(**params).fit(TEXTS, LABELS)
+    model = TextClassifier(contrast_words=["but"], **params).fit(TEXTS, LABELS)
+    np.testing.assert_array_equal(  # training is unchanged
+        model.predict_proba(TEXTS), plain.predict_proba(TEXTS)
+    )
+    texts = ["a great cast but a dull awful plot", "dull and flat", "great fun , BUT dull"]
+    expected = plain.predict_proba(texts)
+    clauses = plain.predict_proba(["a dull awful plot", "dull"])
+    expected[[0, 2]] = 0.5 * (expected[[0, 2]] + clauses)
+    got = model.predict_proba(texts)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert not np.allclose(got, plain.predict_proba(texts))
+    model.save(tmp_path / "model.npz")
+    again = TextClassifier.load(tmp_path / "model.npz")
+    assert list(again.contrast_words) == ["but"]
+    np.testing.assert_allclose(again.predict_proba(texts), got, rtol=1e-6)
+
+
+@pytest.mark.parametrize("words", ["but", ["but", 3], ["but yet"]])
+def test_contrast_words_must_be_a_list_of_single_words(words):
+    with pytest.raises(ValueError, match="contrast_words must be a list of single words"):
+        TextClassifier(contrast_words=words, epochs=1).fit(TEXTS, LABELS)
+
+
+def test_a_file_written_before_the_newer_settings_loads_with_their_defaults(tmp_path):
+    from ffnlp import io
+    from ffnlp.estimators import KIND
+
+    model = TextClassifier(embed_dim=8, epochs=5).fit(TEXTS, LABELS)
+    model.save(tmp_path / "model.npz")
+    meta, arrays = io.load_archive(tmp_path / "model.npz", kind=KIND)
+    for name in ("wide", "unknown_words", "contrast_words"):
+        del meta["params"][name]
+    io.save_archive(tmp_path / "old.npz", KIND, meta, arrays)
+    old = TextClassifier.load(tmp_path / "old.npz")
+    assert (old.wide, old.unknown_words, tuple(old.contrast_words)) == (False, "unk", ())
+    np.testing.assert_allclose(old.predict_proba(TEXTS), model.predict_proba(TEXTS), rtol=1e-6)
