@@ -67,6 +67,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "lr": 0.004,
         "unknown_words": "prefix",
         "contrast_words": ["but"],  # "X but Y" is scored as the mean of X-but-Y's and Y's
+        "class_weight": "balanced",  # the phrases are 56 % positive, the sentences 52 %
     },
     "trec": {  # a linear model over words, bigrams, the question's opening words, the
         # pairs of its first 4 words with every later word (wh-word x head noun) and the

@@ -195,17 +195,18 @@ def test_train_options(data, capsys, extra):
     assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
 
 
-def test_train_wide_with_the_prefix_backoff_and_contrast_words(data, capsys):
+def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(data, capsys):
     from ffnlp.estimators import TextClassifier
 
     tmp, train, _ = data
     flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
-    flags += ["--contrast-words", "but", "yet"]
+    flags += ["--contrast-words", "but", "yet", "--class-weight", "balanced"]
     code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
     assert code == 0, err
     model = TextClassifier.load(tmp / "m.npz")
     assert model.wide and model.model_.config.wide and model.unknown_words == "prefix"
-    assert list(model.contrast_words) == ["but", "yet"]
+    assert list(model.contrast_words) == ["but", "yet"] and model.class_weight == "balanced"
+    assert len(model.model_.config.class_weights) == len(model.classes_)
     code, _, err = _run(
         ["classify", "train", train, "--out", tmp / "w.npz", "--wide", *FAST], capsys
     )

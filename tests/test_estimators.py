@@ -602,3 +602,77 @@ def test_a_file_written_before_the_newer_settings_loads_with_their_defaults(tmp_
     old = TextClassifier.load(tmp_path / "old.npz")
     assert (old.wide, old.unknown_words, tuple(old.contrast_words)) == (False, "unk", ())
     np.testing.assert_allclose(old.predict_proba(TEXTS), model.predict_proba(TEXTS), rtol=1e-6)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_class_weights_weigh_each_text_s_loss_by_its_class(wide):
+    from ffnlp.autograd import gradcheck
+    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
+
+    docs = [np.array([3, 4, 8]), np.array([3, 5, 7]), np.array([5, 6, 9]), np.array([1, 2])]
+    targets = np.array([0, 1, 2, 1])
+    weights = (0.5, 2.0, 3.0)
+    settings = dict(vocab_size=7, num_classes=3, embed_dim=4, hidden_dims=(5,), buckets=3)
+    settings.update(nb_features=3, wide=wide)
+    plain = PooledClassifier(PooledClassifierConfig(**settings), rng=0)
+    weighted = PooledClassifier(PooledClassifierConfig(**settings, class_weights=weights), rng=0)
+    for model in (plain, weighted):
+        model.set_nb_table(docs, targets)
+        model.eval()
+    (ids, mask), _ = TextDataset(docs, targets).batch(np.arange(4))
+    # Each text's loss alone, from the unweighted model (the same weights, same seed).
+    each = np.array([plain((ids[i : i + 1], mask[i : i + 1]), targets[i : i + 1])[1].data
+                     for i in range(4)])  # fmt: skip
+    logits, loss = weighted((ids, mask), targets)
+    np.testing.assert_allclose(logits.data, plain((ids, mask))[0].data)
+    np.testing.assert_allclose(loss.data, (np.array(weights)[targets] * each).mean(), rtol=1e-5)
+    weighted.to(np.float64)
+    result = gradcheck(lambda *_: weighted((ids, mask), targets)[1], weighted.parameters())
+    assert result.ok(1e-6), str(result)
+
+
+@pytest.mark.parametrize(
+    "bad", [(1.0, 2.0), (1.0, 0.0, 1.0), (1.0, float("nan"), 1.0), ("a", 1, 1)]
+)
+def test_class_weights_are_checked(bad):
+    from ffnlp.models.classifier import PooledClassifierConfig
+
+    with pytest.raises(ValueError, match="class_weights must be"):
+        PooledClassifierConfig(vocab_size=7, num_classes=3, class_weights=bad)
+
+
+def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
+    texts = ["a great film", "great fun", "a fine film", "a dull film"] * 5
+    labels = ["pos", "pos", "pos", "neg"] * 5  # 15 against 5
+    params = {"embed_dim": 8, "epochs": 10, "lr": 0.02, "dropout": 0.0}
+    plain = TextClassifier(**params).fit(texts, labels)
+    balanced = TextClassifier(class_weight="balanced", **params).fit(texts, labels)
+    assert plain.model_.config.class_weights == ()
+    # n / (C * n_c): neg (5 of 20) 2.0, pos (15 of 20) 2/3, in classes_ order.
+    assert balanced.classes_.tolist() == ["neg", "pos"]
+    np.testing.assert_allclose(balanced.model_.config.class_weights, [2.0, 2 / 3])
+    neutral = ["a film"]  # words of both classes: the minority class gains
+    assert balanced.predict_proba(neutral)[0, 0] > plain.predict_proba(neutral)[0, 0]
+    balanced.save(tmp_path / "model.npz")
+    again = TextClassifier.load(tmp_path / "model.npz")
+    assert again.class_weight == "balanced"
+    np.testing.assert_allclose(again.model_.config.class_weights, [2.0, 2 / 3])
+    np.testing.assert_allclose(again.predict_proba(texts), balanced.predict_proba(texts), rtol=1e-6)
+    numbered = TextClassifier(class_weight={0: 3.0}, **params).fit(texts, [0, 0, 0, 1] * 5)
+    assert numbered.model_.config.class_weights == (3.0, 1.0)
+    numbered.save(tmp_path / "numbered.npz")  # JSON keeps the keys as strings
+    assert TextClassifier.load(tmp_path / "numbered.npz").model_.config.class_weights == (3.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"class_weight": "even"}, "class_weight must be None, 'balanced' or a dict"),
+        ({"class_weight": {"neutral": 2.0}}, r"does not have: \['neutral'\]"),
+        ({"class_weight": {"pos": -1.0}}, "class_weights must be 2 positive numbers"),
+        ({"class_weight": "balanced", "features": "lexicon"}, "needs features='embeddings'"),
+    ],
+)
+def test_class_weight_errors(params, message):
+    with pytest.raises(ValueError, match=message):
+        TextClassifier(epochs=1, **params).fit(TEXTS, LABELS)

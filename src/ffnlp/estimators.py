@@ -338,6 +338,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         freeze_embeddings: keep pretrained embeddings fixed.
         epochs, batch_size, lr, optimizer, weight_decay: training (Adam updates only the
             embedding rows a batch used: ``lazy``).
+        class_weight: None (every text counts alike), "balanced" (each class's texts are
+            weighted n / (C * n_c) in the loss, so every class counts as much as any other:
+            a model trained on data with 56 % of one class stops favouring it where the
+            classes are even), or a dict label -> weight (1 for labels it leaves out), as in
+            scikit-learn. For ``features="embeddings"``.
         batch_by_length: train on batches of texts of similar length (shuffled texts,
             sorted by length in runs of 50 batches, the batches shuffled): less padding,
             so faster steps, on corpora whose texts vary in length.
@@ -381,6 +386,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         optimizer: str = "adam",
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
+        class_weight: str | dict[Any, float] | None = None,
         lazy: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -417,6 +423,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.class_weight = class_weight
         self.lazy = lazy
         self.random_state = random_state
         self.verbose = verbose
@@ -443,6 +450,28 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 f"contrast_words must be a list of single words, such as ['but']; got {words!r}"
             )
         return tuple(words)
+
+    def _class_weights(self, targets: np.ndarray) -> tuple[float, ...]:
+        """The loss's weight of each class in ``classes_`` order (empty: all 1)."""
+        weight = self.class_weight
+        if weight is None:
+            return ()
+        if isinstance(weight, str) and weight == "balanced":
+            counts = np.bincount(targets, minlength=len(self.classes_))
+            return tuple(float(w) for w in len(targets) / (len(counts) * counts))
+        if isinstance(weight, dict):
+            labels = [str(c) for c in self.classes_.tolist()]  # as a model file keeps them
+            given = {str(k): v for k, v in weight.items()}
+            unknown = sorted(set(given) - set(labels))
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels the training data does not have: {unknown}; "
+                    f"its labels are {labels}"
+                )
+            return tuple(given.get(label, 1.0) for label in labels)
+        raise ValueError(
+            f"class_weight must be None, 'balanced' or a dict label -> weight; got {weight!r}"
+        )
 
     def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
         tokens = self.tokenizer_.many(texts)
@@ -633,7 +662,13 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.tokenizer_ = Tokenizer(self.tokenizer, self.lowercase)
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
+        class_weights = self._class_weights(targets)
         if self.features == "lexicon":
+            if self.class_weight is not None:
+                raise ValueError(
+                    "class_weight weights the loss of the embedding network: it needs "
+                    f"features='embeddings'; got features={self.features!r}"
+                )
             self._fit_lexicon(tokens, y, seed, checkpointing, eval_set, log_path)
             return self
         p = self.prefix_ngrams
@@ -666,6 +701,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             else 0,
             pool_words_only=bool(self.pool_words_only),
             wide=bool(self.wide),
+            class_weights=class_weights,
         )
         self.model_ = PooledClassifier(config, rng=seed)
         self._load_pretrained()

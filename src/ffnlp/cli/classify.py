@@ -176,6 +176,12 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         default="constant",
         help="the learning rate: constant, or falling linearly to 0 over all steps (fastText's)",
     )
+    t.add_argument(
+        "--class-weight",
+        choices=("none", "balanced"),
+        default="none",
+        help="balanced: weight each class's texts by n / (classes * n_class) in the loss, so every class counts alike",
+    )
     t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -282,6 +288,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
         lr_schedule=args.lr_schedule,
+        class_weight=None if args.class_weight == "none" else args.class_weight,
         random_state=args.seed,
         verbose=not args.no_progress,
     )

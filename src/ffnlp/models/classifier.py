@@ -82,6 +82,10 @@ class PooledClassifierConfig:
             pass over the data. The tower's pooled vector gets the same ``dropout``. The
             loss logged for held-out data is that of the averaged probabilities, so it is
             not the training loss's mean of two. Needs ``nb_features``.
+        class_weights: one weight per class for the training loss (empty: all 1): each
+            text's cross-entropy is multiplied by its class's weight before the batch mean,
+            scikit-learn's ``class_weight``. Weights n / (C * n_c) make every class count
+            as much as any other, whatever share of the training data it has.
     """
 
     vocab_size: int
@@ -96,9 +100,16 @@ class PooledClassifierConfig:
     nb_features: int = 0
     pool_words_only: bool = False
     wide: bool = False
+    class_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
+        try:
+            self.class_weights = tuple(float(w) for w in self.class_weights)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"class_weights must be numbers, one per class; got {self.class_weights!r}"
+            ) from None
         for name in ("vocab_size", "num_classes", "embed_dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -129,6 +140,14 @@ class PooledClassifierConfig:
             )
         if any(h <= 0 for h in self.hidden_dims):
             raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
+        if self.class_weights and (
+            len(self.class_weights) != self.num_classes
+            or not all(np.isfinite(w) and w > 0 for w in self.class_weights)
+        ):
+            raise ValueError(
+                f"class_weights must be {self.num_classes} positive numbers, one per class; "
+                f"got {self.class_weights}"
+            )
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
@@ -262,7 +281,16 @@ class PooledClassifier(Module):
         logits = self.mlp(features)
         if self.config.wide:
             return self._with_wide_tower(logits, ids, all_mask, targets)
-        return logits, None if targets is None else ops.cross_entropy(logits, targets)
+        return logits, None if targets is None else self.loss(logits, targets)
+
+    def loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+        """Mean cross-entropy over the batch, each text's weighted by its class's weight
+        (``config.class_weights``)."""
+        if not self.config.class_weights:
+            return ops.cross_entropy(logits, targets)
+        weights = np.asarray(self.config.class_weights, dtype=logits.dtype)[targets]
+        losses = ops.cross_entropy(logits, targets, reduction="none")
+        return (losses * Tensor(weights)).mean()
 
     def _with_wide_tower(
         self, deep: Tensor, ids: np.ndarray, mask: np.ndarray, targets: Any
@@ -283,7 +311,7 @@ class PooledClassifier(Module):
         logits = Tensor(both - np.log(2.0))
         if targets is None:
             return logits, None
-        loss = (ops.cross_entropy(deep, targets) + ops.cross_entropy(wide, targets)) * 0.5
+        loss = (self.loss(deep, targets) + self.loss(wide, targets)) * 0.5
         return logits, loss
 
     def nb_scores(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
