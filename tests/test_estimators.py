@@ -596,11 +596,13 @@ def test_a_file_written_before_the_newer_settings_loads_with_their_defaults(tmp_
     model = TextClassifier(embed_dim=8, epochs=5).fit(TEXTS, LABELS)
     model.save(tmp_path / "model.npz")
     meta, arrays = io.load_archive(tmp_path / "model.npz", kind=KIND)
-    for name in ("wide", "unknown_words", "contrast_words"):
+    for name in ("wide", "unknown_words", "contrast_words", "class_weight"):
         del meta["params"][name]
+    del meta["config"]["class_weights"]
     io.save_archive(tmp_path / "old.npz", KIND, meta, arrays)
     old = TextClassifier.load(tmp_path / "old.npz")
     assert (old.wide, old.unknown_words, tuple(old.contrast_words)) == (False, "unk", ())
+    assert (old.class_weight, old.model_.config.class_weights) == (None, ())
     np.testing.assert_allclose(old.predict_proba(TEXTS), model.predict_proba(TEXTS), rtol=1e-6)
 
 
