@@ -50,6 +50,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "buckets": 0,
         "nb_features": True,
         "epochs": 5,
+        "contrast_words": ["but"],
     },
     "sst2": {  # a deep averaging network (Iyyer et al.) of the words beside a linear model
         # of the NB-weighted words and bigrams (the wide tower), trained on the phrases

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         "candidates", nargs="+", help='TextClassifier keyword arguments as JSON, or "logreg"'
     )
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0, help="fold assignment and model seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="fold assignment (and model seed, unless --model-seed)"
+    )
     parser.add_argument(
         "--model-seed", type=int, help="model seed, if not --seed (same folds, another model)"
     )
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             [sentences[1][i] for i in distinct], args.folds, seed=args.seed
         )
     ]
+    model_seed = args.seed if args.model_seed is None else args.model_seed
     scored = np.sort(np.concatenate([held for _, held in folds[: args.first_folds]]))
     for c, text in enumerate(args.candidates):
         candidate = text if text == "logreg" else json.loads(text)
@@ -140,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
         for f, (_, held_out) in enumerate(folds[: args.first_folds]):
             train = fold_training_set(phrases, sources, held_out, n)
             start = time.perf_counter()
-            model_seed = args.seed if args.model_seed is None else args.model_seed
             model = make_model(candidate, model_seed + f).fit(*train)
             seconds.append(time.perf_counter() - start)
             classes = np.asarray(model.classes_)

@@ -318,3 +318,23 @@ def test_a_nan_stops_training_before_the_weights_change(tmp_path, bad, message):
     assert np.isfinite(model.w.data).all()
     assert best.read_bytes() == saved.best_state()["w"].tobytes()  # epoch 1's best model
     assert math.isfinite(saved.position.epoch_loss)
+
+
+def test_a_checkpoint_from_before_a_new_model_setting_resumes_with_its_default(tmp_path):
+    from ffnlp import io
+
+    texts, labels = POS * 3 + NEG, ["pos"] * 18 + ["neg"] * 6
+    params = {"embed_dim": 8, "epochs": 2, "batch_size": 4}
+    path = tmp_path / "clf.ckpt"
+    TextClassifier(**params).fit(texts, labels, checkpoint=path, checkpoint_every=3)
+    meta, arrays = io.load_archive(path, kind=ckpt.KIND)
+    del meta["identity"]["model settings"]["class_weights"]  # as written before it existed
+    del meta["identity"]["model defaults"]
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "checksum")}
+    old = tmp_path / "old.ckpt"
+    io.save_archive(old, ckpt.KIND, meta, arrays)
+    TextClassifier(**{**params, "epochs": 3}).fit(texts, labels, checkpoint=old, resume=True)
+    with pytest.raises(ValueError, match=r"class_weights: \[\] then, \[2.0, 0.6666"):
+        TextClassifier(**{**params, "epochs": 3}, class_weight="balanced").fit(
+            texts, labels, checkpoint=old, resume=True
+        )

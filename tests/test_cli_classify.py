@@ -195,22 +195,61 @@ def test_train_options(data, capsys, extra):
     assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
 
 
-def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(data, capsys):
+def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp_path, capsys):
     from ffnlp.estimators import TextClassifier
 
-    tmp, train, _ = data
+    train = tmp_path / "train.ft"  # 18 positive texts against 6 negative ones
+    train.write_text(
+        "".join(f"__label__pos {t}\n" for t in POS * 3)
+        + "".join(f"__label__neg {t}\n" for t in NEG)
+    )
     flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
-    flags += ["--contrast-words", "but", "yet", "--class-weight", "balanced"]
-    code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
+    flags += ["--contrast-words", "but,yet", "--class-weight", "balanced"]
+    out = tmp_path / "m.npz"
+    code, _, err = _run(["classify", "train", train, "--out", out, *flags, *FAST], capsys)
     assert code == 0, err
-    model = TextClassifier.load(tmp / "m.npz")
+    model = TextClassifier.load(out)
     assert model.wide and model.model_.config.wide and model.unknown_words == "prefix"
     assert list(model.contrast_words) == ["but", "yet"] and model.class_weight == "balanced"
-    assert len(model.model_.config.class_weights) == len(model.classes_)
+    assert model.classes_.tolist() == ["neg", "pos"]
+    assert model.model_.config.class_weights == (2.0, 2 / 3)  # 24 / (2 * 6), 24 / (2 * 18)
     code, _, err = _run(
-        ["classify", "train", train, "--out", tmp / "w.npz", "--wide", *FAST], capsys
+        ["classify", "train", train, "--out", tmp_path / "w.npz", "--wide", *FAST], capsys
     )
     assert code == 2 and "needs nb_features" in err
+
+
+def test_contrast_words_can_be_set_at_test_and_prediction_time(data, capsys, monkeypatch):
+    from ffnlp.estimators import TextClassifier
+
+    tmp, train, test = data
+    for name, words in (("m.npz", []), ("b.npz", ["--contrast-words", "but"])):
+        code, _, err = _run(
+            ["classify", "train", train, "--out", tmp / name, *FAST, *words], capsys
+        )
+        assert code == 0, err
+    model = TextClassifier.load(tmp / "m.npz")
+    text = "a great warm film but a dull awful plot"
+    plain = model.predict_proba([text])[0]
+    model.set_params(contrast_words=("but",))
+    contrast = model.predict_proba([text])[0]
+    assert abs(plain - contrast).max() > 1e-3  # the clause changes the answer
+    for name, words, expected in (
+        ("m.npz", [], plain),
+        ("m.npz", ["--contrast-words", "but"], contrast),
+        ("b.npz", [], contrast),  # the same weights: training does not use the words
+        ("b.npz", ["--contrast-words", ""], plain),
+    ):
+        monkeypatch.setattr("sys.stdin", io.StringIO(text + "\n"))
+        code, out, err = _run(["classify", "predict", tmp / name, "-k", "2", *words], capsys)
+        assert code == 0, err
+        got = dict(pair.split() for pair in out.split("\t")[:2])
+        labels = model.classes_.tolist()
+        assert [float(got[label]) for label in labels] == pytest.approx(expected, abs=1e-4)
+    code, out, err = _run(
+        ["classify", "test", tmp / "m.npz", test, "--contrast-words", "but", "--json"], capsys
+    )
+    assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3, err
 
 
 def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys):

@@ -122,15 +122,22 @@ def test_two_ranks_train_the_language_model_of_one(tmp_path, embedding_gradients
 @needs_mpi
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "model",
+    "model, texts",
     [
-        ["--bigrams", "--buckets", "1000"],
-        ["--bigrams", "--buckets", "0", "--nb-features", "--wide", "--unknown-words", "prefix"],
+        (["--bigrams", "--buckets", "1000"], LABELLED * 3),
+        (
+            ["--bigrams", "--buckets", "0", "--nb-features", "--wide", "--unknown-words", "prefix"],
+            LABELLED * 3,
+        ),
+        (  # each rank weighs its texts by the weights of the whole data, 12 : 6 here
+            ["--bigrams", "--nb-features", "--wide", "--class-weight", "balanced"],
+            LABELLED * 2 + LABELLED[::2] * 2,
+        ),
     ],
 )
-def test_two_ranks_train_the_classifier_of_one_with_sparse_embedding_rows(tmp_path, model):
+def test_two_ranks_train_the_classifier_of_one_with_sparse_embedding_rows(tmp_path, model, texts):
     """Two row-sparse tables with the wide tower: still the one-process model."""
-    (tmp_path / "train.txt").write_text("\n".join(LABELLED * 3) + "\n")
+    (tmp_path / "train.txt").write_text("\n".join(texts) + "\n")
     args = ["classify", "train", "train.txt", "--format", "label-first", "--embed-dim", "6"]
     args += ["--hidden", "5", *model, "--epochs", "3"]
     args += ["--batch-size", "5", "--no-progress"]

@@ -558,6 +558,9 @@ def test_contrast_clause_is_what_follows_the_last_contrast_word():
     assert contrast_clause("dull , yet fun".split(), ["but", "yet"]) == ["fun"]
     assert contrast_clause("but why".split(), ["but"]) is None  # the first word: no X
     assert contrast_clause("dull but".split(), ["but"]) is None  # nothing follows
+    assert contrast_clause("dull but fine but".split(), ["but"]) == ["fine", "but"]
+    assert contrast_clause("dull but fine but .".split(), ["but"]) == ["fine", "but", "."]
+    assert contrast_clause("it was good but .".split(), ["but"]) is None  # no word after
     assert contrast_clause("dull and flat".split(), ["but"]) is None
     assert contrast_clause("dull but fun".split(), []) is None
 
@@ -587,6 +590,8 @@ def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(featu
 def test_contrast_words_must_be_a_list_of_single_words(words):
     with pytest.raises(ValueError, match="contrast_words must be a list of single words"):
         TextClassifier(contrast_words=words, epochs=1).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="tokenizer='char' makes every character a token"):
+        TextClassifier(contrast_words=["b"], tokenizer="char", epochs=1).fit(TEXTS, LABELS)
 
 
 def test_a_file_written_before_the_newer_settings_loads_with_their_defaults(tmp_path):
@@ -634,7 +639,7 @@ def test_class_weights_weigh_each_text_s_loss_by_its_class(wide):
 
 
 @pytest.mark.parametrize(
-    "bad", [(1.0, 2.0), (1.0, 0.0, 1.0), (1.0, float("nan"), 1.0), ("a", 1, 1)]
+    "bad", [(1.0, 2.0), (1.0, -1.0, 1.0), (0, 0, 0), (1.0, float("nan"), 1.0), ("a", 1, 1), "123"]
 )
 def test_class_weights_are_checked(bad):
     from ffnlp.models.classifier import PooledClassifierConfig
@@ -670,11 +675,35 @@ def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
     "params, message",
     [
         ({"class_weight": "even"}, "class_weight must be None, 'balanced' or a dict"),
-        ({"class_weight": {"neutral": 2.0}}, r"does not have: \['neutral'\]"),
-        ({"class_weight": {"pos": -1.0}}, "class_weights must be 2 positive numbers"),
+        ({"class_weight": {"neutral": 2.0}}, "does not have: 'neutral'"),
+        ({"class_weight": {"pos": -1.0}}, "class_weights must be 2 numbers >= 0"),
+        ({"class_weight": {"pos": 0, "neg": 0}}, "not all 0"),
+        ({"class_weight": {"pos": "2"}}, r"class_weight\['pos'\] must be a number"),
         ({"class_weight": "balanced", "features": "lexicon"}, "needs features='embeddings'"),
+        ({"class_weight": {"x": 1}, "features": "lexicon"}, "needs features='embeddings'"),
     ],
 )
 def test_class_weight_errors(params, message):
+    model = TextClassifier(epochs=1, **params)
     with pytest.raises(ValueError, match=message):
-        TextClassifier(epochs=1, **params).fit(TEXTS, LABELS)
+        model.fit(TEXTS, LABELS)
+    with pytest.raises(NotFittedError):  # a refused fit leaves nothing that looks fitted
+        model.predict(TEXTS)
+
+
+def test_class_weight_dicts_of_numpy_values_save_and_load(tmp_path):
+    texts = ["a great film", "great fun", "a fine film", "a dull film"] * 3
+    params = {"embed_dim": 8, "epochs": 2}
+    weights = {np.int64(0): np.float32(0.5), np.int64(1): np.float64(0.0)}  # 0: ignore class 1
+    model = TextClassifier(class_weight=weights, contrast_words=np.array(["but"]), **params)
+    model.fit(texts, np.array([0, 0, 0, 1] * 3))
+    assert model.model_.config.class_weights == (0.5, 0.0)
+    model.save(tmp_path / "model.npz")
+    again = TextClassifier.load(tmp_path / "model.npz")
+    assert again.get_params()["class_weight"] == {0: 0.5, 1: 0.0}  # the labels' own type
+    assert again.contrast_words == ["but"]
+    np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), rtol=1e-6)
+    with pytest.raises(ValueError, match="gives label 1 two weights"):
+        TextClassifier(class_weight={1: 2.0, "1": 3.0}, **params).fit(texts, [0, 0, 0, 1] * 3)
+    floats = TextClassifier(class_weight={1: 2.0}, **params).fit(texts, [0.0, 0.0, 0.0, 1.0] * 3)
+    assert floats.model_.config.class_weights == (1.0, 2.0)  # 1 == 1.0, as scikit-learn

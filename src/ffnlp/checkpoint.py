@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +131,15 @@ def identity(model: Module, data_fingerprint: str) -> dict[str, Any]:
     when it has one) and a fingerprint of its training data."""
     config = getattr(model, "config", None)
     settings = asdict(config) if config is not None and is_dataclass(config) else None
+    defaults = (
+        {f.name: f.default for f in fields(config) if f.default is not MISSING}
+        if settings is not None
+        else {}
+    )
     return {
         "model settings": json.loads(json.dumps(settings, default=str)),
+        # Not compared: what a setting added after a checkpoint was written stood at then.
+        "model defaults": json.loads(json.dumps(defaults, default=str)),
         "training data": data_fingerprint,
     }
 
@@ -185,10 +192,19 @@ class Checkpoint:
                 f"run has {train_size}; resume with the same training data and settings"
             )
         saved_identity = self.meta.get("identity") or {}  # older checkpoints have none
-        for key, value in (identity or {}).items():
-            if key in saved_identity and saved_identity[key] != value:
+        now = dict(identity or {})
+        defaults = now.pop("model defaults", {})
+        for key, value in now.items():
+            if key not in saved_identity:
+                continue
+            then = saved_identity[key]
+            if key == "model settings" and isinstance(then, dict) and isinstance(value, dict):
+                # A setting the model gained after the checkpoint was written had its
+                # default in that run.
+                then = {**{k: v for k, v in defaults.items() if k in value}, **then}
+            if then != value:
                 raise ValueError(
-                    f"{where}: it was made with other {key} ({_difference(saved_identity[key], value)}); "
+                    f"{where}: it was made with other {key} ({_difference(then, value)}); "
                     "resume with the same model settings and training data"
                 )
 

@@ -21,7 +21,12 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
-from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
+from ffnlp.models.classifier import (
+    PooledClassifier,
+    PooledClassifierConfig,
+    TextDataset,
+    check_class_weights,
+)
 from ffnlp.nn import MLP, Module
 from ffnlp.text.features import (
     FEATURE_NAMES,
@@ -326,10 +331,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             that covers all but its last 3 characters and at least 5 ("embarrassing" as
             "embarrassed"; :class:`ffnlp.text.vocab.PrefixBackoff`), else as ``<unk>``.
         contrast_words: words such as "but" that hand a text's verdict to the clause after
-            them: at prediction, a text holding one of them (after its first word, with a
-            word following; compared without case) gets the mean of two probabilities, the
-            whole text's and those of the words after the last of them
-            (:func:`ffnlp.text.features.contrast_clause`). Training is unchanged.
+            them: at prediction, a text holding one of them (a whole token, compared without
+            case, after the first token and with a word after it) gets the mean of two
+            probabilities, the whole text's and those of the tokens after the last such one
+            (:func:`ffnlp.text.features.contrast_clause`). Training is unchanged, so they
+            can be set on a trained model (``set_params``). Not with ``tokenizer="char"``.
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
             training data (binary tasks), keeping ``lexicon_size`` words.
@@ -341,8 +347,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         class_weight: None (every text counts alike), "balanced" (each class's texts are
             weighted n / (C * n_c) in the loss, so every class counts as much as any other:
             a model trained on data with 56 % of one class stops favouring it where the
-            classes are even), or a dict label -> weight (1 for labels it leaves out), as in
-            scikit-learn. For ``features="embeddings"``.
+            classes are even), or a dict label -> weight >= 0 (1 for labels it leaves out;
+            a key matches a label equal to it, or else one with the same string, as a
+            model file writes labels), as in scikit-learn. For ``features="embeddings"``.
         batch_by_length: train on batches of texts of similar length (shuffled texts,
             sorted by length in runs of 50 batches, the batches shuffled): less padding,
             so faster steps, on corpora whose texts vary in length.
@@ -449,29 +456,50 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             raise ValueError(
                 f"contrast_words must be a list of single words, such as ['but']; got {words!r}"
             )
-        return tuple(words)
+        if len(words) and self.tokenizer == "char":
+            raise ValueError(
+                "contrast_words are matched against whole tokens, and tokenizer='char' makes "
+                "every character a token: use tokenizer 'whitespace' or 'regex'"
+            )
+        return tuple(str(w) for w in words)
 
-    def _class_weights(self, targets: np.ndarray) -> tuple[float, ...]:
-        """The loss's weight of each class in ``classes_`` order (empty: all 1)."""
+    def _class_weights(self, classes: np.ndarray, targets: np.ndarray) -> tuple[float, ...]:
+        """The loss's weight of each class, in ``classes`` order (empty: all 1)."""
         weight = self.class_weight
         if weight is None:
             return ()
+        if self.features == "lexicon":
+            raise ValueError(
+                "class_weight weights the loss of the embedding network: it needs "
+                f"features='embeddings'; got features={self.features!r}"
+            )
         if isinstance(weight, str) and weight == "balanced":
-            counts = np.bincount(targets, minlength=len(self.classes_))
+            counts = np.bincount(targets, minlength=len(classes))
             return tuple(float(w) for w in len(targets) / (len(counts) * counts))
-        if isinstance(weight, dict):
-            labels = [str(c) for c in self.classes_.tolist()]  # as a model file keeps them
-            given = {str(k): v for k, v in weight.items()}
-            unknown = sorted(set(given) - set(labels))
-            if unknown:
+        if not isinstance(weight, dict):
+            raise ValueError(
+                f"class_weight must be None, 'balanced' or a dict label -> weight; got {weight!r}"
+            )
+        labels = classes.tolist()
+        found: dict[int, float] = {}
+        for key, value in weight.items():
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"class_weight[{key!r}] must be a number; got {value!r}")
+            # A label as given, or as a model file writes it (JSON keys are strings).
+            match = [i for i, label in enumerate(labels) if key == label] or [
+                i for i, label in enumerate(labels) if str(key) == str(label)
+            ]
+            if not match:
                 raise ValueError(
-                    f"class_weight names labels the training data does not have: {unknown}; "
+                    f"class_weight names a label the training data does not have: {key!r}; "
                     f"its labels are {labels}"
                 )
-            return tuple(given.get(label, 1.0) for label in labels)
-        raise ValueError(
-            f"class_weight must be None, 'balanced' or a dict label -> weight; got {weight!r}"
-        )
+            if match[0] in found:
+                raise ValueError(f"class_weight gives label {labels[match[0]]!r} two weights")
+            found[match[0]] = float(value)
+        weights = tuple(found.get(i, 1.0) for i in range(len(labels)))
+        check_class_weights(weights, len(labels))
+        return weights
 
     def _tokens(self, texts: Sequence[str]) -> list[list[str]]:
         tokens = self.tokenizer_.many(texts)
@@ -654,21 +682,17 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.unknown_words not in ("unk", "prefix"):
             raise ValueError(f"unknown_words must be 'unk' or 'prefix'; got {self.unknown_words!r}")
         self._contrast_words()
-        self.classes_, targets = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        classes, targets = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
             raise ValueError(
-                f"the training data has only one class ({self.classes_[0].item()!r}); a classifier needs at least 2 classes"
+                f"the training data has only one class ({classes[0].item()!r}); a classifier needs at least 2 classes"
             )
+        class_weights = self._class_weights(classes, targets)
+        self.classes_ = classes  # only now: a fit refused above leaves nothing that looks fitted
         self.tokenizer_ = Tokenizer(self.tokenizer, self.lowercase)
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
-        class_weights = self._class_weights(targets)
         if self.features == "lexicon":
-            if self.class_weight is not None:
-                raise ValueError(
-                    "class_weight weights the loss of the embedding network: it needs "
-                    f"features='embeddings'; got features={self.features!r}"
-                )
             self._fit_lexicon(tokens, y, seed, checkpointing, eval_set, log_path)
             return self
         p = self.prefix_ngrams
@@ -783,6 +807,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         )
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+        """Class probabilities of texts ``X``, (n_texts, n_classes) in ``classes_`` order;
+        with ``contrast_words``, a text with a clause after one is scored as the mean of
+        the whole text's probabilities and the clause's."""
         _check_fitted(self)
         tokens = self._tokens(self._texts(X))
         probs = self._probabilities(tokens, batch_size)
@@ -830,6 +857,11 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         _check_fitted(self)
         params = {k: v for k, v in self.get_params().items() if k not in ("pretrained", "lexicon")}
         params["hidden_dims"] = list(params["hidden_dims"])
+        # As JSON holds them: a list of words, and a dict keyed by the labels as strings.
+        params["contrast_words"] = list(self._contrast_words())
+        if isinstance(params["class_weight"], dict):
+            labels = [str(c) for c in self.classes_.tolist()]
+            params["class_weight"] = dict(zip(labels, self.model_.config.class_weights))
         meta: dict[str, Any] = {
             "params": params,
             "classes": [str(c) for c in self.classes_],
@@ -862,11 +894,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             params = dict(meta["params"])
             est = cls(**params)
             classes = meta["classes"]
-            est.classes_ = (
-                np.array([int(c) for c in classes])
-                if meta.get("label_type") in ("i", "u")
-                else np.array(classes)
-            )
+            integer_labels = meta.get("label_type") in ("i", "u")
+            est.classes_ = np.array([int(c) for c in classes]) if integer_labels else np.array(classes)
+            if isinstance(est.class_weight, dict) and integer_labels:  # JSON made them strings
+                est.class_weight = {int(k): v for k, v in est.class_weight.items()}
             est.tokenizer_ = Tokenizer(est.tokenizer, est.lowercase)
             if est.features == "lexicon":
                 est.lexicon_ = {str(k): int(v) for k, v in meta["lexicon"].items()}

@@ -56,6 +56,17 @@ def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+") -> None:
     )
 
 
+CONTRAST_HELP = (
+    "comma-separated words such as 'but': at prediction, a text with a clause after the "
+    "last of them gets the mean of the whole text's and the clause's probabilities"
+)
+
+
+def _word_list(text: str) -> list[str]:
+    """``but,however`` -> ["but", "however"] (one argument, so it cannot swallow a file)."""
+    return [w for w in text.split(",") if w.strip()]
+
+
 def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
@@ -150,10 +161,10 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--contrast-words",
-        nargs="+",
+        type=_word_list,
         default=[],
-        metavar="WORD",
-        help="words such as 'but' whose following clause is scored too at prediction: the text gets the mean of the whole text's and the clause's probabilities",
+        metavar="WORDS",
+        help=CONTRAST_HELP,
     )
     g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
     g.add_argument(
@@ -180,7 +191,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         "--class-weight",
         choices=("none", "balanced"),
         default="none",
-        help="balanced: weight each class's texts by n / (classes * n_class) in the loss, so every class counts alike",
+        help="balanced: weight each class's texts by n / (classes * n_class) in the loss, so every class counts alike (pooled embeddings only, not --features lexicon)",
     )
     t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -218,6 +229,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument("model", help="the model file")
     _add_labelled_input(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_contrast_override(p)
     p.set_defaults(handler=run_classify_test)
     p = sub.add_parser(
         "predict", help="the most probable labels of each text", formatter_class=Formatter
@@ -226,6 +238,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument("file", nargs="?", default="-", help="texts, one a line ('-': standard input)")
     p.add_argument("-k", "--top", type=int, default=1, help="how many labels per text")
     p.add_argument("--encoding", default=None, help="encoding of the texts")
+    _add_contrast_override(p)
     p.set_defaults(handler=run_classify_predict)
     p = sub.add_parser("cv", help="stratified k-fold cross-validation", formatter_class=Formatter)
     _add_labelled_input(p)
@@ -236,6 +249,25 @@ def add_classify_commands(commands: Any) -> None:
     _add_classifier_options(p)
     add_threads_option(p)
     p.set_defaults(handler=run_classify_cv)
+
+
+def _add_contrast_override(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--contrast-words",
+        type=_word_list,
+        default=None,
+        metavar="WORDS",
+        help=CONTRAST_HELP + "; replaces the model's own ('' for none); they act at "
+        "prediction only, so no retraining is needed",
+    )
+
+
+def _load_classifier(args: argparse.Namespace) -> Any:
+    model = _estimators().TextClassifier.load(args.model)
+    if args.contrast_words is not None:
+        model.set_params(contrast_words=tuple(args.contrast_words))
+        model._contrast_words()  # checked now, not at the first prediction
+    return model
 
 
 def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -328,7 +360,7 @@ def run_classify_train(args: argparse.Namespace) -> int:
 
 
 def run_classify_test(args: argparse.Namespace) -> int:
-    model = _estimators().TextClassifier.load(args.model)
+    model = _load_classifier(args)
     texts, labels = _read_labelled(args)
     _estimators().check_unseen_labels(model.classes_.tolist(), labels)
     predicted = [str(p) for p in model.predict(texts)]
@@ -341,7 +373,7 @@ def run_classify_test(args: argparse.Namespace) -> int:
 
 def run_classify_predict(args: argparse.Namespace) -> int:
     check_positive("--top", args.top)
-    model = _estimators().TextClassifier.load(args.model)
+    model = _load_classifier(args)
     texts = read_text_lines(args.file, args.encoding)
     if not texts:
         raise ValueError("no texts to classify")

@@ -82,9 +82,9 @@ class PooledClassifierConfig:
             pass over the data. The tower's pooled vector gets the same ``dropout``. The
             loss logged for held-out data is that of the averaged probabilities, so it is
             not the training loss's mean of two. Needs ``nb_features``.
-        class_weights: one weight per class for the training loss (empty: all 1): each
-            text's cross-entropy is multiplied by its class's weight before the batch mean,
-            scikit-learn's ``class_weight``. Weights n / (C * n_c) make every class count
+        class_weights: one weight (>= 0) per class for the training loss (empty: all 1):
+            each text's cross-entropy is multiplied by its class's weight before the batch
+            mean, scikit-learn's ``class_weight``. Weights n / (C * n_c) make every class count
             as much as any other, whatever share of the training data it has.
     """
 
@@ -105,6 +105,8 @@ class PooledClassifierConfig:
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
         try:
+            if isinstance(self.class_weights, str):
+                raise TypeError
             self.class_weights = tuple(float(w) for w in self.class_weights)
         except (TypeError, ValueError):
             raise ValueError(
@@ -140,14 +142,8 @@ class PooledClassifierConfig:
             )
         if any(h <= 0 for h in self.hidden_dims):
             raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
-        if self.class_weights and (
-            len(self.class_weights) != self.num_classes
-            or not all(np.isfinite(w) and w > 0 for w in self.class_weights)
-        ):
-            raise ValueError(
-                f"class_weights must be {self.num_classes} positive numbers, one per class; "
-                f"got {self.class_weights}"
-            )
+        if self.class_weights:
+            check_class_weights(self.class_weights, self.num_classes)
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
@@ -164,6 +160,19 @@ class PooledClassifierConfig:
             raise ValueError(
                 f"nb_features must be a non-negative integer; got {self.nb_features!r}"
             )
+
+
+def check_class_weights(weights: Sequence[float], num_classes: int) -> None:
+    """Refuse class weights that are not one finite number >= 0 per class, not all 0."""
+    if (
+        len(weights) != num_classes
+        or not all(np.isfinite(w) and w >= 0 for w in weights)
+        or not any(w > 0 for w in weights)
+    ):
+        raise ValueError(
+            f"class_weights must be {num_classes} numbers >= 0, one per class, not all 0; "
+            f"got {tuple(weights)}"
+        )
 
 
 class PooledClassifier(Module):
@@ -284,8 +293,9 @@ class PooledClassifier(Module):
         return logits, None if targets is None else self.loss(logits, targets)
 
     def loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
-        """Mean cross-entropy over the batch, each text's weighted by its class's weight
-        (``config.class_weights``)."""
+        """Mean cross-entropy over the batch, each text's weighted by its class's weight.
+
+        The weights are ``config.class_weights`` (none: the plain mean)."""
         if not self.config.class_weights:
             return ops.cross_entropy(logits, targets)
         weights = np.asarray(self.config.class_weights, dtype=logits.dtype)[targets]

@@ -161,18 +161,26 @@ def word_shape(word: str, max_length: int = 6) -> str:
 
 
 def contrast_clause(tokens: Sequence[str], words: Sequence[str]) -> list[str] | None:
-    """The words after the last of ``words`` (compared without case) in ``tokens``, or None
-    when none of them stands after the first word with at least one word following.
+    """The tokens after the last of ``words`` (compared without case) that stands after
+    the first token and has a word (a token with a letter or digit) after it; None when
+    none does.
 
     In "X but Y" the writer's verdict is mostly Y's ("the plot is thin , but the acting
     carries it"): a bag of words weighs X and Y alike, so a classifier can score Y on its
-    own as well (``TextClassifier(contrast_words=...)``).
+    own as well (``TextClassifier(contrast_words=...)``). Words are matched as whole
+    tokens: "but," is not "but" unless the tokenizer splits off the comma.
 
     >>> contrast_clause("the plot is thin , but the acting carries it".split(), ["but"])
     ['the', 'acting', 'carries', 'it']
+    >>> contrast_clause("dull , but fun , but".split(), ["but"])  # the last "but" has none
+    ['fun', ',', 'but']
     >>> contrast_clause("But why ?".split(), ["but"]) is None
     True
     """
     marks = {w.lower() for w in words}
-    last = max((i for i, t in enumerate(tokens) if t.lower() in marks), default=0)
-    return list(tokens[last + 1 :]) if 0 < last < len(tokens) - 1 else None
+    has_word = False  # among the tokens after position i
+    for i in range(len(tokens) - 1, 0, -1):
+        if has_word and tokens[i].lower() in marks:
+            return list(tokens[i + 1 :])
+        has_word = has_word or any(c.isalnum() for c in tokens[i])
+    return None
