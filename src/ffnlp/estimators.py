@@ -483,7 +483,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         labels = classes.tolist()
         found: dict[int, float] = {}
         for key, value in weight.items():
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (int, float, np.number)
+            ):
                 raise ValueError(f"class_weight[{key!r}] must be a number; got {value!r}")
             # A label as given, or as a model file writes it (JSON keys are strings).
             match = [i for i, label in enumerate(labels) if key == label] or [
@@ -895,7 +897,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             est = cls(**params)
             classes = meta["classes"]
             integer_labels = meta.get("label_type") in ("i", "u")
-            est.classes_ = np.array([int(c) for c in classes]) if integer_labels else np.array(classes)
+            est.classes_ = (
+                np.array([int(c) for c in classes]) if integer_labels else np.array(classes)
+            )
             if isinstance(est.class_weight, dict) and integer_labels:  # JSON made them strings
                 est.class_weight = {int(k): v for k, v in est.class_weight.items()}
             est.tokenizer_ = Tokenizer(est.tokenizer, est.lowercase)
