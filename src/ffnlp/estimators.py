@@ -862,8 +862,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         # As JSON holds them: a list of words, and a dict keyed by the labels as strings.
         params["contrast_words"] = list(self._contrast_words())
         if isinstance(params["class_weight"], dict):
-            labels = [str(c) for c in self.classes_.tolist()]
-            params["class_weight"] = dict(zip(labels, self.model_.config.class_weights))
+            weights = self.class_weight.items()
+            if self.features == "embeddings":  # every label's weight, as trained
+                weights = zip(self.classes_.tolist(), self.model_.config.class_weights)
+            params["class_weight"] = {str(k): float(v) for k, v in weights}
         meta: dict[str, Any] = {
             "params": params,
             "classes": [str(c) for c in self.classes_],
