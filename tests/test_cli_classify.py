@@ -204,7 +204,7 @@ def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp
         + "".join(f"__label__neg {t}\n" for t in NEG)
     )
     flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
-    flags += ["--contrast-words", "but,yet", "--class-weight", "balanced"]
+    flags += ["--contrast-words", "but, yet", "--class-weight", "balanced"]
     out = tmp_path / "m.npz"
     code, _, err = _run(["classify", "train", train, "--out", out, *flags, *FAST], capsys)
     assert code == 0, err

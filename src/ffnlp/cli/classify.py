@@ -64,7 +64,7 @@ CONTRAST_HELP = (
 
 def _word_list(text: str) -> list[str]:
     """``but,however`` -> ["but", "however"] (one argument, so it cannot swallow a file)."""
-    return [w for w in text.split(",") if w.strip()]
+    return [w.strip() for w in text.split(",") if w.strip()]
 
 
 def _add_classifier_options(p: argparse.ArgumentParser) -> None:
