@@ -222,7 +222,7 @@ def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp
 def test_contrast_words_can_be_set_at_test_and_prediction_time(data, capsys, monkeypatch):
     from ffnlp.estimators import TextClassifier
 
-    tmp, train, test = data
+    tmp, train, _ = data
     for name, words in (("m.npz", []), ("b.npz", ["--contrast-words", "but"])):
         code, _, err = _run(
             ["classify", "train", train, "--out", tmp / name, *FAST, *words], capsys
@@ -246,10 +246,11 @@ def test_contrast_words_can_be_set_at_test_and_prediction_time(data, capsys, mon
         got = dict(pair.split() for pair in out.split("\t")[:2])
         labels = model.classes_.tolist()
         assert [float(got[label]) for label in labels] == pytest.approx(expected, abs=1e-4)
-    code, out, err = _run(
-        ["classify", "test", tmp / "m.npz", test, "--contrast-words", "but", "--json"], capsys
-    )
-    assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3, err
+    turned = tmp / "turned.ft"  # "dull" after "but" turns the answer
+    turned.write_text("__label__neg fine acting but dull\n")
+    for words, accuracy in (([], 0.0), (["--contrast-words", "but"], 1.0)):
+        code, out, err = _run(["classify", "test", tmp / "m.npz", turned, "--json", *words], capsys)
+        assert code == 0 and json.loads(out)["accuracy"] == accuracy, err
 
 
 def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys):

@@ -561,6 +561,7 @@ def test_contrast_clause_is_what_follows_the_last_contrast_word():
     assert contrast_clause("dull but fine but".split(), ["but"]) == ["fine", "but"]
     assert contrast_clause("dull but fine but .".split(), ["but"]) == ["fine", "but", "."]
     assert contrast_clause("it was good but .".split(), ["but"]) is None  # no word after
+    assert contrast_clause("dull but but".split(), ["but"]) is None  # nor here
     assert contrast_clause("dull and flat".split(), ["but"]) is None
     assert contrast_clause("dull but fun".split(), []) is None
 
@@ -586,7 +587,7 @@ def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(featu
     np.testing.assert_allclose(again.predict_proba(texts), got, rtol=1e-6)
 
 
-@pytest.mark.parametrize("words", ["but", ["but", 3], ["but yet"]])
+@pytest.mark.parametrize("words", ["but", ["but", 3], ["but yet"], [" but"]])
 def test_contrast_words_must_be_a_list_of_single_words(words):
     with pytest.raises(ValueError, match="contrast_words must be a list of single words"):
         TextClassifier(contrast_words=words, epochs=1).fit(TEXTS, LABELS)
@@ -679,6 +680,7 @@ def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
         ({"class_weight": {"pos": -1.0}}, "class_weights must be 2 numbers >= 0"),
         ({"class_weight": {"pos": 0, "neg": 0}}, "not all 0"),
         ({"class_weight": {"pos": "2"}}, r"class_weight\['pos'\] must be a number"),
+        ({"class_weight": {"pos": 1j}}, r"class_weight\['pos'\] must be a number"),
         ({"class_weight": "balanced", "features": "lexicon"}, "needs features='embeddings'"),
         ({"class_weight": {"x": 1}, "features": "lexicon"}, "needs features='embeddings'"),
     ],
@@ -707,3 +709,32 @@ def test_class_weight_dicts_of_numpy_values_save_and_load(tmp_path):
         TextClassifier(class_weight={1: 2.0, "1": 3.0}, **params).fit(texts, [0, 0, 0, 1] * 3)
     floats = TextClassifier(class_weight={1: 2.0}, **params).fit(texts, [0.0, 0.0, 0.0, 1.0] * 3)
     assert floats.model_.config.class_weights == (1.0, 2.0)  # 1 == 1.0, as scikit-learn
+
+
+def test_a_refused_fit_leaves_the_estimator_as_it_was():
+    texts = ["a great film", "great fun", "a dull film", "dull and flat"] * 3
+    model = TextClassifier(embed_dim=8, epochs=2).fit(texts, [1, 1, 0, 0] * 3)
+    before = model.predict_proba(texts)
+    model.set_params(wide=True)  # refused: no nb_features
+    with pytest.raises(ValueError, match="needs nb_features"):
+        model.fit(texts, ["pos", "pos", "neg", "neg"] * 3)
+    assert model.classes_.tolist() == [0, 1]  # the old fit, whole, not the new labels
+    np.testing.assert_array_equal(model.predict_proba(texts), before)
+    fresh = TextClassifier(wide=True, epochs=1)
+    with pytest.raises(ValueError, match="needs nb_features"):
+        fresh.fit(texts, [1, 1, 0, 0] * 3)
+    with pytest.raises(NotFittedError):
+        fresh.predict(texts)
+
+
+def test_a_file_keeps_the_class_weights_the_model_was_trained_with(tmp_path):
+    texts = ["a great film", "great fun", "a fine film", "a dull film"] * 3
+    labels = [1, 1, 1, 0] * 3
+    for features in ("embeddings", "lexicon"):
+        model = TextClassifier(features=features, embed_dim=8, epochs=2).fit(texts, labels)
+        model.set_params(class_weight={"pos": 2.0, 1: "x"})  # after the fit: not trained
+        model.save(tmp_path / "model.npz")
+        again = TextClassifier.load(tmp_path / "model.npz")
+        assert again.class_weight is None
+    lexicon = TextClassifier(features="lexicon", class_weight={}, epochs=2).fit(texts, labels)
+    assert lexicon.class_weight == {}  # no weights: nothing to refuse

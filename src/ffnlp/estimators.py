@@ -451,7 +451,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if (
             isinstance(words, str)
             or not isinstance(words, (Sequence, np.ndarray))
-            or not all(isinstance(w, str) and len(w.split()) == 1 for w in words)
+            or not all(isinstance(w, str) and w.split() == [w] for w in words)
         ):
             raise ValueError(
                 f"contrast_words must be a list of single words, such as ['but']; got {words!r}"
@@ -466,7 +466,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
     def _class_weights(self, classes: np.ndarray, targets: np.ndarray) -> tuple[float, ...]:
         """The loss's weight of each class, in ``classes`` order (empty: all 1)."""
         weight = self.class_weight
-        if weight is None:
+        if weight is None or (isinstance(weight, dict) and not weight):
             return ()
         if self.features == "lexicon":
             raise ValueError(
@@ -484,7 +484,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         found: dict[int, float] = {}
         for key, value in weight.items():
             if isinstance(value, (bool, np.bool_)) or not isinstance(
-                value, (int, float, np.number)
+                value, (int, float, np.integer, np.floating)
             ):
                 raise ValueError(f"class_weight[{key!r}] must be a number; got {value!r}")
             # A label as given, or as a model file writes it (JSON keys are strings).
@@ -673,6 +673,24 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             "checkpoint_every": checkpoint_every,
             "resume": resume,
         }
+        before = dict(self.__dict__)
+        try:
+            return self._fit(X, y, eval_set, log_path, checkpointing)
+        except (ValueError, TypeError):
+            # A refused fit leaves the estimator as it was (fitted to its old data, or not
+            # at all), never half of one and half of the other.
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        eval_set: tuple[Any, Any] | None,
+        log_path: str | Path | None,
+        checkpointing: dict[str, Any],
+    ) -> TextClassifier:
         texts = self._texts(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(texts):
@@ -690,7 +708,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 f"the training data has only one class ({classes[0].item()!r}); a classifier needs at least 2 classes"
             )
         class_weights = self._class_weights(classes, targets)
-        self.classes_ = classes  # only now: a fit refused above leaves nothing that looks fitted
+        self.classes_ = classes
         self.tokenizer_ = Tokenizer(self.tokenizer, self.lowercase)
         tokens = self._tokens(texts)
         seed = self.random_state if self.random_state is not None else 0
@@ -861,11 +879,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         params["hidden_dims"] = list(params["hidden_dims"])
         # As JSON holds them: a list of words, and a dict keyed by the labels as strings.
         params["contrast_words"] = list(self._contrast_words())
-        if isinstance(params["class_weight"], dict):
-            weights = self.class_weight.items()
-            if self.features == "embeddings":  # every label's weight, as trained
-                weights = zip(self.classes_.tolist(), self.model_.config.class_weights)
-            params["class_weight"] = {str(k): float(v) for k, v in weights}
+        if self.features == "lexicon":  # its network is trained without class weights
+            params["class_weight"] = None
+        elif isinstance(params["class_weight"], dict):  # every label's weight, as trained
+            trained = self.model_.config.class_weights
+            labels = [str(c) for c in self.classes_.tolist()]
+            params["class_weight"] = dict(zip(labels, trained)) if trained else None
         meta: dict[str, Any] = {
             "params": params,
             "classes": [str(c) for c in self.classes_],

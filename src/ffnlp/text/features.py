@@ -162,8 +162,8 @@ def word_shape(word: str, max_length: int = 6) -> str:
 
 def contrast_clause(tokens: Sequence[str], words: Sequence[str]) -> list[str] | None:
     """The tokens after the last of ``words`` (compared without case) that stands after
-    the first token and has a word (a token with a letter or digit) after it; None when
-    none does.
+    the first token and has a word after it (a token with a letter or digit, not one of
+    ``words``); None when none does.
 
     In "X but Y" the writer's verdict is mostly Y's ("the plot is thin , but the acting
     carries it"): a bag of words weighs X and Y alike, so a classifier can score Y on its
@@ -182,5 +182,6 @@ def contrast_clause(tokens: Sequence[str], words: Sequence[str]) -> list[str] | 
     for i in range(len(tokens) - 1, 0, -1):
         if has_word and tokens[i].lower() in marks:
             return list(tokens[i + 1 :])
-        has_word = has_word or any(c.isalnum() for c in tokens[i])
+        word = tokens[i].lower() not in marks and any(c.isalnum() for c in tokens[i])
+        has_word = has_word or word
     return None
