@@ -105,13 +105,18 @@ class PooledClassifierConfig:
     def __post_init__(self) -> None:
         self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
         try:
-            if isinstance(self.class_weights, str):
-                raise TypeError
-            self.class_weights = tuple(float(w) for w in self.class_weights)
+            weights = (
+                None
+                if isinstance(self.class_weights, str)
+                else tuple(float(w) for w in self.class_weights)
+            )
         except (TypeError, ValueError):
+            weights = None
+        if weights is None:
             raise ValueError(
                 f"class_weights must be numbers, one per class; got {self.class_weights!r}"
-            ) from None
+            )
+        self.class_weights = weights
         for name in ("vocab_size", "num_classes", "embed_dim"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
