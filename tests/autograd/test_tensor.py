@@ -320,6 +320,50 @@ def test_gradcheck_reports_a_wrong_backward():
     assert "worst relative error 0.5" in str(result)
 
 
+def test_gradcheck_fails_on_a_nan_in_backprop_and_says_where():
+    # where() picks x at both positions, but log(0) is -inf and its backward gives
+    # 0 * (1 / 0) = nan at position 1: a NaN compares false with every error, so the
+    # checker must not let it pass as "no worse than the worst so far".
+    x = Tensor(np.array([1.0, 0.0]), requires_grad=True, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = gradcheck(lambda t: ops.where(np.array([True, True]), t, ops.log(t)), [x])
+    assert not result.ok()
+    assert result.max_rel_error == np.inf
+    assert result.input_index == 0 and result.position == (1,)
+    assert "non-finite gradient at input 0, position (1,)" in str(result)
+    assert "backprop nan" in str(result)
+
+
+def test_gradcheck_fails_on_a_nan_in_the_numeric_gradient():
+    class NanBeyondOne(ops.Function):  # the backward is finite, the function is not
+        def forward(self, a):
+            self.saved = a
+            return np.where(a > 1.0, np.nan, a)
+
+        def backward(self, grad):
+            return grad
+
+    x = Tensor(np.array([0.5, 1.0]), requires_grad=True, dtype=np.float64)
+    result = gradcheck(lambda t: NanBeyondOne.apply(t).sum(), [x])
+    assert not result.ok() and result.position == (1,)
+    assert "numeric nan" in str(result)
+
+
+def test_gradcheck_fails_on_a_nan_outside_the_sampled_elements():
+    class NanAtTheEnd(ops.Function):
+        def forward(self, a):
+            return a.copy()
+
+        def backward(self, grad):
+            out = grad.copy()
+            out[-1] = np.nan
+            return out
+
+    x = Tensor(np.zeros(50), requires_grad=True, dtype=np.float64)
+    result = gradcheck(lambda t: NanAtTheEnd.apply(t).sum(), [x], max_elements=3)
+    assert not result.ok() and result.position == (49,)
+
+
 def test_gradcheck_refuses_float32():
     with pytest.raises(TypeError, match="use float64"):
         gradcheck(lambda t: t.sum(), [Tensor([1.0], requires_grad=True)])

@@ -20,7 +20,8 @@ class GradcheckResult:
     """Outcome of :func:`gradcheck`.
 
     Attributes:
-        max_rel_error: worst |analytic - numeric| / max(|analytic|, |numeric|, floor).
+        max_rel_error: worst |analytic - numeric| / max(|analytic|, |numeric|, floor);
+            infinite where either gradient is NaN or infinite, so ``ok()`` fails.
         input_index: which input the worst element belongs to (None if nothing was checked).
         position: that element's index within its input.
         analytic: backprop's value there.
@@ -41,6 +42,12 @@ class GradcheckResult:
     def __str__(self) -> str:
         if self.input_index is None:
             return "gradcheck: no elements checked"
+        if not (np.isfinite(self.analytic) and np.isfinite(self.numeric)):
+            return (
+                f"gradcheck: non-finite gradient at input {self.input_index}, position "
+                f"{self.position} (backprop {self.analytic:.10g}, numeric {self.numeric:.10g}; "
+                f"{self.checked} elements checked)"
+            )
         return (
             f"gradcheck: worst relative error {self.max_rel_error:.3g} at input "
             f"{self.input_index}, position {self.position} (backprop {self.analytic:.10g}, "
@@ -70,7 +77,9 @@ def gradcheck(
         max_elements: check at most this many elements per input (chosen at random).
 
     Returns:
-        a :class:`GradcheckResult` naming the worst element.
+        a :class:`GradcheckResult` naming the worst element. A NaN or infinite value in
+        either gradient is the worst error there is (``max_rel_error`` is inf): backprop's
+        gradient is scanned whole, even where ``max_elements`` samples the comparison.
 
     Raises:
         TypeError: if an input that requires a gradient is not float64.
@@ -107,6 +116,10 @@ def gradcheck(
         if not t.requires_grad:
             continue
         grad = analytic[i] if analytic[i] is not None else np.zeros_like(t.data)
+        bad = np.argwhere(~np.isfinite(grad))
+        if len(bad):  # a NaN compares false with everything, so it would never be "worst"
+            pos = tuple(int(p) for p in bad[0])
+            return GradcheckResult(np.inf, i, pos, float(grad[pos]), np.nan, checked + 1)
         positions = list(np.ndindex(t.shape))
         if max_elements is not None and len(positions) > max_elements:
             picks = rng.choice(len(positions), size=max_elements, replace=False)
@@ -122,8 +135,10 @@ def gradcheck(
             numeric = (plus - minus) / (2 * eps)
             a = float(grad[pos])
             error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+            if not np.isfinite(error):  # a NaN or inf difference: fail, and say where
+                error = np.inf
             checked += 1
-            if error >= worst.max_rel_error or worst.input_index is None:
+            if error > worst.max_rel_error or worst.input_index is None:
                 worst = GradcheckResult(error, i, tuple(int(p) for p in pos), a, numeric, 0)
     worst.checked = checked
     return worst
