@@ -8,6 +8,12 @@ tenths; no outer test fold is read.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/mr_cv.py '{}' '{"contrast_words": ["but"]}'
 
+This is a tool for exploring candidates, not a protocol: a recipe picked by its mean
+over the 10 inner tenths is not blind to the outer test folds (the inner tenths of the
+other folds' training parts hold, together, on average 57 % of each outer test fold's
+sentences). ``benchmarks/classify.py`` chooses MR's recipe by nested cross-validation
+instead, each outer fold on its own training part.
+
 Each candidate is a JSON object of ``TextClassifier`` options laid over
 ``RECIPES["mr"]`` (``'{}'``: the recipe itself). Prints one JSON line per candidate: the
 options, the mean inner accuracy (%), each fold's, and the median fit time in seconds.
@@ -24,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classify import DEFAULT_DATA, RECIPES, _dev_split, _subset, load
+from classify import DEFAULT_DATA, RECIPES, _dev_split, _subset, load, record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,17 +55,16 @@ def main(argv: list[str] | None = None) -> int:
             model = TextClassifier(random_state=args.seed + f, **recipe).fit(*inner)
             seconds.append(time.perf_counter() - start)
             scores.append(100 * model.score(*held))
-        print(
-            json.dumps(
-                {
-                    "options": options,
-                    "inner": round(float(np.mean(scores)), 2),
-                    "folds": [round(s, 2) for s in scores],
-                    "seconds": round(float(np.median(seconds)), 2),
-                }
-            ),
-            flush=True,
+        entry = record(
+            "mr_cv",
+            {
+                "options": options,
+                "inner": round(float(np.mean(scores)), 2),
+                "folds": [round(s, 2) for s in scores],
+                "seconds": round(float(np.median(seconds)), 2),
+            },
         )
+        print(json.dumps(entry), flush=True)
     return 0
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classify import DEFAULT_DATA, _subset, load, run_fasttext
+from classify import DEFAULT_DATA, _subset, load, record, run_fasttext
 
 
 def folds(labels: list, k: int, splits: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -74,19 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         for text in candidates:
             options = json.loads(text)
             result = score(train, options, args.folds, args.splits)
-            print(
-                json.dumps(
-                    {
-                        "system": system,
-                        "options": options,
-                        "accuracy": round(100 * result["accuracy"], 2),
-                        "fold_std": round(100 * float(np.std(result["folds"])), 2),
-                        "median_seconds": round(float(np.median(result["seconds"])), 2),
-                        "folds": [round(100 * a, 2) for a in result["folds"]],
-                    }
-                ),
-                flush=True,
+            entry = record(
+                "trec_cv",
+                {
+                    "system": system,
+                    "options": options,
+                    "accuracy": round(100 * result["accuracy"], 2),
+                    "fold_std": round(100 * float(np.std(result["folds"])), 2),
+                    "median_seconds": round(float(np.median(result["seconds"])), 2),
+                    "folds": [round(100 * a, 2) for a in result["folds"]],
+                },
             )
+            print(json.dumps(entry), flush=True)
     return 0
 
 

@@ -188,6 +188,18 @@ CASES = [
         "the training data has only one class ('a'); a classifier needs at least 2 classes",
     ),
     Case(
+        "unknown-recipe",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--recipe", "imdb"),
+        "no recipe named 'imdb'; the named recipes are default, mr, sst2, trec",
+    ),
+    Case(
+        "recipe-with-an-unknown-setting",
+        lambda t, m: _clf_train(
+            t, str(m / "labelled.ft"), "--recipe", _write(t / "r.toml", "[classifier]\nepoch = 3\n")
+        ),
+        "'epoch' is not a TextClassifier parameter (did you mean 'epochs'?)",
+    ),
+    Case(
         "empty-vocabulary",
         lambda t, m: _lm_train(t, _write(t / "r.txt", "a b c\n"), "--min-count", "2"),
         "the vocabulary is empty: no token occurs at least min_count=2 times",

@@ -12,6 +12,7 @@ import numpy as np
 
 from ffnlp import distributed
 from ffnlp.cli.common import (
+    GIVEN,
     Formatter,
     add_checkpoint_options,
     add_threads_option,
@@ -19,9 +20,11 @@ from ffnlp.cli.common import (
     check_positive,
     checkpoint_settings,
     read_text_lines,
+    record_given_options,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
+from ffnlp.recipes import load_recipe, recipe_names
 from ffnlp.text import TOKENIZER_MODES
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
@@ -68,6 +71,13 @@ def _word_list(text: str) -> list[str]:
 
 
 def _add_classifier_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME|PATH",
+        help=f"start from a named recipe ({', '.join(recipe_names())}) or a recipe file "
+        "(TOML); the flags given beside it override its settings",
+    )
     g = p.add_argument_group("model")
     g.add_argument(
         "--features",
@@ -197,6 +207,26 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# The flags whose destination is not the TextClassifier parameter's own name.
+_PARAMETER_FLAGS = {"hidden_dims": "hidden", "random_state": "seed"}
+
+
+def _with_recipe(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the recipe's settings laid over those the user did not give."""
+    if not args.recipe:
+        return params
+    given = getattr(args, GIVEN, set())
+    recipe = load_recipe(args.recipe).params
+    for key, value in recipe.items():
+        if key in ("verbose", "lexicon"):
+            raise ValueError(
+                f"recipe {args.recipe!r}: {key!r} cannot be set in a recipe (use the flag)"
+            )
+        if _PARAMETER_FLAGS.get(key, key) not in given:
+            params[key] = value
+    return params
+
+
 def add_classify_commands(commands: Any) -> None:
     classify = commands.add_parser(
         "classify",
@@ -220,6 +250,7 @@ def add_classify_commands(commands: Any) -> None:
     _add_classifier_options(p)
     add_threads_option(p)
     add_checkpoint_options(p)
+    record_given_options(p)
     p.set_defaults(handler=run_classify_train, data_parallel=True)
     p = sub.add_parser(
         "test",
@@ -248,6 +279,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_classifier_options(p)
     add_threads_option(p)
+    record_given_options(p)
     p.set_defaults(handler=run_classify_cv)
 
 
@@ -287,7 +319,7 @@ def _classifier(args: argparse.Namespace) -> Any:
     for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
     lexicon = read_lexicon(args.lexicon, args.encoding) if args.lexicon else None
-    return _estimators().TextClassifier(
+    params = dict(
         features=args.features,
         embed_dim=args.embed_dim,
         pooling=args.pooling,
@@ -324,6 +356,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         random_state=args.seed,
         verbose=not args.no_progress,
     )
+    return _estimators().TextClassifier(**_with_recipe(args, params))
 
 
 def run_classify_train(args: argparse.Namespace) -> int:

@@ -23,6 +23,29 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
     pass
 
 
+# The namespace attribute holding the destinations of the options given on the command line.
+GIVEN = "given_options"
+
+
+def record_given_options(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` note, in ``args.given_options``, each option the user gave, so that
+    a recipe's settings give way to the flags given beside it (and to those alone: a flag
+    given with its default value still overrides)."""
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            action.__class__ = _recording(type(action))
+
+
+def _recording(cls: type) -> type:
+    class Recorded(cls):
+        def __call__(self, parser, namespace, values, option_string=None):
+            super().__call__(parser, namespace, values, option_string)
+            setattr(namespace, GIVEN, getattr(namespace, GIVEN, frozenset()) | {self.dest})
+
+    Recorded.__name__ = f"Recorded{cls.__name__}"
+    return Recorded
+
+
 def add_text_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("text")
     group.add_argument(
