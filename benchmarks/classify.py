@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ffnlp.recipes import load_recipe, recipe_names
+from ffnlp.recipes import Recipe, load_recipe, recipe_names
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))
@@ -48,7 +48,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # every recipe ffnlp ships, on training data only (selection_splits, choose), and reads each test
 # set once, at the end, with the recipe chosen.
 CANDIDATES = tuple(recipe_names())
-RECIPES: dict[str, dict[str, Any]] = {name: load_recipe(name).params for name in CANDIDATES}
+RECIPES: dict[str, Recipe] = {name: load_recipe(name) for name in CANDIDATES}
 INNER_FOLDS = 3  # MR: folds of each outer training part, for choosing that fold's recipe
 SELECTION_FOLDS = 5  # SST-2 (over its training sentences) and TREC (its training questions)
 # fastText settings searched on the same dev data.
@@ -124,11 +124,9 @@ def _children_peak_mb() -> float:
 # ---------------------------------------------------------------------------- the three systems
 
 
-def run_ffnlp(train: tuple, test: tuple, recipe: dict[str, Any], seed: int) -> dict[str, Any]:
-    from ffnlp.estimators import TextClassifier
-
+def run_ffnlp(train: tuple, test: tuple, recipe: Recipe, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
-    model = TextClassifier(random_state=seed, **recipe).fit(*train)
+    model = recipe.estimator(random_state=seed).fit(*train)
     seconds = time.perf_counter() - start
     return {"accuracy": model.score(*test), "train_seconds": seconds, "peak_memory_mb": _peak_mb()}
 
@@ -303,18 +301,16 @@ def selection_splits(
 
 
 def score_candidates(
-    splits: list[tuple[tuple, tuple]], candidates: dict[str, dict[str, Any]], seed: int
+    splits: list[tuple[tuple, tuple]], candidates: dict[str, Recipe], seed: int
 ) -> dict[str, dict[str, Any]]:
     """Each candidate recipe's held-out accuracy over ``splits`` (pooled over every held-out
     text), with each fold's accuracy and fit time: the raw record of the choice."""
-    from ffnlp.estimators import TextClassifier
-
     scores = {}
-    for name, params in candidates.items():
+    for name, recipe in candidates.items():
         folds, sizes, seconds = [], [], []
         for f, (train, held) in enumerate(splits):
             start = time.perf_counter()
-            model = TextClassifier(random_state=seed + f, **params).fit(*train)
+            model = recipe.estimator(random_state=seed + f).fit(*train)
             seconds.append(time.perf_counter() - start)
             folds.append(float(model.score(*held)))
             sizes.append(len(held[1]))
@@ -399,7 +395,7 @@ def evaluate(
             results["ffnlp"]["selection"] = {
                 "protocol": f"nested: each outer fold's recipe chosen by {INNER_FOLDS}-fold "
                 "cross-validation of that fold's training part",
-                "candidates": RECIPES,
+                "candidates": {n: r.to_dict() for n, r in RECIPES.items()},
                 "chosen": [c["chosen"] for c in chosen_per_fold],
                 "folds": chosen_per_fold,
             }
@@ -419,7 +415,7 @@ def evaluate(
             where = "training sentences" if name == "sst2" else "training questions"
             results["ffnlp"]["selection"] = {
                 "protocol": f"{SELECTION_FOLDS}-fold cross-validation over the {where}",
-                "candidates": RECIPES,
+                "candidates": {n: r.to_dict() for n, r in RECIPES.items()},
                 "chosen": chosen,
                 "scores": scores,
             }
@@ -551,7 +547,7 @@ def write_report(results: dict[str, Any]) -> None:
         + json.dumps(
             {
                 n: {
-                    "recipes": RECIPES,
+                    "recipes": {n: r.to_dict() for n, r in RECIPES.items()},
                     "fasttext": results[n].get("fasttext", {}).get("settings"),
                 }
                 for n in results

@@ -14,8 +14,8 @@ other folds' training parts hold, together, on average 57 % of each outer test f
 sentences). ``benchmarks/classify.py`` chooses MR's recipe by nested cross-validation
 instead, each outer fold on its own training part.
 
-Each candidate is a JSON object of ``TextClassifier`` options laid over
-``RECIPES["mr"]`` (``'{}'``: the recipe itself). Prints one JSON line per candidate: the
+Each candidate is a JSON object of ``TextClassifier`` options (``features`` as tables,
+``contrast_words`` a list) laid over the ``mr`` recipe (``'{}'``: the recipe itself). Prints one JSON line per candidate: the
 options, the mean inner accuracy (%), each fold's, and the median fit time in seconds.
 """
 
@@ -32,6 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classify import DEFAULT_DATA, RECIPES, _dev_split, _subset, load, record
 
+from ffnlp.recipes import recipe_from_options
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -39,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the benchmark's fold seed")
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA), help="holds mr/")
     args = parser.parse_args(argv)
-    from ffnlp.estimators import TextClassifier
     from ffnlp.metrics import stratified_kfold
 
     sets = load("mr", Path(args.data_dir))
@@ -47,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     outer = list(stratified_kfold(everything[1], k=sets["folds"], seed=args.seed))
     for text in args.candidates:
         options = json.loads(text)
-        recipe = {**RECIPES["mr"], **options}
+        recipe = recipe_from_options(options, RECIPES["mr"])
         scores, seconds = [], []
         for f, (train_idx, _) in enumerate(outer):  # the outer test folds stay unread
             inner, held = _dev_split(_subset(everything, train_idx), args.seed)
             start = time.perf_counter()
-            model = TextClassifier(random_state=args.seed + f, **recipe).fit(*inner)
+            model = recipe.estimator(random_state=args.seed + f).fit(*inner)
             seconds.append(time.perf_counter() - start)
             scores.append(100 * model.score(*held))
         entry = record(

@@ -44,9 +44,9 @@ def make_model(candidate: str | dict[str, Any], seed: int) -> Any:
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"),
             LogisticRegression(C=10, max_iter=2000, random_state=seed),
         )
-    from ffnlp.estimators import TextClassifier
+    from ffnlp.recipes import recipe_from_options
 
-    return TextClassifier(random_state=seed, **candidate)
+    return recipe_from_options(candidate).estimator(random_state=seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,12 +35,12 @@ def folds(labels: list, k: int, splits: int) -> list[tuple[int, np.ndarray, np.n
 
 
 def score_ffnlp(train: tuple, recipe: dict[str, Any], k: int, splits: int) -> dict[str, Any]:
-    from ffnlp.estimators import TextClassifier
+    from ffnlp.recipes import recipe_from_options
 
     accuracies, seconds = [], []
     for seed, tr, te in folds(train[1], k, splits):
         start = time.perf_counter()
-        model = TextClassifier(random_state=seed, **recipe).fit(*_subset(train, tr))
+        model = recipe_from_options(recipe).estimator(random_state=seed).fit(*_subset(train, tr))
         seconds.append(time.perf_counter() - start)
         accuracies.append(model.score(*_subset(train, te)))
     return {"accuracy": float(np.mean(accuracies)), "folds": accuracies, "seconds": seconds}

@@ -33,7 +33,7 @@ def _pairs(prefix, n):
 
 def test_the_candidates_are_every_shipped_recipe(bench):
     assert bench.CANDIDATES == ("default", "mr", "sst2", "trec")
-    assert bench.RECIPES["trec"]["prefix_pairs"] == 4 and bench.RECIPES["default"] == {}
+    assert bench.RECIPES["trec"].params["epochs"] == 10 and bench.RECIPES["default"].params == {}
 
 
 def test_trec_and_mr_folds_hold_training_texts_only(bench):
@@ -74,7 +74,10 @@ def test_choose_takes_the_best_held_out_score_and_the_first_of_equals(bench):
 def test_score_candidates_pools_every_held_out_text(bench):
     train = _pairs("x", 24)
     splits = bench.selection_splits("trec", {"train": train}, seed=0)[:2]
-    scores = bench.score_candidates(splits, {"small": {"embed_dim": 4, "epochs": 2}}, seed=0)
+    from ffnlp.recipes import recipe_from_options
+
+    small = recipe_from_options({"embed_dim": 4, "epochs": 2})
+    scores = bench.score_candidates(splits, {"small": small}, seed=0)
     s = scores["small"]
     assert len(s["folds"]) == 2 and len(s["seconds"]) == 2
     assert s["accuracy"] == pytest.approx(np.dot(s["folds"], s["held_out"]) / sum(s["held_out"]))

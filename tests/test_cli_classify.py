@@ -95,13 +95,22 @@ def test_lexicon_features_from_a_file(data, capsys):
             lexicon,
             "--hidden",
             "8",
-            *FAST,
+            *FAST[2:],
         ],
         capsys,
     )
     assert code == 0, err
     code, out, _ = _run(["classify", "test", tmp / "lex.npz", test, "--json"], capsys)
     assert json.loads(out)["accuracy"] == 1.0
+    # A setting of the classifier on embeddings is refused, not ignored.
+    argv = ["classify", "train", train, "--out", tmp / "x.npz", "--features", "lexicon"]
+    code, _, err = _run([*argv, "--bigrams"], capsys)
+    assert code == 2 and "--bigrams is a setting of the classifier on embeddings" in err
+    code, _, err = _run(
+        ["classify", "train", train, "--out", tmp / "x.npz", "--lexicon-size", "9"], capsys
+    )
+    assert code == 2 and "--lexicon-size is a setting of --features lexicon" in err
+    assert not (tmp / "x.npz").exists()
 
 
 def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
@@ -203,18 +212,23 @@ def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp
         "".join(f"__label__pos {t}\n" for t in POS * 3)
         + "".join(f"__label__neg {t}\n" for t in NEG)
     )
-    flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
+    flags = ["--bigrams", "--wide", "--unknown-words", "prefix"]
     flags += ["--contrast-words", "but, yet", "--class-weight", "balanced"]
     out = tmp_path / "m.npz"
     code, _, err = _run(["classify", "train", train, "--out", out, *flags, *FAST], capsys)
     assert code == 0, err
-    model = TextClassifier.load(out)
-    assert model.wide and model.model_.config.wide and model.unknown_words == "prefix"
-    assert list(model.contrast_words) == ["but", "yet"] and model.class_weight == "balanced"
+    wrapper = TextClassifier.load(out)
+    assert wrapper.words == ("but", "yet")
+    model = wrapper.estimator_
+    assert model.wide and model.unknown_words == "prefix" and model.class_weight == "balanced"
+    kinds = [type(m).__name__ for m in model.model_.members]
+    assert kinds == ["DeepAveragingNetwork", "NaiveBayesLinear"]
     assert model.classes_.tolist() == ["neg", "pos"]
-    assert model.model_.config.class_weights == (2.0, 2 / 3)  # 24 / (2 * 6), 24 / (2 * 18)
+    for member in model.model_.members:  # 24 / (2 * 6), 24 / (2 * 18)
+        assert member.config.class_weights == (2.0, 2 / 3)
     code, _, err = _run(
-        ["classify", "train", train, "--out", tmp_path / "w.npz", "--wide", *FAST], capsys
+        ["classify", "train", train, "--out", tmp_path / "w.npz", "--pooling", "nb", *FAST],
+        capsys,
     )
     assert code == 2 and "needs nb_features" in err
 
@@ -228,11 +242,14 @@ def test_contrast_words_can_be_set_at_test_and_prediction_time(data, capsys, mon
             ["classify", "train", train, "--out", tmp / name, *FAST, *words], capsys
         )
         assert code == 0, err
+    from ffnlp.estimators import ContrastClauses
+
     model = TextClassifier.load(tmp / "m.npz")
     text = "a great warm film but a dull awful plot"
     plain = model.predict_proba([text])[0]
-    model.set_params(contrast_words=("but",))
-    contrast = model.predict_proba([text])[0]
+    wrapped = ContrastClauses(TextClassifier(), words=("but",))
+    wrapped.estimator_, wrapped.classes_ = model, model.classes_
+    contrast = wrapped.predict_proba([text])[0]
     assert abs(plain - contrast).max() > 1e-3  # the clause changes the answer
     for name, words, expected in (
         ("m.npz", [], plain),
@@ -261,10 +278,12 @@ def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys)
     flags += ["--lr-schedule", "linear"]
     code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
     assert code == 0, err
+    from ffnlp.estimators import OpeningPairs, Openings, WordShapes
+
     model = TextClassifier.load(tmp / "m.npz")
-    assert (model.prefix_ngrams, model.prefix_pairs, model.lr_schedule) == (2, 2, "linear")
-    assert len(model.pair_table_) > 0
-    assert model.word_shapes and model.shape_table_
+    assert model.features == [Openings(2), OpeningPairs(2), WordShapes()]
+    assert model.lr_schedule == "linear"
+    assert len(model.features_[1].table_) > 0 and model.features_[2].table_
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])
     assert exit_info.value.code == 2 and "invalid choice: 'cos'" in capsys.readouterr().err

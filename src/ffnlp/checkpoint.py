@@ -137,6 +137,7 @@ def identity(model: Module, data_fingerprint: str) -> dict[str, Any]:
         else {}
     )
     return {
+        "model": type(model).__name__,
         "model settings": json.loads(json.dumps(settings, default=str)),
         # Not compared: what a setting added after a checkpoint was written stood at then.
         "model defaults": json.loads(json.dumps(defaults, default=str)),
@@ -203,9 +204,15 @@ class Checkpoint:
                 # default in that run.
                 then = {**{k: v for k, v in defaults.items() if k in value}, **then}
             if then != value:
+                older = "model" not in saved_identity and "model" in now
                 raise ValueError(
                     f"{where}: it was made with other {key} ({_difference(then, value)}); "
-                    "resume with the same model settings and training data"
+                    + (
+                        "it was written by an earlier ffnlp, before the classifier was split "
+                        "into parts, and cannot be resumed: start the run afresh"
+                        if older
+                        else "resume with the same model settings and training data"
+                    )
                 )
 
     def restore(

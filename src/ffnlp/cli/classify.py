@@ -122,8 +122,8 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--buckets",
         type=int,
-        default=200_000,
-        help="hash buckets for bigrams (0: one row per bigram seen --min-count times)",
+        default=0,
+        help="hash the bigrams into this many rows (0: one row per bigram seen --min-count times, a table sized to the data)",
     )
     g.add_argument(
         "--prefix-ngrams",
@@ -209,22 +209,59 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
 
 # The flags whose destination is not the TextClassifier parameter's own name.
 _PARAMETER_FLAGS = {"hidden_dims": "hidden", "random_state": "seed"}
+# The flags that make the feature objects (a recipe's features give way to any of them).
+_FEATURE_FLAGS = ("bigrams", "buckets", "prefix_ngrams", "prefix_pairs", "word_shapes")
+# Settings of one classifier and not the other: given to the other, they are refused.
+_LEXICON_ONLY = ("lexicon", "lexicon_size")
+_EMBEDDINGS_ONLY = (
+    "embed_dim", "pooling", "word_dropout", *_FEATURE_FLAGS, "nb_features",
+    "pool_words_only", "wide", "min_count", "max_vocab", "unknown_words", "pretrained",
+    "freeze_embeddings", "batch_by_length", "lr_schedule", "class_weight", "recipe",
+)  # fmt: skip
 
 
-def _with_recipe(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with the recipe's settings laid over those the user did not give."""
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _features(args: argparse.Namespace) -> list[Any]:
+    """The feature objects the feature flags ask for, in the order rows are laid out."""
+    from ffnlp.text.row_features import Bigrams, OpeningPairs, Openings, WordShapes
+
+    features: list[Any] = []
+    if args.bigrams:
+        features.append(Bigrams(buckets=args.buckets))
+    elif "buckets" in getattr(args, GIVEN, ()):
+        raise ValueError("--buckets sizes the bigram table: give it with --bigrams")
+    if args.prefix_ngrams:
+        features.append(Openings(args.prefix_ngrams))
+    if args.prefix_pairs:
+        features.append(OpeningPairs(args.prefix_pairs))
+    if args.word_shapes:
+        features.append(WordShapes())
+    return features
+
+
+def _with_recipe(
+    args: argparse.Namespace, params: dict[str, Any], given: frozenset[str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``params`` with the recipe's settings laid over those the user did not give, and the
+    contrast words (the flag's, else the recipe's)."""
+    words = tuple(args.contrast_words)
     if not args.recipe:
-        return params
-    given = getattr(args, GIVEN, set())
-    recipe = load_recipe(args.recipe).params
-    for key, value in recipe.items():
-        if key in ("verbose", "lexicon"):
+        return params, words
+    recipe = load_recipe(args.recipe)
+    for key, value in recipe.params.items():
+        if key in ("verbose", "pretrained"):
             raise ValueError(
                 f"recipe {args.recipe!r}: {key!r} cannot be set in a recipe (use the flag)"
             )
-        if _PARAMETER_FLAGS.get(key, key) not in given:
+        if key == "features":
+            if not given & set(_FEATURE_FLAGS):
+                params[key] = value
+        elif _PARAMETER_FLAGS.get(key, key) not in given:
             params[key] = value
-    return params
+    return params, words if "contrast_words" in given else recipe.contrast_words
 
 
 def add_classify_commands(commands: Any) -> None:
@@ -295,11 +332,19 @@ def _add_contrast_override(p: argparse.ArgumentParser) -> None:
 
 
 def _load_classifier(args: argparse.Namespace) -> Any:
-    model = _estimators().TextClassifier.load(args.model)
-    if args.contrast_words is not None:
-        model.set_params(contrast_words=tuple(args.contrast_words))
-        model._contrast_words()  # checked now, not at the first prediction
-    return model
+    estimators = _estimators()
+    model = estimators.load_classifier(args.model)
+    if args.contrast_words is None:
+        return model
+    inner = getattr(model, "estimator_", model)
+    if not args.contrast_words:  # '' for none: the classifier alone
+        return inner
+    wrapper = estimators.ContrastClauses(
+        type(inner)(**inner.get_params(deep=False)), words=tuple(args.contrast_words)
+    )
+    wrapper._checked_words(inner.tokenizer_.mode)  # checked now, not at the first prediction
+    wrapper.estimator_, wrapper.classes_ = inner, inner.classes_
+    return wrapper
 
 
 def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -318,45 +363,71 @@ def _estimators() -> Any:
 def _classifier(args: argparse.Namespace) -> Any:
     for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    lexicon = read_lexicon(args.lexicon, args.encoding) if args.lexicon else None
-    params = dict(
-        features=args.features,
-        embed_dim=args.embed_dim,
-        pooling=args.pooling,
-        hidden_dims=tuple(args.hidden),
-        activation=args.activation,
-        dropout=args.dropout,
-        word_dropout=args.word_dropout,
-        bigrams=args.bigrams,
-        prefix_ngrams=args.prefix_ngrams,
-        prefix_pairs=args.prefix_pairs,
-        word_shapes=args.word_shapes,
-        buckets=args.buckets,
-        nb_features=args.nb_features,
-        pool_words_only=args.pool_words_only,
-        wide=args.wide,
-        min_count=args.min_count,
-        max_vocab=args.max_vocab,
-        unknown_words=args.unknown_words,
-        contrast_words=tuple(args.contrast_words),
-        tokenizer=args.tokenizer,
-        lowercase=args.lowercase,
-        lexicon=lexicon,
-        lexicon_size=args.lexicon_size,
-        pretrained=args.pretrained,
-        freeze_embeddings=args.freeze_embeddings,
+    estimators = _estimators()
+    given = getattr(args, GIVEN, frozenset())
+    training = dict(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        batch_by_length=args.batch_by_length,
         lr=args.lr,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        class_weight=None if args.class_weight == "none" else args.class_weight,
         random_state=args.seed,
         verbose=not args.no_progress,
     )
-    return _estimators().TextClassifier(**_with_recipe(args, params))
+    if args.features == "lexicon":
+        wrong = [d for d in _EMBEDDINGS_ONLY if d in given]
+        if wrong:
+            raise ValueError(
+                f"{_flag(wrong[0])} is a setting of the classifier on embeddings, not of "
+                "--features lexicon: leave it out"
+            )
+        model = estimators.LexiconClassifier(
+            lexicon=read_lexicon(args.lexicon, args.encoding) if args.lexicon else None,
+            lexicon_size=args.lexicon_size,
+            tokenizer=args.tokenizer,
+            lowercase=args.lowercase,
+            hidden_dims=tuple(args.hidden) or (16,),
+            activation=args.activation,
+            dropout=args.dropout,
+            **training,
+        )
+        words = tuple(args.contrast_words)
+    else:
+        wrong = [d for d in _LEXICON_ONLY if d in given]
+        if wrong:
+            raise ValueError(
+                f"{_flag(wrong[0])} is a setting of --features lexicon, not of the "
+                "classifier on embeddings: leave it out"
+            )
+        params = dict(
+            features=_features(args),
+            embed_dim=args.embed_dim,
+            pooling=args.pooling,
+            hidden_dims=tuple(args.hidden),
+            activation=args.activation,
+            dropout=args.dropout,
+            word_dropout=args.word_dropout,
+            nb_features=args.nb_features,
+            pool_words_only=args.pool_words_only,
+            wide=args.wide,
+            min_count=args.min_count,
+            max_vocab=args.max_vocab,
+            unknown_words=args.unknown_words,
+            tokenizer=args.tokenizer,
+            lowercase=args.lowercase,
+            pretrained=args.pretrained,
+            freeze_embeddings=args.freeze_embeddings,
+            batch_by_length=args.batch_by_length,
+            lr_schedule=args.lr_schedule,
+            class_weight=None if args.class_weight == "none" else args.class_weight,
+            **training,
+        )
+        params, words = _with_recipe(args, params, given)
+        model = estimators.TextClassifier(**params)
+    if words:
+        model = estimators.ContrastClauses(model, words=words)
+        model._checked_words(args.tokenizer)  # refused now, not after training
+    return model
 
 
 def run_classify_train(args: argparse.Namespace) -> int:
@@ -419,13 +490,13 @@ def run_classify_cv(args: argparse.Namespace) -> int:
     check_positive("--folds", args.folds)
     texts, labels = _read_labelled(args)
     template = _classifier(args)
-    template.verbose = False
+    getattr(template, "estimator", template).verbose = False
     accuracies, f1s = [], []
     started = time.perf_counter()
     for fold, (train_idx, test_idx) in enumerate(
         stratified_kfold(labels, args.folds, seed=args.seed), start=1
     ):
-        model = type(template)(**template.get_params())
+        model = type(template)(**template.get_params(deep=False))
         model.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
         predicted = [str(p) for p in model.predict([texts[i] for i in test_idx])]
         report = classification_report(
