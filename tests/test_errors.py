@@ -188,6 +188,16 @@ CASES = [
         "the training data has only one class ('a'); a classifier needs at least 2 classes",
     ),
     Case(
+        "setting-of-the-other-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--features", "lexicon", "--bigrams"),
+        "--bigrams is a setting of the classifier on embeddings, not of --features lexicon: leave it out",
+    ),
+    Case(
+        "buckets-without-bigrams",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--buckets", "1000"),
+        "--buckets sizes the bigram table: give it with --bigrams",
+    ),
+    Case(
         "unknown-recipe",
         lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--recipe", "imdb"),
         "no recipe named 'imdb'; the named recipes are default, mr, sst2, trec",
