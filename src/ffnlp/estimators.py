@@ -21,6 +21,7 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.checks import check_bool, check_choice, check_int, check_real
 from ffnlp.models.classifier import (
     PooledClassifier,
     PooledClassifierConfig,
@@ -483,10 +484,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         labels = classes.tolist()
         found: dict[int, float] = {}
         for key, value in weight.items():
-            if isinstance(value, (bool, np.bool_)) or not isinstance(
-                value, (int, float, np.integer, np.floating)
-            ):
-                raise ValueError(f"class_weight[{key!r}] must be a number; got {value!r}")
+            check_real(f"class_weight[{key!r}]", value, allow_inf=True)
             # A label as given, or as a model file writes it (JSON keys are strings).
             match = [i for i, label in enumerate(labels) if key == label] or [
                 i for i, label in enumerate(labels) if str(key) == str(label)
@@ -697,10 +695,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             raise ValueError(
                 f"y must hold one label per text; got {y.shape} labels for {len(texts)} texts"
             )
-        if self.features not in ("embeddings", "lexicon"):
-            raise ValueError(f"features must be 'embeddings' or 'lexicon'; got {self.features!r}")
-        if self.unknown_words not in ("unk", "prefix"):
-            raise ValueError(f"unknown_words must be 'unk' or 'prefix'; got {self.unknown_words!r}")
+        check_choice("features", self.features, ("embeddings", "lexicon"))
+        check_choice("unknown_words", self.unknown_words, ("unk", "prefix"))
         self._contrast_words()
         classes, targets = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -715,15 +711,10 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         if self.features == "lexicon":
             self._fit_lexicon(tokens, y, seed, checkpointing, eval_set, log_path)
             return self
-        p = self.prefix_ngrams
-        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
-            raise ValueError(f"prefix_ngrams must be a non-negative integer; got {p!r}")
-        p = self.prefix_pairs
-        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
-            raise ValueError(f"prefix_pairs must be a non-negative integer; got {p!r}")
-        for name in ("word_shapes", "wide"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        check_int("prefix_ngrams", self.prefix_ngrams, minimum=0)
+        check_int("prefix_pairs", self.prefix_pairs, minimum=0)
+        check_bool("word_shapes", self.word_shapes)
+        check_bool("wide", self.wide)
         self.vocab_ = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         data = TextDataset.from_ragged(
             *self._rows(tokens, learn_tables=True),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
+from ffnlp.checks import check_probability
 from ffnlp.cli.common import (
     Formatter,
     add_checkpoint_options,
@@ -389,8 +390,8 @@ def run_eval(args: argparse.Namespace) -> int:
                 )
             tune = model.encode_lines(read_text_lines(args.tune_on, args.encoding))
             weight = interpolate_weight(model.log_probs(tune), ngram.log_probs(tune))
-        elif not 0 <= weight <= 1:
-            raise ValueError(f"--weight must be in [0, 1]; got {weight}")
+        else:
+            check_probability("--weight", weight, allow_one=True)
         mixed = interpolate_log_probs(log_probs, ngram_log_probs, weight)
         results.update(
             {

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.checks import check_choice, check_int, check_probability
 from ffnlp.nn import (
     ACTIVATIONS,
     MLP,
@@ -33,7 +34,6 @@ from ffnlp.nn import (
     Pooling,
 )
 from ffnlp.nn import init as nn_init
-from ffnlp.nn.functional import check_probability
 from ffnlp.text.batching import length_bucketed_minibatches, minibatches
 
 # ---------------------------------------------------------------------------- the network
@@ -103,7 +103,9 @@ class PooledClassifierConfig:
     class_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
+        self.hidden_dims = tuple(
+            check_int(f"hidden_dims[{i}]", h, minimum=1) for i, h in enumerate(self.hidden_dims)
+        )
         try:
             weights = (
                 None
@@ -118,13 +120,10 @@ class PooledClassifierConfig:
             )
         self.class_weights = weights
         for name in ("vocab_size", "num_classes", "embed_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            check_int(name, getattr(self, name), minimum=1)
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes; got {self.num_classes}")
-        if self.pooling not in CLASSIFIER_POOLING:
-            raise ValueError(f"pooling must be one of {CLASSIFIER_POOLING}; got {self.pooling!r}")
+        check_choice("pooling", self.pooling, CLASSIFIER_POOLING)
         if self.pooling == "nb" and not self.nb_features:
             raise ValueError(
                 "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
@@ -145,26 +144,13 @@ class PooledClassifierConfig:
                 "'nb' pooling: choose the network's pooling from mean, max, mean+max or "
                 f"tfidf; got pooling={self.pooling!r}"
             )
-        if any(h <= 0 for h in self.hidden_dims):
-            raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
         if self.class_weights:
             check_class_weights(self.class_weights, self.num_classes)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
-            )
+        check_choice("activation", self.activation, sorted(ACTIVATIONS))
         check_probability("dropout", self.dropout)
         check_probability("word_dropout", self.word_dropout)
-        if isinstance(self.buckets, bool) or not isinstance(self.buckets, int) or self.buckets < 0:
-            raise ValueError(f"buckets must be a non-negative integer; got {self.buckets!r}")
-        if (
-            isinstance(self.nb_features, bool)
-            or not isinstance(self.nb_features, int)
-            or self.nb_features < 0
-        ):
-            raise ValueError(
-                f"nb_features must be a non-negative integer; got {self.nb_features!r}"
-            )
+        self.buckets = check_int("buckets", self.buckets, minimum=0)
+        self.nb_features = check_int("nb_features", self.nb_features, minimum=0)
 
 
 def check_class_weights(weights: Sequence[float], num_classes: int) -> None:
