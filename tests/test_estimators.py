@@ -147,7 +147,9 @@ def test_text_classifier_errors():
         TextClassifier(epochs=1).fit(TEXTS, LABELS[:-1])
     with pytest.raises(TypeError, match="X must be a list of texts"):
         TextClassifier(epochs=1).fit("one text", ["a"])
-    with pytest.raises(ValueError, match=r"features must be one of \('embeddings', 'lexicon'\); got 'tfidf'"):
+    with pytest.raises(
+        ValueError, match=r"features must be one of \('embeddings', 'lexicon'\); got 'tfidf'"
+    ):
         TextClassifier(features="tfidf").fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\); got 2"):
         TextClassifier(dropout=2).fit(TEXTS, LABELS)
