@@ -3,6 +3,7 @@ GridSearchCV, files, and errors."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -533,8 +534,27 @@ def test_word_shapes_add_one_row_per_shape_seen_twice():
 
 
 def test_lr_schedule_is_checked():
-    with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'linear'; got 'cos'"):
+    with pytest.raises(
+        ValueError,
+        match=r"lr_schedule must be one of \('constant', 'plateau', 'linear'\); got 'cos'",
+    ):
         TextClassifier(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)
+    for model in (TextClassifier(epochs=1), FeedforwardClassifier(epochs=1)):
+        X = TEXTS if isinstance(model, TextClassifier) else np.eye(len(LABELS))
+        with pytest.raises(ValueError, match=r"lr_schedule='plateau' .* it needs an eval_set"):
+            model.set_params(lr_schedule="plateau").fit(X, LABELS)
+
+
+def test_plateau_schedule_halves_the_rate_when_the_held_out_loss_does_not_improve(tmp_path):
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+    y = np.array([0, 1, 1, 0] * 5)
+    held_out = (X[:4], np.array([1, 0, 0, 1]))  # the opposite labels: it only gets worse
+    model = FeedforwardClassifier(hidden_dims=(8,), epochs=4, lr=0.05, lr_schedule="plateau")
+    model.fit(X, y, eval_set=held_out, log_path=tmp_path / "log.jsonl")
+    epochs = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in epochs if "seconds" in r]
+    assert [r["best"] for r in epochs] == [True, False, False, False]
+    assert [r["lr"] for r in epochs] == [0.05, 0.05, 0.025, 0.0125]
 
 
 def test_a_file_whose_tables_do_not_match_its_configuration_is_refused(tmp_path):

@@ -40,7 +40,7 @@ from ffnlp.text.features import (
 )
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import PrefixBackoff, Vocab
-from ffnlp.train import ArrayDataset, TrainConfig, fit
+from ffnlp.train import LR_SCHEDULES, ArrayDataset, TrainConfig, fit
 
 KIND = "text_classifier"
 
@@ -100,18 +100,24 @@ def _check_fitted(estimator: Any, attribute: str = "classes_") -> None:
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
 
 
-def _train_config(est: Any, verbose: bool) -> TrainConfig:
-    schedule = getattr(est, "lr_schedule", "constant")
-    if schedule not in ("constant", "linear"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {schedule!r}")
+def _train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
+    """The training settings of ``est``; ``held_out``: whether it is given an ``eval_set``."""
+    schedule = check_choice("lr_schedule", est.lr_schedule, LR_SCHEDULES)
+    if schedule == "plateau" and not held_out:
+        raise ValueError(
+            "lr_schedule='plateau' lowers the learning rate when the held-out loss stops "
+            "improving: it needs an eval_set (--valid on the command line)"
+        )
     return TrainConfig(
         epochs=est.epochs,
         batch_size=est.batch_size,
         optimizer=est.optimizer,
         lr=est.lr,
         weight_decay=est.weight_decay,
-        lr_decay=1.0,
-        lr_schedule="linear" if schedule == "linear" else "plateau",
+        # 1 under the other schedules, where it does nothing: their checkpoints from before
+        # "constant" had its own name (a "plateau" that never acted) still resume.
+        lr_decay=est.lr_decay if schedule == "plateau" else 1.0,
+        lr_schedule=schedule,
         early_stopping=0,
         lazy_embeddings=getattr(est, "lazy", False),
         seed=est.random_state if est.random_state is not None else 0,
@@ -148,6 +154,7 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         weight_decay: L2 on the weights (not the biases).
         epochs, batch_size, lr, optimizer: training settings (``optimizer`` "adam", "adamw"
             or "sgd").
+        lr_schedule, lr_decay: how the learning rate changes, as in :class:`TextClassifier`.
         standardize: scale each feature to zero mean and unit variance first.
         random_state: seed of the initial weights, dropout and batch order.
         verbose: show training progress.
@@ -168,6 +175,8 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         batch_size: int = 32,
         lr: float = 1e-3,
         optimizer: str = "adam",
+        lr_schedule: str = "constant",
+        lr_decay: float = 0.5,
         standardize: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -180,6 +189,8 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
         self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
@@ -266,11 +277,19 @@ class FeedforwardClassifier(_ClassifierBase, _EstimatorBase):
             dropout=self.dropout,
             rng=self.random_state if self.random_state is not None else 0,
         )
+        training = _train_config(self, self.verbose, held_out=eval_set is not None)
+        valid = None
+        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+            rows = self._validate(eval_set[0], reset=False)
+            valid = ArrayDataset(
+                ((rows - self.mean_) / self.scale_).astype(np.float32),
+                _held_out_targets(self, eval_set[1]),
+            )
         fit(
             _WithLoss(self.network_),
             ArrayDataset(inputs, targets.astype(np.int64)),
-            None,
-            _train_config(self, self.verbose),
+            valid,
+            training,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
@@ -354,8 +373,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         batch_by_length: train on batches of texts of similar length (shuffled texts,
             sorted by length in runs of 50 batches, the batches shuffled): less padding,
             so faster steps, on corpora whose texts vary in length.
-        lr_schedule: "constant", or "linear": the rate falls linearly to 0 over all the
-            steps, fastText's schedule.
+        lr_schedule: how the learning rate changes: "constant" (it never does), "plateau"
+            (multiplied by ``lr_decay`` after every epoch whose held-out loss is no better
+            than the best so far; needs an ``eval_set``, whose best epoch's weights are then
+            the ones kept) or "linear" (it falls linearly to 0 over all the steps, fastText's
+            schedule). The same three as ``ffnlp lm train``'s.
+        lr_decay: the factor of the "plateau" schedule (0.5 halves the rate).
         random_state: one seed for everything random.
         verbose: show training progress.
     """
@@ -394,6 +417,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         optimizer: str = "adam",
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
+        lr_decay: float = 0.5,
         class_weight: str | dict[Any, float] | None = None,
         lazy: bool = True,
         random_state: int | None = 0,
@@ -431,6 +455,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
         self.class_weight = class_weight
         self.lazy = lazy
         self.random_state = random_state
@@ -744,11 +769,17 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             self.model_.set_nb_table(data, data.targets)
         if self.pooling == "tfidf":
             self.model_.set_idf_table(data)
-        training = _train_config(self, self.verbose)
+        training = _train_config(self, self.verbose, held_out=eval_set is not None)
+        valid = None
+        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+            valid = TextDataset.from_ragged(
+                *self._rows(self._tokens(self._texts(eval_set[0]))),
+                _held_out_targets(self, eval_set[1]),
+            )
         fit(
             self.model_,
             data,
-            None,
+            valid,
             training,
             log_path=log_path,
             unit="texts",
@@ -804,6 +835,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             batch_size=self.batch_size,
             lr=self.lr,
             optimizer=self.optimizer,
+            lr_schedule=self.lr_schedule,
+            lr_decay=self.lr_decay,
             random_state=seed,
             verbose=self.verbose,
         )
@@ -979,9 +1012,7 @@ def _held_out_metrics(
     if eval_set is None:
         return None
     inputs, labels = eval_set
-    labels = np.asarray(labels)
-    check_unseen_labels(estimator.classes_.tolist(), labels.tolist())
-    targets = np.searchsorted(estimator.classes_, labels)
+    targets = _held_out_targets(estimator, labels)
 
     def epoch_metrics(model: Module) -> dict[str, float]:
         probs = estimator.predict_proba(inputs)
@@ -992,6 +1023,13 @@ def _held_out_metrics(
         }
 
     return epoch_metrics
+
+
+def _held_out_targets(estimator: Any, labels: Any) -> np.ndarray:
+    """Held-out labels as class ids of ``estimator.classes_`` (refused when one is unseen)."""
+    labels = np.asarray(labels)
+    check_unseen_labels(estimator.classes_.tolist(), labels.tolist())
+    return np.searchsorted(estimator.classes_, labels).astype(np.int64)
 
 
 def _drop_negative(

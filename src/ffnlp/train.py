@@ -34,7 +34,7 @@ from ffnlp.nn import Module
 from ffnlp.text.batching import minibatches, num_batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-LR_SCHEDULES = ("plateau", "linear")
+LR_SCHEDULES = ("constant", "plateau", "linear")
 
 
 class Dataset(Protocol):
@@ -79,13 +79,13 @@ class TrainConfig:
         momentum: for SGD.
         weight_decay: L2 (SGD, Adam) or decoupled (AdamW) weight decay.
         clip_norm: clip the gradients' joint norm to this (None: no clipping).
-        lr_decay: multiply the learning rate by this when validation loss does not improve
-            (0.5 halves it; 1 turns the schedule off).
-        lr_schedule: "plateau" (the rate changes only by ``lr_decay``, above) or "linear":
-            before step t of T in all (``epochs`` times the batches per epoch, or
-            ``max_steps`` if fewer) the rate is ``lr * (1 - t / T)``, falling to 0 at the
-            end, fastText's schedule (Joulin et al. 2017); ``lr_decay`` and ``min_lr`` do
-            not apply then.
+        lr_decay: under the "plateau" schedule, multiply the learning rate by this when the
+            validation loss does not improve (0.5 halves it; 1 never changes it).
+        lr_schedule: "constant" (the rate never changes), "plateau" (it changes only by
+            ``lr_decay``, above, so only with validation data) or "linear": before step t of
+            T in all (``epochs`` times the batches per epoch, or ``max_steps`` if fewer) the
+            rate is ``lr * (1 - t / T)``, falling to 0 at the end, fastText's schedule
+            (Joulin et al. 2017); ``lr_decay`` and ``min_lr`` do not apply then.
         lr_patience: epochs without improvement before the rate is lowered.
         min_lr: the rate never goes below this.
         early_stopping: stop after this many epochs without improvement (0: never).

@@ -14,10 +14,12 @@ from ffnlp import distributed
 from ffnlp.cli.common import (
     Formatter,
     add_checkpoint_options,
+    add_lr_schedule_options,
     add_threads_option,
     check_output,
     check_positive,
     checkpoint_settings,
+    lr_schedule,
     read_text_lines,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
@@ -181,12 +183,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
-    t.add_argument(
-        "--lr-schedule",
-        choices=("constant", "linear"),
-        default="constant",
-        help="the learning rate: constant, or falling linearly to 0 over all steps (fastText's)",
-    )
+    add_lr_schedule_options(t, default="constant")
     t.add_argument(
         "--class-weight",
         choices=("none", "balanced"),
@@ -319,7 +316,8 @@ def _classifier(args: argparse.Namespace) -> Any:
         lr=args.lr,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
+        lr_schedule=lr_schedule(args, f"classify {args.subcommand}"),
+        lr_decay=args.lr_decay,
         class_weight=None if args.class_weight == "none" else args.class_weight,
         random_state=args.seed,
         verbose=not args.no_progress,
