@@ -281,6 +281,18 @@ CASES = [
         "lr must be a finite number > 0; got -1.0",
     ),
     Case(
+        "plateau-without-valid",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--lr-schedule", "plateau"),
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear",
+    ),
+    Case(
+        "plateau-without-valid-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--lr-schedule", "plateau"),
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear",
+    ),
+    Case(
         "dropout-out-of-range",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--dropout", "1.5"),
         "dropout must be a number in [0, 1); got 1.5",
