@@ -760,3 +760,19 @@ def test_a_file_keeps_the_class_weights_the_model_was_trained_with(tmp_path):
         assert again.class_weight is None
     lexicon = TextClassifier(features="lexicon", class_weight={}, epochs=2).fit(texts, labels)
     assert lexicon.class_weight == {}  # no weights: nothing to refuse
+
+
+def test_words_missing_from_the_pretrained_vectors_start_as_the_language_models_do():
+    from ffnlp.text.vectors import fill_missing
+
+    probe = TextClassifier(epochs=1).fit(TEXTS, LABELS)  # to learn the vocabulary's size
+    V = len(probe.vocab_)
+    vectors = np.random.default_rng(0).standard_normal((V, 8)).astype(np.float32) * 4
+    found = np.arange(V) % 2 == 0
+    vectors[~found] = 0
+    model = TextClassifier(
+        embed_dim=8, epochs=2, pretrained=(vectors, found), freeze_embeddings=True, random_state=3
+    ).fit(TEXTS, LABELS)
+    rows = model.model_.embedding.weight.data[:V]
+    np.testing.assert_array_equal(rows, fill_missing(vectors, found, rng=3))
+    assert rows[~found].std() > 2  # at the scale of the pretrained rows (std 4), not the init

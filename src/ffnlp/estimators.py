@@ -360,7 +360,9 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         lexicon: for ``features="lexicon"``, a dict word -> +1/-1; None derives one from the
             training data (binary tasks), keeping ``lexicon_size`` words.
         pretrained: optional (vectors, found) from :func:`ffnlp.text.vectors.load_vectors`
-            over ``vocab_``, or a path to a word2vec/GloVe text file.
+            over ``vocab_``, or a path to a word2vec/GloVe text file. Words the vectors lack
+            start from N(0, std of the pretrained rows), as in the language model
+            (:func:`ffnlp.text.vectors.fill_missing`).
         freeze_embeddings: keep pretrained embeddings fixed.
         epochs, batch_size, lr, optimizer, weight_decay: training (Adam updates only the
             embedding rows a batch used: ``lazy``).
@@ -764,7 +766,7 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
             class_weights=class_weights,
         )
         self.model_ = PooledClassifier(config, rng=seed)
-        self._load_pretrained()
+        self._load_pretrained(seed)
         if self.nb_features:
             self.model_.set_nb_table(data, data.targets)
         if self.pooling == "tfidf":
@@ -788,12 +790,12 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
         )
         return self
 
-    def _load_pretrained(self) -> None:
+    def _load_pretrained(self, seed: int) -> None:
         if self.pretrained is None:
             return
-        if isinstance(self.pretrained, (str, Path)):
-            from ffnlp.text.vectors import load_vectors
+        from ffnlp.text.vectors import fill_missing, load_vectors
 
+        if isinstance(self.pretrained, (str, Path)):
             vectors, found = load_vectors(self.pretrained, self.vocab_, lowercase=self.lowercase)
         else:
             vectors, found = self.pretrained
@@ -802,7 +804,8 @@ class TextClassifier(_ClassifierBase, _EstimatorBase):
                 f"pretrained vectors have shape {vectors.shape}; expected ({len(self.vocab_)}, {self.embed_dim})"
             )
         weight = self.model_.embedding.weight
-        weight.data[: len(self.vocab_)][found] = vectors[found]
+        # The words (the first rows); the rows of bigrams and other features keep their init.
+        weight.data[: len(self.vocab_)] = fill_missing(vectors, found, rng=seed)
         if self.freeze_embeddings:
             weight.requires_grad_(False)
 

@@ -168,7 +168,11 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         metavar="WORDS",
         help=CONTRAST_HELP,
     )
-    g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
+    g.add_argument(
+        "--pretrained",
+        default=None,
+        help="word2vec/GloVe text file for the embeddings (words it lacks start from N(0, std of the vectors found))",
+    )
     g.add_argument(
         "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
     )

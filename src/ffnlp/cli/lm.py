@@ -34,7 +34,7 @@ from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.text import Tokenizer, Vocab, encoded
 from ffnlp.text.ngrams import LAYOUTS, StreamWindows
-from ffnlp.text.vectors import load_vectors
+from ffnlp.text.vectors import fill_missing, load_vectors
 from ffnlp.train import (
     ArrayDataset,
     TrainConfig,
@@ -173,7 +173,8 @@ def add_lm_commands(commands: Any) -> None:
     g.add_argument(
         "--pretrained",
         default=None,
-        help="word2vec or GloVe text file to initialise the embeddings",
+        help="word2vec or GloVe text file to initialise the embeddings (words it lacks start "
+        "from N(0, std of the vectors found))",
     )
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
     g.add_argument(
@@ -270,11 +271,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"the pretrained vectors have {vectors.shape[1]} dimensions but --embed-dim is {config.embed_dim}"
             )
-        rng = np.random.default_rng(args.seed)
-        scale = float(vectors[found].std())
-        pretrained = np.where(found[:, None], vectors, rng.normal(0, scale, vectors.shape)).astype(
-            np.float32
-        )
+        pretrained = fill_missing(vectors, found, rng=args.seed)
         say(f"pretrained vectors: {int(found.sum())} of {len(vocab)} vocabulary tokens found")
     model = FeedforwardLM(
         config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
