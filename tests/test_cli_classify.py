@@ -144,7 +144,11 @@ def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
             ["--lexicon", "lexicon.tsv", "--features", "lexicon"],
             "line 1: expected 'word<TAB>polarity'",
         ),
-        ("__label__pos fine\n__label__neg bad\n", ["--epochs", "0"], "--epochs must be > 0; got 0"),
+        (
+            "__label__pos fine\n__label__neg bad\n",
+            ["--epochs", "0"],
+            "--epochs must be a positive integer; got 0",
+        ),
         (
             "__label__pos fine\n__label__neg bad\n",
             ["--word-dropout", "1"],

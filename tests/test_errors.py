@@ -248,7 +248,7 @@ CASES = [
     Case(
         "zero-epochs-classifier",
         lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--epochs", "0"),
-        "--epochs must be > 0; got 0",
+        "--epochs must be a positive integer; got 0",
     ),
     Case(
         "negative-batch-size",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ffnlp.checks import check_int
 from ffnlp.text import TOKENIZER_MODES, Tokenizer, load_corpus, read_lines
 from ffnlp.train import (
     LR_SCHEDULES,
@@ -211,8 +212,9 @@ def check_output(path: str) -> Path:
 
 
 def check_positive(name: str, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{name} must be > 0; got {value}")
+    """A count from the command line: not given (None), or a positive integer."""
+    if value is not None:
+        check_int(name, value, minimum=1)
 
 
 def read_corpus(path: str, args: argparse.Namespace, what: str) -> list[list[str]]:

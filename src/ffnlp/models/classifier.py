@@ -120,7 +120,7 @@ class PooledClassifierConfig:
             )
         self.class_weights = weights
         for name in ("vocab_size", "num_classes", "embed_dim"):
-            check_int(name, getattr(self, name), minimum=1)
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes; got {self.num_classes}")
         check_choice("pooling", self.pooling, CLASSIFIER_POOLING)

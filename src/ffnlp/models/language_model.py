@@ -83,13 +83,14 @@ class FeedforwardLMConfig:
     layout: str = "stream"
 
     def __post_init__(self) -> None:
-        self.hidden_dims = tuple(self.hidden_dims)
         self.cutoffs = tuple(self.cutoffs)
-        check_int("vocab_size", self.vocab_size, minimum=1)
-        check_int("context_size", self.context_size, minimum=1)
-        check_int("embed_dim", self.embed_dim, minimum=1)
-        for i, size in enumerate(self.hidden_dims):
+        # Stored as plain ints (a NumPy integer is accepted), so the file's JSON can hold them.
+        for name in ("vocab_size", "context_size", "embed_dim"):
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.hidden_dims = tuple(
             check_int(f"hidden_dims[{i}]", size, minimum=1)
+            for i, size in enumerate(self.hidden_dims)
+        )
         check_choice("activation", self.activation, sorted(ACTIVATIONS))
         check_probability("dropout", self.dropout)
         check_choice("layout", self.layout, LAYOUTS)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ffnlp.checks import check_int, is_int
+from ffnlp.checks import check_choice, check_int, is_int
 
 _default_generator = np.random.default_rng(0)
 
@@ -118,7 +118,4 @@ INITIALIZERS = {
 
 def initializer(name: str) -> Any:
     """Look up a weight initialiser by name (see ``INITIALIZERS``)."""
-    try:
-        return INITIALIZERS[name]
-    except KeyError:
-        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}; got {name!r}") from None
+    return INITIALIZERS[check_choice("init", name, sorted(INITIALIZERS))]

@@ -191,10 +191,7 @@ ACTIVATIONS: dict[str, type[Module]] = {
 
 def activation(name: str) -> Module:
     """An activation module by name: "sigmoid", "tanh", "relu" or "identity"."""
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}") from None
+    return ACTIVATIONS[check_choice("activation", name, sorted(ACTIVATIONS))]()
 
 
 class Sequential(Module):
