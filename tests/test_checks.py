@@ -97,6 +97,12 @@ def test_check_real_refuses_nan_even_without_bounds_or_with_inf_allowed(nan):
         check_real("x", nan, minimum=0, allow_inf=True)
 
 
+def test_check_real_refuses_an_int_too_large_for_a_float_as_infinite():
+    with pytest.raises(ValueError, match="lr must be a finite number > 0; got 1000"):
+        check_real("lr", 10**400, minimum=0, min_inclusive=False)
+    assert check_real("t", 10**400, minimum=0, allow_inf=True) == math.inf
+
+
 def test_check_real_refuses_infinity_unless_allowed():
     with pytest.raises(ValueError, match="lr must be a finite number > 0; got inf"):
         check_real("lr", math.inf, minimum=0, min_inclusive=False)

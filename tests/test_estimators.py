@@ -543,6 +543,8 @@ def test_lr_schedule_is_checked():
         X = TEXTS if isinstance(model, TextClassifier) else np.eye(len(LABELS))
         with pytest.raises(ValueError, match=r"lr_schedule='plateau' .* it needs an eval_set"):
             model.set_params(lr_schedule="plateau").fit(X, LABELS)
+        with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\]; got 0"):
+            model.set_params(lr_schedule="constant", lr_decay=0).fit(X, LABELS)
 
 
 def test_plateau_schedule_halves_the_rate_when_the_held_out_loss_does_not_improve(tmp_path):

@@ -153,15 +153,20 @@ def check_real(
     bounded = minimum is not None and maximum is not None
     kind = "a number" if bounded or allow_inf else "a finite number"
     rule = kind + _bounds(minimum, maximum, min_inclusive, max_inclusive)
+    number = math.nan
+    if _is_real(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float is beyond every bound we set
+            number = math.inf if value > 0 else -math.inf
     ok = (
-        _is_real(value)
-        and not math.isnan(value)
-        and (allow_inf or math.isfinite(value))
-        and _in_bounds(value, minimum, maximum, min_inclusive, max_inclusive)
+        not math.isnan(number)
+        and (allow_inf or math.isfinite(number))
+        and _in_bounds(number, minimum, maximum, min_inclusive, max_inclusive)
     )
     if not ok:
         raise _fail(name, rule, value, note)
-    return float(value)
+    return number
 
 
 def check_probability(name: str, value: Any, *, allow_one: bool = False) -> float:

@@ -103,6 +103,7 @@ def _check_fitted(estimator: Any, attribute: str = "classes_") -> None:
 def _train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
     """The training settings of ``est``; ``held_out``: whether it is given an ``eval_set``."""
     schedule = check_choice("lr_schedule", est.lr_schedule, LR_SCHEDULES)
+    check_real("lr_decay", est.lr_decay, 0, 1, min_inclusive=False)
     if schedule == "plateau" and not held_out:
         raise ValueError(
             "lr_schedule='plateau' lowers the learning rate when the held-out loss stops "

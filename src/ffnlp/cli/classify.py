@@ -211,7 +211,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log",
+        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log; with --lr-schedule plateau they also steer the learning rate, and the best epoch's weights are kept",
     )
     p.add_argument(
         "--log",
