@@ -365,3 +365,27 @@ def test_a_classifier_checkpoint_from_before_the_parts_is_refused_naming_why(tmp
     with pytest.raises(ValueError, match="written by an earlier ffnlp, before the classifier"):
         model.fit(texts, labels, checkpoint=path, resume=True)
     assert path.read_bytes() == before and not hasattr(model, "classes_")
+
+
+def test_a_checkpoint_from_before_constant_had_its_name_resumes_a_constant_run(tmp_path):
+    # Before, classify's "constant" ran as a plateau schedule with lr_decay 1 (never acting).
+    train = _lm_data(0)
+    constant = TrainConfig(**{**LM_TRAINING.to_dict(), "lr_schedule": "constant", "lr_decay": 1.0})
+    path = tmp_path / "lm.ckpt"
+    with pytest.raises(_Interrupt):
+        fit(
+            _lm(),
+            _FailingAt(train, 9, "crash"),
+            None,
+            constant,
+            checkpoint=path,
+            checkpoint_every=4,
+        )
+    saved = ckpt.load(path)
+    saved.meta["training"]["lr_schedule"] = "plateau"  # as the older ffnlp wrote it
+    saved.check_compatible(constant.to_dict(), len(train))
+    plateau = TrainConfig(**{**constant.to_dict(), "lr_schedule": "plateau"})
+    saved.check_compatible(plateau.to_dict(), len(train))
+    saved.meta["training"]["lr_decay"] = 0.5  # a plateau that acted is no constant schedule
+    with pytest.raises(ValueError, match=r"made with lr-decay=0\.5, but this run has 1\.0"):
+        saved.check_compatible(constant.to_dict(), len(train))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 import pytest
@@ -152,7 +153,11 @@ def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
             ["--lexicon", "lexicon.tsv", "--features", "lexicon"],
             "line 1: expected 'word<TAB>polarity'",
         ),
-        ("__label__pos fine\n__label__neg bad\n", ["--epochs", "0"], "--epochs must be > 0; got 0"),
+        (
+            "__label__pos fine\n__label__neg bad\n",
+            ["--epochs", "0"],
+            "--epochs must be a positive integer; got 0",
+        ),
         (
             "__label__pos fine\n__label__neg bad\n",
             ["--word-dropout", "1"],
@@ -287,3 +292,53 @@ def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])
     assert exit_info.value.code == 2 and "invalid choice: 'cos'" in capsys.readouterr().err
+
+
+def _epoch_rates(log_path):
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    epochs = [r for r in records if "seconds" in r]  # one per epoch
+    return [r["lr"] for r in epochs], [r.get("best") for r in epochs]
+
+
+@pytest.mark.parametrize("features", ["embeddings", "lexicon"])
+def test_train_lr_schedules_constant_plateau_linear(data, capsys, features):
+    """Each --lr-schedule as logged per epoch, the same three as lm train's: constant never
+    moves (the default), plateau halves after each epoch that does not beat the best
+    held-out loss, linear falls towards 0."""
+    tmp, train, _ = data
+    valid = tmp / "valid.ft"  # one text labelled against its words: the loss soon rises
+    valid.write_text(
+        "__label__pos great warm fun\n__label__neg dull awful flat\n__label__neg a fine cast\n"
+    )
+    rates = {}
+    for schedule in ("constant", "plateau", "linear", None):
+        out = tmp / f"{schedule}.npz"
+        flags = ["--epochs", "8", "--lr", "0.1", "--no-progress"]
+        flags += ["--features", features, "--hidden", "8"]
+        flags += ["--embed-dim", "16"] if features == "embeddings" else []
+        flags += ["--lr-schedule", schedule] if schedule else []
+        code, _, err = _run(
+            ["classify", "train", train, "--valid", valid, "--out", out, *flags], capsys
+        )
+        assert code == 0, err
+        rates[schedule] = _epoch_rates(tmp / f"{schedule}.npz.log.jsonl")
+    assert rates["constant"][0] == [0.1] * 8
+    assert rates[None] == rates["constant"]  # the default, as before
+    lrs, best = rates["plateau"]
+    assert lrs[0] == 0.1 and False in best[:-1]
+    for e in range(7):
+        assert lrs[e + 1] == (lrs[e] if best[e] else lrs[e] * 0.5)
+    lrs, _ = rates["linear"]
+    assert all(a > b for a, b in itertools.pairwise(lrs)) and 0 < lrs[-1] < 0.1 / 8
+
+
+def test_plateau_needs_validation_texts(data, capsys):
+    tmp, train, _ = data
+    argv = ["classify", "train", train, "--out", tmp / "m.npz", *FAST, "--lr-schedule", "plateau"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and not (tmp / "m.npz").exists()
+    assert "so it needs validation data: give --valid FILE, or use constant or linear" in err
+    code, _, err = _run(
+        ["classify", "cv", train, "--folds", "2", "--lr-schedule", "plateau"], capsys
+    )
+    assert code == 2 and "needs validation data: classify cv has no --valid" in err

@@ -270,7 +270,7 @@ CASES = [
     Case(
         "zero-epochs-classifier",
         lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--epochs", "0"),
-        "--epochs must be > 0; got 0",
+        "--epochs must be a positive integer; got 0",
     ),
     Case(
         "negative-batch-size",
@@ -301,6 +301,18 @@ CASES = [
         "negative-learning-rate-classifier",
         lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--lr", "-1"),
         "lr must be a finite number > 0; got -1.0",
+    ),
+    Case(
+        "plateau-without-valid",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--lr-schedule", "plateau"),
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear",
+    ),
+    Case(
+        "plateau-without-valid-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--lr-schedule", "plateau"),
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear",
     ),
     Case(
         "dropout-out-of-range",

@@ -3,6 +3,7 @@ GridSearchCV, files, and errors."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -198,9 +199,9 @@ def test_text_classifier_errors():
         TextClassifier(features=["bigrams"]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="features lists a kind twice"):
         TextClassifier(features=[Bigrams(), Bigrams(buckets=8)]).fit(TEXTS, LABELS)
-    with pytest.raises(ValueError, match="buckets must be an integer >= 0; got -1"):
+    with pytest.raises(ValueError, match="buckets must be a non-negative integer; got -1"):
         TextClassifier(features=[Bigrams(buckets=-1)]).fit(TEXTS, LABELS)
-    with pytest.raises(ValueError, match="n must be an integer >= 1; got True"):
+    with pytest.raises(ValueError, match="n must be a positive integer; got True"):
         TextClassifier(features=[Openings(True)]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\); got 2"):
         TextClassifier(dropout=2).fit(TEXTS, LABELS)
@@ -547,7 +548,7 @@ def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
         row_of[(v.stoi["how"], v.stoi["many"])],
     ]
     assert rows[1].tolist() == [0, 0]  # unseen openings are left out
-    with pytest.raises(ValueError, match="n must be an integer >= 1; got -1"):
+    with pytest.raises(ValueError, match="n must be a positive integer; got -1"):
         TextClassifier(features=[Openings(-1)]).fit(texts, labels)
 
 
@@ -593,7 +594,7 @@ def test_prefix_pairs_pair_the_opening_words_with_later_ones_seen_twice():
     words = [v.stoi[w] for w in ("what", "big", "city", "is")]
     assert rows[0].tolist() == [*words, row_of[("what", "city")], row_of[("what", "is")]]
     assert rows[1].tolist() == [v.stoi["is"], v.stoi["what"]]  # (is, what) never seen
-    with pytest.raises(ValueError, match="n must be an integer >= 1; got 0"):
+    with pytest.raises(ValueError, match="n must be a positive integer; got 0"):
         TextClassifier(features=[OpeningPairs(0)]).fit(texts, labels)
 
 
@@ -614,8 +615,29 @@ def test_word_shapes_add_one_row_per_shape_seen_twice():
 
 
 def test_lr_schedule_is_checked():
-    with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'linear'; got 'cos'"):
+    with pytest.raises(
+        ValueError,
+        match=r"lr_schedule must be one of \('constant', 'plateau', 'linear'\); got 'cos'",
+    ):
         TextClassifier(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)
+    for model in (TextClassifier(epochs=1), FeedforwardClassifier(epochs=1)):
+        X = TEXTS if isinstance(model, TextClassifier) else np.eye(len(LABELS))
+        with pytest.raises(ValueError, match=r"lr_schedule='plateau' .* it needs an eval_set"):
+            model.set_params(lr_schedule="plateau").fit(X, LABELS)
+        with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\]; got 0"):
+            model.set_params(lr_schedule="constant", lr_decay=0).fit(X, LABELS)
+
+
+def test_plateau_schedule_halves_the_rate_when_the_held_out_loss_does_not_improve(tmp_path):
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+    y = np.array([0, 1, 1, 0] * 5)
+    held_out = (X[:4], np.array([1, 0, 0, 1]))  # the opposite labels: it only gets worse
+    model = FeedforwardClassifier(hidden_dims=(8,), epochs=4, lr=0.05, lr_schedule="plateau")
+    model.fit(X, y, eval_set=held_out, log_path=tmp_path / "log.jsonl")
+    epochs = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in epochs if "seconds" in r]
+    assert [r["best"] for r in epochs] == [True, False, False, False]
+    assert [r["lr"] for r in epochs] == [0.05, 0.05, 0.025, 0.0125]
 
 
 def test_a_file_whose_tables_do_not_match_its_configuration_is_refused(tmp_path):
@@ -878,3 +900,19 @@ def test_a_file_keeps_the_class_weights_the_model_was_trained_with(tmp_path):
     model.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
     assert again.class_weight is None
+
+
+def test_words_missing_from_the_pretrained_vectors_start_as_the_language_models_do():
+    from ffnlp.text.vectors import fill_missing
+
+    probe = TextClassifier(epochs=1).fit(TEXTS, LABELS)  # to learn the vocabulary's size
+    V = len(probe.vocab_)
+    vectors = np.random.default_rng(0).standard_normal((V, 8)).astype(np.float32) * 4
+    found = np.arange(V) % 2 == 0
+    vectors[~found] = 0
+    model = TextClassifier(
+        embed_dim=8, epochs=2, pretrained=(vectors, found), freeze_embeddings=True, random_state=3
+    ).fit(TEXTS, LABELS)
+    rows = model.model_.embedding.weight.data[:V]
+    np.testing.assert_array_equal(rows, fill_missing(vectors, found, rng=3))
+    assert rows[~found].std() > 2  # at the scale of the pretrained rows (std 4), not the init

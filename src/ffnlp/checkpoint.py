@@ -176,6 +176,9 @@ class Checkpoint:
         where = f"cannot resume from {str(self.path)!r}"
         changeable = {"epochs", "progress", "log_every"}
         saved = {"lr_schedule": "plateau", **self.meta["training"]}  # older: no schedule
+        if training.get("lr_schedule") == "constant" and saved["lr_schedule"] == "plateau":
+            if saved.get("lr_decay") == 1:  # older: "constant" was a plateau that never acts
+                saved.update(lr_schedule="constant", lr_decay=training.get("lr_decay"))
         if saved["lr_schedule"] == "linear":  # every step's rate depends on the total
             changeable.discard("epochs")
         for key in sorted(set(saved) | set(training)):

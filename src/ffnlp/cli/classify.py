@@ -15,10 +15,12 @@ from ffnlp.cli.common import (
     GIVEN,
     Formatter,
     add_checkpoint_options,
+    add_lr_schedule_options,
     add_threads_option,
     check_output,
     check_positive,
     checkpoint_settings,
+    lr_schedule,
     read_text_lines,
     record_given_options,
 )
@@ -176,7 +178,11 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         metavar="WORDS",
         help=CONTRAST_HELP,
     )
-    g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
+    g.add_argument(
+        "--pretrained",
+        default=None,
+        help="word2vec/GloVe text file for the embeddings (words it lacks start from N(0, std of the vectors found))",
+    )
     g.add_argument(
         "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
     )
@@ -191,12 +197,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
-    t.add_argument(
-        "--lr-schedule",
-        choices=("constant", "linear"),
-        default="constant",
-        help="the learning rate: constant, or falling linearly to 0 over all steps (fastText's)",
-    )
+    add_lr_schedule_options(t, default="constant")
     t.add_argument(
         "--class-weight",
         choices=("none", "balanced"),
@@ -216,7 +217,7 @@ _LEXICON_ONLY = ("lexicon", "lexicon_size")
 _EMBEDDINGS_ONLY = (
     "embed_dim", "pooling", "word_dropout", *_FEATURE_FLAGS, "nb_features",
     "pool_words_only", "wide", "min_count", "max_vocab", "unknown_words", "pretrained",
-    "freeze_embeddings", "batch_by_length", "lr_schedule", "class_weight", "recipe",
+    "freeze_embeddings", "batch_by_length", "class_weight", "recipe",
 )  # fmt: skip
 
 
@@ -277,7 +278,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log",
+        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log; with --lr-schedule plateau they also steer the learning rate, and the best epoch's weights are kept",
     )
     p.add_argument(
         "--log",
@@ -371,6 +372,8 @@ def _classifier(args: argparse.Namespace) -> Any:
         lr=args.lr,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
+        lr_schedule=lr_schedule(args, f"classify {args.subcommand}"),
+        lr_decay=args.lr_decay,
         random_state=args.seed,
         verbose=not args.no_progress,
     )
@@ -418,7 +421,6 @@ def _classifier(args: argparse.Namespace) -> Any:
             pretrained=args.pretrained,
             freeze_embeddings=args.freeze_embeddings,
             batch_by_length=args.batch_by_length,
-            lr_schedule=args.lr_schedule,
             class_weight=None if args.class_weight == "none" else args.class_weight,
             **training,
         )

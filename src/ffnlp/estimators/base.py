@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
+from ffnlp.checks import check_choice, check_real
 from ffnlp.nn import Module
-from ffnlp.train import TrainConfig
+from ffnlp.train import LR_SCHEDULES, TrainConfig
 
 # The kind of model file every text classifier is written as (ffnlp.io), and the layout of
 # its description: files without one are layout 1, from before the classifier was split
 # into parts, and are read through ffnlp.estimators.files.upgrade_layout_1.
 KIND = "text_classifier"
 LAYOUT = 2
-LR_SCHEDULES = ("constant", "linear")
 
 try:  # scikit-learn is optional: with it, the estimators are real sklearn estimators.
     from sklearn.base import BaseEstimator as EstimatorBase
@@ -73,24 +73,38 @@ def check_fitted(estimator: Any, attribute: str = "classes_") -> None:
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
 
 
-def train_config(est: Any, verbose: bool) -> TrainConfig:
-    """The training loop's settings from an estimator's parameters."""
-    schedule = getattr(est, "lr_schedule", "constant")
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be 'constant' or 'linear'; got {schedule!r}")
+def train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
+    """The training loop's settings from an estimator's parameters; ``held_out``: whether
+    it is given an ``eval_set``."""
+    schedule = check_choice("lr_schedule", est.lr_schedule, LR_SCHEDULES)
+    check_real("lr_decay", est.lr_decay, 0, 1, min_inclusive=False)
+    if schedule == "plateau" and not held_out:
+        raise ValueError(
+            "lr_schedule='plateau' lowers the learning rate when the held-out loss stops "
+            "improving: it needs an eval_set (--valid on the command line)"
+        )
     return TrainConfig(
         epochs=est.epochs,
         batch_size=est.batch_size,
         optimizer=est.optimizer,
         lr=est.lr,
         weight_decay=est.weight_decay,
-        lr_decay=1.0,
-        lr_schedule="linear" if schedule == "linear" else "plateau",
+        # 1 under the other schedules, where it does nothing: their checkpoints from before
+        # "constant" had its own name (a "plateau" that never acted) still resume.
+        lr_decay=est.lr_decay if schedule == "plateau" else 1.0,
+        lr_schedule=schedule,
         early_stopping=0,
         lazy_embeddings=getattr(est, "lazy", False),
         seed=est.random_state if est.random_state is not None else 0,
         progress=verbose,
     )
+
+
+def held_out_targets(classes: np.ndarray, labels: Any) -> np.ndarray:
+    """Held-out labels as class ids of ``classes`` (refused when one is unseen)."""
+    labels = np.asarray(labels)
+    check_unseen_labels(classes.tolist(), labels.tolist())
+    return np.searchsorted(classes, labels).astype(np.int64)
 
 
 class WithLoss(Module):
@@ -149,9 +163,7 @@ def held_out_metrics(
     if eval_set is None:
         return None
     inputs, labels = eval_set
-    labels = np.asarray(labels)
-    check_unseen_labels(classes.tolist(), labels.tolist())
-    targets = np.searchsorted(classes, labels)
+    targets = held_out_targets(classes, labels)
 
     def epoch_metrics(model: Module) -> dict[str, float]:
         probs = predict_proba(inputs)

@@ -15,6 +15,7 @@ from ffnlp.estimators.base import (
     WithLoss,
     check_fitted,
     held_out_metrics,
+    held_out_targets,
     softmax_rows,
     train_config,
 )
@@ -32,6 +33,7 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
         weight_decay: L2 on the weights (not the biases).
         epochs, batch_size, lr, optimizer: training settings (``optimizer`` "adam", "adamw"
             or "sgd").
+        lr_schedule, lr_decay: how the learning rate changes, as in :class:`TextClassifier`.
         standardize: scale each feature to zero mean and unit variance first.
         random_state: seed of the initial weights, dropout and batch order.
         verbose: show training progress.
@@ -52,6 +54,8 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
         batch_size: int = 32,
         lr: float = 1e-3,
         optimizer: str = "adam",
+        lr_schedule: str = "constant",
+        lr_decay: float = 0.5,
         standardize: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -64,6 +68,8 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
         self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
@@ -150,11 +156,19 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
             dropout=self.dropout,
             rng=self.random_state if self.random_state is not None else 0,
         )
+        training = train_config(self, self.verbose, held_out=eval_set is not None)
+        valid = None
+        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+            rows = self._validate(eval_set[0], reset=False)
+            valid = ArrayDataset(
+                ((rows - self.mean_) / self.scale_).astype(np.float32),
+                held_out_targets(self.classes_, eval_set[1]),
+            )
         fit(
             WithLoss(self.network_),
             ArrayDataset(inputs, targets.astype(np.int64)),
-            None,
-            train_config(self, self.verbose),
+            valid,
+            training,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,

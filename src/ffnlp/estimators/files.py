@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import io
+from ffnlp.checks import is_int
 from ffnlp.estimators.base import KIND, LAYOUT
 from ffnlp.estimators.contrast import ContrastClauses, check_contrast_words
 from ffnlp.estimators.lexicon import LexiconClassifier
@@ -29,7 +30,7 @@ def load_classifier(path: str | Path) -> Any:
     meta, arrays = io.load_archive(path, kind=KIND)
     try:
         layout = meta.get("layout", 1)
-        if isinstance(layout, bool) or not isinstance(layout, int) or layout > LAYOUT:
+        if not is_int(layout) or layout > LAYOUT:
             raise ValueError(
                 f"{str(path)!r} is a classifier of layout {layout!r}, written by a newer ffnlp "
                 f"(this one reads layouts 1 to {LAYOUT}); upgrade ffnlp to read it"

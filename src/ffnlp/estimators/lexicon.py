@@ -38,8 +38,8 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
         lexicon_size: words in a derived lexicon.
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         hidden_dims: hidden layer sizes (empty: logistic regression on the six features).
-        activation, dropout, weight_decay, epochs, batch_size, lr, optimizer: the network
-            and its training (see :class:`FeedforwardClassifier`).
+        activation, dropout, weight_decay, epochs, batch_size, lr, optimizer, lr_schedule,
+            lr_decay: the network and its training (see :class:`FeedforwardClassifier`).
         random_state: one seed for everything random.
         verbose: show training progress.
 
@@ -63,6 +63,8 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
         batch_size: int = 32,
         lr: float = 1e-3,
         optimizer: str = "adam",
+        lr_schedule: str = "constant",
+        lr_decay: float = 0.5,
         random_state: int | None = 0,
         verbose: bool = False,
     ) -> None:
@@ -78,6 +80,8 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
         self.random_state = random_state
         self.verbose = verbose
 
@@ -127,6 +131,8 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
             batch_size=self.batch_size,
             lr=self.lr,
             optimizer=self.optimizer,
+            lr_schedule=self.lr_schedule,
+            lr_decay=self.lr_decay,
             random_state=self.random_state if self.random_state is not None else 0,
             verbose=self.verbose,
         )

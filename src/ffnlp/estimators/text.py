@@ -14,6 +14,7 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import no_grad
+from ffnlp.checks import check_bool, check_choice, check_real
 from ffnlp.estimators.base import (
     KIND,
     LAYOUT,
@@ -22,6 +23,7 @@ from ffnlp.estimators.base import (
     check_fitted,
     classes_of,
     held_out_metrics,
+    held_out_targets,
     labels_of,
     read_classes,
     softmax_rows,
@@ -83,11 +85,18 @@ class TextClassifier(ClassifierBase, EstimatorBase):
             "embarrassed"; :class:`ffnlp.text.vocab.PrefixBackoff`), else as ``<unk>``.
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         pretrained: optional (vectors, found) from :func:`ffnlp.text.vectors.load_vectors`
-            over ``vocab_``, or a path to a word2vec/GloVe text file.
+            over ``vocab_``, or a path to a word2vec/GloVe text file. Words the vectors lack
+            start from N(0, std of the pretrained rows), as in the language model
+            (:func:`ffnlp.text.vectors.fill_missing`).
         freeze_embeddings: keep pretrained embeddings fixed.
         epochs, batch_size, lr, optimizer, weight_decay: training.
         batch_by_length: batches of texts of similar length (less padding, faster steps).
-        lr_schedule: "constant", or "linear" (falling to 0 over all the steps, fastText's).
+        lr_schedule: how the learning rate changes: "constant" (it never does), "plateau"
+            (multiplied by ``lr_decay`` after every epoch whose held-out loss is no better
+            than the best so far; needs an ``eval_set``, whose best epoch's weights are then
+            the ones kept) or "linear" (it falls linearly to 0 over all the steps, fastText's
+            schedule). The same three as ``ffnlp lm train``'s.
+        lr_decay: the factor of the "plateau" schedule (0.5 halves the rate).
         class_weight: None (every text counts alike), "balanced" (each class's texts
             weighted n / (C * n_c) in the loss, so every class counts as much as any
             other), or a dict label -> weight >= 0 (1 for labels it leaves out), as in
@@ -128,6 +137,7 @@ class TextClassifier(ClassifierBase, EstimatorBase):
         optimizer: str = "adam",
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
+        lr_decay: float = 0.5,
         class_weight: str | dict[Any, float] | None = None,
         lazy: bool = True,
         random_state: int | None = 0,
@@ -157,6 +167,7 @@ class TextClassifier(ClassifierBase, EstimatorBase):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
         self.class_weight = class_weight
         self.lazy = lazy
         self.random_state = random_state
@@ -166,13 +177,10 @@ class TextClassifier(ClassifierBase, EstimatorBase):
     def _check_params(self) -> list[RowFeature]:
         """Refuse settings that cannot work, before anything is built; returns fresh
         copies of the feature objects (the ones given are never fitted)."""
-        if self.unknown_words not in ("unk", "prefix"):
-            raise ValueError(f"unknown_words must be 'unk' or 'prefix'; got {self.unknown_words!r}")
-        if self.pooling not in CLASSIFIER_POOLING:
-            raise ValueError(f"pooling must be one of {CLASSIFIER_POOLING}; got {self.pooling!r}")
+        check_choice("unknown_words", self.unknown_words, ("unk", "prefix"))
+        check_choice("pooling", self.pooling, CLASSIFIER_POOLING)
         for name in ("nb_features", "pool_words_only", "wide", "batch_by_length"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+            check_bool(name, getattr(self, name))
         if self.pooling == "nb" and not self.nb_features:
             raise ValueError(
                 "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
@@ -199,10 +207,7 @@ class TextClassifier(ClassifierBase, EstimatorBase):
         labels = classes.tolist()
         found: dict[int, float] = {}
         for key, value in weight.items():
-            if isinstance(value, (bool, np.bool_)) or not isinstance(
-                value, (int, float, np.integer, np.floating)
-            ):
-                raise ValueError(f"class_weight[{key!r}] must be a number; got {value!r}")
+            check_real(f"class_weight[{key!r}]", value, allow_inf=True)
             # A label as given, or as a model file writes it (JSON keys are strings).
             match = [i for i, label in enumerate(labels) if key == label] or [
                 i for i, label in enumerate(labels) if str(key) == str(label)
@@ -263,18 +268,25 @@ class TextClassifier(ClassifierBase, EstimatorBase):
         )
         seed = self.random_state if self.random_state is not None else 0
         model = self._network(len(vocab), encoder.extra_rows, len(classes), class_weights, seed)
-        _load_pretrained(self, deep_network(model), vocab)
+        _load_pretrained(self, deep_network(model), vocab, seed)
         for member in _members(model):
             if member.config.nb_features:
                 member.set_nb_table(data, data.targets)
             if getattr(member.config, "pooling", None) == "tfidf":
                 member.set_idf_table(data)
         fitted = _Fitted(classes, tokenizer, encoder, model)
+        training = train_config(self, self.verbose, held_out=eval_set is not None)
+        valid = None
+        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+            valid = TextDataset.from_ragged(
+                *encoder.rows(_tokens(tokenizer, texts_of(eval_set[0]))),
+                held_out_targets(classes, eval_set[1]),
+            )
         fit(
             model,
             data,
-            None,
-            train_config(self, self.verbose),
+            valid,
+            training,
             log_path=log_path,
             unit="texts",
             epoch_metrics=held_out_metrics(fitted.predict_proba, classes, eval_set),
@@ -479,12 +491,14 @@ def deep_network(model: Module) -> DeepAveragingNetwork:
     return next(m for m in _members(model) if isinstance(m, DeepAveragingNetwork))
 
 
-def _load_pretrained(est: TextClassifier, network: DeepAveragingNetwork, vocab: Vocab) -> None:
+def _load_pretrained(
+    est: TextClassifier, network: DeepAveragingNetwork, vocab: Vocab, seed: int
+) -> None:
     if est.pretrained is None:
         return
-    if isinstance(est.pretrained, (str, Path)):
-        from ffnlp.text.vectors import load_vectors
+    from ffnlp.text.vectors import fill_missing, load_vectors
 
+    if isinstance(est.pretrained, (str, Path)):
         vectors, found = load_vectors(est.pretrained, vocab, lowercase=est.lowercase)
     else:
         vectors, found = est.pretrained
@@ -493,7 +507,8 @@ def _load_pretrained(est: TextClassifier, network: DeepAveragingNetwork, vocab: 
             f"pretrained vectors have shape {vectors.shape}; expected ({len(vocab)}, {est.embed_dim})"
         )
     weight = network.embedding.weight
-    weight.data[: len(vocab)][found] = vectors[found]
+    # The words (the first rows); the rows of bigrams and other features keep their init.
+    weight.data[: len(vocab)] = fill_missing(vectors, found, rng=seed)
     if est.freeze_embeddings:
         weight.requires_grad_(False)
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.checks import check_choice, check_int, check_probability
 from ffnlp.nn import (
     ACTIVATIONS,
     MLP,
@@ -38,24 +39,9 @@ from ffnlp.nn import (
     Pooling,
 )
 from ffnlp.nn import init as nn_init
-from ffnlp.nn.functional import check_probability
 from ffnlp.text.batching import length_bucketed_minibatches, minibatches
 
 CLASSIFIER_POOLING = ("mean", "max", "mean+max", "nb", "tfidf")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or value <= 0
-    ):
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
-
-def _check_count(name: str, value: Any) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
 
 
 def _checked_class_weights(weights: Any, num_classes: int) -> tuple[float, ...]:
@@ -142,26 +128,22 @@ class DeepAveragingConfig:
     class_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        self.hidden_dims = tuple(int(h) for h in self.hidden_dims)
+        self.hidden_dims = tuple(
+            check_int(f"hidden_dims[{i}]", h, minimum=1) for i, h in enumerate(self.hidden_dims)
+        )
         for name in ("vocab_size", "num_classes", "embed_dim"):
-            _check_positive_int(name, getattr(self, name))
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes; got {self.num_classes}")
-        _check_count("extra_rows", self.extra_rows)
-        _check_count("nb_features", self.nb_features)
+        self.extra_rows = check_int("extra_rows", self.extra_rows, minimum=0)
+        self.nb_features = check_int("nb_features", self.nb_features, minimum=0)
         self.class_weights = _checked_class_weights(self.class_weights, self.num_classes)
-        if self.pooling not in CLASSIFIER_POOLING:
-            raise ValueError(f"pooling must be one of {CLASSIFIER_POOLING}; got {self.pooling!r}")
+        check_choice("pooling", self.pooling, CLASSIFIER_POOLING)
         if self.pooling == "nb" and not self.nb_features:
             raise ValueError(
                 "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
             )
-        if any(h <= 0 for h in self.hidden_dims):
-            raise ValueError(f"hidden sizes must be positive; got {self.hidden_dims}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
-            )
+        check_choice("activation", self.activation, sorted(ACTIVATIONS))
         check_probability("dropout", self.dropout)
         check_probability("word_dropout", self.word_dropout)
 
@@ -318,8 +300,8 @@ class NaiveBayesLinearConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "num_classes", "embed_dim", "nb_features"):
-            _check_positive_int(name, getattr(self, name))
-        _check_count("extra_rows", self.extra_rows)
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.extra_rows = check_int("extra_rows", self.extra_rows, minimum=0)
         self.class_weights = _checked_class_weights(self.class_weights, self.num_classes)
         check_probability("dropout", self.dropout)
 

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ffnlp.checks import check_int
 from ffnlp.text.features import bigram_keys, hash_keys, word_shape
 from ffnlp.text.vocab import PrefixBackoff, Vocab
 
@@ -134,7 +135,7 @@ class Bigrams(RowFeature):
         self.buckets = buckets
 
     def check(self) -> None:
-        check_int("buckets", self.buckets, minimum=0)
+        self.buckets = check_int("buckets", self.buckets, minimum=0)
 
     def fit(self, texts: Texts, min_count: int) -> None:
         if not self.buckets:
@@ -175,7 +176,7 @@ class Openings(RowFeature):
         self.n = n
 
     def check(self) -> None:
-        check_int("n", self.n, minimum=1)
+        self.n = check_int("n", self.n, minimum=1)
 
     def _openings(self, texts: Texts) -> list[list[tuple[int, ...]]]:
         n = self.n
@@ -228,7 +229,7 @@ class OpeningPairs(RowFeature):
         self.n = n
 
     def check(self) -> None:
-        check_int("n", self.n, minimum=1)
+        self.n = check_int("n", self.n, minimum=1)
 
     def _keys(self, texts: Texts) -> list[np.ndarray]:
         size, empty = texts.vocab_size, np.zeros(0, dtype=np.int64)
@@ -367,13 +368,6 @@ def interleave(blocks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
         out[before[segment] + np.arange(len(values)) - block_starts[segment]] = values
         before += n
     return out, starts
-
-
-def check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 def _array(arrays: dict[str, np.ndarray], key: str, ndim: int, what: str) -> np.ndarray:
