@@ -171,7 +171,8 @@ class DeepAveragingNetwork(Module):
         self.config = config
         rng = nn_init.as_generator(rng)
         self.embedding = Embedding(config.pooled_rows, config.embed_dim, sparse=True, rng=rng)
-        self.pool = Pooling(config.pooling) if config.pooling in POOLING_MODES else None
+        # "nb" and "tfidf" are weighted sums, the weights from the fixed tables below.
+        self.pool = Pooling(config.pooling if config.pooling in POOLING_MODES else "weighted")
         if config.nb_features:
             self.nb_table = Parameter(
                 np.zeros((config.rows, config.nb_features), dtype=np.float32),
@@ -233,21 +234,17 @@ class DeepAveragingNetwork(Module):
         return logits, None if targets is None else self.loss(logits, targets)
 
     def _pooled(self, ids: np.ndarray, mask: np.ndarray) -> Tensor:
-        weight = self.embedding.weight
-        if self.config.pooling == "mean":  # fused: no (B, T, D) tensor in either direction
-            weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            return ops.embedding_bag(weight, ids, weights, sparse=True)
-        if self.config.pooling == "nb":  # fused too; weights |r| on distinct rows
+        if self.config.pooling == "nb":  # weights |r| on a text's distinct rows
             tokens, first = distinct_tokens(ids, mask)
-            weights = np.abs(self.nb_table.data[tokens]).max(axis=-1) * first
-            return ops.embedding_bag(weight, tokens, weights, sparse=True)
-        if self.config.pooling == "tfidf":  # fused too; idf on distinct rows, unit norm
+            weights = np.abs(self.nb_table.data[tokens]).max(axis=-1)
+            return self.pool.rows(self.embedding, tokens, first, weights)
+        if self.config.pooling == "tfidf":  # idf on a text's distinct rows, unit norm
             tokens, first = distinct_tokens(ids, mask)
             weights = self.idf.data[tokens] * first
             norms = np.sqrt((weights * weights).sum(axis=1, keepdims=True))
             weights /= np.maximum(norms, np.finfo(weights.dtype).tiny)
-            return ops.embedding_bag(weight, tokens, weights, sparse=True)
-        return self.pool(self.embedding(ids), mask)
+            return self.pool.rows(self.embedding, tokens, first, weights)
+        return self.pool.rows(self.embedding, ids, mask)
 
     def loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
         return weighted_cross_entropy(logits, targets, self.config.class_weights)
@@ -335,6 +332,7 @@ class NaiveBayesLinear(Module):
         self.dropout = dropout if dropout is not None else Dropout(config.dropout, rng=rng)
         # Zero, as a linear model's weights start (and no 100 MB random draw).
         self.embedding = Embedding(config.rows, config.embed_dim, std=0, sparse=True)
+        self.pool = Pooling("weighted")
         self.output = Linear(config.embed_dim + config.nb_features, config.num_classes, rng=rng)
 
     @staticmethod
@@ -355,8 +353,7 @@ class NaiveBayesLinear(Module):
         ids, mask = inputs
         tokens, first = distinct_tokens(ids, mask)
         ratios = self.nb_table.data[tokens] * first[:, :, None]  # (B, T, K), 0 off the bag
-        weights = np.abs(ratios).max(axis=-1)
-        pooled = ops.embedding_bag(self.embedding.weight, tokens, weights, sparse=True)
+        pooled = self.pool.rows(self.embedding, tokens, first, np.abs(ratios).max(axis=-1))
         scores = Tensor(ratios.sum(axis=1))  # the NB scores, as nb_scores()
         logits = self.output(ops.concatenate([self.dropout(pooled), scores], axis=1))
         return logits, None if targets is None else self.loss(logits, targets)

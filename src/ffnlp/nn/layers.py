@@ -287,15 +287,18 @@ class MLP(Sequential):
         return shapes
 
 
-POOLING_MODES = ("mean", "max", "mean+max", "concat")
+POOLING_MODES = ("mean", "max", "mean+max", "concat", "weighted")
 
 
 class Pooling(Module):
     """Combine a padded batch of vectors (B, T, D) into one vector per row.
 
     Modes: "mean" and "max" (component-wise) give (B, D); "mean+max" concatenates both,
-    (B, 2D); "concat" gives (B, T*D). ``forward(x, mask)`` takes a boolean mask (B, T),
-    True at real tokens; padding never reaches the result or the gradient.
+    (B, 2D); "concat" gives (B, T*D); "weighted" is the sum of the vectors, each times a
+    weight (B, T) given with them, (B, D). ``forward(x, mask)`` takes a boolean mask
+    (B, T), True at real tokens; padding never reaches the result or the gradient.
+    :meth:`rows` pools the rows of an embedding table that a batch of ids names, the way
+    every model on bags of words does.
     """
 
     def __init__(self, mode: str = "mean") -> None:
@@ -303,9 +306,16 @@ class Pooling(Module):
         check_choice("pooling mode", mode, POOLING_MODES)
         self.mode = mode
 
-    def forward(self, x: Tensor, mask: Any = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Any = None, weights: Any = None) -> Tensor:
         if mask is None:
             mask = np.ones(x.shape[:2], dtype=bool)
+        if self.mode == "weighted":
+            if weights is None:
+                raise ValueError("pooling mode 'weighted' needs weights of shape (B, T)")
+            w = np.where(mask, np.asarray(weights, dtype=x.dtype), 0)
+            return (x * Tensor(w[:, :, None])).sum(axis=1)
+        if weights is not None:
+            raise ValueError(f"pooling mode {self.mode!r} takes no weights; use 'weighted'")
         if self.mode == "mean":
             return F.mean_pool(x, mask)
         if self.mode == "max":
@@ -313,6 +323,23 @@ class Pooling(Module):
         if self.mode == "mean+max":
             return ops.concatenate([F.mean_pool(x, mask), F.max_pool(x, mask)], axis=-1)
         return F.concat_pool(x, mask)
+
+    def rows(
+        self, embedding: Embedding, ids: np.ndarray, mask: np.ndarray, weights: Any = None
+    ) -> Tensor:
+        """The pooling of ``embedding``'s rows named by ``ids`` (B, T), mask (B, T) bool:
+        ``forward(embedding(ids), mask, weights)``. The mean and the weighted sum are one
+        fused :func:`~ffnlp.autograd.ops.embedding_bag` node instead, with no (B, T, D)
+        tensor in either direction (the same numbers, tested against ``forward``)."""
+        if self.mode == "mean":
+            weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)  # 1/length or 0
+        elif self.mode == "weighted":
+            if weights is None:
+                raise ValueError("pooling mode 'weighted' needs weights of shape (B, T)")
+            weights = np.where(mask, weights, 0)
+        else:
+            return self.forward(embedding(ids), mask, weights)
+        return ops.embedding_bag(embedding.weight, ids, weights, sparse=embedding.sparse)
 
     def extra_repr(self) -> str:
         return repr(self.mode)
