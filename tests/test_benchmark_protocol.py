@@ -136,3 +136,15 @@ def test_mr_chooses_per_outer_fold_on_that_folds_training_part(bench, monkeypatc
     results = bench.evaluate("mr", Path("."), seed=0, systems=["ffnlp"])
     assert results["ffnlp"]["selection"]["chosen"] == ["sst2"] * 4
     assert tested == [bench.RECIPES["sst2"]] * 4
+
+
+def test_each_candidate_s_raw_result_is_kept_in_the_tuning_record(bench, monkeypatch, tmp_path):
+    import json
+
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    first = bench.record("trec_cv", {"options": {"epochs": 3}, "accuracy": 87.2})
+    bench.record("trec_cv", {"options": {"epochs": 5}, "accuracy": 87.5})
+    lines = (tmp_path / "tuning" / "trec_cv.jsonl").read_text().splitlines()
+    assert [json.loads(line)["accuracy"] for line in lines] == [87.2, 87.5]  # appended
+    assert first["script"] == "trec_cv" and first["time"] and "commit" in first
+    assert json.loads(lines[0]) == first
