@@ -204,6 +204,7 @@ def run_names(data_dir: str, seed: int, key: str = "names") -> dict[str, Any]:
     from ffnlp.text import Tokenizer, Vocab, load_corpus, split
 
     model, recipe = NAMES_RECIPES[key]
+    load = os.getloadavg()[0]  # other work on the machine slows the timing, not the losses
     names = load_corpus(Path(data_dir) / "names" / "names.txt", Tokenizer("char"))
     train, dev, test = split(names, (0.8, 0.1, 0.1), seed=0)
     vocab = Vocab.build(train)
@@ -221,6 +222,7 @@ def run_names(data_dir: str, seed: int, key: str = "names") -> dict[str, Any]:
         "dev_loss": float(-lm.log_probs(encode(dev)).mean()),
         "test_loss": float(-lm.log_probs(encode(test)).mean()),
         "train_seconds": seconds,
+        "load_average": [load, os.getloadavg()[0]],
         "tokens_per_second": _trained_on(history, tokens, recipe) / seconds,
         "peak_memory_mb": _peak_mb(),
         "samples": lm.generate(num_sentences=8, seed=seed, max_tokens=20),
@@ -281,6 +283,15 @@ def _names_section(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {r['model']} | {r['test_loss']:.3f} | {r['dev_loss']:.3f} | {anchor} | {epochs} | {r['train_seconds']:.0f} s | {r['tokens_per_second']:,.0f} | {r['peak_memory_mb']:,.0f} MB |"
         )
+    loads = [r["load_average"] for r in rows if "load_average" in r]
+    if loads:
+        lines += [
+            "",
+            "Load average (1 minute) at the start and end of each run: "
+            + "; ".join(f"{a:.1f} to {b:.1f}" for a, b in loads)
+            + f", on {os.cpu_count()} cores: above that count, other work was running and the "
+            "times are slower than an idle machine's (the losses do not change).",
+        ]
     lines.append("")
     for r in rows:
         lines.append(f"Samples ({r['model']}): " + ", ".join(r["samples"]))

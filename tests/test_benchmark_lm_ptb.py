@@ -76,6 +76,7 @@ def _names_result(model, recipe, dev, test):
         "dev_loss": dev,
         "test_loss": test,
         "train_seconds": 12.3,
+        "load_average": [0.5, 3.25],
         "tokens_per_second": 4567.8,
         "peak_memory_mb": 89.0,
         "samples": ["ann", "bob"],
@@ -101,6 +102,7 @@ def test_the_names_table_gives_test_loss_first_and_names_dev_as_the_stopping_spl
     assert (recipe["anchor (dev)"], anchor["anchor (dev)"]) == ("", "2.17")
     assert recipe["epochs (best)"] == "9 (7)"
     assert "the test split, seen by neither, gives the headline" in md
+    assert "end of each run: 0.5 to 3.2; 0.5 to 3.2, on" in md  # a busy machine is named
     assert "Penn Treebank" not in md  # no PTB results, no PTB section
     assert json.loads((tmp_path / "lm_ptb.json").read_text()) == results
 

@@ -200,6 +200,37 @@ def test_the_demo_prints_what_the_quickstart_shows(tmp_path):
         assert (tmp_path / "ffnlp-demo" / name).stat().st_size > 0
 
 
+STANDARD_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (STANDARD_DATA / "mr" / "rt-polarity.pos").exists()
+    or not (STANDARD_DATA / "ptb" / "ptb.train.txt").exists(),
+    reason=f"MR and the Penn Treebank are not in {STANDARD_DATA} (set FFNLP_DATA)",
+)
+def test_the_demo_on_mr_and_ptb_prints_the_figures_the_quickstart_quotes(tmp_path, capsys):
+    from ffnlp.cli import main
+
+    quickstart = " ".join(_section("Quickstart").split())
+    claim = re.search(
+        r"reports (\d+\.\d)% accuracy \(majority (\d+\.\d)%\) and perplexities of "
+        r"(\d+\.\d) \(Kneser-Ney trigram\) and (\d+\.\d) \(neural LM\)",
+        quickstart,
+    )
+    assert claim, "the Quickstart no longer quotes the demo's MR and PTB figures"
+    assert main(["demo", "--data-dir", str(STANDARD_DATA), "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    figures = [
+        _figure(printed, "feedforward network on pooled embeddings"),
+        _figure(printed, "majority class (baseline)"),
+        _figure(printed, "Kneser-Ney trigram (n-gram baseline)"),
+        _figure(printed, "feedforward neural LM (Bengio et al. 2003)"),
+    ]
+    assert figures == [float(x) for x in claim.groups()]
+    assert figures[0] > figures[1]
+
+
 @needs_cli
 def test_picture_commands_run_as_written_and_the_pictures_are_in_the_repository(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
