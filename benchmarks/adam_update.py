@@ -114,12 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         NUMPY_FORM: lambda t: parallel_blocks(lambda *a: fewer(*a, t), w, g, m, v, s),
         "PyTorch Adam.step": lambda t: reference.step(),
     }
-    if kernels.available:  # the `fast` extra: the update as one compiled loop
+    if kernels.use_for(w):  # the `fast` extra: the update as one compiled loop
         adam = kernels.compiled("adam_block")
 
         def compiled(t):
             c, f = math.sqrt(1 - B2**t), np.float32
-            scalars = (f(0), f(1 - B1), f(B2), f(1 - B2), f(LR * c / (1 - B1**t)), f(EPS * c))
+            # No decoupled decay (1), no L2 (0), then Adam's constants as ffnlp.optim folds them.
+            scalars = (f(1), f(0), f(1 - B1), f(B2), f(1 - B2), f(LR * c / (1 - B1**t)))
+            scalars += (f(EPS * c),)
             parallel_blocks(lambda *a: adam(*a, *scalars), w, g, m, v)
 
         compiled(1)  # compile (or load from the cache) before timing

@@ -305,6 +305,12 @@ def test_the_speed_and_accuracy_summaries_are_the_benchmarks():
     assert f"{configs['C-lazy']['ratio']:.1f}x with lazy Adam" in speed
     assert f"PTB evaluation {configs['D']['ratio']:.2f}x" in speed
     assert all(c["ffnlp"]["peak_mb"] < c["torch"]["peak_mb"] for c in configs.values())
+    adam = _results("adam_update.json")
+    install = " ".join(_section("Install").split())
+    assert (
+        f"runs in NumPy, {adam['2']['numpy_over_compiled']:.1f}x slower on both cores and "
+        f"{adam['1']['numpy_over_compiled']:.1f}x on one" in install
+    )
     classify = _results("classify.json")
     summary = " ".join(README.split("\n- **Text classification**")[1].split("\n- ")[0].split())
     assert "beats fastText on MR, SST-2 and TREC within 3x its training time" in summary
