@@ -408,13 +408,17 @@ class Checkpointer:
                 signal.signal(number, handler)
 
     def after_step(
-        self, position: Position, best_state: dict[str, np.ndarray] | None, stop: bool
+        self,
+        position: Position,
+        best_state: dict[str, np.ndarray] | None,
+        stop_requested: Callable[[], bool],
     ) -> None:
-        """Save when ``every`` steps say so; then, if ``stop`` (a signal came), save and
-        raise :class:`TrainingInterrupted`."""
+        """Save when ``every`` steps say so; then, if ``stop_requested()`` (a signal came;
+        asked after the save, so a signal during it counts), save and raise
+        :class:`TrainingInterrupted`."""
         if self.every and self.every[1] == "steps" and position.step % self.every[0] == 0:
             self._save(position, best_state)
-        if stop:
+        if stop_requested():
             self._stop(position, best_state)
 
     def after_epoch(
@@ -422,12 +426,12 @@ class Checkpointer:
         epoch: int,
         position: Position,
         best_state: dict[str, np.ndarray] | None,
-        stop: bool,
+        stop_requested: Callable[[], bool],
     ) -> None:
         """As :meth:`after_step`, once ``epoch`` is over (and ``position`` at the next)."""
         if self.every and self.every[1] == "epochs" and epoch % self.every[0] == 0:
             self._save(position, best_state)
-        if stop:
+        if stop_requested():
             self._stop(position, best_state)
 
     def _save(self, position: Position, best_state: dict[str, np.ndarray] | None) -> None:

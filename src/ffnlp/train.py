@@ -353,7 +353,7 @@ def fit(
                     schedule.before_step(position.step)
                     position.count_step(step(indices), len(indices))
                     log.step(position, optimizer.param_groups[0]["lr"])
-                    saver.after_step(position, best_state, step.stop_requested())
+                    saver.after_step(position, best_state, step.stop_requested)
 
                 record: dict[str, Any] = {
                     "epoch": epoch,
@@ -386,7 +386,7 @@ def fit(
                     and position.epochs_without_improvement >= config.early_stopping
                 ) or (config.max_steps is not None and position.step >= config.max_steps)
                 position.next_epoch(rng.bit_generator.state)
-                saver.after_epoch(epoch, position, best_state, step.stop_requested())
+                saver.after_epoch(epoch, position, best_state, step.stop_requested)
     except TrainingDiverged as err:  # the step says what; here is where and what to do
         raise _diverged(str(err), position.epoch, position.step + 1) from None
     if best_state is not None:
