@@ -23,6 +23,10 @@ class TrainingDiverged(ValueError):
     """The loss or the gradient became NaN or infinite; nothing was updated with it."""
 
 
+def _never() -> bool:
+    return False
+
+
 class LocalStep:
     """One step of this process on a whole batch.
 
@@ -31,10 +35,23 @@ class LocalStep:
         optimizer: updates the model's parameters.
         data: the training data, ``batch(indices) -> (inputs, targets)``.
         clip_norm: clip the gradients' joint norm to this (None: no clipping).
-        signalled: whether this process was asked to stop (SIGINT, SIGTERM).
+        signalled: whether this process was asked to stop (SIGINT, SIGTERM); see
+            :meth:`stop_requested`.
 
     ``step(indices)`` returns the batch's mean loss; it raises :class:`TrainingDiverged`
     when the loss or the gradient norm is not finite, before the weights are touched.
+
+    Example:
+        >>> import numpy as np
+        >>> from ffnlp import optim
+        >>> from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+        >>> from ffnlp.train import ArrayDataset
+        >>> lm = FeedforwardLM(FeedforwardLMConfig(vocab_size=5, context_size=2, embed_dim=3), rng=0)
+        >>> data = ArrayDataset(np.array([[1, 2], [2, 3]]), np.array([3, 4]))
+        >>> step = LocalStep(lm, optim.SGD(lm.parameters(), lr=0.5), data)
+        >>> losses = [step(np.array([0, 1])) for _ in range(20)]
+        >>> bool(losses[-1] < losses[0])
+        True
     """
 
     def __init__(
@@ -42,8 +59,8 @@ class LocalStep:
         model: Module,
         optimizer: optim.Optimizer,
         data: Any,
-        clip_norm: float | None,
-        signalled: Callable[[], bool],
+        clip_norm: float | None = None,
+        signalled: Callable[[], bool] = _never,
     ) -> None:
         self.model, self.optimizer, self.data = model, optimizer, data
         self.clip_norm, self.signalled = clip_norm, signalled
@@ -79,9 +96,10 @@ class DataParallelStep(LocalStep):
     rank takes the same update.
 
     Args:
-        model, optimizer, data, clip_norm, signalled: as for :class:`LocalStep`.
+        model, optimizer, data: as for :class:`LocalStep`.
         comm: the ranks; they must have started alike (see
             :func:`ffnlp.distributed.start_together`).
+        clip_norm, signalled: as for :class:`LocalStep`.
 
     ``step(indices)`` returns the global batch's mean loss, the same on every rank, so
     the ranks diverge, stop or go on together.
@@ -92,9 +110,9 @@ class DataParallelStep(LocalStep):
         model: Module,
         optimizer: optim.Optimizer,
         data: Any,
-        clip_norm: float | None,
-        signalled: Callable[[], bool],
         comm: distributed.Communicator,
+        clip_norm: float | None = None,
+        signalled: Callable[[], bool] = _never,
     ) -> None:
         super().__init__(model, optimizer, data, clip_norm, signalled)
         self.comm = comm

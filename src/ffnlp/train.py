@@ -428,7 +428,7 @@ def _choose_step(
         },
         comm,
     )
-    return DataParallelStep(model, optimizer, train_data, config.clip_norm, signalled, comm)
+    return DataParallelStep(model, optimizer, train_data, comm, config.clip_norm, signalled)
 
 
 def _diverged(what: str, epoch: int, step: int) -> TrainingDiverged:
