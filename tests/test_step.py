@@ -88,7 +88,7 @@ def test_a_nan_loss_stops_the_step_before_the_update():
     model.embedding.weight.data[1, 0] = np.nan
     before = model.state_dict()
     step = LocalStep(model, make_optimizer(model, TrainConfig()), data)
-    with pytest.raises(TrainingDiverged, match="^the loss became nan$"):
+    with pytest.raises(TrainingDiverged, match=r"^the loss became nan$"):
         step(np.array([0]))
     for name, value in model.state_dict().items():
         assert np.array_equal(value, before[name], equal_nan=True), name
