@@ -221,7 +221,7 @@ def parse_every(value: int | str) -> tuple[int, str]:
 class _Schedule:
     """The learning rate: the linear schedule sets it before every step from the step
     count alone (so a resumed run gets the same rates); the plateau schedule lowers it
-    after a validation that did not improve."""
+    after a validation that did not improve; the constant one leaves it."""
 
     def __init__(self, optimizer: optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
         self.optimizer, self.config = optimizer, config
