@@ -155,7 +155,7 @@ def test_the_readme_s_before_and_after_claim_holds_in_the_kept_runs():
     the same ffnlp figures and held-out scores, digit for digit: the kept raw runs say so."""
     import json
 
-    runs = ROOT / "benchmarks" / "results" / "runs"
+    runs = ROOT / "benchmarks" / "results" / "classify-runs"
     before, after = (
         {d["dataset"]: d["ffnlp"] for d in map(json.loads, (runs / name).read_text().splitlines())}
         for name in (
