@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     import ffnlp
-    from ffnlp import kernels
-    from ffnlp.threads import parallel_blocks
+    from ffnlp.backend import kernels
+    from ffnlp.backend.threads import parallel_blocks
 
     threadpool_limits(args.threads)
     ffnlp.set_num_threads(args.threads)
