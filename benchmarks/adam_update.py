@@ -16,7 +16,11 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 B1, B2, EPS, LR = 0.9, 0.999, 1e-8, 1e-3
 
@@ -102,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "PyTorch Adam.step": lambda t: reference.step(),
     }
-    if kernels.available:  # the `fast` extra: the update as one compiled loop
+    if kernels.use_for(w):  # the `fast` extra: the update as one compiled loop
         adam = kernels.compiled("adam_block")
 
         def compiled(t):
             c, f = math.sqrt(1 - B2**t), np.float32
-            scalars = (f(0), f(1 - B1), f(B2), f(1 - B2), f(LR * c / (1 - B1**t)), f(EPS * c))
+            scalars = (f(1), f(0), f(1 - B1), f(B2), f(1 - B2))  # no decay, no L2
+            scalars += (f(LR * c / (1 - B1**t)), f(EPS * c))
             parallel_blocks(lambda *a: adam(*a, *scalars), w, g, m, v)
 
         compiled(1)  # compile (or load from the cache) before timing

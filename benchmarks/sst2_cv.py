@@ -28,10 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classify import DEFAULT_DATA, load
+from classify import DEFAULT_DATA, load  # noqa: E402
 
 # The sentence-level files keep the PTB escapes that GLUE's phrases spell out.
 ESCAPES = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
