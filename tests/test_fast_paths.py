@@ -179,7 +179,7 @@ def _adam_steps(cls, sparse, dtype, weight_decay, shape=(700, 523), steps=3, laz
 def test_compiled_adam_matches_the_numpy_rule(
     two_threads, monkeypatch, cls, sparse, lazy, dtype, weight_decay
 ):
-    """The fused loops of ffnlp.kernels (the dense one, the one that reads a row-sparse
+    """The fused loops of ffnlp.backend.kernels (the dense one, the one that reads a row-sparse
     gradient in place, and lazy Adam's, which updates only the gradient's rows) against
     the NumPy form of the same rule."""
     from ffnlp.backend import kernels
