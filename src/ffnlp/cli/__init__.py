@@ -123,6 +123,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    if process.applied is None:
+        # Started some other way than ffnlp/__main__.py (a console script installed before
+        # it was the entry point, say): the malloc setting still counts here, OpenBLAS's
+        # thread timeout only in the processes this one starts.
+        process.tune_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
