@@ -8,8 +8,14 @@ tenths; no outer test fold is read.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/mr_cv.py '{}' '{"contrast_words": ["but"]}'
 
-Each candidate is a JSON object of ``TextClassifier`` options laid over
-``RECIPES["mr"]`` (``'{}'``: the recipe itself). Prints one JSON line per candidate: the
+This is a tool for exploring candidates, not a protocol: a recipe picked by its mean
+over the 10 inner tenths is not blind to the outer test folds (the inner tenths of the
+other folds' training parts hold, together, on average 57 % of each outer test fold's
+sentences). ``benchmarks/classify.py`` chooses MR's recipe by nested cross-validation
+instead, each outer fold on its own training part.
+
+Each candidate is a JSON object of ``TextClassifier`` options (``features`` as tables,
+``contrast_words`` a list) laid over the ``mr`` recipe (``'{}'``: the recipe itself). Prints one JSON line per candidate: the
 options, the mean inner accuracy (%), each fold's, and the median fit time in seconds.
 """
 
@@ -28,7 +34,9 @@ tune_process()  # the ffnlp command's process settings, made before NumPy loads 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classify import DEFAULT_DATA, RECIPES, _dev_split, _subset, load  # noqa: E402
+from classify import DEFAULT_DATA, RECIPES, _dev_split, _subset, load, record  # noqa: E402
+
+from ffnlp.recipes import recipe_from_options  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the benchmark's fold seed")
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA), help="holds mr/")
     args = parser.parse_args(argv)
-    from ffnlp.estimators import TextClassifier
     from ffnlp.metrics import stratified_kfold
 
     sets = load("mr", Path(args.data_dir))
@@ -45,25 +52,24 @@ def main(argv: list[str] | None = None) -> int:
     outer = list(stratified_kfold(everything[1], k=sets["folds"], seed=args.seed))
     for text in args.candidates:
         options = json.loads(text)
-        recipe = {**RECIPES["mr"], **options}
+        recipe = recipe_from_options(options, RECIPES["mr"])
         scores, seconds = [], []
         for f, (train_idx, _) in enumerate(outer):  # the outer test folds stay unread
             inner, held = _dev_split(_subset(everything, train_idx), args.seed)
             start = time.perf_counter()
-            model = TextClassifier(random_state=args.seed + f, **recipe).fit(*inner)
+            model = recipe.estimator(random_state=args.seed + f).fit(*inner)
             seconds.append(time.perf_counter() - start)
             scores.append(100 * model.score(*held))
-        print(
-            json.dumps(
-                {
-                    "options": options,
-                    "inner": round(float(np.mean(scores)), 2),
-                    "folds": [round(s, 2) for s in scores],
-                    "seconds": round(float(np.median(seconds)), 2),
-                }
-            ),
-            flush=True,
+        entry = record(
+            "mr_cv",
+            {
+                "options": options,
+                "inner": round(float(np.mean(scores)), 2),
+                "folds": [round(s, 2) for s in scores],
+                "seconds": round(float(np.median(seconds)), 2),
+            },
         )
+        print(json.dumps(entry), flush=True)
     return 0
 
 

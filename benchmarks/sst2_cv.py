@@ -35,51 +35,7 @@ tune_process()  # the ffnlp command's process settings, made before NumPy loads 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classify import DEFAULT_DATA, load  # noqa: E402
-
-# The sentence-level files keep the PTB escapes that GLUE's phrases spell out.
-ESCAPES = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}"}
-
-
-def _glue_tokens(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-def _sentence_tokens(text: str) -> tuple[str, ...]:
-    return tuple(ESCAPES.get(w, w).replace("\\/", "/") for w in text.split())
-
-
-def phrase_sources(phrases: list[str], sentences: list[str]) -> list[np.ndarray]:
-    """For each phrase, the indices of the sentences it occurs in (as a run of words)."""
-    where: dict[tuple[str, ...], int] = {}
-    for i, text in enumerate(phrases):
-        where.setdefault(_glue_tokens(text), i)
-    longest = max(len(key) for key in where)
-    found: list[set[int]] = [set() for _ in phrases]
-    for s, text in enumerate(sentences):
-        words = _sentence_tokens(text)
-        for start in range(len(words)):
-            for stop in range(start + 1, min(len(words), start + longest) + 1):
-                i = where.get(words[start:stop])
-                if i is not None:
-                    found[i].add(s)
-    # Duplicated phrases share their first copy's sources.
-    return [np.fromiter(found[where[_glue_tokens(t)]], dtype=np.int64, count=-1) for t in phrases]
-
-
-def fold_training_set(
-    phrases: tuple[list, list], sources: list[np.ndarray], held_out: np.ndarray, n: int
-) -> tuple[list, list]:
-    """The phrases that occur in some sentence outside ``held_out``. The 281 phrases found
-    in no sentence are left out too: most are a sentence spelt differently ("colored" /
-    "coloured", "wan na" / "wanna"), which could give a held-out sentence's answer away."""
-    out = np.zeros(n, dtype=bool)
-    out[held_out] = True
-    keep = [len(src) > 0 and not out[src].all() for src in sources]
-    return (
-        [t for t, k in zip(phrases[0], keep) if k],
-        [y for y, k in zip(phrases[1], keep) if k],
-    )
+from classify import DEFAULT_DATA, fold_training_set, load, phrase_sources, record, sentence_folds  # noqa: E402
 
 
 def make_model(candidate: str | dict[str, Any], seed: int) -> Any:
@@ -92,9 +48,9 @@ def make_model(candidate: str | dict[str, Any], seed: int) -> Any:
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+"),
             LogisticRegression(C=10, max_iter=2000, random_state=seed),
         )
-    from ffnlp.estimators import TextClassifier
+    from ffnlp.recipes import recipe_from_options
 
-    return TextClassifier(random_state=seed, **candidate)
+    return recipe_from_options(candidate).estimator(random_state=seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         "--save-probs", help="save each candidate's held-out and dev probabilities (.npz)"
     )
     args = parser.parse_args(argv)
-    from ffnlp.metrics import stratified_kfold
     from ffnlp.text.labelled import read_labelled
 
     data = Path(args.data_dir)
@@ -127,16 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = phrase_sources(phrases[0], sentences[0])
     n = len(sentences[0])
     dev_labels = np.asarray(sets["dev"][1])
-    # A sentence that occurs twice (9 do) goes to one fold: folds over distinct sentences.
-    first: dict[str, int] = {}
-    copies = np.array([first.setdefault(t, i) for i, t in enumerate(sentences[0])])
-    distinct = np.unique(copies)
-    folds = [
-        (None, np.flatnonzero(np.isin(copies, distinct[held])))
-        for _, held in stratified_kfold(
-            [sentences[1][i] for i in distinct], args.folds, seed=args.seed
-        )
-    ]
+    folds = [(None, held) for held in sentence_folds(sentences, args.folds, args.seed)]
     model_seed = args.seed if args.model_seed is None else args.model_seed
     scored = np.sort(np.concatenate([held for _, held in folds[: args.first_folds]]))
     for c, text in enumerate(args.candidates):
@@ -165,18 +111,17 @@ def main(argv: list[str] | None = None) -> int:
                 dev=np.array(dev_probs),
                 classes=classes,
             )
-        print(
-            json.dumps(
-                {
-                    "candidate": candidate,
-                    "cv": round(100 * float(correct[scored].mean()), 2),
-                    "folds": [round(s, 2) for s in fold_scores],
-                    "dev": round(float(np.mean(dev_scores)), 2),
-                    "seconds": round(float(np.median(seconds)), 2),
-                }
-            ),
-            flush=True,
+        entry = record(
+            "sst2_cv",
+            {
+                "candidate": candidate,
+                "cv": round(100 * float(correct[scored].mean()), 2),
+                "folds": [round(s, 2) for s in fold_scores],
+                "dev": round(float(np.mean(dev_scores)), 2),
+                "seconds": round(float(np.median(seconds)), 2),
+            },
         )
+        print(json.dumps(entry), flush=True)
     return 0
 
 

@@ -35,14 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA), help="holds sst2/ and sst2_glue/")
     args = parser.parse_args(argv)
-    from ffnlp.estimators import TextClassifier
+    from ffnlp.recipes import recipe_from_options
 
     recipe = json.loads(args.recipe)
     sets = load("sst2", Path(args.data_dir))
     scores, seconds = [], []
     for seed in args.seeds:
         start = time.perf_counter()
-        model = TextClassifier(random_state=seed, **recipe).fit(*sets["train"])
+        model = recipe_from_options(recipe).estimator(random_state=seed).fit(*sets["train"])
         seconds.append(time.perf_counter() - start)
         scores.append(100 * model.score(*sets["dev"]))
     print(

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classify import DEFAULT_DATA, _subset, load, run_fasttext  # noqa: E402
+from classify import DEFAULT_DATA, _subset, load, record, run_fasttext  # noqa: E402
 
 
 def folds(labels: list, k: int, splits: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -39,12 +39,12 @@ def folds(labels: list, k: int, splits: int) -> list[tuple[int, np.ndarray, np.n
 
 
 def score_ffnlp(train: tuple, recipe: dict[str, Any], k: int, splits: int) -> dict[str, Any]:
-    from ffnlp.estimators import TextClassifier
+    from ffnlp.recipes import recipe_from_options
 
     accuracies, seconds = [], []
     for seed, tr, te in folds(train[1], k, splits):
         start = time.perf_counter()
-        model = TextClassifier(random_state=seed, **recipe).fit(*_subset(train, tr))
+        model = recipe_from_options(recipe).estimator(random_state=seed).fit(*_subset(train, tr))
         seconds.append(time.perf_counter() - start)
         accuracies.append(model.score(*_subset(train, te)))
     return {"accuracy": float(np.mean(accuracies)), "folds": accuracies, "seconds": seconds}
@@ -78,19 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         for text in candidates:
             options = json.loads(text)
             result = score(train, options, args.folds, args.splits)
-            print(
-                json.dumps(
-                    {
-                        "system": system,
-                        "options": options,
-                        "accuracy": round(100 * result["accuracy"], 2),
-                        "fold_std": round(100 * float(np.std(result["folds"])), 2),
-                        "median_seconds": round(float(np.median(result["seconds"])), 2),
-                        "folds": [round(100 * a, 2) for a in result["folds"]],
-                    }
-                ),
-                flush=True,
+            entry = record(
+                "trec_cv",
+                {
+                    "system": system,
+                    "options": options,
+                    "accuracy": round(100 * result["accuracy"], 2),
+                    "fold_std": round(100 * float(np.std(result["folds"])), 2),
+                    "median_seconds": round(float(np.median(result["seconds"])), 2),
+                    "folds": [round(100 * a, 2) for a in result["folds"]],
+                },
             )
+            print(json.dumps(entry), flush=True)
     return 0
 
 

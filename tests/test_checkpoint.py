@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ffnlp import checkpoint as ckpt
 from ffnlp.autograd import Tensor, ops
-from ffnlp.estimators import TextClassifier
+from ffnlp.estimators import Bigrams, LexiconClassifier, OpeningPairs, TextClassifier
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.nn import Module, Parameter
 from ffnlp.train import (
@@ -202,19 +203,29 @@ def test_a_linear_schedule_resumes_only_with_the_same_epochs(tmp_path):
 @pytest.mark.parametrize(
     "params",
     [
-        {"bigrams": True, "buckets": 64, "word_dropout": 0.2, "dropout": 0.2, "hidden_dims": (8,)},
-        {"features": "lexicon", "hidden_dims": (4,), "dropout": 0.1},
-        {"prefix_pairs": 2, "optimizer": "sgd", "lr": 0.5, "lr_schedule": "linear"},
+        {
+            "features": [Bigrams(buckets=64)],
+            "word_dropout": 0.2,
+            "dropout": 0.2,
+            "hidden_dims": (8,),
+        },
+        {"lexicon": True, "hidden_dims": (4,), "dropout": 0.1},
+        {"features": [OpeningPairs(2)], "optimizer": "sgd", "lr": 0.5, "lr_schedule": "linear"},
         {"batch_by_length": True, "hidden_dims": (8,)},
+        {"wide": True, "features": [Bigrams()], "dropout": 0.3, "word_dropout": 0.1},
     ],
-    ids=["embeddings", "lexicon", "linear-schedule", "by-length"],
+    ids=["embeddings", "lexicon", "linear-schedule", "by-length", "wide"],
 )
 def test_interrupted_and_resumed_classifier_equals_an_uninterrupted_run(
     tmp_path, monkeypatch, params
 ):
     texts, labels = POS * 3 + NEG * 3, ["pos"] * (3 * len(POS)) + ["neg"] * (3 * len(NEG))
-    settings = {"embed_dim": 8, "epochs": 5, "batch_size": 4, "lr": 0.02, **params}
-    reference = TextClassifier(**settings).fit(texts, labels)
+    settings = {"epochs": 5, "batch_size": 4, "lr": 0.02, **params}
+    if settings.pop("lexicon", False):
+        make = LexiconClassifier
+    else:
+        make, settings["embed_dim"] = TextClassifier, 8
+    reference = make(**settings).fit(texts, labels)
 
     import ffnlp.train
 
@@ -230,10 +241,10 @@ def test_interrupted_and_resumed_classifier_equals_an_uninterrupted_run(
 
     monkeypatch.setattr(ffnlp.train.optim.Optimizer, "step", crash_at_step_17)
     with pytest.raises(_Interrupt):
-        TextClassifier(**settings).fit(texts, labels, checkpoint=path, checkpoint_every=3)
+        make(**settings).fit(texts, labels, checkpoint=path, checkpoint_every=3)
     monkeypatch.setattr(ffnlp.train.optim.Optimizer, "step", original)
-    resumed = TextClassifier(**settings).fit(texts, labels, checkpoint=path, resume=True)
-    if params.get("features") == "lexicon":
+    resumed = make(**settings).fit(texts, labels, checkpoint=path, resume=True)
+    if make is LexiconClassifier:
         _assert_same_weights(resumed.network_.network_, reference.network_.network_)
     else:
         _assert_same_weights(resumed.model_, reference.model_)
@@ -338,3 +349,43 @@ def test_a_checkpoint_from_before_a_new_model_setting_resumes_with_its_default(t
         TextClassifier(**{**params, "epochs": 3}, class_weight="balanced").fit(
             texts, labels, checkpoint=old, resume=True
         )
+
+
+def test_a_classifier_checkpoint_from_before_the_parts_is_refused_naming_why(tmp_path):
+    """tests/data/layout1/classifier.ckpt was written by the classifier of one class
+    (make_checkpoint.py): resuming it is refused with the reason, and nothing is written."""
+    import shutil
+
+    path = tmp_path / "old.ckpt"
+    shutil.copy(Path(__file__).parent / "data" / "layout1" / "classifier.ckpt", path)
+    before = path.read_bytes()
+    texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
+    labels = ["pos", "neg", "pos", "neg"] * 5
+    model = TextClassifier(embed_dim=4, epochs=3, batch_size=4)
+    with pytest.raises(ValueError, match="written by an earlier ffnlp, before the classifier"):
+        model.fit(texts, labels, checkpoint=path, resume=True)
+    assert path.read_bytes() == before and not hasattr(model, "classes_")
+
+
+def test_a_checkpoint_from_before_constant_had_its_name_resumes_a_constant_run(tmp_path):
+    # Before, classify's "constant" ran as a plateau schedule with lr_decay 1 (never acting).
+    train = _lm_data(0)
+    constant = TrainConfig(**{**LM_TRAINING.to_dict(), "lr_schedule": "constant", "lr_decay": 1.0})
+    path = tmp_path / "lm.ckpt"
+    with pytest.raises(_Interrupt):
+        fit(
+            _lm(),
+            _FailingAt(train, 9, "crash"),
+            None,
+            constant,
+            checkpoint=path,
+            checkpoint_every=4,
+        )
+    saved = ckpt.load(path)
+    saved.meta["training"]["lr_schedule"] = "plateau"  # as the older ffnlp wrote it
+    saved.check_compatible(constant.to_dict(), len(train))
+    plateau = TrainConfig(**{**constant.to_dict(), "lr_schedule": "plateau"})
+    saved.check_compatible(plateau.to_dict(), len(train))
+    saved.meta["training"]["lr_decay"] = 0.5  # a plateau that acted is no constant schedule
+    with pytest.raises(ValueError, match=r"made with lr-decay=0\.5, but this run has 1\.0"):
+        saved.check_compatible(constant.to_dict(), len(train))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 import pytest
@@ -95,13 +96,22 @@ def test_lexicon_features_from_a_file(data, capsys):
             lexicon,
             "--hidden",
             "8",
-            *FAST,
+            *FAST[2:],
         ],
         capsys,
     )
     assert code == 0, err
     code, out, _ = _run(["classify", "test", tmp / "lex.npz", test, "--json"], capsys)
     assert json.loads(out)["accuracy"] == 1.0
+    # A setting of the classifier on embeddings is refused, not ignored.
+    argv = ["classify", "train", train, "--out", tmp / "x.npz", "--features", "lexicon"]
+    code, _, err = _run([*argv, "--bigrams"], capsys)
+    assert code == 2 and "--bigrams is a setting of the classifier on embeddings" in err
+    code, _, err = _run(
+        ["classify", "train", train, "--out", tmp / "x.npz", "--lexicon-size", "9"], capsys
+    )
+    assert code == 2 and "--lexicon-size is a setting of --features lexicon" in err
+    assert not (tmp / "x.npz").exists()
 
 
 def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
@@ -143,7 +153,11 @@ def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
             ["--lexicon", "lexicon.tsv", "--features", "lexicon"],
             "line 1: expected 'word<TAB>polarity'",
         ),
-        ("__label__pos fine\n__label__neg bad\n", ["--epochs", "0"], "--epochs must be > 0; got 0"),
+        (
+            "__label__pos fine\n__label__neg bad\n",
+            ["--epochs", "0"],
+            "--epochs must be a positive integer; got 0",
+        ),
         (
             "__label__pos fine\n__label__neg bad\n",
             ["--word-dropout", "1"],
@@ -203,18 +217,23 @@ def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp
         "".join(f"__label__pos {t}\n" for t in POS * 3)
         + "".join(f"__label__neg {t}\n" for t in NEG)
     )
-    flags = ["--nb-features", "--bigrams", "--wide", "--unknown-words", "prefix"]
+    flags = ["--bigrams", "--wide", "--unknown-words", "prefix"]
     flags += ["--contrast-words", "but, yet", "--class-weight", "balanced"]
     out = tmp_path / "m.npz"
     code, _, err = _run(["classify", "train", train, "--out", out, *flags, *FAST], capsys)
     assert code == 0, err
-    model = TextClassifier.load(out)
-    assert model.wide and model.model_.config.wide and model.unknown_words == "prefix"
-    assert list(model.contrast_words) == ["but", "yet"] and model.class_weight == "balanced"
+    wrapper = TextClassifier.load(out)
+    assert wrapper.words == ("but", "yet")
+    model = wrapper.estimator_
+    assert model.wide and model.unknown_words == "prefix" and model.class_weight == "balanced"
+    kinds = [type(m).__name__ for m in model.model_.members]
+    assert kinds == ["DeepAveragingNetwork", "NaiveBayesLinear"]
     assert model.classes_.tolist() == ["neg", "pos"]
-    assert model.model_.config.class_weights == (2.0, 2 / 3)  # 24 / (2 * 6), 24 / (2 * 18)
+    for member in model.model_.members:  # 24 / (2 * 6), 24 / (2 * 18)
+        assert member.config.class_weights == (2.0, 2 / 3)
     code, _, err = _run(
-        ["classify", "train", train, "--out", tmp_path / "w.npz", "--wide", *FAST], capsys
+        ["classify", "train", train, "--out", tmp_path / "w.npz", "--pooling", "nb", *FAST],
+        capsys,
     )
     assert code == 2 and "needs nb_features" in err
 
@@ -228,11 +247,14 @@ def test_contrast_words_can_be_set_at_test_and_prediction_time(data, capsys, mon
             ["classify", "train", train, "--out", tmp / name, *FAST, *words], capsys
         )
         assert code == 0, err
+    from ffnlp.estimators import ContrastClauses
+
     model = TextClassifier.load(tmp / "m.npz")
     text = "a great warm film but a dull awful plot"
     plain = model.predict_proba([text])[0]
-    model.set_params(contrast_words=("but",))
-    contrast = model.predict_proba([text])[0]
+    wrapped = ContrastClauses(TextClassifier(), words=("but",))
+    wrapped.estimator_, wrapped.classes_ = model, model.classes_
+    contrast = wrapped.predict_proba([text])[0]
     assert abs(plain - contrast).max() > 1e-3  # the clause changes the answer
     for name, words, expected in (
         ("m.npz", [], plain),
@@ -261,10 +283,62 @@ def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys)
     flags += ["--lr-schedule", "linear"]
     code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *flags, *FAST], capsys)
     assert code == 0, err
+    from ffnlp.estimators import OpeningPairs, Openings, WordShapes
+
     model = TextClassifier.load(tmp / "m.npz")
-    assert (model.prefix_ngrams, model.prefix_pairs, model.lr_schedule) == (2, 2, "linear")
-    assert len(model.pair_table_) > 0
-    assert model.word_shapes and model.shape_table_
+    assert model.features == [Openings(2), OpeningPairs(2), WordShapes()]
+    assert model.lr_schedule == "linear"
+    assert len(model.features_[1].table_) > 0 and model.features_[2].table_
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])
     assert exit_info.value.code == 2 and "invalid choice: 'cos'" in capsys.readouterr().err
+
+
+def _epoch_rates(log_path):
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    epochs = [r for r in records if "seconds" in r]  # one per epoch
+    return [r["lr"] for r in epochs], [r.get("best") for r in epochs]
+
+
+@pytest.mark.parametrize("features", ["embeddings", "lexicon"])
+def test_train_lr_schedules_constant_plateau_linear(data, capsys, features):
+    """Each --lr-schedule as logged per epoch, the same three as lm train's: constant never
+    moves (the default), plateau halves after each epoch that does not beat the best
+    held-out loss, linear falls towards 0."""
+    tmp, train, _ = data
+    valid = tmp / "valid.ft"  # one text labelled against its words: the loss soon rises
+    valid.write_text(
+        "__label__pos great warm fun\n__label__neg dull awful flat\n__label__neg a fine cast\n"
+    )
+    rates = {}
+    for schedule in ("constant", "plateau", "linear", None):
+        out = tmp / f"{schedule}.npz"
+        flags = ["--epochs", "8", "--lr", "0.1", "--no-progress"]
+        flags += ["--features", features, "--hidden", "8"]
+        flags += ["--embed-dim", "16"] if features == "embeddings" else []
+        flags += ["--lr-schedule", schedule] if schedule else []
+        code, _, err = _run(
+            ["classify", "train", train, "--valid", valid, "--out", out, *flags], capsys
+        )
+        assert code == 0, err
+        rates[schedule] = _epoch_rates(tmp / f"{schedule}.npz.log.jsonl")
+    assert rates["constant"][0] == [0.1] * 8
+    assert rates[None] == rates["constant"]  # the default, as before
+    lrs, best = rates["plateau"]
+    assert lrs[0] == 0.1 and False in best[:-1]
+    for e in range(7):
+        assert lrs[e + 1] == (lrs[e] if best[e] else lrs[e] * 0.5)
+    lrs, _ = rates["linear"]
+    assert all(a > b for a, b in itertools.pairwise(lrs)) and 0 < lrs[-1] < 0.1 / 8
+
+
+def test_plateau_needs_validation_texts(data, capsys):
+    tmp, train, _ = data
+    argv = ["classify", "train", train, "--out", tmp / "m.npz", *FAST, "--lr-schedule", "plateau"]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and not (tmp / "m.npz").exists()
+    assert "so it needs validation data: give --valid FILE, or use constant or linear" in err
+    code, _, err = _run(
+        ["classify", "cv", train, "--folds", "2", "--lr-schedule", "plateau"], capsys
+    )
+    assert code == 2 and "needs validation data: classify cv has no --valid" in err

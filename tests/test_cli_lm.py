@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 
@@ -341,3 +342,49 @@ def test_lm_train_with_a_linear_schedule(corpus, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in argv] + ["--lr-schedule", "cosine"])
     assert exit_info.value.code == 2 and "invalid choice: 'cosine'" in capsys.readouterr().err
+
+
+def _epoch_rates(log_path):
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    epochs = [r for r in records if "seconds" in r]  # one per epoch
+    return [r["lr"] for r in epochs], [r.get("best") for r in epochs]
+
+
+def test_lm_train_lr_schedules_constant_plateau_linear(corpus, capsys):
+    """Each --lr-schedule as logged per epoch: constant never moves, plateau halves after
+    each epoch that does not beat the best validation loss, linear falls towards 0."""
+    tmp, train, _ = corpus
+    valid = tmp / "other.txt"  # unlike the training text, so validation soon gets worse
+    valid.write_text("the worm ate a cat\nthe dog sat on a bird\n", encoding="utf-8")
+    rates = {}
+    for schedule in ("constant", "plateau", "linear", None):
+        out = tmp / f"{schedule}.npz"
+        flags = ["--epochs", "6", "--lr", "0.05", "--early-stopping", "0"]
+        flags += ["--lr-schedule", schedule] if schedule else []
+        argv = ["lm", "train", train, "--valid", valid, "--out", out, *LM_TRAIN, *flags]
+        code, _, err = _run(argv, capsys)
+        assert code == 0, err
+        rates[schedule] = _epoch_rates(tmp / f"{schedule}.npz.log.jsonl")
+    lrs, _ = rates["constant"]
+    assert lrs == [0.05] * 6
+    lrs, best = rates["plateau"]
+    assert lrs[0] == 0.05 and False in best[:-1]  # validation got worse at least once
+    for e in range(5):
+        assert lrs[e + 1] == (lrs[e] if best[e] else lrs[e] * 0.5)
+    assert rates[None] == rates["plateau"]  # with --valid, unset means plateau, as before
+    lrs, _ = rates["linear"]
+    assert all(a > b for a, b in itertools.pairwise(lrs)) and 0 < lrs[-1] < 0.05 / 6
+
+
+def test_lm_train_plateau_needs_valid_and_unset_means_constant_without(corpus, capsys):
+    tmp, train, _ = corpus
+    argv = ["lm", "train", train, "--out", tmp / "m.npz", *LM_TRAIN, "--lr", "0.05"]
+    code, _, err = _run([*argv, "--lr-schedule", "plateau"], capsys)
+    assert code == 2 and not (tmp / "m.npz").exists()
+    assert err.strip().endswith(
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear"
+    )
+    code, _, err = _run(argv, capsys)
+    assert code == 0, err
+    assert _epoch_rates(tmp / "m.npz.log.jsonl")[0] == [0.05] * 3

@@ -188,6 +188,28 @@ CASES = [
         "the training data has only one class ('a'); a classifier needs at least 2 classes",
     ),
     Case(
+        "setting-of-the-other-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--features", "lexicon", "--bigrams"),
+        "--bigrams is a setting of the classifier on embeddings, not of --features lexicon: leave it out",
+    ),
+    Case(
+        "buckets-without-bigrams",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--buckets", "1000"),
+        "--buckets sizes the bigram table: give it with --bigrams",
+    ),
+    Case(
+        "unknown-recipe",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--recipe", "imdb"),
+        "no recipe named 'imdb'; the named recipes are default, mr, sst2, trec",
+    ),
+    Case(
+        "recipe-with-an-unknown-setting",
+        lambda t, m: _clf_train(
+            t, str(m / "labelled.ft"), "--recipe", _write(t / "r.toml", "[classifier]\nepoch = 3\n")
+        ),
+        "'epoch' is not a TextClassifier parameter (did you mean 'epochs'?)",
+    ),
+    Case(
         "empty-vocabulary",
         lambda t, m: _lm_train(t, _write(t / "r.txt", "a b c\n"), "--min-count", "2"),
         "the vocabulary is empty: no token occurs at least min_count=2 times",
@@ -248,7 +270,7 @@ CASES = [
     Case(
         "zero-epochs-classifier",
         lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--epochs", "0"),
-        "--epochs must be > 0; got 0",
+        "--epochs must be a positive integer; got 0",
     ),
     Case(
         "negative-batch-size",
@@ -279,6 +301,18 @@ CASES = [
         "negative-learning-rate-classifier",
         lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--lr", "-1"),
         "lr must be a finite number > 0; got -1.0",
+    ),
+    Case(
+        "plateau-without-valid",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--lr-schedule", "plateau"),
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear",
+    ),
+    Case(
+        "plateau-without-valid-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--lr-schedule", "plateau"),
+        "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+        "improving, so it needs validation data: give --valid FILE, or use constant or linear",
     ),
     Case(
         "dropout-out-of-range",

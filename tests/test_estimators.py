@@ -3,12 +3,24 @@ GridSearchCV, files, and errors."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ffnlp.estimators import FeedforwardClassifier, NotFittedError, TextClassifier
+from ffnlp.estimators import (
+    Bigrams,
+    ContrastClauses,
+    FeedforwardClassifier,
+    LexiconClassifier,
+    NotFittedError,
+    OpeningPairs,
+    Openings,
+    TextClassifier,
+    WordShapes,
+)
 
 POS = [
     "a great film",
@@ -60,6 +72,9 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         FeedforwardClassifier().predict(X)
 
 
+B0, B32 = [Bigrams(buckets=0)], [Bigrams(buckets=32)]
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -67,29 +82,28 @@ def test_feedforward_classifier_learns_xor_and_follows_conventions():
         {"pooling": "max", "hidden_dims": (16,)},
         {
             "pooling": "mean+max",
-            "bigrams": True,
-            "buckets": 512,
+            "features": [Bigrams(buckets=512)],
             "word_dropout": 0.2,
             "dropout": 0.2,
         },
-        {"features": "lexicon", "hidden_dims": (8,)},
-        {"nb_features": True, "bigrams": True, "buckets": 64, "hidden_dims": (8,)},
-        {"nb_features": True, "bigrams": True, "buckets": 0, "min_count": 2},
-        {"pooling": "nb", "nb_features": True, "bigrams": True, "buckets": 0},
-        {"prefix_ngrams": 2, "bigrams": True, "buckets": 0},
-        {"prefix_ngrams": 3, "bigrams": True, "buckets": 32},
-        {"prefix_ngrams": 1, "buckets": 0},  # no bigrams: buckets=0 means nothing
-        {"prefix_ngrams": 2, "prefix_pairs": 2, "bigrams": True, "buckets": 0},
-        {"prefix_ngrams": 2, "prefix_pairs": 2, "word_shapes": True, "buckets": 0},
-        {"word_shapes": True, "bigrams": True, "buckets": 32},
+        {"nb_features": True, "features": [Bigrams(buckets=64)], "hidden_dims": (8,)},
+        {"nb_features": True, "features": B0, "min_count": 2},
+        {"pooling": "nb", "nb_features": True, "features": B0},
+        {"features": [*B0, Openings(2)]},
+        {"features": [Bigrams(buckets=32), Openings(3)]},
+        {"features": [Openings(1)]},
+        {"features": [*B0, Openings(2), OpeningPairs(2)]},
+        {"features": [Openings(2), OpeningPairs(2), WordShapes()]},
+        {"features": [WordShapes(), *B32]},  # any order
         {"optimizer": "sgd", "lr": 0.5, "lr_schedule": "linear", "batch_size": 4},
-        {"batch_by_length": True, "batch_size": 4, "bigrams": True, "nb_features": True},
-        {"pool_words_only": True, "nb_features": True, "bigrams": True, "hidden_dims": (8,)},
-        {"pool_words_only": True, "nb_features": True, "bigrams": True, "pooling": "nb"},
-        {"pooling": "tfidf", "bigrams": True, "buckets": 0},
+        {"batch_by_length": True, "batch_size": 4, "features": B0, "nb_features": True},
+        {"pool_words_only": True, "nb_features": True, "features": B0, "hidden_dims": (8,)},
+        {"pool_words_only": True, "nb_features": True, "features": B0, "pooling": "nb"},
+        {"pooling": "tfidf", "features": B0},
         {"pooling": "tfidf", "hidden_dims": (8,), "word_dropout": 0.2},
-        {"wide": True, "nb_features": True, "bigrams": True, "buckets": 0, "hidden_dims": (8,)},
-        {"wide": True, "nb_features": True, "pooling": "tfidf", "word_dropout": 0.2},
+        {"wide": True, "features": B0, "hidden_dims": (8,)},
+        {"wide": True, "pooling": "tfidf", "word_dropout": 0.2},
+        {"wide": True, "nb_features": True, "features": B0},  # the network gets scores too
         {"unknown_words": "prefix", "min_count": 2},
     ],
 )
@@ -100,10 +114,42 @@ def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
     assert model.predict(["great warm fun", "dull awful flat"]).tolist() == ["pos", "neg"]
     model.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
-    np.testing.assert_allclose(again.predict_proba(TEXTS), model.predict_proba(TEXTS), rtol=1e-6)
+    assert type(again) is TextClassifier
+    assert again.get_params() == {**model.get_params(), "features": list(model.features)}
+    np.testing.assert_array_equal(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
     top = again.predict_top(["a great film"], k=2)[0]
     assert [label for label, _ in top] == ["pos", "neg"] and top[0][1] > top[1][1]
     assert type(top[0][0]) is str
+
+
+def test_the_feature_objects_given_are_never_fitted():
+    features = [Bigrams(buckets=0), WordShapes()]
+    model = TextClassifier(features=features, embed_dim=4, epochs=1).fit(TEXTS, LABELS)
+    assert not hasattr(features[0], "table_") and not hasattr(features[1], "table_")
+    assert model.features_[0] is not features[0] and len(model.features_[0].table_) > 0
+
+
+def test_lexicon_classifier_learns_and_round_trips(tmp_path):
+    model = LexiconClassifier(hidden_dims=(8,), epochs=40, lr=0.02).fit(TEXTS, LABELS)
+    assert model.score(TEXTS, LABELS) == 1.0
+    model.save(tmp_path / "lexicon.npz")
+    again = TextClassifier.load(tmp_path / "lexicon.npz")  # any classifier file
+    assert type(again) is LexiconClassifier and again.get_params() == model.get_params()
+    np.testing.assert_array_equal(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
+    assert LexiconClassifier.load(tmp_path / "lexicon.npz").lexicon_ == model.lexicon_
+    TextClassifier(embed_dim=4, epochs=1).fit(TEXTS, LABELS).save(tmp_path / "text.npz")
+    with pytest.raises(ValueError, match="holds a TextClassifier, not a LexiconClassifier"):
+        LexiconClassifier.load(tmp_path / "text.npz")
+
+
+def test_parameters_that_do_not_apply_to_a_model_do_not_exist_on_it():
+    text = set(TextClassifier().get_params())
+    lexicon = set(LexiconClassifier().get_params())
+    assert {"features", "wide", "nb_features", "pooling"} <= text - lexicon
+    assert {"lexicon", "lexicon_size"} <= lexicon - text
+    assert "contrast_words" not in text | lexicon  # ContrastClauses(words=...)
+    with pytest.raises(TypeError):
+        TextClassifier(bigrams=True)
 
 
 def test_same_seed_same_model():
@@ -147,23 +193,31 @@ def test_text_classifier_errors():
         TextClassifier(epochs=1).fit(TEXTS, LABELS[:-1])
     with pytest.raises(TypeError, match="X must be a list of texts"):
         TextClassifier(epochs=1).fit("one text", ["a"])
-    with pytest.raises(ValueError, match="features must be 'embeddings' or 'lexicon'"):
+    with pytest.raises(ValueError, match="features must be a list of feature objects"):
         TextClassifier(features="tfidf").fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="features must be feature objects"):
+        TextClassifier(features=["bigrams"]).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="features lists a kind twice"):
+        TextClassifier(features=[Bigrams(), Bigrams(buckets=8)]).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="buckets must be a non-negative integer; got -1"):
+        TextClassifier(features=[Bigrams(buckets=-1)]).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="n must be a positive integer; got True"):
+        TextClassifier(features=[Openings(True)]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\); got 2"):
         TextClassifier(dropout=2).fit(TEXTS, LABELS)
     with pytest.raises(NotFittedError, match="not fitted yet"):
         TextClassifier().predict(["x"])
     with pytest.raises(ValueError, match="deriving a lexicon needs exactly 2 classes"):
-        TextClassifier(features="lexicon").fit(["a", "b", "c"], ["x", "y", "z"])
+        LexiconClassifier().fit(["a", "b", "c"], ["x", "y", "z"])
 
 
 def test_naive_bayes_table_is_the_log_count_ratio():
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+    from ffnlp.models.classifier import DeepAveragingConfig, DeepAveragingNetwork, nb_scores
 
     docs = [np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6])]
     targets = np.array([1, 1, 0])
-    model = PooledClassifier(
-        PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=2, nb_features=1), rng=0
+    model = DeepAveragingNetwork(
+        DeepAveragingConfig(vocab_size=7, num_classes=2, embed_dim=2, nb_features=1), rng=0
     )
     model.set_nb_table(docs, targets, alpha=1.0)
     # texts containing each token, smoothed: class 1 has {3: 2, 4: 1, 5: 1}; class 0 {5: 1, 6: 1}
@@ -175,17 +229,17 @@ def test_naive_bayes_table_is_the_log_count_ratio():
     ids = np.array([[3, 4, 4], [3, 5, 0]])
     mask = np.array([[True, True, True], [True, True, False]])
     np.testing.assert_allclose(
-        model.nb_scores(ids, mask)[:, 0], scores[:2] / scores.std(), rtol=1e-5
+        nb_scores(model.nb_table, ids, mask)[:, 0], scores[:2] / scores.std(), rtol=1e-5
     )
 
 
 def test_nb_pooling_sums_distinct_tokens_weighted_by_their_naive_bayes_ratio():
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+    from ffnlp.models.classifier import DeepAveragingConfig, DeepAveragingNetwork, nb_scores
 
-    config = PooledClassifierConfig(
+    config = DeepAveragingConfig(
         vocab_size=7, num_classes=2, embed_dim=3, nb_features=1, pooling="nb"
     )
-    model = PooledClassifier(config, rng=0)
+    model = DeepAveragingNetwork(config, rng=0)
     model.set_nb_table(
         [np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6])], np.array([1, 1, 0])
     )
@@ -200,7 +254,9 @@ def test_nb_pooling_sums_distinct_tokens_weighted_by_their_naive_bayes_ratio():
     expected = np.stack([r[3] * E[3] + r[4] * E[4], r[3] * E[3] + r[5] * E[5]])  # 4 counts once
     features = seen["features"].data
     np.testing.assert_allclose(features[:, :3], expected, rtol=1e-5)
-    np.testing.assert_allclose(features[:, 3], model.nb_scores(ids, mask)[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        features[:, 3], nb_scores(model.nb_table, ids, mask)[:, 0], rtol=1e-5
+    )
     # backward: each distinct token's row gets |r| times the gradient of the pooled vector
     del model.mlp.forward
     logits, _ = model((ids, mask))
@@ -220,10 +276,10 @@ def test_idf_table_and_tfidf_pooling():
     by idf, the weights scaled to unit length; the backward pass gives each row its weight
     times the gradient of the pooled vector."""
     from ffnlp.autograd import gradcheck
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+    from ffnlp.models.classifier import DeepAveragingConfig, DeepAveragingNetwork
 
-    config = PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=3, pooling="tfidf")
-    model = PooledClassifier(config, rng=0)
+    config = DeepAveragingConfig(vocab_size=7, num_classes=2, embed_dim=3, pooling="tfidf")
+    model = DeepAveragingNetwork(config, rng=0)
     model.set_idf_table([np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6])])
     df = np.array([0, 0, 0, 2, 1, 2, 1])
     np.testing.assert_allclose(model.idf.data, np.log(4 / (1 + df)) + 1, rtol=1e-6)
@@ -250,47 +306,60 @@ def test_idf_table_and_tfidf_pooling():
     result = gradcheck(lambda *_: model((ids, mask), np.array([1, 0]))[1], model.parameters())
     assert result.ok(1e-6), str(result)
     with pytest.raises(ValueError, match="pooling 'tfidf'"):
-        PooledClassifier(PooledClassifierConfig(7, 2, 3), rng=0).set_idf_table([np.array([1])])
+        DeepAveragingNetwork(DeepAveragingConfig(7, 2, 3), rng=0).set_idf_table([np.array([1])])
 
 
 def test_wide_tower_averages_two_models_each_trained_on_its_own_loss():
-    """With ``wide`` the prediction is the mean of the network's and the linear tower's
-    probabilities, the loss the mean of their cross-entropies; the network pools the words
-    only and the tower every row (words and bigrams)."""
+    """An average of a deep averaging network (of the words) and a naive Bayes linear
+    model (of every row): the prediction is the mean of their probabilities, the loss the
+    mean of their cross-entropies."""
     from ffnlp.autograd import Tensor, gradcheck, ops
     from ffnlp.models.classifier import (
-        PooledClassifier,
-        PooledClassifierConfig,
+        DeepAveragingConfig,
+        DeepAveragingNetwork,
+        NaiveBayesLinear,
+        NaiveBayesLinearConfig,
+        ProbabilityAverage,
         TextDataset,
         distinct_tokens,
+        nb_scores,
     )
 
-    config = PooledClassifierConfig(
-        vocab_size=7, num_classes=3, embed_dim=4, hidden_dims=(5,), buckets=3, nb_features=3,
-        wide=True,
+    deep_config = DeepAveragingConfig(
+        vocab_size=7, num_classes=3, embed_dim=4, hidden_dims=(5,), extra_rows=3,
+        pool_words_only=True,
     )  # fmt: skip
-    model = PooledClassifier(config, rng=0)
-    assert model.embedding.weight.shape == (7, 4)  # words only
-    assert model.wide_embedding.weight.shape == (10, 4)  # words and the other rows
+    linear_config = NaiveBayesLinearConfig(
+        vocab_size=7, num_classes=3, embed_dim=4, extra_rows=3, nb_features=3
+    )
+    network = DeepAveragingNetwork(deep_config, rng=0)
+    linear = NaiveBayesLinear(linear_config, rng=0, dropout=network.dropout)
+    model = ProbabilityAverage([network, linear])
+    assert network.embedding.weight.shape == (7, 4)  # words only
+    assert linear.embedding.weight.shape == (10, 4)  # words and the other rows
     shapes = {k: v.shape for k, v in model.state_dict().items()}
-    assert shapes == PooledClassifier.parameter_shapes(config)
+    assert shapes == {
+        **DeepAveragingNetwork.parameter_shapes(deep_config, prefix="member0."),
+        **NaiveBayesLinear.parameter_shapes(linear_config, prefix="member1."),
+    }
+    assert [type(m).__name__ for m in model.members] == ["DeepAveragingNetwork", "NaiveBayesLinear"]
     docs = [np.array([3, 4, 8]), np.array([3, 5, 7]), np.array([5, 6, 9])]
     targets = np.array([0, 1, 2])
-    model.set_nb_table(docs, targets)
+    linear.set_nb_table(TextDataset(docs), targets)
     (ids, mask), _ = TextDataset(docs, targets).batch(np.arange(3))
     model.eval()
     logits, loss = model((ids, mask), targets)
     deep_in = ops.embedding_bag(
-        model.embedding.weight,
+        network.embedding.weight,
         np.where(ids < 7, ids, 0),
         (mask & (ids < 7)) / (mask & (ids < 7)).sum(1, keepdims=True),
     )
-    deep = model.mlp(deep_in).data
+    deep = network.mlp(deep_in).data
     tokens, first = distinct_tokens(ids, mask)
-    r = np.abs(model.nb_table.data[tokens]).max(axis=-1) * first
-    pooled = ops.embedding_bag(model.wide_embedding.weight, tokens, r).data
-    wide = model.wide_output(
-        Tensor(np.concatenate([pooled, model.nb_scores(ids, mask)], axis=1))
+    r = np.abs(linear.nb_table.data[tokens]).max(axis=-1) * first
+    pooled = ops.embedding_bag(linear.embedding.weight, tokens, r).data
+    wide = linear.output(
+        Tensor(np.concatenate([pooled, nb_scores(linear.nb_table, ids, mask)], axis=1))
     ).data
 
     def softmax(z):
@@ -302,14 +371,12 @@ def test_wide_tower_averages_two_models_each_trained_on_its_own_loss():
     )
     ce = lambda z: -np.log(softmax(z)[np.arange(3), targets]).mean()  # noqa: E731
     np.testing.assert_allclose(loss.data, (ce(deep) + ce(wide)) / 2, rtol=1e-5)
-    # The whole loss, in float64, against central differences (both towers' parameters).
+    # The whole loss, in float64, against central differences (both models' parameters).
     model.to(np.float64)
     result = gradcheck(lambda *_: model((ids, mask), targets)[1], model.parameters())
     assert result.ok(1e-6), str(result)
-    with pytest.raises(ValueError, match="needs nb_features"):
-        PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True)
-    with pytest.raises(ValueError, match="pools the words alone"):
-        PooledClassifierConfig(vocab_size=7, num_classes=2, wide=True, nb_features=1, pooling="nb")
+    with pytest.raises(ValueError, match="at least 2 models"):
+        ProbabilityAverage([network])
 
 
 def test_prefix_backoff_reads_an_unseen_word_as_the_most_frequent_sharing_its_beginning():
@@ -352,12 +419,16 @@ def test_text_classifier_reads_unseen_inflections_with_the_prefix_backoff(tmp_pa
 
 
 def test_naive_bayes_table_is_the_same_from_a_dataset():
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
+    from ffnlp.models.classifier import (
+        DeepAveragingConfig,
+        DeepAveragingNetwork,
+        TextDataset,
+    )
 
     docs = [np.array([3, 4, 4]), np.array([3, 5]), np.array([5, 6]), np.array([6])]
     targets = np.array([1, 1, 0, 0])
-    config = PooledClassifierConfig(vocab_size=7, num_classes=2, embed_dim=2, nb_features=1)
-    a, b = PooledClassifier(config, rng=0), PooledClassifier(config, rng=0)
+    config = DeepAveragingConfig(vocab_size=7, num_classes=2, embed_dim=2, nb_features=1)
+    a, b = DeepAveragingNetwork(config, rng=0), DeepAveragingNetwork(config, rng=0)
     a.set_nb_table(docs, targets)
     b.set_nb_table(TextDataset(docs), targets)
     np.testing.assert_array_equal(a.nb_table.data, b.nb_table.data)
@@ -387,39 +458,41 @@ def test_text_dataset_from_a_ragged_array_and_its_batch_orders():
 
 def test_documents_are_words_then_bigrams_then_openings():
     texts = ["a b c", "b c", "c a b", "d"]
-    model = TextClassifier(bigrams=True, buckets=0, prefix_ngrams=1, epochs=1)
+    model = TextClassifier(features=[Bigrams(buckets=0), Openings(1)], epochs=1)
     model.fit(texts, [0, 1, 0, 1])
     v, words = model.vocab_, len(model.vocab_)
-    table = model.bigram_table_.tolist()
+    table = model.features_[0].table_.tolist()
     bigram = {
         (a, b): words + table.index(v.stoi[a] * words + v.stoi[b])
         for a, b in [("a", "b"), ("b", "c"), ("c", "a")]
     }
     opening = {w: words + len(table) + i for i, w in enumerate(sorted(v.stoi[t] for t in "abcd"))}
-    rows = model._documents([t.split() for t in ["a b c a", "x b", "d"]])
+    flat, starts = model._fitted.encoder.rows([t.split() for t in ["a b c a", "x b", "d"]])
+    rows = np.split(flat, starts[1:-1])
     ids = [v.stoi.get(w, 0) for w in "a b c a".split()]
     grams = [bigram["a", "b"], bigram["b", "c"], bigram["c", "a"]]
     assert rows[0].tolist() == [*ids, *grams, opening[ids[0]]]
     assert rows[1].tolist() == [0, v.stoi["b"]]  # unseen bigram and opening left out
     assert rows[2].tolist() == [v.stoi["d"], opening[v.stoi["d"]]]
+    assert model._fitted.encoder.extra_rows == len(table) + 4
 
 
 def test_pool_words_only_pools_the_words_and_leaves_bigrams_to_the_nb_score():
     from ffnlp.autograd import gradcheck
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+    from ffnlp.models.classifier import DeepAveragingConfig, DeepAveragingNetwork
 
-    config = PooledClassifierConfig(
+    config = DeepAveragingConfig(
         vocab_size=5,
         num_classes=2,
         embed_dim=3,
-        buckets=4,
+        extra_rows=4,
         nb_features=1,
         pool_words_only=True,
         hidden_dims=(4,),
     )
-    model = PooledClassifier(config, rng=0)
+    model = DeepAveragingNetwork(config, rng=0)
     assert model.embedding.weight.shape == (5, 3)  # no rows for the bigrams
-    assert PooledClassifier.parameter_shapes(config)["embedding.weight"] == (5, 3)
+    assert DeepAveragingNetwork.parameter_shapes(config)["embedding.weight"] == (5, 3)
     docs = [np.array([3, 4, 5, 6]), np.array([4, 7]), np.array([3, 8])]
     model.set_nb_table(docs, np.array([1, 0, 1]))
     model.eval()
@@ -440,7 +513,13 @@ def test_pool_words_only_pools_the_words_and_leaves_bigrams_to_the_nb_score():
     result = gradcheck(lambda *_: model((ids, mask), np.array([1, 0]))[1], model.parameters())
     assert result.ok(1e-6), str(result)
     with pytest.raises(ValueError, match=r"pool_words_only .* needs nb_features"):
-        PooledClassifierConfig(vocab_size=5, num_classes=2, buckets=4, pool_words_only=True)
+        TextClassifier(features=[Bigrams()], pool_words_only=True).fit(TEXTS, LABELS)
+
+
+def _rows(model, tokens):
+    """Each text's rows of the embedding table, as the fitted model reads them."""
+    flat, starts = model._fitted.encoder.rows(tokens)
+    return np.split(flat, starts[1:-1])
 
 
 def test_nb_pooling_needs_the_naive_bayes_table():
@@ -451,12 +530,12 @@ def test_nb_pooling_needs_the_naive_bayes_table():
 def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
     texts = ["how many cats", "how many dogs", "who is he", "how far is it", "who"]
     labels = ["num", "num", "hum", "num", "hum"]
-    model = TextClassifier(prefix_ngrams=2, epochs=1).fit(texts, labels)
+    model = TextClassifier(features=[Openings(2)], epochs=1).fit(texts, labels)
     v = model.vocab_
-    openings = {tuple(v.itos[i] for i in row if i >= 0) for row in model.prefix_table_}
+    openings = {tuple(v.itos[i] for i in row if i >= 0) for row in model.features_[0].table_}
     assert openings == {("how",), ("how", "many"), ("how", "far"), ("who",), ("who", "is")}
-    assert model.model_.config.buckets == 5
-    rows = model._documents([["how", "many", "birds"], ["why", "not"]])
+    assert model.model_.config.extra_rows == 5
+    rows = _rows(model, [["how", "many", "birds"], ["why", "not"]])
     words = len(v)
     row_of = {
         o: words + i for i, o in enumerate(sorted(tuple(v.stoi[w] for w in o) for o in openings))
@@ -469,8 +548,8 @@ def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
         row_of[(v.stoi["how"], v.stoi["many"])],
     ]
     assert rows[1].tolist() == [0, 0]  # unseen openings are left out
-    with pytest.raises(ValueError, match="prefix_ngrams must be a non-negative integer"):
-        TextClassifier(prefix_ngrams=-1).fit(texts, labels)
+    with pytest.raises(ValueError, match="n must be a positive integer; got -1"):
+        TextClassifier(features=[Openings(-1)]).fit(texts, labels)
 
 
 @pytest.mark.parametrize("features", ["embeddings", "lexicon"])
@@ -480,7 +559,11 @@ def test_eval_set_and_log_path_give_validation_curves(features, tmp_path):
 
     log = tmp_path / "run.jsonl"
     held_out = (["great warm fun", "dull awful flat", "a fine story"], ["pos", "neg", "pos"])
-    model = TextClassifier(features=features, embed_dim=8, hidden_dims=(8,), epochs=30, lr=0.02)
+    model = (
+        TextClassifier(embed_dim=8, hidden_dims=(8,), epochs=30, lr=0.02)
+        if features == "embeddings"
+        else LexiconClassifier(hidden_dims=(8,), epochs=30, lr=0.02)
+    )
     model.fit(TEXTS, LABELS, eval_set=held_out, log_path=log)
     epochs = [r for r in map(json.loads, log.read_text().splitlines()) if "valid_accuracy" in r]
     assert len(epochs) == 30
@@ -494,55 +577,77 @@ def test_eval_set_and_log_path_give_validation_curves(features, tmp_path):
 def test_prefix_pairs_pair_the_opening_words_with_later_ones_seen_twice():
     texts = ["what is the city", "what city is big", "who is he", "what is it"]
     labels = ["loc", "loc", "hum", "ent"]
-    model = TextClassifier(prefix_pairs=2, epochs=1).fit(texts, labels)
+    model = TextClassifier(features=[OpeningPairs(2)], epochs=1).fit(texts, labels)
     v = model.vocab_
     size = len(v)
-    pairs = {(v.itos[k // size], v.itos[k % size]) for k in model.pair_table_}
+    table = model.features_[0].table_
+    pairs = {(v.itos[k // size], v.itos[k % size]) for k in table}
     # (what, is) 3 times, (what, city) twice, (is, the) once: kept if seen twice or more
     assert pairs == {("what", "is"), ("what", "city")}
-    assert model.pair_table_.tolist() == sorted(model.pair_table_.tolist())
-    assert model.model_.config.buckets == 2
+    assert table.tolist() == sorted(table.tolist())
+    assert model.model_.config.extra_rows == 2
     row_of = {
         p: size + i
         for i, p in enumerate(sorted(pairs, key=lambda p: v.stoi[p[0]] * size + v.stoi[p[1]]))
     }
-    rows = model._documents([["what", "big", "city", "is"], ["is", "what"]])
+    rows = _rows(model, [["what", "big", "city", "is"], ["is", "what"]])
     words = [v.stoi[w] for w in ("what", "big", "city", "is")]
     assert rows[0].tolist() == [*words, row_of[("what", "city")], row_of[("what", "is")]]
     assert rows[1].tolist() == [v.stoi["is"], v.stoi["what"]]  # (is, what) never seen
-    with pytest.raises(ValueError, match="prefix_pairs must be a non-negative integer"):
-        TextClassifier(prefix_pairs=-1).fit(texts, labels)
+    with pytest.raises(ValueError, match="n must be a positive integer; got 0"):
+        TextClassifier(features=[OpeningPairs(0)]).fit(texts, labels)
 
 
 def test_word_shapes_add_one_row_per_shape_seen_twice():
     texts = ["Who founded NASA", "Who is Bob", "When was it in 1990", "Who led IBM in 1990"]
     labels = ["hum", "hum", "num", "hum"]
-    model = TextClassifier(word_shapes=True, epochs=1).fit(texts, labels)
+    model = TextClassifier(features=[WordShapes()], epochs=1).fit(texts, labels)
     # shapes after the first word: x X / x Xx / x x x dddd / x X x dddd; "Xx" is seen once
-    assert model.shape_table_ == ["X", "dddd", "x"]
-    assert model.model_.config.buckets == 3
+    assert model.features_[0].table_ == ["X", "dddd", "x"]
+    assert model.model_.config.extra_rows == 3
     words = len(model.vocab_)
     v = model.vocab_.stoi
-    rows = model._documents([["Who", "wrote", "Hamlet", "in", "1600", "Inc."]])
+    rows = _rows(model, [["Who", "wrote", "Hamlet", "in", "1600", "Inc."]])
     x, year = words + 2, words + 1  # wrote, in: x; 1600: dddd; Hamlet, Inc.: unseen shapes
     assert rows[0].tolist() == [v["Who"], 0, 0, v["in"], 0, 0, x, x, year]
-    with pytest.raises(ValueError, match="word_shapes must be True or False; got 'yes'"):
-        TextClassifier(word_shapes="yes").fit(texts, labels)
+    with pytest.raises(ValueError, match="WordShapes has no setting 'n'"):
+        WordShapes().set_params(n=2)
 
 
 def test_lr_schedule_is_checked():
-    with pytest.raises(ValueError, match="lr_schedule must be 'constant' or 'linear'; got 'cos'"):
+    with pytest.raises(
+        ValueError,
+        match=r"lr_schedule must be one of \('constant', 'plateau', 'linear'\); got 'cos'",
+    ):
         TextClassifier(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)
+    for model in (TextClassifier(epochs=1), FeedforwardClassifier(epochs=1)):
+        X = TEXTS if isinstance(model, TextClassifier) else np.eye(len(LABELS))
+        with pytest.raises(ValueError, match=r"lr_schedule='plateau' .* it needs an eval_set"):
+            model.set_params(lr_schedule="plateau").fit(X, LABELS)
+        with pytest.raises(ValueError, match=r"lr_decay must be a number in \(0, 1\]; got 0"):
+            model.set_params(lr_schedule="constant", lr_decay=0).fit(X, LABELS)
+
+
+def test_plateau_schedule_halves_the_rate_when_the_held_out_loss_does_not_improve(tmp_path):
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+    y = np.array([0, 1, 1, 0] * 5)
+    held_out = (X[:4], np.array([1, 0, 0, 1]))  # the opposite labels: it only gets worse
+    model = FeedforwardClassifier(hidden_dims=(8,), epochs=4, lr=0.05, lr_schedule="plateau")
+    model.fit(X, y, eval_set=held_out, log_path=tmp_path / "log.jsonl")
+    epochs = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    epochs = [r for r in epochs if "seconds" in r]
+    assert [r["best"] for r in epochs] == [True, False, False, False]
+    assert [r["lr"] for r in epochs] == [0.05, 0.05, 0.025, 0.0125]
 
 
 def test_a_file_whose_tables_do_not_match_its_configuration_is_refused(tmp_path):
     from ffnlp import io
     from ffnlp.estimators import KIND
 
-    model = TextClassifier(embed_dim=4, epochs=1, prefix_ngrams=1, prefix_pairs=2, buckets=0)
+    model = TextClassifier(embed_dim=4, epochs=1, features=[Openings(1), OpeningPairs(2)])
     model.fit(TEXTS, LABELS).save(tmp_path / "m.npz")
     meta, arrays = io.load_archive(tmp_path / "m.npz", kind=KIND)
-    arrays["pair_table"] = arrays["pair_table"][:-1]  # one pair fewer than the rows trained
+    arrays["features.1.table"] = arrays["features.1.table"][:-1]  # a pair fewer than trained
     io.save_archive(tmp_path / "bad.npz", KIND, meta, arrays)
     with pytest.raises(ValueError, match=r"make \d+ rows, the configuration \d+"):
         TextClassifier.load(tmp_path / "bad.npz")
@@ -568,9 +673,14 @@ def test_contrast_clause_is_what_follows_the_last_contrast_word():
 
 @pytest.mark.parametrize("features", ["embeddings", "lexicon"])
 def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(features, tmp_path):
-    params = {"features": features, "embed_dim": 8, "epochs": 30, "lr": 0.02}
-    plain = TextClassifier(**params).fit(TEXTS, LABELS)
-    model = TextClassifier(contrast_words=["but"], **params).fit(TEXTS, LABELS)
+    if features == "embeddings":
+        make = lambda: TextClassifier(embed_dim=8, epochs=30, lr=0.02)  # noqa: E731
+    else:
+        make = lambda: LexiconClassifier(epochs=30, lr=0.02)  # noqa: E731
+    plain = make().fit(TEXTS, LABELS)
+    given = make()
+    model = ContrastClauses(given, words=["but"]).fit(TEXTS, LABELS)
+    assert not hasattr(given, "classes_")  # a copy is fitted
     np.testing.assert_array_equal(  # training is unchanged
         model.predict_proba(TEXTS), plain.predict_proba(TEXTS)
     )
@@ -583,49 +693,102 @@ def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(featu
     assert not np.allclose(got, plain.predict_proba(texts))
     model.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
-    assert list(again.contrast_words) == ["but"]
-    np.testing.assert_allclose(again.predict_proba(texts), got, rtol=1e-6)
+    assert type(again) is ContrastClauses and list(again.words) == ["but"]
+    assert type(again.estimator_) is type(plain)
+    np.testing.assert_array_equal(again.predict_proba(texts), got)
+    again.set_params(words=())  # words act at prediction only
+    np.testing.assert_array_equal(again.predict_proba(texts), plain.predict_proba(texts))
 
 
 @pytest.mark.parametrize("words", ["but", ["but", 3], ["but yet"], [" but"]])
 def test_contrast_words_must_be_a_list_of_single_words(words):
     with pytest.raises(ValueError, match="contrast_words must be a list of single words"):
-        TextClassifier(contrast_words=words, epochs=1).fit(TEXTS, LABELS)
+        ContrastClauses(TextClassifier(epochs=1), words=words).fit(TEXTS, LABELS)
+    char = TextClassifier(tokenizer="char", epochs=1)
     with pytest.raises(ValueError, match="tokenizer='char' makes every character a token"):
-        TextClassifier(contrast_words=["b"], tokenizer="char", epochs=1).fit(TEXTS, LABELS)
+        ContrastClauses(char, words=["b"]).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="needs an estimator to wrap"):
+        ContrastClauses().fit(TEXTS, LABELS)
 
 
-def test_a_file_written_before_the_newer_settings_loads_with_their_defaults(tmp_path):
+LAYOUT_1 = Path(__file__).parent / "data" / "layout1"
+
+
+@pytest.mark.parametrize(
+    "name", ["wide-contrast", "features", "hashed-nb", "tfidf-words-only", "lexicon"]
+)
+def test_a_file_of_layout_1_loads_and_predicts_exactly_as_it_did(name, tmp_path):
+    """Files written before the classifier was split into parts (tests/data/layout1, made
+    by make_fixtures.py with that code) load as today's parts and give the probabilities
+    they gave then; saved again, they are layout-2 files that read back the same."""
+    import json
+
+    from ffnlp.estimators import load_classifier
+
+    expected = json.loads((LAYOUT_1 / "expected.json").read_text())
+    model = load_classifier(LAYOUT_1 / f"{name}.npz")
+    probs = np.array(expected["models"][name]["probabilities"])
+    np.testing.assert_array_equal(model.predict_proba(expected["texts"]), probs)
+    kind = {"wide-contrast": ContrastClauses, "lexicon": LexiconClassifier}
+    assert type(model) is kind.get(name, TextClassifier)
+    model.save(tmp_path / "again.npz")
+    np.testing.assert_array_equal(
+        load_classifier(tmp_path / "again.npz").predict_proba(expected["texts"]), probs
+    )
+
+
+def test_a_layout_1_file_missing_the_newer_settings_loads_with_their_defaults(tmp_path):
     from ffnlp import io
-    from ffnlp.estimators import KIND
+    from ffnlp.estimators import KIND, load_classifier
 
-    model = TextClassifier(embed_dim=8, epochs=5).fit(TEXTS, LABELS)
-    model.save(tmp_path / "model.npz")
-    meta, arrays = io.load_archive(tmp_path / "model.npz", kind=KIND)
+    meta, arrays = io.load_archive(LAYOUT_1 / "features.npz", kind=KIND)
     for name in ("wide", "unknown_words", "contrast_words", "class_weight"):
         del meta["params"][name]
     del meta["config"]["class_weights"]
-    io.save_archive(tmp_path / "old.npz", KIND, meta, arrays)
-    old = TextClassifier.load(tmp_path / "old.npz")
-    assert (old.wide, old.unknown_words, tuple(old.contrast_words)) == (False, "unk", ())
-    assert (old.class_weight, old.model_.config.class_weights) == (None, ())
-    np.testing.assert_allclose(old.predict_proba(TEXTS), model.predict_proba(TEXTS), rtol=1e-6)
+    io.save_archive(tmp_path / "older.npz", KIND, meta, arrays)
+    old = load_classifier(tmp_path / "older.npz")
+    assert (old.wide, old.unknown_words, old.class_weight) == (False, "unk", None)
+    assert old.model_.config.class_weights == ()
+    texts = ["great fun", "dull"]
+    reference = load_classifier(LAYOUT_1 / "features.npz")
+    np.testing.assert_array_equal(old.predict_proba(texts), reference.predict_proba(texts))
+
+
+def test_a_file_of_a_newer_layout_is_refused_naming_it(tmp_path):
+    from ffnlp import io
+    from ffnlp.estimators import KIND
+
+    model = TextClassifier(embed_dim=4, epochs=1).fit(TEXTS, LABELS)
+    meta, arrays = model.to_archive()
+    io.save_archive(tmp_path / "future.npz", KIND, {**meta, "layout": 3}, arrays)
+    with pytest.raises(ValueError, match="classifier of layout 3, written by a newer ffnlp"):
+        TextClassifier.load(tmp_path / "future.npz")
 
 
 @pytest.mark.parametrize("wide", [False, True])
 def test_class_weights_weigh_each_text_s_loss_by_its_class(wide):
     from ffnlp.autograd import gradcheck
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig, TextDataset
+    from ffnlp.models.classifier import (
+        DeepAveragingConfig,
+        DeepAveragingNetwork,
+        NaiveBayesLinear,
+        NaiveBayesLinearConfig,
+        TextDataset,
+    )
 
     docs = [np.array([3, 4, 8]), np.array([3, 5, 7]), np.array([5, 6, 9]), np.array([1, 2])]
     targets = np.array([0, 1, 2, 1])
     weights = (0.5, 2.0, 3.0)
-    settings = dict(vocab_size=7, num_classes=3, embed_dim=4, hidden_dims=(5,), buckets=3)
-    settings.update(nb_features=3, wide=wide)
-    plain = PooledClassifier(PooledClassifierConfig(**settings), rng=0)
-    weighted = PooledClassifier(PooledClassifierConfig(**settings, class_weights=weights), rng=0)
+    settings = dict(vocab_size=7, num_classes=3, embed_dim=4, extra_rows=3, nb_features=3)
+    if wide:  # the naive Bayes linear model weighs its loss the same way
+        kind, config = NaiveBayesLinear, NaiveBayesLinearConfig
+    else:
+        kind, config = DeepAveragingNetwork, DeepAveragingConfig
+        settings["hidden_dims"] = (5,)
+    plain = kind(config(**settings), rng=0)
+    weighted = kind(config(**settings, class_weights=weights), rng=0)
     for model in (plain, weighted):
-        model.set_nb_table(docs, targets)
+        model.set_nb_table(TextDataset(docs), targets)
         model.eval()
     (ids, mask), _ = TextDataset(docs, targets).batch(np.arange(4))
     # Each text's loss alone, from the unweighted model (the same weights, same seed).
@@ -643,10 +806,10 @@ def test_class_weights_weigh_each_text_s_loss_by_its_class(wide):
     "bad", [(1.0, 2.0), (1.0, -1.0, 1.0), (0, 0, 0), (1.0, float("nan"), 1.0), ("a", 1, 1), "123"]
 )
 def test_class_weights_are_checked(bad):
-    from ffnlp.models.classifier import PooledClassifierConfig
+    from ffnlp.models.classifier import DeepAveragingConfig
 
     with pytest.raises(ValueError, match="class_weights must be"):
-        PooledClassifierConfig(vocab_size=7, num_classes=3, class_weights=bad)
+        DeepAveragingConfig(vocab_size=7, num_classes=3, class_weights=bad)
 
 
 def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
@@ -681,8 +844,6 @@ def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
         ({"class_weight": {"pos": 0, "neg": 0}}, "not all 0"),
         ({"class_weight": {"pos": "2"}}, r"class_weight\['pos'\] must be a number"),
         ({"class_weight": {"pos": 1j}}, r"class_weight\['pos'\] must be a number"),
-        ({"class_weight": "balanced", "features": "lexicon"}, "needs features='embeddings'"),
-        ({"class_weight": {"x": 1}, "features": "lexicon"}, "needs features='embeddings'"),
     ],
 )
 def test_class_weight_errors(params, message):
@@ -697,13 +858,13 @@ def test_class_weight_dicts_of_numpy_values_save_and_load(tmp_path):
     texts = ["a great film", "great fun", "a fine film", "a dull film"] * 3
     params = {"embed_dim": 8, "epochs": 2}
     weights = {np.int64(0): np.float32(0.5), np.int64(1): np.float64(0.0)}  # 0: ignore class 1
-    model = TextClassifier(class_weight=weights, contrast_words=np.array(["but"]), **params)
+    model = ContrastClauses(TextClassifier(class_weight=weights, **params), np.array(["but"]))
     model.fit(texts, np.array([0, 0, 0, 1] * 3))
-    assert model.model_.config.class_weights == (0.5, 0.0)
+    assert model.estimator_.model_.config.class_weights == (0.5, 0.0)
     model.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
-    assert again.get_params()["class_weight"] == {0: 0.5, 1: 0.0}  # the labels' own type
-    assert again.contrast_words == ["but"]
+    assert again.estimator_.get_params()["class_weight"] == {0: 0.5, 1: 0.0}  # labels' type
+    assert again.words == ("but",)
     np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), rtol=1e-6)
     with pytest.raises(ValueError, match="gives label 1 two weights"):
         TextClassifier(class_weight={1: 2.0, "1": 3.0}, **params).fit(texts, [0, 0, 0, 1] * 3)
@@ -715,12 +876,16 @@ def test_a_refused_fit_leaves_the_estimator_as_it_was():
     texts = ["a great film", "great fun", "a dull film", "dull and flat"] * 3
     model = TextClassifier(embed_dim=8, epochs=2).fit(texts, [1, 1, 0, 0] * 3)
     before = model.predict_proba(texts)
-    model.set_params(wide=True)  # refused: no nb_features
+    model.set_params(pooling="nb")  # refused: no nb_features
     with pytest.raises(ValueError, match="needs nb_features"):
         model.fit(texts, ["pos", "pos", "neg", "neg"] * 3)
     assert model.classes_.tolist() == [0, 1]  # the old fit, whole, not the new labels
     np.testing.assert_array_equal(model.predict_proba(texts), before)
-    fresh = TextClassifier(wide=True, epochs=1)
+    model.set_params(pooling="mean", class_weight={"neutral": 1.0})  # refused, later
+    with pytest.raises(ValueError, match="does not have: 'neutral'"):
+        model.fit(texts, ["pos", "pos", "neg", "neg"] * 3)
+    np.testing.assert_array_equal(model.predict_proba(texts), before)
+    fresh = TextClassifier(pooling="nb", epochs=1)
     with pytest.raises(ValueError, match="needs nb_features"):
         fresh.fit(texts, [1, 1, 0, 0] * 3)
     with pytest.raises(NotFittedError):
@@ -730,11 +895,24 @@ def test_a_refused_fit_leaves_the_estimator_as_it_was():
 def test_a_file_keeps_the_class_weights_the_model_was_trained_with(tmp_path):
     texts = ["a great film", "great fun", "a fine film", "a dull film"] * 3
     labels = [1, 1, 1, 0] * 3
-    for features in ("embeddings", "lexicon"):
-        model = TextClassifier(features=features, embed_dim=8, epochs=2).fit(texts, labels)
-        model.set_params(class_weight={"pos": 2.0, 1: "x"})  # after the fit: not trained
-        model.save(tmp_path / "model.npz")
-        again = TextClassifier.load(tmp_path / "model.npz")
-        assert again.class_weight is None
-    lexicon = TextClassifier(features="lexicon", class_weight={}, epochs=2).fit(texts, labels)
-    assert lexicon.class_weight == {}  # no weights: nothing to refuse
+    model = TextClassifier(embed_dim=8, epochs=2).fit(texts, labels)
+    model.set_params(class_weight={"pos": 2.0, 1: "x"})  # after the fit: not trained
+    model.save(tmp_path / "model.npz")
+    again = TextClassifier.load(tmp_path / "model.npz")
+    assert again.class_weight is None
+
+
+def test_words_missing_from_the_pretrained_vectors_start_as_the_language_models_do():
+    from ffnlp.text.vectors import fill_missing
+
+    probe = TextClassifier(epochs=1).fit(TEXTS, LABELS)  # to learn the vocabulary's size
+    V = len(probe.vocab_)
+    vectors = np.random.default_rng(0).standard_normal((V, 8)).astype(np.float32) * 4
+    found = np.arange(V) % 2 == 0
+    vectors[~found] = 0
+    model = TextClassifier(
+        embed_dim=8, epochs=2, pretrained=(vectors, found), freeze_embeddings=True, random_state=3
+    ).fit(TEXTS, LABELS)
+    rows = model.model_.embedding.weight.data[:V]
+    np.testing.assert_array_equal(rows, fill_missing(vectors, found, rng=3))
+    assert rows[~found].std() > 2  # at the scale of the pretrained rows (std 4), not the init

@@ -311,13 +311,16 @@ def test_scheduler_state_round_trip():
         (lambda p: optim.SGD(p, lr=0), r"lr must be a finite number > 0; got 0"),
         (lambda p: optim.SGD(p, lr=-0.1), r"lr must be a finite number > 0; got -0.1"),
         (lambda p: optim.SGD(p, lr=float("nan")), r"lr must be a finite number > 0; got nan"),
-        (lambda p: optim.SGD(p, momentum=1.0), r"momentum must be in \[0, 1\); got 1.0"),
+        (lambda p: optim.SGD(p, momentum=1.0), r"momentum must be a number in \[0, 1\); got 1.0"),
         (lambda p: optim.SGD(p, nesterov=True), r"nesterov=True needs momentum > 0"),
         (
             lambda p: optim.SGD(p, weight_decay=-1),
             r"weight_decay must be a finite number >= 0; got -1",
         ),
-        (lambda p: optim.Adam(p, betas=(0.9, 1.0)), r"betas\[1\] must be in \[0, 1\); got 1.0"),
+        (
+            lambda p: optim.Adam(p, betas=(0.9, 1.0)),
+            r"betas\[1\] must be a number in \[0, 1\); got 1.0",
+        ),
         (lambda p: optim.Adam(p, eps=0), r"eps must be a finite number > 0; got 0"),
         (lambda p: optim.SGD([], lr=0.1), r"SGD: got an empty list of parameters"),
         (
@@ -330,11 +333,11 @@ def test_scheduler_state_round_trip():
         ),
         (
             lambda p: optim.ReduceLROnPlateau(optim.SGD(p), factor=1.5),
-            r"factor must be in \(0, 1\); got 1.5",
+            r"factor must be a number in \(0, 1\); got 1.5",
         ),
         (
             lambda p: optim.ReduceLROnPlateau(optim.SGD(p), mode="up"),
-            r"mode must be 'min' or 'max'; got 'up'",
+            r"mode must be one of \('min', 'max'\); got 'up'",
         ),
         (
             lambda p: optim.clip_grad_norm_(p, max_norm=0),

@@ -137,6 +137,7 @@ def identity(model: Module, data_fingerprint: str) -> dict[str, Any]:
         else {}
     )
     return {
+        "model": type(model).__name__,
         "model settings": json.loads(json.dumps(settings, default=str)),
         # Not compared: what a setting added after a checkpoint was written stood at then.
         "model defaults": json.loads(json.dumps(defaults, default=str)),
@@ -175,6 +176,9 @@ class Checkpoint:
         where = f"cannot resume from {str(self.path)!r}"
         changeable = {"epochs", "progress", "log_every"}
         saved = {"lr_schedule": "plateau", **self.meta["training"]}  # older: no schedule
+        if training.get("lr_schedule") == "constant" and saved["lr_schedule"] == "plateau":
+            if saved.get("lr_decay") == 1:  # older: "constant" was a plateau that never acts
+                saved.update(lr_schedule="constant", lr_decay=training.get("lr_decay"))
         if saved["lr_schedule"] == "linear":  # every step's rate depends on the total
             changeable.discard("epochs")
         for key in sorted(set(saved) | set(training)):
@@ -203,9 +207,15 @@ class Checkpoint:
                 # default in that run.
                 then = {**{k: v for k, v in defaults.items() if k in value}, **then}
             if then != value:
+                older = "model" not in saved_identity and "model" in now
                 raise ValueError(
                     f"{where}: it was made with other {key} ({_difference(then, value)}); "
-                    "resume with the same model settings and training data"
+                    + (
+                        "it was written by an earlier ffnlp, before the classifier was split "
+                        "into parts, and cannot be resumed: start the run afresh"
+                        if older
+                        else "resume with the same model settings and training data"
+                    )
                 )
 
     def restore(

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ffnlp.backend.threads import limited_threads
-from ffnlp.estimators import TextClassifier
+from ffnlp.estimators import Bigrams, TextClassifier
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.ngram_lm import KneserNeyLM
 from ffnlp.text import Tokenizer, Vocab
@@ -189,8 +189,8 @@ def _run(
     classifier = TextClassifier(
         embed_dim=16 if sample else 64,
         dropout=0.5,
-        bigrams=not sample,
-        buckets=0,  # one row per bigram seen: far smaller than a hashed table, as accurate
+        # one row per bigram seen: far smaller than a hashed table, as accurate
+        features=[] if sample else [Bigrams(buckets=0)],
         nb_features=True,  # each text's naive Bayes log-count-ratio score as an input
         min_count=2 if sample else 1,
         epochs=epochs or (10 if sample else 5),

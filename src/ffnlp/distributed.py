@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.checks import check_choice
 from ffnlp.nn import Embedding, Module, Parameter
 
 TIMEOUT_ENV = "FFNLP_MPI_TIMEOUT"
@@ -340,8 +341,7 @@ def sum_gradients(
     A parameter that has no gradient on any rank keeps None (the optimizer skips it, as in
     a 1-rank run); a row-sparse gradient stays row-sparse (over the rows any rank touched).
     """
-    if mode not in ("auto", "dense", "sparse"):
-        raise ValueError(f"mode must be 'auto', 'dense' or 'sparse'; got {mode!r}")
+    check_choice("mode", mode, ("auto", "dense", "sparse"))
     K, P = comm.size, len(params)
     candidates = [i for i, p in enumerate(params) if sparse and id(p) in sparse]
     local_rows = {i: _touched_rows(params[i]) for i in candidates}

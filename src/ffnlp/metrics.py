@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp.checks import check_int
+
 
 def _encode(
     y_true: Sequence[Any], y_pred: Sequence[Any], labels: Sequence[Any] | None
@@ -139,8 +141,7 @@ def stratified_kfold(
     """(train_indices, test_indices) for each of ``k`` folds; every class is spread evenly
     over the folds (each fold gets its share, to within one example), in a seeded order."""
     labels = list(labels)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-        raise ValueError(f"folds must be an integer >= 2; got {k!r}")
+    k = check_int("folds", k, minimum=2)
     counts: dict[Any, int] = {}
     for label in labels:
         counts[label] = counts.get(label, 0) + 1

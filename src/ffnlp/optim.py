@@ -24,30 +24,9 @@ from ffnlp.autograd import Tensor
 from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.backend import kernels
 from ffnlp.backend.threads import BLOCK, PARALLEL_MIN, parallel_blocks, parallel_ranges
+from ffnlp.checks import check_choice, check_int, check_probability, check_real
 
 # ---------------------------------------------------------------------------- base
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    ok = (
-        isinstance(value, (int, float, np.floating))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
-    return float(value)
-
-
-def _check_unit_interval(name: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.floating))
-        or not 0 <= value < 1
-    ):
-        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
-    return float(value)
 
 
 class Optimizer:
@@ -101,7 +80,7 @@ class Optimizer:
         return self._compiled and kernels.fits(p.data)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        _check_positive("lr", group["lr"])
+        check_real("lr", group["lr"], minimum=0, min_inclusive=False)
 
     def zero_grad(self) -> None:
         for group in self.param_groups:
@@ -259,10 +238,10 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        _check_positive("lr", group["lr"])
-        _check_unit_interval("momentum", group["momentum"])
-        _check_unit_interval("dampening", group["dampening"])
-        _check_positive("weight_decay", group["weight_decay"], allow_zero=True)
+        check_real("lr", group["lr"], minimum=0, min_inclusive=False)
+        check_probability("momentum", group["momentum"])
+        check_probability("dampening", group["dampening"])
+        check_real("weight_decay", group["weight_decay"], minimum=0)
         if group["nesterov"] and (group["momentum"] == 0 or group["dampening"] != 0):
             raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
 
@@ -324,14 +303,14 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        _check_positive("lr", group["lr"])
+        check_real("lr", group["lr"], minimum=0, min_inclusive=False)
         betas = group["betas"]
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2); got {betas!r}")
-        _check_unit_interval("betas[0]", betas[0])
-        _check_unit_interval("betas[1]", betas[1])
-        _check_positive("eps", group["eps"])
-        _check_positive("weight_decay", group["weight_decay"], allow_zero=True)
+        check_probability("betas[0]", betas[0])
+        check_probability("betas[1]", betas[1])
+        check_real("eps", group["eps"], minimum=0, min_inclusive=False)
+        check_real("weight_decay", group["weight_decay"], minimum=0)
 
     def _update(self, p, grad, state, group):
         lr, (beta1, beta2), eps, wd = (
@@ -496,7 +475,7 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     Returns the norm before clipping (inf or nan if a gradient is not finite, in which case
     nothing is scaled).
     """
-    max_norm = _check_positive("max_norm", max_norm)
+    max_norm = check_real("max_norm", max_norm, minimum=0, min_inclusive=False)
     params = list(params)
     grads = [p.grad for p in params if p.grad is not None]
     total = grad_norm(params)
@@ -547,10 +526,8 @@ class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"step_size must be a positive integer; got {step_size!r}")
-        self.step_size = step_size
-        self.gamma = _check_positive("gamma", gamma)
+        self.step_size = check_int("step_size", step_size, minimum=1)
+        self.gamma = check_real("gamma", gamma, minimum=0, min_inclusive=False)
         super().__init__(optimizer)
 
     def factor(self, epoch: int) -> float:
@@ -561,7 +538,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = _check_positive("gamma", gamma)
+        self.gamma = check_real("gamma", gamma, minimum=0, min_inclusive=False)
         super().__init__(optimizer)
 
     def factor(self, epoch: int) -> float:
@@ -595,20 +572,16 @@ class ReduceLROnPlateau:
         cooldown: int = 0,
         min_lr: float = 0.0,
     ) -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold_mode must be 'rel' or 'abs'; got {threshold_mode!r}")
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1); got {factor!r}")
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        check_choice("mode", mode, ("min", "max"))
+        check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
+        factor = check_real("factor", factor, 0, 1, min_inclusive=False, max_inclusive=False)
+        patience = check_int("patience", patience, minimum=0)
+        cooldown = check_int("cooldown", cooldown, minimum=0)
         self.optimizer = optimizer
-        self.mode, self.factor, self.patience = mode, float(factor), patience
-        self.threshold = _check_positive("threshold", threshold, allow_zero=True)
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold = check_real("threshold", threshold, minimum=0)
         self.threshold_mode, self.cooldown = threshold_mode, cooldown
-        self.min_lr = _check_positive("min_lr", min_lr, allow_zero=True)
+        self.min_lr = check_real("min_lr", min_lr, minimum=0)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0

@@ -29,11 +29,12 @@ import numpy as np
 from ffnlp import checkpoint as ckpt
 from ffnlp import distributed, optim
 from ffnlp.autograd import no_grad
+from ffnlp.checks import check_choice, check_int, check_real, is_int
 from ffnlp.nn import Module
 from ffnlp.text.batching import minibatches, num_batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-LR_SCHEDULES = ("plateau", "linear")
+LR_SCHEDULES = ("constant", "plateau", "linear")
 
 
 class Dataset(Protocol):
@@ -78,13 +79,13 @@ class TrainConfig:
         momentum: for SGD.
         weight_decay: L2 (SGD, Adam) or decoupled (AdamW) weight decay.
         clip_norm: clip the gradients' joint norm to this (None: no clipping).
-        lr_decay: multiply the learning rate by this when validation loss does not improve
-            (0.5 halves it; 1 turns the schedule off).
-        lr_schedule: "plateau" (the rate changes only by ``lr_decay``, above) or "linear":
-            before step t of T in all (``epochs`` times the batches per epoch, or
-            ``max_steps`` if fewer) the rate is ``lr * (1 - t / T)``, falling to 0 at the
-            end, fastText's schedule (Joulin et al. 2017); ``lr_decay`` and ``min_lr`` do
-            not apply then.
+        lr_decay: under the "plateau" schedule, multiply the learning rate by this when the
+            validation loss does not improve (0.5 halves it; 1 never changes it).
+        lr_schedule: "constant" (the rate never changes), "plateau" (it changes only by
+            ``lr_decay``, above, so only with validation data) or "linear": before step t of
+            T in all (``epochs`` times the batches per epoch, or ``max_steps`` if fewer) the
+            rate is ``lr * (1 - t / T)``, falling to 0 at the end, fastText's schedule
+            (Joulin et al. 2017); ``lr_decay`` and ``min_lr`` do not apply then.
         lr_patience: epochs without improvement before the rate is lowered.
         min_lr: the rate never goes below this.
         early_stopping: stop after this many epochs without improvement (0: never).
@@ -117,35 +118,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{name.replace('_', '-')} must be a positive integer; got {value!r}"
-                )
+            setattr(self, name, check_int(name.replace("_", "-"), getattr(self, name), minimum=1))
         for name in ("lr_patience", "early_stopping", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(
-                    f"{name.replace('_', '-')} must be a non-negative integer; got {value!r}"
-                )
-        if self.max_steps is not None and (
-            isinstance(self.max_steps, bool)
-            or not isinstance(self.max_steps, int)
-            or self.max_steps < 1
-        ):
-            raise ValueError(f"max-steps must be a positive integer; got {self.max_steps!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0; got {self.lr!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr-schedule must be one of {LR_SCHEDULES}; got {self.lr_schedule!r}")
-        if not 0 < self.lr_decay <= 1:
-            raise ValueError(f"lr-decay must be in (0, 1]; got {self.lr_decay!r}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip-norm must be > 0; got {self.clip_norm!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight-decay must be >= 0; got {self.weight_decay!r}")
+            setattr(self, name, check_int(name.replace("_", "-"), getattr(self, name), minimum=0))
+        if self.max_steps is not None:
+            self.max_steps = check_int("max-steps", self.max_steps, minimum=1)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_real("lr", self.lr, minimum=0, min_inclusive=False)
+        check_choice("lr-schedule", self.lr_schedule, LR_SCHEDULES)
+        check_real("lr-decay", self.lr_decay, 0, 1, min_inclusive=False)
+        if self.clip_norm is not None:
+            check_real("clip-norm", self.clip_norm, minimum=0, min_inclusive=False)
+        check_real("weight-decay", self.weight_decay, minimum=0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -298,7 +282,7 @@ def parse_every(value: int | str) -> tuple[int, str]:
     Returns:
         (count, unit) with unit "steps" or "epochs".
     """
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if is_int(value):
         count, unit = int(value), "steps"
     else:
         match = re.fullmatch(r"\s*(\d+)\s*(steps?|epochs?)?\s*", str(value))

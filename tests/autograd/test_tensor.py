@@ -31,6 +31,19 @@ def test_topological_order_puts_parents_first():
     assert order.index(a) < order.index(b) < order.index(c)
 
 
+def test_topological_order_with_constants_follows_them_first_argument_first():
+    # The chapter's L = c(a + 2b): backward needs no constant, a picture shows the 2.
+    a, b, c = (
+        Tensor(v, requires_grad=True, name=n) for v, n in ((3.0, "a"), (1.0, "b"), (-2.0, "c"))
+    )
+    two = Tensor(2.0, name="2")
+    d = two * b
+    e = a + d
+    L = c * e
+    assert topological_order(L) == [b, d, a, e, c, L]  # last argument first: backward's order
+    assert topological_order(L, constants=True) == [c, a, two, b, d, e, L]
+
+
 def test_gradient_accumulates_when_a_tensor_is_used_twice():
     x = Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
     (x * x + x).sum().backward()

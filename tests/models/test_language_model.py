@@ -234,19 +234,27 @@ def test_parameter_shapes_follow_the_configuration_without_building(settings):
     "settings",
     [
         {},
-        {"hidden_dims": (8, 4), "dropout": 0.2, "pooling": "mean+max", "buckets": 7},
+        {"hidden_dims": (8, 4), "dropout": 0.2, "pooling": "mean+max", "extra_rows": 7},
         {"nb_features": 1, "hidden_dims": (3,)},
-        {"nb_features": 1, "buckets": 7, "pool_words_only": True},
-        {"pooling": "tfidf", "buckets": 7},
-        {"nb_features": 3, "buckets": 7, "wide": True, "hidden_dims": (5,)},
-        {"nb_features": 1, "buckets": 7, "wide": True, "pooling": "tfidf"},
+        {"nb_features": 1, "extra_rows": 7, "pool_words_only": True},
+        {"pooling": "tfidf", "extra_rows": 7},
+        {"extra_rows": 7, "pool_words_only": True, "hidden_dims": (5,)},
     ],
 )
 def test_classifier_parameter_shapes_follow_the_configuration(settings):
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+    from ffnlp.models.classifier import (
+        DeepAveragingConfig,
+        DeepAveragingNetwork,
+        NaiveBayesLinear,
+        NaiveBayesLinearConfig,
+    )
 
-    config = PooledClassifierConfig(vocab_size=9, num_classes=3, embed_dim=4, **settings)
-    model = PooledClassifier(config, rng=0)
-    assert PooledClassifier.parameter_shapes(config) == {
+    config = DeepAveragingConfig(vocab_size=9, num_classes=3, embed_dim=4, **settings)
+    model = DeepAveragingNetwork(config, rng=0)
+    assert DeepAveragingNetwork.parameter_shapes(config) == {
         name: p.shape for name, p in model.named_parameters()
+    }
+    linear = NaiveBayesLinearConfig(vocab_size=9, num_classes=3, embed_dim=4, extra_rows=7)
+    assert NaiveBayesLinear.parameter_shapes(linear) == {
+        name: p.shape for name, p in NaiveBayesLinear(linear, rng=0).named_parameters()
     }

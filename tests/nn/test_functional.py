@@ -69,7 +69,7 @@ def test_l2_penalty_skips_biases_and_has_gradient_weight_decay_times_w():
 
 
 def test_l2_penalty_rejects_negative_weight_decay():
-    with pytest.raises(ValueError, match=r"weight_decay must be >= 0; got -1"):
+    with pytest.raises(ValueError, match=r"weight_decay must be a finite number >= 0; got -1"):
         F.l2_penalty([], -1)
 
 

@@ -97,9 +97,45 @@ def test_dropout_in_training_gradcheck_with_a_fixed_mask():
 def test_pooling_module_gradcheck():
     mask = np.array([[True, True, False], [True, False, False], [True, True, True]])
     x = Tensor(np.random.default_rng(0).permutation(36).reshape(3, 3, 4) * 0.1, requires_grad=True)
+    weights = np.array([[0.5, 2.0, 9.0], [1.5, 9.0, 9.0], [0.1, 0.2, 0.3]])  # 9: padding
     for mode in nn.POOLING_MODES:
-        result = gradcheck(lambda t, mode=mode: nn.Pooling(mode)(t, mask), [x])
+        given = weights if mode == "weighted" else None
+        result = gradcheck(lambda t, mode=mode, w=given: nn.Pooling(mode)(t, mask, w), [x])
         assert result.ok(TOLERANCE), f"{mode}: {result}"
+    with pytest.raises(ValueError, match="'mean' takes no weights"):
+        nn.Pooling("mean")(x, mask, weights)
+    expected = (x.data * np.where(mask, weights, 0)[:, :, None]).sum(axis=1)
+    np.testing.assert_allclose(nn.Pooling("weighted")(x, mask, weights).data, expected)
+    with pytest.raises(ValueError, match="'weighted' needs weights"):
+        nn.Pooling("weighted")(x, mask)
+
+
+@pytest.mark.parametrize("mode", ["mean", "weighted", "max", "mean+max"])
+def test_pooling_rows_of_a_table_equals_pooling_the_gathered_rows(mode):
+    """``rows`` fuses the lookup and the mean (or weighted sum) into one embedding-bag node:
+    the same values and gradients as ``forward`` on the looked-up vectors (the plain
+    reference), and gradient-checked on its own."""
+    ids = np.array([[3, 1, 0], [2, 2, 0], [4, 0, 1]])
+    mask = np.array([[True, True, False], [True, True, False], [True, True, True]])
+    weights = np.array([[0.5, 2.0, 9.0], [1.5, 0.5, 9.0], [0.1, 0.2, 0.3]])
+    pool = nn.Pooling(mode)
+    weights = weights if mode == "weighted" else None
+    results = []
+    for fused in (True, False):
+        table = nn.Embedding(5, 4, rng=0)
+        table.to(np.float64)
+        if fused:
+            out = pool.rows(table, ids, mask, weights)
+        else:
+            out = pool(table(ids), mask, weights)
+        (out * Tensor(np.arange(out.size).reshape(out.shape) * 0.1)).sum().backward()
+        results.append((out.data, np.asarray(table.weight.grad)))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12, atol=1e-15)
+    table = nn.Embedding(5, 4, rng=1)
+    table.to(np.float64)
+    result = gradcheck(lambda w: pool.rows(table, ids, mask, weights), [table.weight])
+    assert result.ok(TOLERANCE), str(result)
 
 
 # ---------------------------------------------------------------------------- against torch

@@ -16,7 +16,7 @@ from ffnlp.text import (
     read_text,
     split,
 )
-from ffnlp.text.vectors import load_vectors
+from ffnlp.text.vectors import fill_missing, load_vectors
 
 
 def test_tokenizer_modes():
@@ -213,3 +213,39 @@ def test_load_vectors_reads_word2vec_and_glove(tmp_path):
     bad.write_text("zebra 1 2\n", encoding="utf-8")
     with pytest.raises(ValueError, match="none of the 6 vocabulary words is in it"):
         load_vectors(bad, vocab)
+
+
+def test_fill_missing_keeps_found_rows_and_draws_the_others_at_their_scale():
+    rng = np.random.default_rng(5)
+    vectors = (3.0 * rng.standard_normal((4000, 25)) + 1.0).astype(np.float32)
+    found = rng.random(4000) < 0.5
+    vectors[~found] = 0.0  # as load_vectors leaves them
+    filled = fill_missing(vectors, found, rng=7)
+    assert filled.dtype == np.float32 and filled.shape == vectors.shape
+    np.testing.assert_array_equal(filled[found], vectors[found])
+    missing = filled[~found].astype(np.float64)
+    scale = float(vectors[found].std())  # about 3: the std of every pretrained value
+    assert abs(missing.std() - scale) < 0.02 * scale and abs(missing.mean()) < 0.02 * scale
+    np.testing.assert_array_equal(fill_missing(vectors, found, rng=7), filled)  # seeded
+    np.testing.assert_array_equal(
+        fill_missing(vectors, found, rng=np.random.default_rng(7)), filled
+    )
+    assert not np.array_equal(fill_missing(vectors, found, rng=8), filled)
+
+
+def test_fill_missing_is_the_language_models_policy_as_it_was():
+    # What ffnlp lm train computed inline before the policy had one home: the same numbers.
+    vectors = np.random.default_rng(1).standard_normal((50, 8)).astype(np.float32)
+    found = np.arange(50) % 3 != 0
+    vectors[~found] = 0
+    rng = np.random.default_rng(42)
+    scale = float(vectors[found].std())
+    before = np.where(found[:, None], vectors, rng.normal(0, scale, vectors.shape))
+    np.testing.assert_array_equal(fill_missing(vectors, found, rng=42), before.astype(np.float32))
+
+
+def test_fill_missing_refuses_a_mask_that_does_not_fit():
+    with pytest.raises(ValueError, match=r"fill_missing: found must be one bool per row"):
+        fill_missing(np.zeros((3, 2)), np.array([True, False]))
+    with pytest.raises(ValueError, match=r"with at least one True"):
+        fill_missing(np.zeros((3, 2)), np.zeros(3, dtype=bool))

@@ -27,6 +27,7 @@ import numpy as np
 from ffnlp import backend
 from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.autograd.tensor import Function, Tensor
+from ffnlp.checks import check_choice
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -643,8 +644,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_reduction(op: str, reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}; got {reduction!r}")
+    check_choice(f"{op}: reduction", reduction, _REDUCTIONS)
 
 
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:

@@ -374,10 +374,25 @@ def _ops() -> Any:
     return ops
 
 
-def topological_order(root: Tensor) -> list[Tensor]:
+def topological_order(root: Tensor, constants: bool = False) -> list[Tensor]:
     """Tensors that ``root`` depends on (and that require grad), parents before children.
 
     Iterative depth-first search, so graphs of any depth work without recursion.
+
+    Args:
+        root: the output; it comes last.
+        constants: also follow the tensors that need no gradient (the 2 in 2b), as a picture
+            of the graph does (:mod:`ffnlp.viz.graph`); parents are then visited first
+            argument first, so a drawing numbers its nodes in the order the expression
+            reads. Without it (what ``backward`` uses) the last argument is visited first:
+            that order fixes the order in which gradients are summed, so it stays as it is.
+
+    >>> a = Tensor(3.0, requires_grad=True)
+    >>> L = a * 2 + a
+    >>> [t.op for t in topological_order(L)]
+    [None, 'Mul', 'Add']
+    >>> len(topological_order(L, constants=True))  # the 2 as well
+    4
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -391,10 +406,14 @@ def topological_order(root: Tensor) -> list[Tensor]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        if node._ctx is not None:
-            for parent in node._ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+        if node._ctx is None:
+            continue
+        if constants:
+            stack.extend((p, False) for p in reversed(node._ctx.parents) if id(p) not in visited)
+            continue
+        for parent in node._ctx.parents:
+            if parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
     return order
 
 

@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ffnlp.checks import check_int
+
 # Elements per block: a few float32 arrays of 64k elements (256 KB each) stay in the L2/L3
 # cache while every operation of an update runs over them.
 BLOCK = 1 << 16
@@ -63,9 +65,7 @@ def set_num_threads(threads: int) -> None:
         ValueError: if ``threads`` is not a positive integer.
     """
     global _num_threads, _pool, _blas_limits
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive integer; got {threads!r}")
-    _num_threads = int(threads)
+    _num_threads = check_int("threads", threads, minimum=1)
     if _pool is not None:
         _pool.shutdown(wait=True)
         _pool = None

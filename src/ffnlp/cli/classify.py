@@ -12,16 +12,21 @@ import numpy as np
 
 from ffnlp import distributed
 from ffnlp.cli.common import (
+    GIVEN,
     Formatter,
     add_checkpoint_options,
+    add_lr_schedule_options,
     add_threads_option,
     check_output,
     check_positive,
     checkpoint_settings,
+    lr_schedule,
     read_text_lines,
+    record_given_options,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
+from ffnlp.recipes import load_recipe, recipe_names
 from ffnlp.text import TOKENIZER_MODES
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
@@ -68,6 +73,13 @@ def _word_list(text: str) -> list[str]:
 
 
 def _add_classifier_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME|PATH",
+        help=f"start from a named recipe ({', '.join(recipe_names())}) or a recipe file "
+        "(TOML); the flags given beside it override its settings",
+    )
     g = p.add_argument_group("model")
     g.add_argument(
         "--features",
@@ -112,8 +124,8 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--buckets",
         type=int,
-        default=200_000,
-        help="hash buckets for bigrams (0: one row per bigram seen --min-count times)",
+        default=0,
+        help="hash the bigrams into this many rows (0: one row per bigram seen --min-count times, a table sized to the data)",
     )
     g.add_argument(
         "--prefix-ngrams",
@@ -166,7 +178,11 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         metavar="WORDS",
         help=CONTRAST_HELP,
     )
-    g.add_argument("--pretrained", default=None, help="word2vec/GloVe text file for the embeddings")
+    g.add_argument(
+        "--pretrained",
+        default=None,
+        help="word2vec/GloVe text file for the embeddings (words it lacks start from N(0, std of the vectors found))",
+    )
     g.add_argument(
         "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
     )
@@ -181,12 +197,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
-    t.add_argument(
-        "--lr-schedule",
-        choices=("constant", "linear"),
-        default="constant",
-        help="the learning rate: constant, or falling linearly to 0 over all steps (fastText's)",
-    )
+    add_lr_schedule_options(t, default="constant")
     t.add_argument(
         "--class-weight",
         choices=("none", "balanced"),
@@ -195,6 +206,63 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+# The flags whose destination is not the TextClassifier parameter's own name.
+_PARAMETER_FLAGS = {"hidden_dims": "hidden", "random_state": "seed"}
+# The flags that make the feature objects (a recipe's features give way to any of them).
+_FEATURE_FLAGS = ("bigrams", "buckets", "prefix_ngrams", "prefix_pairs", "word_shapes")
+# Settings of one classifier and not the other: given to the other, they are refused.
+_LEXICON_ONLY = ("lexicon", "lexicon_size")
+_EMBEDDINGS_ONLY = (
+    "embed_dim", "pooling", "word_dropout", *_FEATURE_FLAGS, "nb_features",
+    "pool_words_only", "wide", "min_count", "max_vocab", "unknown_words", "pretrained",
+    "freeze_embeddings", "batch_by_length", "class_weight", "recipe",
+)  # fmt: skip
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _features(args: argparse.Namespace) -> list[Any]:
+    """The feature objects the feature flags ask for, in the order rows are laid out."""
+    from ffnlp.text.row_features import Bigrams, OpeningPairs, Openings, WordShapes
+
+    features: list[Any] = []
+    if args.bigrams:
+        features.append(Bigrams(buckets=args.buckets))
+    elif "buckets" in getattr(args, GIVEN, ()):
+        raise ValueError("--buckets sizes the bigram table: give it with --bigrams")
+    if args.prefix_ngrams:
+        features.append(Openings(args.prefix_ngrams))
+    if args.prefix_pairs:
+        features.append(OpeningPairs(args.prefix_pairs))
+    if args.word_shapes:
+        features.append(WordShapes())
+    return features
+
+
+def _with_recipe(
+    args: argparse.Namespace, params: dict[str, Any], given: frozenset[str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``params`` with the recipe's settings laid over those the user did not give, and the
+    contrast words (the flag's, else the recipe's)."""
+    words = tuple(args.contrast_words)
+    if not args.recipe:
+        return params, words
+    recipe = load_recipe(args.recipe)
+    for key, value in recipe.params.items():
+        if key in ("verbose", "pretrained"):
+            raise ValueError(
+                f"recipe {args.recipe!r}: {key!r} cannot be set in a recipe (use the flag)"
+            )
+        if key == "features":
+            if not given & set(_FEATURE_FLAGS):
+                params[key] = value
+        elif _PARAMETER_FLAGS.get(key, key) not in given:
+            params[key] = value
+    return params, words if "contrast_words" in given else recipe.contrast_words
 
 
 def add_classify_commands(commands: Any) -> None:
@@ -210,7 +278,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log",
+        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log; with --lr-schedule plateau they also steer the learning rate, and the best epoch's weights are kept",
     )
     p.add_argument(
         "--log",
@@ -220,6 +288,7 @@ def add_classify_commands(commands: Any) -> None:
     _add_classifier_options(p)
     add_threads_option(p)
     add_checkpoint_options(p)
+    record_given_options(p)
     p.set_defaults(handler=run_classify_train, data_parallel=True)
     p = sub.add_parser(
         "test",
@@ -248,6 +317,7 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_classifier_options(p)
     add_threads_option(p)
+    record_given_options(p)
     p.set_defaults(handler=run_classify_cv)
 
 
@@ -263,11 +333,19 @@ def _add_contrast_override(p: argparse.ArgumentParser) -> None:
 
 
 def _load_classifier(args: argparse.Namespace) -> Any:
-    model = _estimators().TextClassifier.load(args.model)
-    if args.contrast_words is not None:
-        model.set_params(contrast_words=tuple(args.contrast_words))
-        model._contrast_words()  # checked now, not at the first prediction
-    return model
+    estimators = _estimators()
+    model = estimators.load_classifier(args.model)
+    if args.contrast_words is None:
+        return model
+    inner = getattr(model, "estimator_", model)
+    if not args.contrast_words:  # '' for none: the classifier alone
+        return inner
+    wrapper = estimators.ContrastClauses(
+        type(inner)(**inner.get_params(deep=False)), words=tuple(args.contrast_words)
+    )
+    wrapper._checked_words(inner.tokenizer_.mode)  # checked now, not at the first prediction
+    wrapper.estimator_, wrapper.classes_ = inner, inner.classes_
+    return wrapper
 
 
 def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -286,44 +364,72 @@ def _estimators() -> Any:
 def _classifier(args: argparse.Namespace) -> Any:
     for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    lexicon = read_lexicon(args.lexicon, args.encoding) if args.lexicon else None
-    return _estimators().TextClassifier(
-        features=args.features,
-        embed_dim=args.embed_dim,
-        pooling=args.pooling,
-        hidden_dims=tuple(args.hidden),
-        activation=args.activation,
-        dropout=args.dropout,
-        word_dropout=args.word_dropout,
-        bigrams=args.bigrams,
-        prefix_ngrams=args.prefix_ngrams,
-        prefix_pairs=args.prefix_pairs,
-        word_shapes=args.word_shapes,
-        buckets=args.buckets,
-        nb_features=args.nb_features,
-        pool_words_only=args.pool_words_only,
-        wide=args.wide,
-        min_count=args.min_count,
-        max_vocab=args.max_vocab,
-        unknown_words=args.unknown_words,
-        contrast_words=tuple(args.contrast_words),
-        tokenizer=args.tokenizer,
-        lowercase=args.lowercase,
-        lexicon=lexicon,
-        lexicon_size=args.lexicon_size,
-        pretrained=args.pretrained,
-        freeze_embeddings=args.freeze_embeddings,
+    estimators = _estimators()
+    given = getattr(args, GIVEN, frozenset())
+    training = dict(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        batch_by_length=args.batch_by_length,
         lr=args.lr,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        class_weight=None if args.class_weight == "none" else args.class_weight,
+        lr_schedule=lr_schedule(args, f"classify {args.subcommand}"),
+        lr_decay=args.lr_decay,
         random_state=args.seed,
         verbose=not args.no_progress,
     )
+    if args.features == "lexicon":
+        wrong = [d for d in _EMBEDDINGS_ONLY if d in given]
+        if wrong:
+            raise ValueError(
+                f"{_flag(wrong[0])} is a setting of the classifier on embeddings, not of "
+                "--features lexicon: leave it out"
+            )
+        model = estimators.LexiconClassifier(
+            lexicon=read_lexicon(args.lexicon, args.encoding) if args.lexicon else None,
+            lexicon_size=args.lexicon_size,
+            tokenizer=args.tokenizer,
+            lowercase=args.lowercase,
+            hidden_dims=tuple(args.hidden) or (16,),
+            activation=args.activation,
+            dropout=args.dropout,
+            **training,
+        )
+        words = tuple(args.contrast_words)
+    else:
+        wrong = [d for d in _LEXICON_ONLY if d in given]
+        if wrong:
+            raise ValueError(
+                f"{_flag(wrong[0])} is a setting of --features lexicon, not of the "
+                "classifier on embeddings: leave it out"
+            )
+        params = dict(
+            features=_features(args),
+            embed_dim=args.embed_dim,
+            pooling=args.pooling,
+            hidden_dims=tuple(args.hidden),
+            activation=args.activation,
+            dropout=args.dropout,
+            word_dropout=args.word_dropout,
+            nb_features=args.nb_features,
+            pool_words_only=args.pool_words_only,
+            wide=args.wide,
+            min_count=args.min_count,
+            max_vocab=args.max_vocab,
+            unknown_words=args.unknown_words,
+            tokenizer=args.tokenizer,
+            lowercase=args.lowercase,
+            pretrained=args.pretrained,
+            freeze_embeddings=args.freeze_embeddings,
+            batch_by_length=args.batch_by_length,
+            class_weight=None if args.class_weight == "none" else args.class_weight,
+            **training,
+        )
+        params, words = _with_recipe(args, params, given)
+        model = estimators.TextClassifier(**params)
+    if words:
+        model = estimators.ContrastClauses(model, words=words)
+        model._checked_words(args.tokenizer)  # refused now, not after training
+    return model
 
 
 def run_classify_train(args: argparse.Namespace) -> int:
@@ -386,13 +492,13 @@ def run_classify_cv(args: argparse.Namespace) -> int:
     check_positive("--folds", args.folds)
     texts, labels = _read_labelled(args)
     template = _classifier(args)
-    template.verbose = False
+    getattr(template, "estimator", template).verbose = False
     accuracies, f1s = [], []
     started = time.perf_counter()
     for fold, (train_idx, test_idx) in enumerate(
         stratified_kfold(labels, args.folds, seed=args.seed), start=1
     ):
-        model = type(template)(**template.get_params())
+        model = type(template)(**template.get_params(deep=False))
         model.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
         predicted = [str(p) for p in model.predict([texts[i] for i in test_idx])]
         report = classification_report(

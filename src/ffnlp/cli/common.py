@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ffnlp.checks import check_int
 from ffnlp.text import TOKENIZER_MODES, Tokenizer, load_corpus, read_lines
 from ffnlp.train import (
+    LR_SCHEDULES,
     OPTIMIZERS,
     parse_every,
 )
@@ -21,6 +23,29 @@ EXIT_FAILURE = 1  # anything else that went wrong
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     pass
+
+
+# The namespace attribute holding the destinations of the options given on the command line.
+GIVEN = "given_options"
+
+
+def record_given_options(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` note, in ``args.given_options``, each option the user gave, so that
+    a recipe's settings give way to the flags given beside it (and to those alone: a flag
+    given with its default value still overrides)."""
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            action.__class__ = _recording(type(action))
+
+
+def _recording(cls: type) -> type:
+    class Recorded(cls):
+        def __call__(self, parser, namespace, values, option_string=None):
+            super().__call__(parser, namespace, values, option_string)
+            setattr(namespace, GIVEN, getattr(namespace, GIVEN, frozenset()) | {self.dest})
+
+    Recorded.__name__ = f"Recorded{cls.__name__}"
+    return Recorded
 
 
 def add_text_options(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +131,41 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lr_schedule_options(group: Any, default: str | None) -> None:
+    """--lr-schedule and --lr-decay, the same in every command that trains; ``default``
+    None means plateau with --valid and constant without (see :func:`lr_schedule`)."""
+    unset = "; unset: plateau with --valid, else constant" if default is None else ""
+    group.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=default,
+        help="how the learning rate changes: constant (never), plateau (multiplied by "
+        "--lr-decay whenever the validation loss does not improve; needs --valid) or linear "
+        f"(falling to 0 over all the steps, fastText's){unset}",
+    )
+    group.add_argument(
+        "--lr-decay",
+        type=float,
+        default=0.5,
+        help="the plateau schedule's factor: multiply the learning rate by this when the "
+        "validation loss does not improve (1: never)",
+    )
+
+
+def lr_schedule(args: argparse.Namespace, command: str) -> str:
+    """The --lr-schedule asked for (or the command's default), refused as plateau when there
+    is no validation data to watch."""
+    has_valid = bool(getattr(args, "valid", None))
+    schedule = args.lr_schedule or ("plateau" if has_valid else "constant")
+    if schedule == "plateau" and not has_valid:
+        fix = "give --valid FILE" if hasattr(args, "valid") else f"{command} has no --valid"
+        raise ValueError(
+            "--lr-schedule plateau lowers the learning rate when the validation loss stops "
+            f"improving, so it needs validation data: {fix}, or use constant or linear"
+        )
+    return schedule
+
+
 def add_training_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=10, help="at most this many passes over the data")
@@ -117,19 +177,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         "--weight-decay", type=float, default=0.0, help="L2 weight decay (biases excluded)"
     )
     g.add_argument("--clip-norm", type=float, default=None, help="clip the gradient norm to this")
-    g.add_argument(
-        "--lr-decay",
-        type=float,
-        default=0.5,
-        help="multiply the learning rate by this when validation stops improving (1: never)",
-    )
-    g.add_argument(
-        "--lr-schedule",
-        choices=("plateau", "linear"),
-        default="plateau",
-        help="the learning rate: lowered by --lr-decay when validation stops improving, or "
-        "falling linearly to 0 over all steps (fastText's)",
-    )
+    add_lr_schedule_options(g, default=None)
     g.add_argument(
         "--lr-patience",
         type=int,
@@ -187,8 +235,9 @@ def check_output(path: str) -> Path:
 
 
 def check_positive(name: str, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{name} must be > 0; got {value}")
+    """A count from the command line: not given (None), or a positive integer."""
+    if value is not None:
+        check_int(name, value, minimum=1)
 
 
 def read_corpus(path: str, args: argparse.Namespace, what: str) -> list[list[str]]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
+from ffnlp.checks import check_probability
 from ffnlp.cli.common import (
     Formatter,
     add_checkpoint_options,
@@ -22,6 +23,7 @@ from ffnlp.cli.common import (
     check_output,
     check_positive,
     checkpoint_settings,
+    lr_schedule,
     read_corpus,
     read_text_lines,
     say,
@@ -32,7 +34,7 @@ from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.text import Tokenizer, Vocab, encoded
 from ffnlp.text.ngrams import LAYOUTS, StreamWindows
-from ffnlp.text.vectors import load_vectors
+from ffnlp.text.vectors import fill_missing, load_vectors
 from ffnlp.train import (
     ArrayDataset,
     TrainConfig,
@@ -171,7 +173,8 @@ def add_lm_commands(commands: Any) -> None:
     g.add_argument(
         "--pretrained",
         default=None,
-        help="word2vec or GloVe text file to initialise the embeddings",
+        help="word2vec or GloVe text file to initialise the embeddings (words it lacks start "
+        "from N(0, std of the vectors found))",
     )
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
     g.add_argument(
@@ -222,7 +225,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay,
         clip_norm=args.clip_norm,
         lr_decay=args.lr_decay,
-        lr_schedule=args.lr_schedule,
+        lr_schedule=lr_schedule(args, "lm train"),
         lr_patience=args.lr_patience,
         early_stopping=args.early_stopping,
         seed=args.seed,
@@ -268,11 +271,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"the pretrained vectors have {vectors.shape[1]} dimensions but --embed-dim is {config.embed_dim}"
             )
-        rng = np.random.default_rng(args.seed)
-        scale = float(vectors[found].std())
-        pretrained = np.where(found[:, None], vectors, rng.normal(0, scale, vectors.shape)).astype(
-            np.float32
-        )
+        pretrained = fill_missing(vectors, found, rng=args.seed)
         say(f"pretrained vectors: {int(found.sum())} of {len(vocab)} vocabulary tokens found")
     model = FeedforwardLM(
         config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
@@ -389,8 +388,8 @@ def run_eval(args: argparse.Namespace) -> int:
                 )
             tune = model.encode_lines(read_text_lines(args.tune_on, args.encoding))
             weight = interpolate_weight(model.log_probs(tune), ngram.log_probs(tune))
-        elif not 0 <= weight <= 1:
-            raise ValueError(f"--weight must be in [0, 1]; got {weight}")
+        else:
+            check_probability("--weight", weight, allow_one=True)
         mixed = interpolate_log_probs(log_probs, ngram_log_probs, weight)
         results.update(
             {

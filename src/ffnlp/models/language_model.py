@@ -28,22 +28,17 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.checks import check_choice, check_int, check_probability, check_real
 from ffnlp.models.lm_text import TextLM
 from ffnlp.nn import ACTIVATIONS, Dropout, Embedding, Linear, Module, Parameter, Sequential
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
-from ffnlp.nn.functional import check_probability
 from ffnlp.text.ngrams import LAYOUTS, context_windows
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 
 KIND = "feedforward_lm"
 OUTPUTS = ("full", "adaptive")
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 @dataclass
@@ -88,20 +83,17 @@ class FeedforwardLMConfig:
     layout: str = "stream"
 
     def __post_init__(self) -> None:
-        self.hidden_dims = tuple(self.hidden_dims)
         self.cutoffs = tuple(self.cutoffs)
-        _positive_int("vocab_size", self.vocab_size)
-        _positive_int("context_size", self.context_size)
-        _positive_int("embed_dim", self.embed_dim)
-        for i, size in enumerate(self.hidden_dims):
-            _positive_int(f"hidden_dims[{i}]", size)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}"
-            )
+        # Stored as plain ints (a NumPy integer is accepted), so the file's JSON can hold them.
+        for name in ("vocab_size", "context_size", "embed_dim"):
+            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
+        self.hidden_dims = tuple(
+            check_int(f"hidden_dims[{i}]", size, minimum=1)
+            for i, size in enumerate(self.hidden_dims)
+        )
+        check_choice("activation", self.activation, sorted(ACTIVATIONS))
         check_probability("dropout", self.dropout)
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}; got {self.layout!r}")
+        check_choice("layout", self.layout, LAYOUTS)
         last = self.hidden_dims[-1] if self.hidden_dims else self.context_size * self.embed_dim
         if self.tie_embeddings and last != self.embed_dim:
             raise ValueError(
@@ -109,8 +101,7 @@ class FeedforwardLMConfig:
                 f"got {last}. Set the last of hidden_dims to {self.embed_dim} or turn tying off"
             )
 
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}; got {self.output!r}")
+        check_choice("output", self.output, OUTPUTS)
         if self.output == "adaptive":
             check_cutoffs(self.cutoffs, self.vocab_size)
             if self.tie_embeddings or self.direct:
@@ -118,8 +109,7 @@ class FeedforwardLMConfig:
                     "output='adaptive' cannot be combined with tie_embeddings or direct; "
                     "use output='full' for those"
                 )
-            if not (isinstance(self.div_value, (int, float)) and self.div_value >= 1):
-                raise ValueError(f"div_value must be a number >= 1; got {self.div_value!r}")
+            check_real("div_value", self.div_value, minimum=1)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

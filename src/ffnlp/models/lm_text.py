@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ffnlp.checks import check_int
 from ffnlp.models.sampling import check_sampling, sample_token, top_predictions
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
@@ -86,14 +87,8 @@ class TextLM(abc.ABC):
         ``<s>`` and ``<unk>`` are never drawn. The same ``seed`` gives the same sentences.
         """
         check_sampling(temperature, top_k)
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be a positive integer; got {max_tokens!r}")
-        if (
-            isinstance(num_sentences, bool)
-            or not isinstance(num_sentences, int)
-            or num_sentences < 1
-        ):
-            raise ValueError(f"num_sentences must be a positive integer; got {num_sentences!r}")
+        max_tokens = check_int("max_tokens", max_tokens, minimum=1)
+        num_sentences = check_int("num_sentences", num_sentences, minimum=1)
         rng = np.random.default_rng(seed)
         prefix = self.encode_lines([prompt])[0].tolist() if prompt.strip() else []
         out = []

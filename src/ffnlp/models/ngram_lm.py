@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ffnlp import io
+from ffnlp.checks import check_int, check_probability
 from ffnlp.models.lm_text import TextLM
 from ffnlp.text.ngrams import padded_sentences
 from ffnlp.text.tokenize import Tokenizer
@@ -55,9 +56,7 @@ class KneserNeyLM(TextLM):
     def __init__(
         self, order: int = 3, vocab: Vocab | None = None, tokenizer: Tokenizer | None = None
     ) -> None:
-        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-            raise ValueError(f"order must be a positive integer; got {order!r}")
-        self.order = int(order)
+        self.order = check_int("order", order, minimum=1)
         self.vocab = vocab
         self.tokenizer = tokenizer
         self.vocab_size: int | None = None
@@ -390,7 +389,6 @@ def interpolate_weight(log_p_a: np.ndarray, log_p_b: np.ndarray, iterations: int
 
 def interpolate_log_probs(log_p_a: np.ndarray, log_p_b: np.ndarray, weight: float) -> np.ndarray:
     """log(weight p_a + (1 - weight) p_b), computed without underflow."""
-    if not 0 <= weight <= 1:
-        raise ValueError(f"interpolation weight must be in [0, 1]; got {weight}")
+    check_probability("interpolation weight", weight, allow_one=True)
     with np.errstate(divide="ignore"):
         return np.logaddexp(np.log(weight) + log_p_a, np.log1p(-weight) + log_p_b)

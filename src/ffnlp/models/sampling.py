@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ffnlp.checks import check_int, check_real
+
 
 def check_sampling(temperature: float, top_k: int) -> None:
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not temperature > 0
-    ):
-        raise ValueError(f"temperature must be a number > 0; got {temperature!r}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"top_k must be a non-negative integer (0 = no limit); got {top_k!r}")
+    check_real("temperature", temperature, minimum=0, min_inclusive=False, allow_inf=True)
+    check_int("top_k", top_k, minimum=0, note="0 = no limit")
 
 
 def sample_token(
@@ -44,8 +40,7 @@ def sample_token(
 
 def top_predictions(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` most probable ids with their probabilities, most probable first."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
+    k = check_int("k", k, minimum=1)
     k = min(k, len(probs))
     best = np.argpartition(-probs, k - 1)[:k]
     best = best[np.argsort(-probs[best], kind="stable")]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
+from ffnlp.checks import is_int
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.layers import Linear, Sequential
 from ffnlp.nn.module import Module
@@ -36,7 +37,7 @@ def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> tuple[int, ...]:
     cutoffs = tuple(cutoffs)
     ok = (
         len(cutoffs) > 0
-        and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cutoffs)
+        and all(is_int(c) for c in cutoffs)
         and all(a < b for a, b in zip((0, *cutoffs), (*cutoffs, vocab_size)))
     )
     if not ok:

@@ -21,6 +21,7 @@ from ffnlp.autograd.ops import (
     softmax,
     tanh,
 )
+from ffnlp.checks import check_probability, check_real
 
 __all__ = [
     "binary_cross_entropy",
@@ -91,11 +92,6 @@ def dropout(x: Tensor, p: float, rng: np.random.Generator, training: bool = True
     return x * (keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - p), dtype=x.dtype))
 
 
-def check_probability(name: str, p: Any) -> None:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
-        raise ValueError(f"{name} must be a number in [0, 1); got {p!r}")
-
-
 def l2_penalty(
     named_parameters: Iterable[tuple[str, Tensor]],
     weight_decay: float,
@@ -112,8 +108,7 @@ def l2_penalty(
         weight_decay: the coefficient, >= 0.
         skip_biases: leave parameters whose name ends in ``bias`` out.
     """
-    if not weight_decay >= 0:
-        raise ValueError(f"l2_penalty: weight_decay must be >= 0; got {weight_decay!r}")
+    check_real("l2_penalty: weight_decay", weight_decay, minimum=0)
     terms = [
         (p * p).sum()
         for name, p in named_parameters

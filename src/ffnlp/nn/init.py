@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp.checks import check_choice, check_int, is_int
+
 _default_generator = np.random.default_rng(0)
 
 RngLike = int | np.random.Generator | None
@@ -25,9 +27,7 @@ def manual_seed(seed: int) -> np.random.Generator:
     >>> _ = ffnlp.manual_seed(1)
     """
     global _default_generator
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    _default_generator = np.random.default_rng(int(seed))
+    _default_generator = np.random.default_rng(check_int("seed", seed, minimum=0))
     return _default_generator
 
 
@@ -42,7 +42,7 @@ def as_generator(rng: RngLike) -> np.random.Generator:
         return _default_generator
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
+    if is_int(rng) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise TypeError(f"rng must be a non-negative int seed, a numpy Generator or None; got {rng!r}")
 
@@ -118,7 +118,4 @@ INITIALIZERS = {
 
 def initializer(name: str) -> Any:
     """Look up a weight initialiser by name (see ``INITIALIZERS``)."""
-    try:
-        return INITIALIZERS[name]
-    except KeyError:
-        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}; got {name!r}") from None
+    return INITIALIZERS[check_choice("init", name, sorted(INITIALIZERS))]

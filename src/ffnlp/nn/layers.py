@@ -9,15 +9,10 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
+from ffnlp.checks import check_choice, check_int, check_probability
 from ffnlp.nn import functional as F
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.module import Module, Parameter
-
-
-def _check_size(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
 
 
 class Linear(Module):
@@ -54,8 +49,8 @@ class Linear(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        self.in_features = _check_size("in_features", in_features)
-        self.out_features = _check_size("out_features", out_features)
+        self.in_features = check_int("in_features", in_features, minimum=1)
+        self.out_features = check_int("out_features", out_features, minimum=1)
         self.bias_as_input = bool(bias_as_input and bias)
         weight = nn_init.initializer(init)((self.out_features, self.in_features), rng, dtype=dtype)
         if self.bias_as_input:
@@ -108,8 +103,8 @@ class Embedding(Module):
     ) -> None:
         super().__init__()
         self.sparse = bool(sparse)
-        self.num_embeddings = _check_size("num_embeddings", num_embeddings)
-        self.embedding_dim = _check_size("embedding_dim", embedding_dim)
+        self.num_embeddings = check_int("num_embeddings", num_embeddings, minimum=1)
+        self.embedding_dim = check_int("embedding_dim", embedding_dim, minimum=1)
         std = 1.0 / np.sqrt(self.embedding_dim) if std is None else std
         shape = (self.num_embeddings, self.embedding_dim)
         self.weight = Parameter(
@@ -146,7 +141,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: nn_init.RngLike = None) -> None:
         super().__init__()
-        F.check_probability("dropout", p)
+        check_probability("dropout", p)
         self.p = float(p)
         self.rng = np.random.default_rng(nn_init.as_generator(rng).integers(2**63))
 
@@ -196,10 +191,7 @@ ACTIVATIONS: dict[str, type[Module]] = {
 
 def activation(name: str) -> Module:
     """An activation module by name: "sigmoid", "tanh", "relu" or "identity"."""
-    try:
-        return ACTIVATIONS[name]()
-    except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {name!r}") from None
+    return ACTIVATIONS[check_choice("activation", name, sorted(ACTIVATIONS))]()
 
 
 class Sequential(Module):
@@ -259,10 +251,9 @@ class MLP(Sequential):
         if len(sizes) < 2:
             raise ValueError(f"MLP: sizes needs at least an input and an output size; got {sizes}")
         for i, size in enumerate(sizes):
-            _check_size(f"MLP sizes[{i}]", size)
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
-        F.check_probability("dropout", dropout)
+            check_int(f"MLP sizes[{i}]", size, minimum=1)
+        check_choice("activation", activation, sorted(ACTIVATIONS))
+        check_probability("dropout", dropout)
         init_name = init or ("he" if activation == "relu" else "xavier")
         rng = nn_init.as_generator(rng)
         layers: list[Module] = []
@@ -296,26 +287,35 @@ class MLP(Sequential):
         return shapes
 
 
-POOLING_MODES = ("mean", "max", "mean+max", "concat")
+POOLING_MODES = ("mean", "max", "mean+max", "concat", "weighted")
 
 
 class Pooling(Module):
     """Combine a padded batch of vectors (B, T, D) into one vector per row.
 
     Modes: "mean" and "max" (component-wise) give (B, D); "mean+max" concatenates both,
-    (B, 2D); "concat" gives (B, T*D). ``forward(x, mask)`` takes a boolean mask (B, T),
-    True at real tokens; padding never reaches the result or the gradient.
+    (B, 2D); "concat" gives (B, T*D); "weighted" is the sum of the vectors, each times a
+    weight (B, T) given with them, (B, D). ``forward(x, mask)`` takes a boolean mask
+    (B, T), True at real tokens; padding never reaches the result or the gradient.
+    :meth:`rows` pools the rows of an embedding table that a batch of ids names, the way
+    every model on bags of words does.
     """
 
     def __init__(self, mode: str = "mean") -> None:
         super().__init__()
-        if mode not in POOLING_MODES:
-            raise ValueError(f"pooling mode must be one of {POOLING_MODES}; got {mode!r}")
+        check_choice("pooling mode", mode, POOLING_MODES)
         self.mode = mode
 
-    def forward(self, x: Tensor, mask: Any = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Any = None, weights: Any = None) -> Tensor:
         if mask is None:
             mask = np.ones(x.shape[:2], dtype=bool)
+        if self.mode == "weighted":
+            if weights is None:
+                raise ValueError("pooling mode 'weighted' needs weights of shape (B, T)")
+            w = np.where(mask, np.asarray(weights, dtype=x.dtype), 0)
+            return (x * Tensor(w[:, :, None])).sum(axis=1)
+        if weights is not None:
+            raise ValueError(f"pooling mode {self.mode!r} takes no weights; use 'weighted'")
         if self.mode == "mean":
             return F.mean_pool(x, mask)
         if self.mode == "max":
@@ -323,6 +323,23 @@ class Pooling(Module):
         if self.mode == "mean+max":
             return ops.concatenate([F.mean_pool(x, mask), F.max_pool(x, mask)], axis=-1)
         return F.concat_pool(x, mask)
+
+    def rows(
+        self, embedding: Embedding, ids: np.ndarray, mask: np.ndarray, weights: Any = None
+    ) -> Tensor:
+        """The pooling of ``embedding``'s rows named by ``ids`` (B, T), mask (B, T) bool:
+        ``forward(embedding(ids), mask, weights)``. The mean and the weighted sum are one
+        fused :func:`~ffnlp.autograd.ops.embedding_bag` node instead, with no (B, T, D)
+        tensor in either direction (the same numbers, tested against ``forward``)."""
+        if self.mode == "mean":
+            weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)  # 1/length or 0
+        elif self.mode == "weighted":
+            if weights is None:
+                raise ValueError("pooling mode 'weighted' needs weights of shape (B, T)")
+            weights = np.where(mask, weights, 0)
+        else:
+            return self.forward(embedding(ids), mask, weights)
+        return ops.embedding_bag(embedding.weight, ids, weights, sparse=embedding.sparse)
 
     def extra_repr(self) -> str:
         return repr(self.mode)

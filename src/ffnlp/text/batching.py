@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ffnlp.checks import check_int
+
 
 def minibatches(
     n: int,
@@ -21,12 +23,7 @@ def minibatches(
     same generator state gives the same batches. The last batch may be smaller unless
     ``drop_last``.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if shuffle and rng is None:
         raise ValueError("minibatches: shuffle=True needs a random generator (rng)")
     order = rng.permutation(n) if shuffle else np.arange(n)
@@ -46,12 +43,7 @@ def strided_minibatches(n: int, batch_size: int, rng: np.random.Generator) -> It
     comes once per epoch; neighbours in a batch lie ``a`` apart, far from each other in
     the corpus. A weaker shuffle than a permutation, but one that costs O(batch_size).
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if n >= 1 << 32:  # a·i must stay below 2**64
         raise ValueError(f"strided_minibatches: at most 2**32 examples; got {n}")
     a = 1
@@ -74,14 +66,8 @@ def length_bucketed_minibatches(
     Each index comes once per epoch, in ``num_batches(len(lengths), batch_size)`` batches;
     the last one may be smaller. The bucketing of torchtext's BucketIterator.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    if isinstance(span, bool) or not isinstance(span, (int, np.integer)) or span < 1:
-        raise ValueError(f"span must be a positive integer; got {span!r}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    span = check_int("span", span, minimum=1)
     lengths = np.asarray(lengths)
     order = rng.permutation(len(lengths))
     chunk = batch_size * span

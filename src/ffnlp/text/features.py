@@ -149,7 +149,7 @@ def word_shape(word: str, max_length: int = 6) -> str:
     """A word's shape: each run of capital letters written ``X``, each run of lower-case
     letters ``x``, each digit ``d``, other characters kept, cut to ``max_length``.
 
-    What a cased question says beyond its words: a name ("Paris" Xx), an acronym ("NASA"
+    What cased text says beyond its words: a name ("Paris" Xx), an acronym ("NASA"
     X), a year ("1990" dddd), initials ("U.S." X.X.) — the spelling features of named-entity
     taggers (Collins 2002's word shapes), shared by rare words that each appear once.
 
@@ -167,7 +167,7 @@ def contrast_clause(tokens: Sequence[str], words: Sequence[str]) -> list[str] | 
 
     In "X but Y" the writer's verdict is mostly Y's ("the plot is thin , but the acting
     carries it"): a bag of words weighs X and Y alike, so a classifier can score Y on its
-    own as well (``TextClassifier(contrast_words=...)``). Words are matched as whole
+    own as well (:class:`ffnlp.estimators.ContrastClauses`). Words are matched as whole
     tokens: "but," is not "but" unless the tokenizer splits off the comma.
 
     >>> contrast_clause("the plot is thin , but the acting carries it".split(), ["but"])

@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ffnlp.checks import check_choice
 from ffnlp.text.datasets import read_text
 
 FORMATS = ("fasttext", "label-first", "tsv", "csv")
@@ -184,8 +185,7 @@ def read_labelled(
         raise ValueError("no input files given")
     if format == "files":
         return read_class_files([str(p) for p in paths], encoding)
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {(*FORMATS, 'files')}; got {format!r}")
+    check_choice("format", format, (*FORMATS, "files"))
     texts, labels = [], []
     for path in paths:
         if format == "fasttext":

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ffnlp.checks import check_choice, check_int
 from ffnlp.text.batching import strided_minibatches
 from ffnlp.text.vocab import Vocab
 
@@ -27,14 +28,8 @@ LAYOUTS = ("stream", "sentence")
 
 
 def _check(context_size: int, layout: str) -> None:
-    if (
-        isinstance(context_size, bool)
-        or not isinstance(context_size, (int, np.integer))
-        or context_size < 1
-    ):
-        raise ValueError(f"context_size must be a positive integer; got {context_size!r}")
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}; got {layout!r}")
+    check_int("context_size", context_size, minimum=1)
+    check_choice("layout", layout, LAYOUTS)
 
 
 def padded_sentences(sentences: Sequence[np.ndarray], pad: int) -> tuple[np.ndarray, np.ndarray]:

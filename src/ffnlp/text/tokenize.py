@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ffnlp.checks import check_choice
+
 TOKENIZER_MODES = ("whitespace", "regex", "char")
 
 # A word is letters/digits with inner apostrophes, hyphens or periods (don't, e-mail, u.s.);
@@ -39,8 +41,7 @@ class Tokenizer:
     lowercase: bool = False
 
     def __post_init__(self) -> None:
-        if self.mode not in TOKENIZER_MODES:
-            raise ValueError(f"tokenizer mode must be one of {TOKENIZER_MODES}; got {self.mode!r}")
+        check_choice("tokenizer mode", self.mode, TOKENIZER_MODES)
 
     def __call__(self, text: str) -> list[str]:
         if self.lowercase:

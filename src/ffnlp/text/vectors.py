@@ -89,3 +89,42 @@ def load_vectors(
     vectors[index] = np.stack(list(rows.values()))
     found[index] = True
     return vectors, found
+
+
+def fill_missing(
+    vectors: np.ndarray, found: np.ndarray, rng: int | np.random.Generator | None = 0
+) -> np.ndarray:
+    """The embedding matrix to start from: the pretrained rows as they are, and each row the
+    file did not have drawn from N(0, s²), s the standard deviation of the pretrained rows'
+    values, so the new words start at the scale of the others.
+
+    One policy for every model that takes pretrained vectors (the language model and the
+    text classifier alike). A missing row left at zero (as :func:`load_vectors` returns it)
+    would make those words identical, and one left at the layer's own initialisation would
+    be at another scale than the pretrained rows, which the optimizer then has to undo.
+
+    Args:
+        vectors, found: what :func:`load_vectors` returns, (V, D) and (V,).
+        rng: a seed or Generator for the missing rows (a seed gives a fresh generator).
+
+    Returns:
+        A new (V, D) float32 matrix.
+
+    >>> vectors = np.array([[1.0, -1.0], [0.0, 0.0], [3.0, -3.0]], dtype=np.float32)
+    >>> filled = fill_missing(vectors, np.array([True, False, True]), rng=0)
+    >>> filled[[0, 2]].tolist()
+    [[1.0, -1.0], [3.0, -3.0]]
+    >>> bool(filled[1].any())
+    True
+    """
+    vectors = np.asarray(vectors)
+    found = np.asarray(found, dtype=bool)
+    if found.shape != (len(vectors),) or not found.any():
+        raise ValueError(
+            f"fill_missing: found must be one bool per row of vectors {vectors.shape} with at "
+            f"least one True; got shape {found.shape}"
+        )
+    generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    scale = float(vectors[found].std())
+    missing = generator.normal(0, scale, vectors.shape)  # drawn for every row: one stream
+    return np.where(found[:, None], vectors, missing).astype(np.float32)

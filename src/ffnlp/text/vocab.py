@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp.checks import check_int
+
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 SPECIALS = (UNK, BOS, EOS)
 
@@ -70,13 +72,14 @@ class Vocab:
     ) -> Vocab:
         """Like :meth:`build`, from token counts (e.g. gathered while streaming a file
         too large to hold)."""
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be a positive integer; got {min_count!r}")
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size <= len(SPECIALS)
-        ):
-            raise ValueError(
-                f"max_size must be an integer > {len(SPECIALS)} (room for the special tokens); got {max_size!r}"
+        min_count = check_int("min_count", min_count, minimum=1)
+        if max_size is not None:
+            max_size = check_int(
+                "max_size",
+                max_size,
+                minimum=len(SPECIALS),
+                min_inclusive=False,
+                note="room for the special tokens",
             )
         counts = Counter(counts)
         for special in SPECIALS:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ffnlp.autograd import Tensor
+from ffnlp.autograd import Tensor, topological_order
 from ffnlp.autograd.sparse import as_dense
 from ffnlp.nn import Linear, Module
 from ffnlp.nn import functional as F
@@ -36,23 +36,10 @@ _GRAD_COLOR = "#c0392b"  # the textbook prints backward values in red
 def graph_tensors(root: Tensor) -> list[Tensor]:
     """Every tensor ``root`` was computed from, constants included, parents before children.
 
-    Unlike :func:`ffnlp.autograd.topological_order` (which follows only tensors that need a
-    gradient, all that backward needs), a picture also shows constants such as the 2 in 2b.
+    Backward follows only the tensors that need a gradient; a picture also shows constants
+    such as the 2 in 2b: :func:`ffnlp.autograd.topological_order` with ``constants=True``.
     """
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in reversed(node.parents) if id(p) not in seen)
-    return order
+    return topological_order(root, constants=True)
 
 
 def to_dot(

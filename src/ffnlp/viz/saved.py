@@ -10,7 +10,8 @@ import numpy as np
 from ffnlp import io
 from ffnlp.autograd import Tensor
 from ffnlp.estimators import KIND as CLASSIFIER_KIND
-from ffnlp.estimators import TextClassifier
+from ffnlp.estimators import TextClassifier, load_classifier
+from ffnlp.estimators.text import deep_network
 from ffnlp.models.classifier import TextDataset
 from ffnlp.models.language_model import KIND as LM_KIND
 from ffnlp.models.language_model import FeedforwardLM
@@ -29,22 +30,30 @@ def load_model(path: str) -> FeedforwardLM | TextClassifier:
     if kind == LM_KIND:
         return FeedforwardLM.load(path)
     if kind == CLASSIFIER_KIND:
-        return TextClassifier.load(path)
+        return load_classifier(path)
     raise ValueError(
         f"{path!r} holds a {kind!r} model; pictures need a neural LM (ffnlp lm train) "
         "or a classifier (ffnlp classify train)"
     )
 
 
-def embedding_table(model: FeedforwardLM | TextClassifier) -> tuple[np.ndarray, list[str]]:
+def _text_classifier(model: Any) -> TextClassifier:
+    """The classifier on embeddings inside ``model`` (itself, or the one a wrapper holds)."""
+    inner = getattr(model, "estimator_", model)  # ContrastClauses wraps a classifier
+    if not isinstance(inner, TextClassifier):
+        raise ValueError("this classifier uses lexicon features; it has no word embeddings")
+    return inner
+
+
+def embedding_table(model: Any) -> tuple[np.ndarray, list[str]]:
     """(vectors (V, D), words) of the model's vocabulary, most frequent word first, without
     the special tokens (``<unk>``, ``<s>``, ``</s>``)."""
     if isinstance(model, FeedforwardLM):
         weight, vocab = model.embedding.weight.data, model.vocab
-    elif getattr(model, "features", None) == "embeddings":
-        weight, vocab = model.model_.embedding.weight.data, model.vocab_
     else:
-        raise ValueError("this classifier uses lexicon features; it has no word embeddings")
+        classifier = _text_classifier(model)
+        weight = deep_network(classifier.model_).embedding.weight.data
+        vocab = classifier.vocab_
     first = 3  # the specials come first in every vocabulary
     return np.asarray(weight[first : len(vocab)]), vocab.itos[first:]
 
@@ -59,10 +68,16 @@ def sample_step(
         V, N = model.config.vocab_size, model.config.context_size
         contexts = rng.integers(3, V, size=(batch_size, N))
         return training_step(model, contexts, rng.integers(3, V, size=batch_size)), model
-    if getattr(model, "features", None) != "embeddings":
-        raise ValueError("this classifier uses lexicon features; draw a neural model instead")
-    network = model.model_
-    docs = [rng.integers(3, len(model.vocab_), size=rng.integers(3, 12)) for _ in range(batch_size)]
-    targets = rng.integers(0, network.config.num_classes, size=batch_size)
+    try:
+        classifier = _text_classifier(model)
+    except ValueError:
+        raise ValueError(
+            "this classifier uses lexicon features; draw a neural model instead"
+        ) from None
+    network = classifier.model_
+    docs = [
+        rng.integers(3, len(classifier.vocab_), size=rng.integers(3, 12)) for _ in range(batch_size)
+    ]
+    targets = rng.integers(0, len(classifier.classes_), size=batch_size)
     inputs, _ = TextDataset(docs).batch(np.arange(batch_size))
     return training_step(network, inputs, targets), network

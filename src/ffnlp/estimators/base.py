@@ -1,0 +1,202 @@
+"""What the estimators share: scikit-learn's base classes (or a stand-in without it),
+the training settings they pass to :func:`ffnlp.train.fit`, and small helpers."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ffnlp.autograd import Tensor, ops
+from ffnlp.checks import check_choice, check_real
+from ffnlp.nn import Module
+from ffnlp.train import LR_SCHEDULES, TrainConfig
+
+# The kind of model file every text classifier is written as (ffnlp.io), and the layout of
+# its description: files without one are layout 1, from before the classifier was split
+# into parts, and are read through ffnlp.estimators.files.upgrade_layout_1.
+KIND = "text_classifier"
+LAYOUT = 2
+
+try:  # scikit-learn is optional: with it, the estimators are real sklearn estimators.
+    from sklearn.base import BaseEstimator as EstimatorBase
+    from sklearn.base import ClassifierMixin as ClassifierBase
+    from sklearn.exceptions import NotFittedError
+except ImportError:  # pragma: no cover - exercised when scikit-learn is absent
+
+    class NotFittedError(ValueError, AttributeError):
+        """Raised when a model is used before ``fit``."""
+
+    class EstimatorBase:
+        """get_params / set_params by the constructor's signature, as scikit-learn does."""
+
+        @classmethod
+        def _get_param_names(cls) -> list[str]:
+            return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+        def get_params(self, deep: bool = True) -> dict[str, Any]:
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params: Any) -> EstimatorBase:
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(
+                        f"invalid parameter {name!r} for {type(self).__name__}; valid: {valid}"
+                    )
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self) -> str:
+            defaults = {
+                p.name: p.default
+                for p in inspect.signature(type(self).__init__).parameters.values()
+            }
+            changed = [
+                f"{k}={v!r}"
+                for k, v in self.get_params().items()
+                if defaults.get(k) is not v and defaults.get(k) != v
+            ]
+            return f"{type(self).__name__}({', '.join(changed)})"
+
+    class ClassifierBase:
+        _estimator_type = "classifier"
+
+        def score(self, X: Any, y: Any) -> float:
+            return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+def check_fitted(estimator: Any, attribute: str = "classes_") -> None:
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
+
+
+def train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
+    """The training loop's settings from an estimator's parameters; ``held_out``: whether
+    it is given an ``eval_set``."""
+    schedule = check_choice("lr_schedule", est.lr_schedule, LR_SCHEDULES)
+    check_real("lr_decay", est.lr_decay, 0, 1, min_inclusive=False)
+    if schedule == "plateau" and not held_out:
+        raise ValueError(
+            "lr_schedule='plateau' lowers the learning rate when the held-out loss stops "
+            "improving: it needs an eval_set (--valid on the command line)"
+        )
+    return TrainConfig(
+        epochs=est.epochs,
+        batch_size=est.batch_size,
+        optimizer=est.optimizer,
+        lr=est.lr,
+        weight_decay=est.weight_decay,
+        # 1 under the other schedules, where it does nothing: their checkpoints from before
+        # "constant" had its own name (a "plateau" that never acted) still resume.
+        lr_decay=est.lr_decay if schedule == "plateau" else 1.0,
+        lr_schedule=schedule,
+        early_stopping=0,
+        lazy_embeddings=getattr(est, "lazy", False),
+        seed=est.random_state if est.random_state is not None else 0,
+        progress=verbose,
+    )
+
+
+def held_out_targets(classes: np.ndarray, labels: Any) -> np.ndarray:
+    """Held-out labels as class ids of ``classes`` (refused when one is unseen)."""
+    labels = np.asarray(labels)
+    check_unseen_labels(classes.tolist(), labels.tolist())
+    return np.searchsorted(classes, labels).astype(np.int64)
+
+
+class WithLoss(Module):
+    """A network on feature rows, given the call shape the training loop expects:
+    ``forward(x, targets) -> (logits, cross-entropy)``."""
+
+    def __init__(self, network: Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: np.ndarray, targets: Any = None) -> tuple[Tensor, Tensor | None]:
+        logits = self.network(Tensor(x))
+        return logits, None if targets is None else ops.cross_entropy(logits, targets)
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def texts_of(X: Any) -> list[str]:
+    """``X`` as a list of texts, or a TypeError / ValueError saying what it is instead."""
+    if isinstance(X, str) or not isinstance(X, (Sequence, np.ndarray)):
+        raise TypeError(f"X must be a list of texts; got {type(X).__name__}")
+    texts = [str(x) for x in (X.ravel() if isinstance(X, np.ndarray) else X)]
+    if not texts:
+        raise ValueError("X holds no texts")
+    return texts
+
+
+def labels_of(y: Any, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"y must hold one label per text; got {y.shape} labels for {n} texts")
+    return y
+
+
+def classes_of(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted classes and each label's class id; refuses a single class."""
+    classes, targets = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"the training data has only one class ({classes[0].item()!r}); a classifier needs at least 2 classes"
+        )
+    return classes, targets
+
+
+def held_out_metrics(
+    predict_proba: Callable[[Any], np.ndarray],
+    classes: np.ndarray,
+    eval_set: tuple[Any, Any] | None,
+) -> Callable[[Module], dict[str, float]] | None:
+    """The per-epoch measurement of ``eval_set`` (inputs, labels) for :func:`ffnlp.train.fit`:
+    mean loss and accuracy from ``predict_proba``; None without an eval set."""
+    if eval_set is None:
+        return None
+    inputs, labels = eval_set
+    targets = held_out_targets(classes, labels)
+
+    def epoch_metrics(model: Module) -> dict[str, float]:
+        probs = predict_proba(inputs)
+        picked = probs[np.arange(len(probs)), targets]
+        return {
+            "valid_loss": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
+            "valid_accuracy": float(np.mean(probs.argmax(axis=1) == targets)),
+        }
+
+    return epoch_metrics
+
+
+def top_labels(probs: np.ndarray, classes: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:
+    """The ``k`` most probable labels of each row of ``probs``, with their probabilities."""
+    k = min(k, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    labels = classes.tolist()  # plain Python values
+    return [[(labels[j], float(row[j])) for j in top] for row, top in zip(probs, order)]
+
+
+def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:
+    """Raise a clear error when evaluation data has labels the model never saw."""
+    known_set = {str(k) for k in known}
+    unseen = sorted({str(label) for label in labels} - known_set)
+    if unseen:
+        raise ValueError(
+            f"the test data has labels the model was never trained on: {unseen[:5]}; the model knows {sorted(known_set)}"
+        )
+
+
+def read_classes(meta: dict[str, Any]) -> np.ndarray:
+    """The classes a model file holds, as the labels' own type (JSON keeps strings)."""
+    classes = meta["classes"]
+    if meta.get("label_type") in ("i", "u"):
+        return np.array([int(c) for c in classes])
+    return np.array(classes)

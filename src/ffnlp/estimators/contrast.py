@@ -1,0 +1,126 @@
+"""Reading "X but Y": a meta-estimator that scores a text's clause after a contrast word
+as well as the whole text, around any text classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ffnlp import io
+from ffnlp.estimators.base import (
+    KIND,
+    ClassifierBase,
+    EstimatorBase,
+    check_fitted,
+    texts_of,
+    top_labels,
+)
+from ffnlp.text.features import contrast_clause
+
+
+def check_contrast_words(words: Any) -> tuple[str, ...]:
+    """``words`` as a tuple of single words, or a ValueError."""
+    if words is None:
+        return ()
+    if (
+        isinstance(words, str)
+        or not isinstance(words, (Sequence, np.ndarray))
+        or not all(isinstance(w, str) and w.split() == [w] for w in words)
+    ):
+        raise ValueError(
+            f"contrast_words must be a list of single words, such as ['but']; got {words!r}"
+        )
+    return tuple(str(w) for w in words)
+
+
+class ContrastClauses(ClassifierBase, EstimatorBase):
+    """Any text classifier, with the clause after a contrast word scored as well.
+
+    At prediction, a text holding one of ``words`` (a whole token, compared without
+    case, after the first token and with a word after it) gets the mean of two
+    probabilities: the whole text's and those of the tokens after the last such word
+    (:func:`ffnlp.text.features.contrast_clause`). A bag of words weighs "X but Y"'s two
+    halves alike where the writer's verdict is mostly Y's. Training is the wrapped
+    classifier's own, so the words can be changed on a trained model (``set_params``).
+
+    Args:
+        estimator: a text classifier (``fit``, ``predict_proba``, ``classes_``, and a
+            ``tokenizer_`` after fitting, whose tokens the words are matched against).
+        words: the contrast words, such as ``("but",)``.
+
+    >>> from ffnlp.estimators import TextClassifier
+    >>> texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
+    >>> clf = ContrastClauses(TextClassifier(embed_dim=8, epochs=30, lr=0.05), words=("but",))
+    >>> clf.fit(texts, ["pos", "neg", "pos", "neg"] * 5).predict(["dull , but great fun"]).tolist()
+    ['pos']
+    """
+
+    def __init__(self, estimator: Any = None, words: Sequence[str] = ("but",)) -> None:
+        self.estimator = estimator
+        self.words = words
+
+    def _checked_words(self, tokenizer_mode: str | None) -> tuple[str, ...]:
+        words = check_contrast_words(self.words)
+        if words and tokenizer_mode == "char":
+            raise ValueError(
+                "contrast_words are matched against whole tokens, and tokenizer='char' makes "
+                "every character a token: use tokenizer 'whitespace' or 'regex'"
+            )
+        return words
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> ContrastClauses:
+        """Fit a copy of ``estimator`` (so the one given stays unfitted); returns self."""
+        if self.estimator is None:
+            raise ValueError("ContrastClauses needs an estimator to wrap")
+        self._checked_words(getattr(self.estimator, "tokenizer", None))
+        fitted = type(self.estimator)(**self.estimator.get_params()).fit(X, y, **fit_params)
+        self.estimator_, self.classes_ = fitted, fitted.classes_
+        return self
+
+    @property
+    def tokenizer_(self) -> Any:
+        return self.estimator_.tokenizer_
+
+    def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+        """The wrapped classifier's probabilities, each text with a clause after a contrast
+        word scored as the mean of the whole text's and the clause's."""
+        check_fitted(self)
+        texts = texts_of(X)
+        probs = self.estimator_.predict_proba(texts)
+        words = self._checked_words(self.estimator_.tokenizer_.mode)
+        if not words:
+            return probs
+        tokens = self.estimator_.tokenizer_.many(texts)
+        found = [(i, contrast_clause(t, words)) for i, t in enumerate(tokens)]
+        found = [(i, clause) for i, clause in found if clause is not None]
+        if found:
+            rows = [i for i, _ in found]
+            clauses = self.estimator_.proba_of_tokens([c for _, c in found], batch_size)
+            probs[rows] = 0.5 * (probs[rows] + clauses)
+        return probs
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
+        return top_labels(self.predict_proba(X), self.classes_, k)
+
+    # ------------------------------------------------------------------ files
+    def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        check_fitted(self)
+        meta, arrays = self.estimator_.to_archive()
+        return {**meta, "contrast_words": list(check_contrast_words(self.words))}, arrays
+
+    def save(self, path: str | Path) -> None:
+        """Write the wrapped classifier's file, with the contrast words in it."""
+        io.save_archive(path, KIND, *self.to_archive())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        from ffnlp.estimators.files import load_classifier
+
+        return load_classifier(path)

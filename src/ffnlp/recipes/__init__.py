@@ -1,0 +1,174 @@
+"""Named recipes: a classifier's settings kept as data (TOML files), not as code.
+
+A recipe file holds a one-line ``description``, a free-text ``origin`` (how the settings
+were found, so a reader can judge what a score obtained with them means), a
+``[classifier]`` table whose keys are :class:`~ffnlp.estimators.TextClassifier`
+parameters (``features`` a list of tables such as ``{ kind = "bigrams", buckets = 0 }``,
+see :mod:`ffnlp.text.row_features`) and, optionally, a ``[contrast]`` table whose
+``words`` wrap the classifier in :class:`~ffnlp.estimators.ContrastClauses`. The recipes
+shipped with ffnlp live beside this module (``*.toml``); a path to any other such file
+works the same way.
+
+>>> recipe = load_recipe("trec")
+>>> recipe.params["features"][:2], recipe.params["epochs"]
+([Bigrams(buckets=0), Openings(n=3)], 10)
+>>> mr = load_recipe("mr")
+>>> mr.contrast_words, type(mr.estimator(random_state=1)).__name__
+(('but',), 'ContrastClauses')
+>>> sorted(recipe_names())[:2]
+['default', 'mr']
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SUFFIX = ".toml"
+# Parameters whose value is a tuple in the estimator and a list in TOML.
+_TUPLES = ("hidden_dims",)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named set of :class:`~ffnlp.estimators.TextClassifier` parameters.
+
+    Attributes:
+        name: the file's stem ("mr" for mr.toml).
+        description: one line saying what the recipe trains.
+        origin: how its settings were chosen.
+        params: keyword arguments for ``TextClassifier``.
+        path: the file it was read from.
+    """
+
+    name: str
+    description: str
+    origin: str
+    params: dict[str, Any] = field(default_factory=dict)
+    contrast_words: tuple[str, ...] = ()
+    path: str = ""
+
+    def estimator(self, **overrides: Any) -> Any:
+        """A new, unfitted classifier of this recipe, with ``overrides`` laid over it."""
+        from ffnlp.estimators import ContrastClauses, TextClassifier
+
+        classifier = TextClassifier(**{**self.params, **overrides})
+        if self.contrast_words:
+            return ContrastClauses(classifier, words=self.contrast_words)
+        return classifier
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as its file holds it (JSON-able: features as tables)."""
+        from ffnlp.text.row_features import feature_to_dict
+
+        params = dict(self.params)
+        if "features" in params:
+            params["features"] = [feature_to_dict(f) for f in params["features"]]
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        out: dict[str, Any] = {"classifier": params}
+        if self.contrast_words:
+            out["contrast"] = {"words": list(self.contrast_words)}
+        return out
+
+
+def recipe_names() -> list[str]:
+    """The names of the recipes shipped with ffnlp, sorted."""
+    folder = resources.files(__name__)
+    return sorted(p.name[: -len(SUFFIX)] for p in folder.iterdir() if p.name.endswith(SUFFIX))
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
+    """Read a recipe by name (one of :func:`recipe_names`) or from a TOML file.
+
+    Raises:
+        ValueError: an unknown name, a file that is not a recipe, or a key that is not a
+            ``TextClassifier`` parameter (the message names it and the closest one).
+        OSError: a path that cannot be read.
+    """
+    text = str(name_or_path)
+    is_path = text.endswith(SUFFIX) or os.sep in text or "/" in text
+    if is_path:
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"recipe file {text!r} does not exist")
+        raw = path.read_bytes()
+    else:
+        names = recipe_names()
+        if text not in names:
+            raise ValueError(
+                f"no recipe named {text!r}; the named recipes are {', '.join(names)} "
+                "(or give the path of a .toml recipe file)"
+            )
+        resource = resources.files(__name__) / (text + SUFFIX)
+        raw = resource.read_bytes()
+        path = Path(str(resource))
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"recipe {text!r} is not a TOML file: {err}") from None
+    table = data.get("classifier")
+    if not isinstance(table, dict):
+        raise ValueError(f"recipe {text!r} has no [classifier] table of TextClassifier parameters")
+    contrast = data.get("contrast", {})
+    if not isinstance(contrast, dict) or set(contrast) - {"words"}:
+        raise ValueError(f"recipe {text!r}: [contrast] holds only 'words', a list of words")
+    from ffnlp.estimators.contrast import check_contrast_words
+
+    return Recipe(
+        name=path.stem,
+        description=str(data.get("description", "")),
+        origin=str(data.get("origin", "")),
+        params=_checked_params(table, text),
+        contrast_words=check_contrast_words(contrast.get("words", ())),
+        path=str(path),
+    )
+
+
+def recipe_from_options(options: dict[str, Any], base: Recipe | None = None) -> Recipe:
+    """A recipe from JSON-like options: ``TextClassifier`` parameters (``features`` as
+    tables) and ``contrast_words``, laid over ``base`` (the benchmarks' candidates)."""
+    options = dict(options)
+    words = options.pop("contrast_words", None)
+    params = {**(base.params if base else {}), **_checked_params(options, "options")}
+    from ffnlp.estimators.contrast import check_contrast_words
+
+    return Recipe(
+        name=base.name if base else "options",
+        description=base.description if base else "",
+        origin=base.origin if base else "",
+        params=params,
+        contrast_words=check_contrast_words(words)
+        if words is not None
+        else (base.contrast_words if base else ()),
+        path=base.path if base else "",
+    )
+
+
+def _checked_params(table: dict[str, Any], source: str) -> dict[str, Any]:
+    from ffnlp.estimators import TextClassifier  # recipes sit above the estimators
+    from ffnlp.text.row_features import feature_from_dict
+
+    known = TextClassifier().get_params()
+    params: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"recipe {source!r}: {key!r} is not a TextClassifier parameter{hint}")
+        if key == "features":
+            try:
+                value = [feature_from_dict(f) for f in value]
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"recipe {source!r}: {err}") from None
+        params[key] = tuple(value) if key in _TUPLES and isinstance(value, list) else value
+    return params

@@ -1,0 +1,128 @@
+"""Named recipes: TOML files of TextClassifier settings, read by name or path, used by
+``classify train/cv --recipe`` (flags beside it win) and by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ffnlp.cli import main
+from ffnlp.estimators import Bigrams, OpeningPairs, Openings, TextClassifier, WordShapes
+from ffnlp.recipes import load_recipe, recipe_names
+
+LABELLED = "__label__pos a great film\n__label__neg a dull film\n" * 4
+
+
+def test_the_shipped_recipes_are_listed_and_each_makes_a_classifier():
+    assert recipe_names() == ["default", "mr", "sst2", "trec"]
+    for name in recipe_names():
+        recipe = load_recipe(name)
+        assert recipe.name == name and recipe.description and recipe.origin
+        model = TextClassifier(**recipe.params)
+        assert {k: getattr(model, k) for k in recipe.params} == recipe.params
+        built = recipe.estimator(random_state=4)
+        inner = built.estimator if recipe.contrast_words else built
+        assert inner.get_params() == TextClassifier(**recipe.params, random_state=4).get_params()
+    assert load_recipe("default").params == {}
+    assert (load_recipe("mr").contrast_words, load_recipe("trec").contrast_words) == (("but",), ())
+
+
+def test_a_recipe_reads_lists_as_the_tuples_the_estimator_takes():
+    recipe = load_recipe("sst2")
+    params = recipe.params
+    assert params["hidden_dims"] == (300,) and recipe.contrast_words == ("but",)
+    assert params["wide"] is True and params["lr"] == 0.004 and params["epochs"] == 2
+    assert params["features"] == [Bigrams(buckets=0)]
+    assert recipe.to_dict()["classifier"]["features"] == [{"kind": "bigrams", "buckets": 0}]
+    assert load_recipe("trec").params["features"] == [
+        Bigrams(buckets=0),
+        Openings(3),
+        OpeningPairs(4),
+        WordShapes(),
+    ]
+
+
+def test_a_recipe_file_by_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('description = "mine"\n[classifier]\nepochs = 3\nhidden_dims = [8, 4]\n')
+    recipe = load_recipe(path)
+    assert (recipe.name, recipe.description, recipe.params) == (
+        "mine",
+        "mine",
+        {"epochs": 3, "hidden_dims": (8, 4)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[classifier]\nepoch = 3\n", "'epoch' is not a TextClassifier parameter .*'epochs'"),
+        ("epochs = 3\n", "has no \\[classifier\\] table"),
+        ("[classifier\n", "is not a TOML file"),
+        ("[classifier]\nfeatures = [{ kind = 'trigrams' }]\n", "unknown feature kind 'trigrams'"),
+        ("[classifier]\nfeatures = [{ kind = 'openings', m = 2 }]\n", "has no setting 'm'"),
+        ("[classifier]\n[contrast]\nword = ['but']\n", r"\[contrast\] holds only 'words'"),
+        ("[classifier]\n[contrast]\nwords = ['but now']\n", "list of single words"),
+    ],
+)
+def test_a_bad_recipe_file_is_refused_with_the_reason(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_recipe(path)
+
+
+def test_an_unknown_name_lists_the_named_recipes(tmp_path):
+    with pytest.raises(ValueError, match="no recipe named 'imdb'; the named recipes are default"):
+        load_recipe("imdb")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_recipe(tmp_path / "none.toml")
+
+
+def _trained(tmp_path, *flags):
+    (tmp_path / "train.ft").write_text(LABELLED)
+    out = tmp_path / "m.npz"
+    argv = ["classify", "train", str(tmp_path / "train.ft"), "--out", str(out), "--no-progress"]
+    assert main([*argv, *flags]) == 0
+    return TextClassifier.load(out)
+
+
+def test_classify_train_with_a_recipe_trains_its_settings(tmp_path):
+    model = _trained(tmp_path, "--recipe", "mr")
+    assert model.words == ("but",)
+    params = model.estimator_.get_params()
+    assert params["pooling"] == "nb" and params["nb_features"] is True
+    assert params["epochs"] == 5 and params["dropout"] == 0.5
+    assert params["features"] == [Bigrams(buckets=0)]
+
+
+def test_flags_given_beside_a_recipe_override_it_even_at_their_default(tmp_path):
+    # --epochs 10 is the flag's default, but given, it wins over the recipe's 5.
+    model = _trained(tmp_path, "--recipe", "mr", "--epochs", "10", "--dropout", "0.1")
+    params = model.estimator_.get_params()
+    assert params["epochs"] == 10 and params["dropout"] == 0.1
+    assert params["pooling"] == "nb"  # the rest still comes from the recipe
+    # Any feature flag replaces the recipe's features; --contrast-words '' drops its words.
+    model = _trained(tmp_path, "--recipe", "mr", "--word-shapes", "--contrast-words", "")
+    assert type(model) is TextClassifier and model.features == [WordShapes()]
+
+
+def test_classify_cv_takes_a_recipe(tmp_path, capsys, monkeypatch):
+    fitted = []
+    real_fit = TextClassifier.fit
+
+    def fit(self, *args, **kwargs):
+        fitted.append(self.get_params(deep=False))
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(TextClassifier, "fit", fit)
+    (tmp_path / "train.ft").write_text(LABELLED)
+    argv = ["classify", "cv", str(tmp_path / "train.ft"), "--folds", "2", "--json"]
+    assert main([*argv, "--recipe", "trec", "--epochs", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["folds"] == 2 and len(result["fold_accuracies"]) == 2
+    assert len(fitted) == 2
+    for params in fitted:
+        assert params["epochs"] == 3 and params["lr"] == 0.01
+        assert params["features"][2] == OpeningPairs(4)
