@@ -214,6 +214,7 @@ def test_use_refuses_an_unknown_backend():
 
 def test_a_bad_ffnlp_backend_variable_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(ffnlp.backend, "_current", "slow")  # as FFNLP_BACKEND=slow sets it
+    monkeypatch.setattr(ffnlp.backend, "_active", {})
     with pytest.raises(ValueError, match=r"FFNLP_BACKEND must be one of .*got 'slow'"):
         ops.linear(Tensor(np.ones((2, 3))), Tensor(np.ones((4, 3))))
 

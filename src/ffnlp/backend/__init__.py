@@ -63,7 +63,7 @@ def _check(name: str) -> str:
 # A bad value is reported by the first op that asks (as a ValueError, which the command
 # line prints as one line), not by a traceback on import.
 _current = os.environ.get("FFNLP_BACKEND") or "fast"
-_loaded: dict[type, type] = {}  # op -> the class that runs it while the fast paths are on
+_active: dict[type, type] = {}  # op -> the class that runs it on the current backend
 
 
 def use(name: str) -> None:
@@ -77,6 +77,7 @@ def use(name: str) -> None:
     """
     global _current
     _current = _check(name)
+    _active.clear()
 
 
 def current() -> str:
@@ -109,19 +110,19 @@ def fast_paths_on() -> bool:
 def implementation(op: type) -> type:
     """The class that runs ``op``: its registered fast version while the fast paths are
     on, else ``op`` itself (also for an op with no fast version)."""
-    if _current == "fast":
-        fast = _loaded.get(op)
-        if fast is None:
-            fast = _loaded[op] = _load(op)
-        return fast
+    run = _active.get(op)  # every call of linear, cross_entropy, ...: kept to one lookup
+    if run is None:
+        run = _active[op] = _resolve(op)
+    return run
+
+
+def _resolve(op: type) -> type:
     if _current == "reference":
         return op
-    raise ValueError(
-        f"FFNLP_BACKEND must be one of {BACKENDS}; got {_current!r} (unset it for the fast paths)"
-    )
-
-
-def _load(op: type) -> type:
+    if _current != "fast":
+        raise ValueError(
+            f"FFNLP_BACKEND must be one of {BACKENDS}; got {_current!r} (unset it for the fast paths)"
+        )
     path = FAST_PATHS.get(f"{op.__module__}.{op.__qualname__}")
     if path is None:
         return op
