@@ -175,8 +175,7 @@ def write_report(result: dict[str, Any], path: Path) -> None:
         "throughput of one here. This machine has 2 cores, shared with other work while this "
         "ran, so the two ranks compete for them and each computes its half-batch more slowly "
         "than one rank computes the whole; the exchange column includes the wait for the "
-        "slower rank, not just the transfer (a lone 16 MB Allreduce between the two "
-        "processes takes about 15 ms here). These numbers show the machinery works and what "
+        "slower rank, not just the transfer. These numbers show the machinery works and what "
         "it sends; they do not show how a cluster scales.",
         "",
         "The embedding gradient's choice (`ffnlp.distributed.prefer_sparse`): a dense ring "

@@ -6,9 +6,12 @@ import io
 import itertools
 import json
 
+import numpy as np
 import pytest
 
 from ffnlp.cli import main
+from ffnlp.estimators import TextClassifier
+from ffnlp.metrics import stratified_kfold
 
 from .test_estimators import NEG, POS
 
@@ -36,6 +39,24 @@ def data(tmp_path):
 FAST = ["--embed-dim", "16", "--epochs", "30", "--lr", "0.02", "--no-progress"]
 
 
+def _read(path):
+    """(texts, labels) of a fastText-format file, read here without ffnlp."""
+    rows = [line.split(" ", 1) for line in path.read_text().splitlines()]
+    return [text for _, text in rows], [label.removeprefix("__label__") for label, _ in rows]
+
+
+def _expected_metrics(model, path):
+    """Accuracy and confusion matrix of ``model`` on ``path``, from the library's predictions."""
+    texts, labels = _read(path)
+    predicted = [str(p) for p in model.predict(texts)]
+    classes = [str(c) for c in model.classes_]
+    confusion = [
+        [sum(t == a and p == b for t, p in zip(labels, predicted)) for b in classes]
+        for a in classes
+    ]
+    return float(np.mean(np.array(predicted) == np.array(labels))), confusion
+
+
 def test_train_test_predict(data, capsys, monkeypatch):
     tmp, train, test = data
     code, out, err = _run(
@@ -59,6 +80,21 @@ def test_train_test_predict(data, capsys, monkeypatch):
     code, out, _ = _run(["classify", "test", tmp / "m.npz", test, "--json"], capsys)
     metrics = json.loads(out)
     assert metrics["accuracy"] == 1.0 and metrics["confusion_matrix"] == [[1, 0], [0, 2]]
+    # On a file with a text labelled against its words, what test prints is what the
+    # library's predictions give for the same model and file.
+    model = TextClassifier.load(tmp / "m.npz")
+    hard = tmp / "hard.ft"
+    hard.write_text(test.read_text() + "__label__neg great warm fun\n")
+    accuracy, confusion = _expected_metrics(model, hard)
+    assert (accuracy, confusion) == (0.75, [[1, 1], [0, 2]])
+    code, out, _ = _run(["classify", "test", tmp / "m.npz", hard, "--json"], capsys)
+    metrics = json.loads(out)
+    assert metrics["accuracy"] == accuracy and metrics["confusion_matrix"] == confusion
+    assert metrics["accuracy"] == model.score(*_read(hard))
+    code, out, _ = _run(["classify", "test", tmp / "m.npz", hard], capsys)
+    assert code == 0 and ["accuracy", f"{accuracy:.4f}", "4"] in [
+        x.split() for x in out.splitlines()
+    ]
     monkeypatch.setattr("sys.stdin", io.StringIO("great fun\ndull plot\n"))
     code, out, _ = _run(["classify", "predict", tmp / "m.npz", "-k", "2"], capsys)
     rows = [line.split("\t") for line in out.splitlines()]
@@ -67,6 +103,9 @@ def test_train_test_predict(data, capsys, monkeypatch):
         and [r[0].split()[0] for r in rows] == ["pos", "neg"]
         and rows[0][2] == "great fun"
     )
+    for row, probabilities in zip(rows, model.predict_proba(["great fun", "dull plot"])):
+        printed = dict(pair.split() for pair in row[:2])
+        assert printed == {str(c): f"{p:.4f}" for c, p in zip(model.classes_, probabilities)}
 
 
 def test_cross_validation(data, capsys):
@@ -74,7 +113,20 @@ def test_cross_validation(data, capsys):
     code, out, err = _run(["classify", "cv", train, "--folds", "3", "--json", *FAST], capsys)
     assert code == 0, err
     result = json.loads(out)
-    assert result["folds"] == 3 and len(result["fold_accuracies"]) == 3 and result["accuracy"] > 0.8
+    # The same folds and the same model, fitted and scored through the library.
+    tmp = train.parent
+    assert main(["classify", "train", str(train), "--out", str(tmp / "m.npz"), *FAST]) == 0
+    params = TextClassifier.load(tmp / "m.npz").get_params()
+    texts, labels = _read(train)
+    expected = []
+    for train_idx, test_idx in stratified_kfold(labels, 3, seed=0):
+        model = TextClassifier(**params).fit(
+            [texts[i] for i in train_idx], [labels[i] for i in train_idx]
+        )
+        expected.append(model.score([texts[i] for i in test_idx], [labels[i] for i in test_idx]))
+    assert result["folds"] == 3 and result["fold_accuracies"] == expected
+    assert result["accuracy"] == pytest.approx(np.mean(expected), rel=1e-12)
+    assert result["accuracy"] > 0.8
 
 
 def test_lexicon_features_from_a_file(data, capsys):
@@ -206,7 +258,12 @@ def test_train_options(data, capsys, extra):
     code, _, err = _run(["classify", "train", train, "--out", tmp / "m.npz", *FAST, *extra], capsys)
     assert code == 0, err
     code, out, _ = _run(["classify", "test", tmp / "m.npz", test, "--json"], capsys)
-    assert code == 0 and json.loads(out)["accuracy"] >= 2 / 3
+    metrics = json.loads(out)
+    model = TextClassifier.load(tmp / "m.npz")
+    assert [metrics["accuracy"], metrics["confusion_matrix"]] == list(
+        _expected_metrics(model, test)
+    )
+    assert code == 0 and metrics["accuracy"] >= 2 / 3
 
 
 def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp_path, capsys):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
 import os
 
 import numpy as np
 import pytest
 
 from ffnlp.cli import main
+from ffnlp.models import KneserNeyLM, interpolate_weight
+from ffnlp.models.language_model import FeedforwardLM
+from ffnlp.text import Vocab
 
 CORPUS = [
     "the cat sat on the mat",
@@ -37,6 +41,27 @@ def _run(argv, capsys):
     return code, captured.out, captured.err
 
 
+def _token_by_token(lm, lines, stream=False):
+    """Each predicted token's log p(w | context), asked of ``next_distribution`` one token
+    at a time: the reference the commands' batched numbers must equal. ``stream``: the lines
+    are one stream of words, each line ended by </s>, with <s> before the start (the
+    neural LM's "stream" layout); otherwise each line is scored on its own from the start
+    context."""
+    log_probs = []
+    context = [Vocab.bos_id] * len(lm.start_context())
+    for sentence in lm.encode_lines(lines):
+        if not stream:
+            context = list(lm.start_context())
+        for word in [*sentence.tolist(), Vocab.eos_id]:
+            log_probs.append(math.log(lm.next_distribution(context)[word]))
+            context.append(word)
+    return np.array(log_probs)
+
+
+def _lines(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
 LM_TRAIN = [
     "--context-size",
     "2",
@@ -59,29 +84,49 @@ def test_lm_train_eval_score_predict_generate(corpus, capsys, monkeypatch):
         ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN], capsys
     )
     assert code == 0, err
-    assert "wrote" in out and "best validation perplexity" in out
     assert model.exists() and not (tmp / ".lm.npz.training").exists()
     log = [json.loads(line) for line in (tmp / "lm.npz.log.jsonl").read_text().splitlines()]
-    assert log[0]["run"] == "lm train" and [r["epoch"] for r in log if "valid_loss" in r] == [
-        1,
-        2,
-        3,
-    ]
+    epochs = [r for r in log if "valid_loss" in r]
+    assert log[0]["run"] == "lm train" and [r["epoch"] for r in epochs] == [1, 2, 3]
+    lm = FeedforwardLM.load(model)
+    sentences = lm.encode_lines(_lines(valid))
+    best = min(epochs, key=lambda r: r["valid_loss"])
+    # The model kept is the best epoch's, and the summary gives its validation perplexity.
+    assert (
+        f"best validation perplexity {lm.perplexity(sentences):.2f} (epoch {best['epoch']})" in out
+    )
+    assert lm.perplexity(sentences) == pytest.approx(math.exp(best["valid_loss"]), rel=1e-6)
 
+    # eval prints what the library computes for the same model and file, and that is the
+    # perplexity of the tokens' probabilities asked for one at a time.
+    perplexity = lm.perplexity(sentences)
+    assert perplexity == pytest.approx(
+        math.exp(-_token_by_token(lm, _lines(valid), stream=True).mean()), rel=1e-5
+    )
     code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
-    result = json.loads(out)
-    assert code == 0 and result["tokens"] == 6 + 6 + 5 + 3 and result["perplexity"] > 1
+    assert code == 0 and json.loads(out) == {"tokens": 6 + 6 + 5 + 3, "perplexity": perplexity}
+    code, out, _ = _run(["lm", "eval", model, valid], capsys)
+    assert code == 0 and out == f"perplexity {perplexity:.2f} over 20 tokens\n"
 
     code, out, _ = _run(["lm", "score", model, valid], capsys)
-    rows = out.splitlines()
-    assert code == 0 and len(rows) == 3 and rows[0].endswith("\tthe cat sat on the mat")
-    assert float(rows[0].split("\t")[0]) < 0
+    rows = [row.split("\t") for row in out.splitlines()]
+    assert code == 0 and [row[2] for row in rows] == _lines(valid)
+    tokens = [len(s) + 1 for s in lm.encode_lines(_lines(valid))]
+    each = np.add.reduceat(_token_by_token(lm, _lines(valid)), np.cumsum([0, *tokens[:-1]]))
+    for row, log_prob, n, expected in zip(rows, lm.sentence_log_probs(_lines(valid)), tokens, each):
+        assert row[:2] == [f"{log_prob:.4f}", f"{math.exp(-log_prob / n):.2f}"]
+        assert log_prob == pytest.approx(expected, abs=1e-4)
 
     code, out, _ = _run(["lm", "predict", model, "the", "cat", "-k", "3"], capsys)
-    assert code == 0 and out.startswith("the cat\t") and len(out.split("\t")[1].split("  ")) == 3
+    top = lm.predict_next("the cat", k=3)
+    assert code == 0 and out == "the cat\t" + "  ".join(f"{w} {p:.4f}" for w, p in top) + "\n"
+    distribution = lm.next_distribution(
+        lm.start_context() + lm.vocab.encode(["the", "cat"]).tolist()
+    )
+    assert [p for _, p in top] == sorted(distribution, reverse=True)[:3]
     monkeypatch.setattr("sys.stdin", io.StringIO("the dog\na\n"))
     code, out, _ = _run(["lm", "predict", model, "-k", "2"], capsys)
-    assert code == 0 and len(out.splitlines()) == 2
+    assert code == 0 and [row.split("\t")[0] for row in out.splitlines()] == ["the dog", "a"]
 
     code, first, _ = _run(
         ["lm", "generate", model, "-n", "3", "--seed", "4", "--top-k", "5"], capsys
@@ -110,8 +155,13 @@ def test_ngram_and_the_mixture(corpus, capsys):
     )
     assert code == 0, err
     assert "3-grams" in out and (tmp / "kn.arpa").read_text().startswith("\n\\data\\")
+    kn = KneserNeyLM.load(tmp / "kn.npz")
+    kn_perplexity = kn.perplexity(kn.encode_lines(_lines(valid)))
+    assert kn_perplexity == pytest.approx(
+        math.exp(-_token_by_token(kn, _lines(valid)).mean()), rel=1e-12
+    )
     code, out, _ = _run(["ngram", "eval", tmp / "kn.npz", valid, "--json"], capsys)
-    assert code == 0 and json.loads(out)["perplexity"] > 1
+    assert code == 0 and json.loads(out) == {"tokens": 20, "perplexity": kn_perplexity}
     code, out, _ = _run(["ngram", "generate", tmp / "kn.npz", "-n", "2"], capsys)
     assert code == 0 and len(out.splitlines()) == 2
 
@@ -132,11 +182,33 @@ def test_ngram_and_the_mixture(corpus, capsys):
     )
     assert code == 0, err
     result = json.loads(out)
-    assert 0 <= result["weight"] <= 1
+    lm = FeedforwardLM.load(tmp / "lm.npz")
+    sentences = lm.encode_lines(_lines(valid))
+    neural, ngram = lm.log_probs(sentences), kn.log_probs(sentences)
+    weight = interpolate_weight(neural, ngram)
+    mixed = np.log(weight * np.exp(neural) + (1 - weight) * np.exp(ngram))
+    assert result == {
+        "tokens": 20,
+        "perplexity": lm.perplexity(sentences),
+        "ngram_perplexity": kn_perplexity,
+        "weight": weight,
+        "interpolated_perplexity": pytest.approx(math.exp(-mixed.mean()), rel=1e-12),
+    }
+    assert 0 < weight < 1  # the two models differ, so the mixture takes some of each
+    # tuned on the text it is measured on, the mixture is no worse than either model
     assert (
         result["interpolated_perplexity"]
         <= min(result["perplexity"], result["ngram_perplexity"]) + 1e-9
     )
+    code, out, _ = _run(
+        ["lm", "eval", tmp / "lm.npz", valid, "--ngram", tmp / "kn.npz", "--weight", "0.25"],
+        capsys,
+    )
+    quarter = math.exp(-np.log(0.25 * np.exp(neural) + 0.75 * np.exp(ngram)).mean())
+    assert code == 0 and out.splitlines()[1:] == [
+        f"n-gram perplexity {kn_perplexity:.2f}",
+        f"interpolated perplexity {quarter:.2f} (weight of the neural LM 0.250)",
+    ]
     code, _, err = _run(["lm", "eval", tmp / "lm.npz", valid, "--ngram", tmp / "kn.npz"], capsys)
     assert code == 2 and "--weight" in err
 
@@ -323,8 +395,14 @@ def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys, restore_
         [*argv, "--output", "adaptive", "--cutoffs", "6", "--threads", "1"], capsys
     )
     assert code == 0, err
+    lm = FeedforwardLM.load(model)
+    assert lm.config.output == "adaptive"
+    perplexity = lm.perplexity(lm.encode_lines(_lines(valid)))
+    assert perplexity == pytest.approx(
+        math.exp(-_token_by_token(lm, _lines(valid), stream=True).mean()), rel=1e-5
+    )
     code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
-    assert code == 0 and json.loads(out)["perplexity"] > 1
+    assert code == 0 and json.loads(out) == {"tokens": 20, "perplexity": perplexity}
     code, _, err = _run([*argv, "--threads", "0"], capsys)
     assert code != 0 and "threads must be a positive integer; got 0" in err
 

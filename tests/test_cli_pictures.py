@@ -145,7 +145,33 @@ def test_demo_runs_offline_on_the_sample_corpus(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--epochs", "2"]) == 0
     printed = capsys.readouterr()
     assert "sample corpus" in printed.out and "written for this project" in printed.out
-    assert "Kneser-Ney trigram" in printed.out and "test accuracy" in printed.out
+    # Each printed figure is what the library computes from the saved models and the
+    # sample corpus's test part, to the printed digit.
+    from ffnlp.estimators import TextClassifier
+    from ffnlp.models import KneserNeyLM
+    from ffnlp.models.language_model import FeedforwardLM
+
+    corpus = demo.sample_corpus(0)
+    test_x, test_y = corpus.sentiment["test"]
+    _, train_y = corpus.sentiment["train"]
+    lm = FeedforwardLM.load(out / "lm.npz")
+    lines = {s: [t for t in corpus.lm_text[s] if t.split()] for s in ("train", "test")}
+    ngram = KneserNeyLM(3).fit(lm.encode_lines(lines["train"]), len(lm.vocab))
+    majority = max(set(train_y), key=train_y.count)
+    figures = {
+        "majority class (baseline)": f"{sum(y == majority for y in test_y) / len(test_y):.1%}",
+        "feedforward network on pooled embeddings": (
+            f"{TextClassifier.load(out / 'classifier.npz').score(test_x, test_y):.1%}"
+        ),
+        "Kneser-Ney trigram (n-gram baseline)": (
+            f"{ngram.perplexity(lm.encode_lines(lines['test'])):.1f}"
+        ),
+        "feedforward neural LM (Bengio et al. 2003)": (
+            f"{lm.perplexity(lm.encode_lines(lines['test'])):.1f}"
+        ),
+    }
+    rows = {line[2:46].rstrip(): line[46:].strip() for line in printed.out.splitlines()}
+    assert {label: rows.get(label) for label in figures} == figures
     for name in ("curves.png", "embeddings.png", "lm.npz", "classifier.npz"):
         assert (out / name).stat().st_size > 0, name
     graph = "svg" if HAVE_DOT else "dot"

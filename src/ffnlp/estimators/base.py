@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,36 @@ except ImportError:  # pragma: no cover - exercised when scikit-learn is absent
 
         def score(self, X: Any, y: Any) -> float:
             return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+class TextPredictions:
+    """What every text classifier offers once it has ``predict_proba``, ``classes_`` and
+    ``to_archive``: labels, the top k labels, and its model file."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
+        """The ``k`` most probable labels of each text, with their probabilities."""
+        return top_labels(self.predict_proba(X), self.classes_, k)
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted classifier: :meth:`to_archive` as a model file (``ffnlp.io``)."""
+        from ffnlp import io
+
+        io.save_archive(path, KIND, *self.to_archive())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Read any text classifier's model file (the file says which estimator it is);
+        refused when it holds another kind than this class."""
+        from ffnlp.estimators.files import load_classifier
+
+        model = load_classifier(path)
+        if cls.__name__ not in ("TextClassifier", "ContrastClauses") and not isinstance(model, cls):
+            raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
 
 
 def check_fitted(estimator: Any, attribute: str = "classes_") -> None:

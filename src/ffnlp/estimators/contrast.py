@@ -4,19 +4,16 @@ as well as the whole text, around any text classifier."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ffnlp import io
 from ffnlp.estimators.base import (
-    KIND,
     ClassifierBase,
     EstimatorBase,
+    TextPredictions,
     check_fitted,
     texts_of,
-    top_labels,
 )
 from ffnlp.text.features import contrast_clause
 
@@ -36,7 +33,7 @@ def check_contrast_words(words: Any) -> tuple[str, ...]:
     return tuple(str(w) for w in words)
 
 
-class ContrastClauses(ClassifierBase, EstimatorBase):
+class ContrastClauses(TextPredictions, ClassifierBase, EstimatorBase):
     """Any text classifier, with the clause after a contrast word scored as well.
 
     At prediction, a text holding one of ``words`` (a whole token, compared without
@@ -102,25 +99,7 @@ class ContrastClauses(ClassifierBase, EstimatorBase):
             probs[rows] = 0.5 * (probs[rows] + clauses)
         return probs
 
-    def predict(self, X: Any) -> np.ndarray:
-        check_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
-        return top_labels(self.predict_proba(X), self.classes_, k)
-
-    # ------------------------------------------------------------------ files
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_fitted(self)
         meta, arrays = self.estimator_.to_archive()
         return {**meta, "contrast_words": list(check_contrast_words(self.words))}, arrays
-
-    def save(self, path: str | Path) -> None:
-        """Write the wrapped classifier's file, with the contrast words in it."""
-        io.save_archive(path, KIND, *self.to_archive())
-
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        from ffnlp.estimators.files import load_classifier
-
-        return load_classifier(path)

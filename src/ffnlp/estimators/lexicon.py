@@ -11,16 +11,15 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.estimators.base import (
-    KIND,
     LAYOUT,
     ClassifierBase,
     EstimatorBase,
+    TextPredictions,
     check_fitted,
     classes_of,
     labels_of,
     read_classes,
     texts_of,
-    top_labels,
 )
 from ffnlp.estimators.feedforward import FeedforwardClassifier
 from ffnlp.nn import MLP
@@ -28,7 +27,7 @@ from ffnlp.text.features import FEATURE_NAMES, derive_lexicon, lexicon_features
 from ffnlp.text.tokenize import Tokenizer
 
 
-class LexiconClassifier(ClassifierBase, EstimatorBase):
+class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
     """A feedforward network on the chapter's six hand-built features of a text
     (:func:`ffnlp.text.features.lexicon_features`), standardised.
 
@@ -169,15 +168,6 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
             lexicon_features(tokens, self.lexicon_).astype(np.float64)
         )
 
-    def predict(self, X: Any) -> np.ndarray:
-        check_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
-        """The ``k`` most probable labels of each text, with their probabilities."""
-        return top_labels(self.predict_proba(X), self.classes_, k)
-
-    # ------------------------------------------------------------------ files
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_fitted(self)
         params = {k: v for k, v in self.get_params().items() if k != "lexicon"}
@@ -194,10 +184,6 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
         arrays = {f"network.{k}": v for k, v in self.network_.network_.state_dict().items()}
         arrays["mean"], arrays["scale"] = self.network_.mean_, self.network_.scale_
         return meta, arrays
-
-    def save(self, path: str | Path) -> None:
-        """Write the fitted classifier (settings, lexicon, labels, weights)."""
-        io.save_archive(path, KIND, *self.to_archive())
 
     @classmethod
     def from_archive(
@@ -219,12 +205,3 @@ class LexiconClassifier(ClassifierBase, EstimatorBase):
         net.network_.load_state_dict({k[len("network.") :]: v for k, v in arrays.items()})
         est.network_ = net
         return est
-
-    @classmethod
-    def load(cls, path: str | Path) -> LexiconClassifier:
-        from ffnlp.estimators.files import load_classifier
-
-        model = load_classifier(path)
-        if not isinstance(model, cls):
-            raise ValueError(f"{str(path)!r} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model

@@ -16,10 +16,10 @@ from ffnlp import io
 from ffnlp.autograd import no_grad
 from ffnlp.checks import check_bool, check_choice, check_real
 from ffnlp.estimators.base import (
-    KIND,
     LAYOUT,
     ClassifierBase,
     EstimatorBase,
+    TextPredictions,
     check_fitted,
     classes_of,
     held_out_metrics,
@@ -28,7 +28,6 @@ from ffnlp.estimators.base import (
     read_classes,
     softmax_rows,
     texts_of,
-    top_labels,
     train_config,
 )
 from ffnlp.models.classifier import (
@@ -55,7 +54,7 @@ from ffnlp.text.vocab import Vocab
 from ffnlp.train import fit
 
 
-class TextClassifier(ClassifierBase, EstimatorBase):
+class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
     """A feedforward text classifier trained on raw texts: each text a bag of rows (its
     words, then the rows of each feature object), a deep averaging network over them
     (:class:`~ffnlp.models.classifier.DeepAveragingNetwork`), and with ``wide`` a naive
@@ -358,15 +357,6 @@ class TextClassifier(ClassifierBase, EstimatorBase):
         check_fitted(self)
         return self._fitted.proba_of_tokens(tokens, batch_size)
 
-    def predict(self, X: Any) -> np.ndarray:
-        check_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
-        """The ``k`` most probable labels of each text, with their probabilities."""
-        return top_labels(self.predict_proba(X), self.classes_, k)
-
-    # ------------------------------------------------------------------ files
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What :meth:`save` writes: (meta, arrays)."""
         check_fitted(self)
@@ -396,10 +386,6 @@ class TextClassifier(ClassifierBase, EstimatorBase):
             "features": features,
         }
         return meta, arrays
-
-    def save(self, path: str | Path) -> None:
-        """Write the fitted classifier (settings, vocabulary, feature tables, labels, weights)."""
-        io.save_archive(path, KIND, *self.to_archive())
 
     @classmethod
     def from_archive(
@@ -438,14 +424,6 @@ class TextClassifier(ClassifierBase, EstimatorBase):
             )
         est._set_fitted(_Fitted(classes, Tokenizer(est.tokenizer, est.lowercase), encoder, model))
         return est
-
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        """Read a classifier written by ``save`` (any of ffnlp's text classifiers: the file
-        says which, and a file with contrast words loads as :class:`ContrastClauses`)."""
-        from ffnlp.estimators.files import load_classifier
-
-        return load_classifier(path)
 
 
 class _Fitted:

@@ -75,6 +75,16 @@ def ragged(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return flat, np.concatenate(([0], np.cumsum(lengths)))
 
 
+def looked_up(
+    items: Sequence[Sequence[Any]], index: dict[Any, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's items (openings, shapes, ...) as the rows ``index`` gives them, those it
+    lacks (never seen in training) left out, as one ragged array."""
+    return ragged(
+        [np.array([index[i] for i in text if i in index], dtype=np.int64) for text in items]
+    )
+
+
 class RowFeature:
     """The protocol of a feature object (see the module docstring). ``kind`` names it in
     model files and recipes; the constructor's arguments are its settings."""
@@ -111,16 +121,21 @@ class RowFeature:
     def rows(self, texts: Texts) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    # Most features learn one table, ``table_``, with one row per row they add: these
+    # defaults serve them; a feature that learns otherwise overrides them.
+    table_ndim: ClassVar[int] = 1
+
     @property
     def size(self) -> int:
-        raise NotImplementedError
+        return len(self.table_)
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """The learned table: (JSON-able meta, arrays)."""
-        return {}, {}
+        return {}, {"table": self.table_}
 
     def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Put back what :meth:`state` gave; raises ValueError on a table of the wrong shape."""
+        self.table_ = _array(arrays, "table", self.table_ndim, f"the table of {self.kind}")
 
 
 class Bigrams(RowFeature):
@@ -162,7 +177,7 @@ class Bigrams(RowFeature):
 
     def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if not self.buckets:
-            self.table_ = _array(arrays, "table", 1, "the table of bigrams")
+            super().load_state(meta, arrays)
 
 
 class Openings(RowFeature):
@@ -171,6 +186,7 @@ class Openings(RowFeature):
 
     kind = "openings"
     _params = ("n",)
+    table_ndim = 2  # word ids of each opening, -1 padded
 
     def __init__(self, n: int = 3) -> None:
         self.n = n
@@ -195,25 +211,12 @@ class Openings(RowFeature):
 
     def rows(self, texts: Texts) -> tuple[np.ndarray, np.ndarray]:
         index = {tuple(int(i) for i in r if i >= 0): row for row, r in enumerate(self.table_)}
-        return ragged(
-            [
-                np.array([index[o] for o in text if o in index], dtype=np.int64)
-                for text in self._openings(texts)
-            ]
-        )
-
-    @property
-    def size(self) -> int:
-        return len(self.table_)
-
-    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {}, {"table": self.table_}
+        return looked_up(self._openings(texts), index)
 
     def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        table = _array(arrays, "table", 2, "the table of text openings")
-        if table.shape[1] != self.n:
-            raise ValueError("the table of text openings has the wrong shape")
-        self.table_ = table
+        super().load_state(meta, arrays)
+        if self.table_.shape[1] != self.n:
+            raise ValueError("the table of openings has the wrong shape")
 
 
 class OpeningPairs(RowFeature):
@@ -255,16 +258,6 @@ class OpeningPairs(RowFeature):
             out.append(where[table[where] == k])
         return ragged(out)
 
-    @property
-    def size(self) -> int:
-        return len(self.table_)
-
-    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {}, {"table": self.table_}
-
-    def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        self.table_ = _array(arrays, "table", 1, "the table of word pairs")
-
 
 class WordShapes(RowFeature):
     """The shape of each word after the first (:func:`ffnlp.text.features.word_shape`:
@@ -283,17 +276,7 @@ class WordShapes(RowFeature):
         self.table_ = sorted(shape for shape, n in counts.items() if n >= limit)
 
     def rows(self, texts: Texts) -> tuple[np.ndarray, np.ndarray]:
-        index = {shape: row for row, shape in enumerate(self.table_)}
-        return ragged(
-            [
-                np.array([index[s] for s in text if s in index], dtype=np.int64)
-                for text in self._shapes(texts)
-            ]
-        )
-
-    @property
-    def size(self) -> int:
-        return len(self.table_)
+        return looked_up(self._shapes(texts), {s: row for row, s in enumerate(self.table_)})
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return {"shapes": list(self.table_)}, {}
