@@ -148,3 +148,29 @@ def test_each_candidate_s_raw_result_is_kept_in_the_tuning_record(bench, monkeyp
     assert [json.loads(line)["accuracy"] for line in lines] == [87.2, 87.5]  # appended
     assert first["script"] == "trec_cv" and first["time"] and "commit" in first
     assert json.loads(lines[0]) == first
+
+
+def test_the_readme_s_before_and_after_claim_holds_in_the_kept_runs():
+    """The README says the runs before and after the classifier was split into parts gave
+    the same ffnlp figures and held-out scores, digit for digit: the kept raw runs say so."""
+    import json
+
+    runs = ROOT / "benchmarks" / "results" / "runs"
+    before, after = (
+        {d["dataset"]: d["ffnlp"] for d in map(json.loads, (runs / name).read_text().splitlines())}
+        for name in (
+            "classify-2026-12-01-0935-before-redesign.jsonl",
+            "classify-2026-12-01-1014.jsonl",
+        )
+    )
+    assert set(before) == set(after) == {"mr", "sst2", "trec"}
+    for name in before:
+        assert before[name]["accuracy"] == after[name]["accuracy"]
+        assert before[name].get("runs") == after[name].get("runs")
+        a, b = before[name]["selection"], after[name]["selection"]
+        assert a["chosen"] == b["chosen"]
+        folds = lambda s: [s["scores"]] if "scores" in s else [f["scores"] for f in s["folds"]]  # noqa: E731
+        for x, y in zip(folds(a), folds(b), strict=True):
+            assert {c: v["folds"] for c, v in x.items()} == {c: v["folds"] for c, v in y.items()}
+    current = json.loads((ROOT / "benchmarks" / "results" / "classify.json").read_text())
+    assert all(current[n]["ffnlp"]["accuracy"] == after[n]["accuracy"] for n in after)

@@ -14,21 +14,26 @@ A checkpoint is a model file of kind ``"checkpoint"`` (the same archive as model
 
 Restoring all of it makes the rest of an interrupted run draw the same numbers and apply
 the same updates as an uninterrupted run: the final weights are equal bit for bit.
-:func:`ffnlp.train.fit` decides when to save and how to resume; this module only says what a
-checkpoint holds.
+:class:`Checkpointer` is what :func:`ffnlp.train.fit` asks to save, resume and stop on
+SIGINT or SIGTERM; the rest of this module says what a checkpoint holds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ffnlp import io, optim
+from ffnlp import distributed, io, optim
 from ffnlp.nn import Module
 from ffnlp.nn import init as nn_init
 
@@ -65,6 +70,36 @@ class Position:
     stopped_early: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
     log_bytes: int | None = None
+
+    def count_step(self, loss: float, examples: int) -> None:
+        """One more step done, on a batch of ``examples`` with mean loss ``loss``."""
+        self.step += 1
+        self.batch += 1
+        self.epoch_loss += loss * examples
+        self.epoch_examples += examples
+
+    @property
+    def train_loss(self) -> float:
+        """The mean training loss per example of the epoch so far."""
+        return self.epoch_loss / max(self.epoch_examples, 1)
+
+    def judge(self, valid_loss: float) -> bool:
+        """Whether ``valid_loss``, this epoch's, is the best so far (then it is kept, and
+        the early-stopping counter starts again; else the counter goes up)."""
+        improved = valid_loss < (math.inf if self.best_loss is None else self.best_loss)
+        if improved:
+            self.best_loss, self.best_epoch = valid_loss, self.epoch
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
+        return improved
+
+    def next_epoch(self, epoch_rng_state: dict[str, Any]) -> None:
+        """Start the next epoch, whose batch order the generator in this state draws."""
+        self.epoch += 1
+        self.batch = 0
+        self.epoch_loss, self.epoch_examples = 0.0, 0
+        self.epoch_rng_state = epoch_rng_state
 
 
 def generator_states(model: Module) -> dict[str, dict[str, Any]]:
@@ -267,3 +302,160 @@ def load(path: str | os.PathLike) -> Checkpoint:
     except TypeError as err:
         raise ValueError(f"{str(path)!r}: the checkpoint's position is malformed ({err})") from None
     return Checkpoint(path, meta, arrays)
+
+
+# ---------------------------------------------------------------------------- during a run
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped :func:`ffnlp.train.fit` after a step; the
+    checkpoint, if one was asked for, holds everything needed to resume.
+
+    Attributes:
+        signal_number: the signal received.
+        epoch, step: where the run stopped (the epoch in progress, the steps done).
+        checkpoint: the checkpoint written, or None.
+        exit_code: 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), the shell's
+            convention.
+    """
+
+    def __init__(self, signal_number: int, epoch: int, step: int, checkpoint: Path | None):
+        self.signal_number, self.epoch, self.step, self.checkpoint = (
+            signal_number,
+            epoch,
+            step,
+            checkpoint,
+        )
+        self.exit_code = 128 + signal_number
+        where = f"interrupted by {signal.Signals(signal_number).name} at epoch {epoch}, step {step}"
+        super().__init__(
+            f"{where}; checkpoint saved to {str(checkpoint)!r}" if checkpoint else where
+        )
+
+
+class Checkpointer:
+    """A run's checkpoints: when one is saved, how a run resumes from one, and what SIGINT
+    and SIGTERM do (save one after the step in progress, then stop with
+    :class:`TrainingInterrupted`).
+
+    Args:
+        path: the checkpoint file; None: none is written (a signal still stops the run).
+        every: ``(count, "steps" | "epochs")`` (see :func:`ffnlp.train.parse_every`), or
+            None: only on a signal.
+        model, optimizer, scheduler: what a checkpoint saves and a resumed run gets back.
+        training: the training settings; a resumed run must have the same.
+        train_data: the training data; a resumed run must have the same size and
+            fingerprint (see :func:`identity`).
+        log_bytes: the run log's length now (None: no log), saved so that a resumed run
+            forgets what the log gained after the checkpoint.
+        writes: whether this process writes checkpoints (under ``mpirun``, rank 0 alone).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None,
+        every: tuple[int, str] | None,
+        model: Module,
+        optimizer: optim.Optimizer,
+        scheduler: optim.ReduceLROnPlateau,
+        training: dict[str, Any],
+        train_data: Any,
+        log_bytes: Callable[[], int | None],
+        writes: bool = True,
+    ) -> None:
+        self.path, self.every, self.writes = path, every, writes
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.training, self.train_size, self.log_bytes = training, len(train_data), log_bytes
+        self.identity = (
+            identity(model, distributed.data_fingerprint(train_data)) if path is not None else None
+        )
+        self.received: list[int] = []  # the signals caught (see stop_on_signals)
+
+    def resume(self) -> tuple[Position, dict[str, np.ndarray] | None]:
+        """Put the checkpoint's weights, optimizer, schedule and generators into this run;
+        returns its position and best weights.
+
+        Raises:
+            ValueError: no checkpoint, or one made with other settings, model or data.
+        """
+        saved = load(self.path)
+        saved.check_compatible(self.training, self.train_size, self.identity)
+        saved.restore(self.model, self.optimizer, self.scheduler)
+        return saved.position, saved.best_state()
+
+    def signalled(self) -> bool:
+        """Whether this process was asked to stop."""
+        return bool(self.received)
+
+    @contextlib.contextmanager
+    def stop_on_signals(self) -> Iterator[None]:
+        """Turn SIGINT and SIGTERM into a flag checked after each step (a second signal
+        stops at once). Outside the main thread, signals are left alone."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(number: int, frame: Any) -> None:
+            if self.received:
+                raise KeyboardInterrupt
+            self.received.append(number)
+
+        previous = {n: signal.signal(n, handle) for n in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def after_step(
+        self,
+        position: Position,
+        best_state: dict[str, np.ndarray] | None,
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        """Save when ``every`` steps say so; then, if ``stop_requested()`` (a signal came;
+        asked after the save, so a signal during it counts), save and raise
+        :class:`TrainingInterrupted`."""
+        if self.every and self.every[1] == "steps" and position.step % self.every[0] == 0:
+            self._save(position, best_state)
+        if stop_requested():
+            self._stop(position, best_state)
+
+    def after_epoch(
+        self,
+        epoch: int,
+        position: Position,
+        best_state: dict[str, np.ndarray] | None,
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        """As :meth:`after_step`, once ``epoch`` is over (and ``position`` at the next)."""
+        if self.every and self.every[1] == "epochs" and epoch % self.every[0] == 0:
+            self._save(position, best_state)
+        if stop_requested():
+            self._stop(position, best_state)
+
+    def _save(self, position: Position, best_state: dict[str, np.ndarray] | None) -> None:
+        if not self.writes:
+            return
+        position.log_bytes = self.log_bytes()
+        save(
+            self.path,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            position,
+            best_state,
+            self.training,
+            self.train_size,
+            self.identity,
+        )
+
+    def _stop(self, position: Position, best_state: dict[str, np.ndarray] | None) -> None:
+        if self.path is not None:
+            self._save(position, best_state)
+        raise TrainingInterrupted(
+            self.received[0] if self.received else signal.SIGTERM,
+            position.epoch,
+            position.step,
+            Path(self.path) if self.path is not None else None,
+        )

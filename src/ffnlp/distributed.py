@@ -217,6 +217,15 @@ def shard(indices: np.ndarray, comm: Communicator) -> np.ndarray:
     return np.array_split(indices, comm.size)[comm.rank]
 
 
+def start_together(model: Module, parts: dict[str, Any], comm: Communicator) -> None:
+    """Make K ranks one run: refuse ranks that differ in any of ``parts`` (see
+    :func:`check_same_start`), give every rank rank 0's parameters, and give each rank
+    its own dropout draws (see :func:`separate_generators`)."""
+    check_same_start(parts, comm)
+    broadcast_parameters(model, comm)
+    separate_generators(model, comm)
+
+
 def broadcast_parameters(model: Module, comm: Communicator) -> None:
     """Give every rank rank 0's parameters."""
     for p in model.parameters():

@@ -5,19 +5,18 @@ A model is any :class:`ffnlp.nn.Module` whose ``forward(inputs, targets)`` retur
 (inputs, targets)``. :func:`fit` runs mini-batch optimisation with the chosen optimizer,
 evaluates on validation data after every epoch, lowers the learning rate when validation
 stops improving, stops early, and keeps the best model.
+
+The loop calls three parts (``docs/architecture.md``): a step (:mod:`ffnlp.step`, one
+process's or K ranks'), a :class:`ffnlp.checkpoint.Checkpointer` (checkpoints, resume,
+SIGINT and SIGTERM) and a :class:`ffnlp.runlog.RunLog` (the JSON-lines log, the progress).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
-import json
 import math
 import re
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,8 +28,11 @@ import numpy as np
 from ffnlp import checkpoint as ckpt
 from ffnlp import distributed, optim
 from ffnlp.autograd import no_grad
+from ffnlp.checkpoint import TrainingInterrupted as TrainingInterrupted  # caught by callers
 from ffnlp.checks import check_choice, check_int, check_real, is_int
 from ffnlp.nn import Module
+from ffnlp.runlog import RunLog
+from ffnlp.step import DataParallelStep, LocalStep, TrainingDiverged
 from ffnlp.text.batching import minibatches, num_batches
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -193,89 +195,6 @@ class History:
     seconds: float
 
 
-class _Progress:
-    """A progress bar with loss, throughput and ETA (tqdm, on a terminal), or else a plain
-    line with the same facts every ``log_every`` steps."""
-
-    def __init__(
-        self, total: int, description: str, enabled: bool, log_every: int, unit: str
-    ) -> None:
-        self.bar = None
-        self.unit = unit
-        self.enabled = enabled
-        self.log_every = log_every
-        self.start = self.shown = time.perf_counter()
-        self.description = description
-        self.total = total
-        if enabled and sys.stderr.isatty():  # a bar only on a terminal; logs get plain lines
-            try:
-                from tqdm import tqdm
-
-                self.bar = tqdm(
-                    total=total,
-                    desc=description,
-                    unit="step",
-                    leave=False,
-                    file=sys.stderr,
-                    dynamic_ncols=True,
-                )
-            except ImportError:
-                self.bar = None
-
-    def update(self, step: int, loss: float, examples: int) -> None:
-        rate = examples / max(time.perf_counter() - self.start, 1e-9)
-        if self.bar is not None:
-            self.bar.update(1)
-            now = time.perf_counter()
-            if (
-                step == 1 or step == self.total or now - self.shown > 0.5
-            ):  # redraw at most twice a second
-                self.shown = now
-                self.bar.set_postfix_str(
-                    f"loss {loss:.4f}, {rate:,.0f} {self.unit}/s", refresh=True
-                )
-        elif self.enabled and step % self.log_every == 0:
-            eta = (self.total - step) * (time.perf_counter() - self.start) / step
-            print(
-                f"{self.description} step {step}/{self.total} loss {loss:.4f} {rate:,.0f} {self.unit}/s eta {eta:.0f}s",
-                file=sys.stderr,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) or SIGTERM stopped :func:`fit` after a step; the checkpoint, if
-    one was asked for, holds everything needed to resume.
-
-    Attributes:
-        signal_number: the signal received.
-        epoch, step: where the run stopped (the epoch in progress, the steps done).
-        checkpoint: the checkpoint written, or None.
-        exit_code: 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM), the shell's
-            convention.
-    """
-
-    def __init__(self, signal_number: int, epoch: int, step: int, checkpoint: Path | None):
-        self.signal_number, self.epoch, self.step, self.checkpoint = (
-            signal_number,
-            epoch,
-            step,
-            checkpoint,
-        )
-        self.exit_code = 128 + signal_number
-        where = f"interrupted by {signal.Signals(signal_number).name} at epoch {epoch}, step {step}"
-        super().__init__(
-            f"{where}; checkpoint saved to {str(checkpoint)!r}" if checkpoint else where
-        )
-
-
-class TrainingDiverged(ValueError):
-    """The loss or the gradient became NaN or infinite; nothing was updated with it."""
-
-
 def parse_every(value: int | str) -> tuple[int, str]:
     """How often to checkpoint: ``500`` or ``"500"`` (steps), ``"2 epochs"``, ``"1epoch"``.
 
@@ -299,26 +218,31 @@ def parse_every(value: int | str) -> tuple[int, str]:
     return count, unit
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Any:
-    """Turn SIGINT and SIGTERM into a flag the loop checks after each step (a second
-    signal stops at once). Outside the main thread, signals are left alone."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
+class _Schedule:
+    """The learning rate: the linear schedule sets it before every step from the step
+    count alone (so a resumed run gets the same rates); the plateau schedule lowers it
+    after a validation that did not improve; the constant one leaves it."""
 
-    def handle(number: int, frame: Any) -> None:
-        if received:
-            raise KeyboardInterrupt
-        received.append(number)
+    def __init__(self, optimizer: optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+        self.optimizer, self.config = optimizer, config
+        self.total_steps = min(config.epochs * steps_per_epoch, config.max_steps or math.inf)
+        self.plateau = optim.ReduceLROnPlateau(
+            optimizer,
+            factor=config.lr_decay if config.lr_decay < 1 else 0.5,
+            patience=config.lr_patience,
+            min_lr=config.min_lr,
+            threshold=0.0,
+        )
 
-    previous = {number: signal.signal(number, handle) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    def before_step(self, step: int) -> None:
+        """Before step ``step`` (0-based) of the run."""
+        if self.config.lr_schedule == "linear":
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr * (1 - step / self.total_steps)
+
+    def after_validation(self, valid_loss: float) -> None:
+        if self.config.lr_decay < 1 and self.config.lr_schedule == "plateau":
+            self.plateau.step(valid_loss)
 
 
 def fit(
@@ -375,217 +299,96 @@ def fit(
     """
     config = config or TrainConfig()
     comm = comm or distributed.world()
-    parallel = comm.size > 1
     if len(train_data) == 0:
         raise ValueError("fit: the training data is empty")
     every = parse_every(checkpoint_every) if checkpoint_every is not None else None
     if (every or resume) and checkpoint is None:
         raise ValueError("fit: checkpoint_every and resume need a checkpoint path")
     describe = describe or (lambda loss: {})
-    rng = np.random.default_rng(config.seed)
-    optimizer = make_optimizer(model, config)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    scheduler = optim.ReduceLROnPlateau(
-        optimizer,
-        factor=config.lr_decay if config.lr_decay < 1 else 0.5,
-        patience=config.lr_patience,
-        min_lr=config.min_lr,
-        threshold=0.0,
-    )
-    position = ckpt.Position(epoch_rng_state=rng.bit_generator.state)
-    best_state: dict[str, np.ndarray] | None = None
-    run_identity = (
-        ckpt.identity(model, distributed.data_fingerprint(train_data))
-        if checkpoint is not None
-        else None
-    )
-    if resume:
-        saved = ckpt.load(checkpoint)
-        saved.check_compatible(config.to_dict(), len(train_data), run_identity)
-        saved.restore(model, optimizer, scheduler)
-        position, best_state = saved.position, saved.best_state()
-        rng.bit_generator.state = position.epoch_rng_state
-    if parallel:
-        distributed.check_same_start(
-            {
-                "settings": {k: v for k, v in config.to_dict().items() if k != "progress"},
-                "parameters": [(n, p.shape, str(p.dtype)) for n, p in model.named_parameters()],
-                "training data": distributed.data_fingerprint(train_data),
-                "validation data": distributed.data_fingerprint(valid_data),
-                "resume": [bool(resume), position.step],
-            },
-            comm,
-        )
-        distributed.broadcast_parameters(model, comm)
-        distributed.separate_generators(model, comm)
-        embeddings = distributed.embedding_weights(model)
     if not comm.is_root:  # rank 0 alone writes and shows progress
-        log_path, on_best, checkpoint_every, every = None, None, None, None
-        config = TrainConfig(**{**config.to_dict(), "progress": False})
-    if log_path:
-        log_path = Path(log_path)
-        if resume and position.log_bytes is not None and log_path.exists():
-            with open(log_path, "r+b") as handle:  # forget what came after the checkpoint
-                handle.truncate(min(position.log_bytes, log_path.stat().st_size))
-    log = open(log_path, "a", encoding="utf-8") if log_path else None
-
-    def write_log(record: dict[str, Any]) -> None:
-        if log is not None:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-
-    def save_checkpoint() -> None:
-        if not comm.is_root:
-            return
-        position.log_bytes = log.tell() if log is not None else None
-        ckpt.save(
-            checkpoint,
-            model,
-            optimizer,
-            scheduler,
-            position,
-            best_state,
-            config.to_dict(),
-            len(train_data),
-            run_identity,
-        )
-
-    if resume:
-        write_log({"resumed": str(checkpoint), "epoch": position.epoch, "step": position.step})
-    started = time.perf_counter()
+        log_path, on_best = None, None
+    rng = np.random.default_rng(config.seed)  # the batch order
+    optimizer = make_optimizer(model, config)
     steps_per_epoch = num_batches(len(train_data), config.batch_size)
-    total_steps = min(config.epochs * steps_per_epoch, config.max_steps or math.inf)
+    schedule = _Schedule(optimizer, config, steps_per_epoch)
+    log = RunLog(
+        log_path,
+        config.progress and comm.is_root,
+        config.log_every,
+        unit,
+        config.epochs,
+        steps_per_epoch,
+    )
+    saver = ckpt.Checkpointer(
+        checkpoint,
+        every,
+        model,
+        optimizer,
+        schedule.plateau,
+        config.to_dict(),
+        train_data,
+        log.tell,
+        writes=comm.is_root,
+    )
+    position, best_state = ckpt.Position(epoch_rng_state=rng.bit_generator.state), None
+    if resume:
+        position, best_state = saver.resume()
+        rng.bit_generator.state = position.epoch_rng_state
+    step = _choose_step(
+        model, optimizer, config, train_data, valid_data, resume, position, comm, saver.signalled
+    )
     model.train()
     try:
-        with _stop_on_signals() as received:
-
-            def stop_if_signalled(agreed: bool | None = None) -> None:
-                # With K ranks the signal reaches each at a different moment: they stop
-                # after the same step, when any of them got it (``agreed``, summed with
-                # the gradients), or else they would wait for each other for ever.
-                if parallel and agreed is None:
-                    agreed = bool(comm.allreduce_sum(np.array([float(bool(received))]))[0])
-                if agreed if parallel else received:
-                    if checkpoint is not None:
-                        save_checkpoint()
-                    raise TrainingInterrupted(
-                        received[0] if received else signal.SIGTERM,
-                        position.epoch,
-                        position.step,
-                        Path(checkpoint) if checkpoint is not None else None,
-                    )
-
+        with log.open(position, checkpoint if resume else None), saver.stop_on_signals():
+            started = time.perf_counter()
             while position.epoch <= config.epochs and not position.stopped_early:
                 epoch = position.epoch
-                epoch_start = time.perf_counter()
-                progress = _Progress(
-                    steps_per_epoch,
-                    f"epoch {epoch}/{config.epochs}",
-                    config.progress,
-                    config.log_every,
-                    unit,
-                )
+                log.start_epoch(epoch)
                 # A dataset too large for a permutation of its examples brings its own order.
                 order = getattr(train_data, "batch_order", minibatches)
                 batches = order(len(train_data), config.batch_size, rng)
                 for indices in itertools.islice(batches, position.batch, None):
                     if config.max_steps is not None and position.step >= config.max_steps:
                         break
-                    for p in params:
-                        p.grad = None
-                    if parallel:
-                        value, agreed = _parallel_backward(
-                            model, train_data, indices, params, comm, embeddings, received
-                        )
-                    else:
-                        _, loss = model(*train_data.batch(indices))
-                        value = float(loss.item())
-                    if not math.isfinite(value):
-                        raise _diverged(f"the loss became {value}", epoch, position.step + 1)
-                    if not parallel:
-                        loss.backward()
-                    norm = (
-                        optim.clip_grad_norm_(params, config.clip_norm)
-                        if config.clip_norm is not None
-                        else optim.grad_norm(params)
-                    )
-                    if not math.isfinite(norm):
-                        raise _diverged(
-                            f"the gradient norm became {norm}", epoch, position.step + 1
-                        )
-                    if config.lr_schedule == "linear":  # from the step count: resumes exactly
-                        for group in optimizer.param_groups:
-                            group["lr"] = config.lr * (1 - position.step / total_steps)
-                    optimizer.step()
-                    position.step += 1
-                    position.batch += 1
-                    position.epoch_loss += value * len(indices)
-                    position.epoch_examples += len(indices)
-                    train_loss = position.epoch_loss / position.epoch_examples
-                    progress.update(position.batch, train_loss, position.epoch_examples)
-                    if position.step % config.log_every == 0:
-                        write_log(
-                            {
-                                "step": position.step,
-                                "epoch": epoch,
-                                "train_loss": train_loss,
-                                "lr": optimizer.param_groups[0]["lr"],
-                            }
-                        )
-                    if every and every[1] == "steps" and position.step % every[0] == 0:
-                        save_checkpoint()
-                    stop_if_signalled(agreed if parallel else None)
-                progress.close()
-                seconds = time.perf_counter() - epoch_start
-                train_loss = position.epoch_loss / max(position.epoch_examples, 1)
+                    schedule.before_step(position.step)
+                    position.count_step(step(indices), len(indices))
+                    log.step(position, optimizer.param_groups[0]["lr"])
+                    saver.after_step(position, best_state, step.stop_requested)
+
                 record: dict[str, Any] = {
                     "epoch": epoch,
                     "step": position.step,
-                    "train_loss": train_loss,
-                    **{f"train_{k}": v for k, v in describe(train_loss).items()},
+                    "train_loss": position.train_loss,
+                    **{f"train_{k}": v for k, v in describe(position.train_loss).items()},
                     "lr": optimizer.param_groups[0]["lr"],
-                    "seconds": seconds,
-                    "examples_per_second": position.epoch_examples / seconds,
+                    **log.end_steps(position.epoch_examples),  # seconds, examples_per_second
                 }
                 if valid_data is not None and len(valid_data):
                     valid_loss = evaluate(model, valid_data, comm=comm)
                     record["valid_loss"] = valid_loss
                     record.update({f"valid_{k}": v for k, v in describe(valid_loss).items()})
-                    improved = valid_loss < (
-                        math.inf if position.best_loss is None else position.best_loss
-                    )
+                    improved = position.judge(valid_loss)
                     if improved:
-                        position.best_loss, position.best_epoch = valid_loss, epoch
                         best_state = model.state_dict()
-                        position.epochs_without_improvement = 0
                         if on_best is not None:
                             on_best(model, record)
-                    else:
-                        position.epochs_without_improvement += 1
                     record["best"] = improved
-                    if config.lr_decay < 1 and config.lr_schedule == "plateau":
-                        scheduler.step(valid_loss)  # (the linear schedule sets every step's rate)
+                    schedule.after_validation(valid_loss)
                 if epoch_metrics is not None:
                     model.eval()
                     record.update(epoch_metrics(model))
                     model.train()
                 position.records.append(record)
-                write_log(record)
-                _print_epoch(record, config.progress)
+                log.end_epoch(record)
+
                 position.stopped_early = bool(
                     config.early_stopping
                     and position.epochs_without_improvement >= config.early_stopping
                 ) or (config.max_steps is not None and position.step >= config.max_steps)
-                position.epoch += 1
-                position.batch = 0
-                position.epoch_loss, position.epoch_examples = 0.0, 0
-                position.epoch_rng_state = rng.bit_generator.state
-                if every and every[1] == "epochs" and epoch % every[0] == 0:
-                    save_checkpoint()
-                stop_if_signalled()
-    finally:
-        if log is not None:
-            log.close()
+                position.next_epoch(rng.bit_generator.state)
+                saver.after_epoch(epoch, position, best_state, step.stop_requested)
+    except TrainingDiverged as err:  # the step says what; here is where and what to do
+        raise _diverged(str(err), position.epoch, position.step + 1) from None
     if best_state is not None:
         model.load_state_dict(best_state)
     elif on_best is not None:  # no validation data: the last model is the one kept
@@ -600,37 +403,32 @@ def fit(
     )
 
 
-def _parallel_backward(
+def _choose_step(
     model: Module,
-    data: Dataset,
-    indices: np.ndarray,
-    params: list[Any],
+    optimizer: optim.Optimizer,
+    config: TrainConfig,
+    train_data: Dataset,
+    valid_data: Dataset | None,
+    resume: bool,
+    position: ckpt.Position,
     comm: distributed.Communicator,
-    embeddings: set[int],
-    received: list[int],
-) -> tuple[float, bool]:
-    """This rank's share of a global batch, forward and backward, then the gradients
-    summed across ranks (see :func:`ffnlp.distributed.sum_gradients`).
-
-    Returns the global batch's mean loss and whether any rank was signalled to stop; every
-    rank gets the same two, so they all diverge, stop or go on together.
-    """
-    local = distributed.shard(indices, comm)
-    weight = len(local) / len(indices)
-    local_loss = 0.0
-    if len(local):  # a global batch smaller than K leaves some ranks without examples
-        _, loss = model(*data.batch(local))
-        local_loss = float(loss.item())
-        loss.backward()
-    loss_sum, signalled = distributed.sum_gradients(
-        params,
+    signalled: Callable[[], bool],
+) -> LocalStep:
+    """This process's step, or the K ranks' one once they have started alike."""
+    if comm.size == 1:
+        return LocalStep(model, optimizer, train_data, config.clip_norm, signalled)
+    distributed.start_together(
+        model,
+        {
+            "settings": {k: v for k, v in config.to_dict().items() if k != "progress"},
+            "parameters": [(n, p.shape, str(p.dtype)) for n, p in model.named_parameters()],
+            "training data": distributed.data_fingerprint(train_data),
+            "validation data": distributed.data_fingerprint(valid_data),
+            "resume": [bool(resume), position.step],
+        },
         comm,
-        weight,
-        extras=(weight * local_loss, float(bool(received))),
-        sparse=embeddings,
-        mode=comm.embedding_gradients,
     )
-    return float(loss_sum), bool(signalled)
+    return DataParallelStep(model, optimizer, train_data, comm, config.clip_norm, signalled)
 
 
 def _diverged(what: str, epoch: int, step: int) -> TrainingDiverged:
@@ -638,18 +436,3 @@ def _diverged(what: str, epoch: int, step: int) -> TrainingDiverged:
         f"training diverged: {what} at epoch {epoch}, step {step}; the weights were not "
         "updated with it. Lower the learning rate (--lr) or clip the gradients (--clip-norm)"
     )
-
-
-def _print_epoch(record: dict[str, Any], enabled: bool) -> None:
-    if not enabled:
-        return
-    parts = [f"epoch {record['epoch']}"]
-    for key, value in record.items():
-        if key in ("epoch", "step", "best", "seconds", "examples_per_second"):
-            continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    parts.append(f"{record['examples_per_second']:,.0f}/s")
-    parts.append(f"{record['seconds']:.0f}s")
-    if record.get("best"):
-        parts.append("(best)")
-    print("  ".join(parts), file=sys.stderr)
