@@ -24,7 +24,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 B1, B2, EPS, LR = 0.9, 0.999, 1e-8, 1e-3
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -78,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     import ffnlp
-    from ffnlp import kernels
-    from ffnlp.threads import parallel_blocks
+    from ffnlp.backend import kernels
+    from ffnlp.backend.threads import parallel_blocks
 
     threadpool_limits(args.threads)
     ffnlp.set_num_threads(args.threads)

@@ -34,9 +34,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ffnlp.backend import tune_process
 
-from ffnlp.recipes import Recipe, load_recipe, recipe_names
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
+
+from ffnlp.recipes import Recipe, load_recipe, recipe_names  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))

@@ -44,7 +44,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))

@@ -20,9 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-# What `import ffnlp` sets when it comes before NumPy (see ffnlp/__init__.py).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))

@@ -28,10 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classify import DEFAULT_DATA, fold_training_set, load, phrase_sources, record, sentence_folds
+from classify import DEFAULT_DATA, fold_training_set, load, phrase_sources, record, sentence_folds  # noqa: E402
 
 
 def make_model(candidate: str | dict[str, Any], seed: int) -> Any:

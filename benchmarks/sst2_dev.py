@@ -17,10 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classify import DEFAULT_DATA, load
+from classify import DEFAULT_DATA, load  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,11 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classify import DEFAULT_DATA, _subset, load, record, run_fasttext
+from classify import DEFAULT_DATA, _subset, load, record, run_fasttext  # noqa: E402
 
 
 def folds(labels: list, k: int, splits: int) -> list[tuple[int, np.ndarray, np.ndarray]]:

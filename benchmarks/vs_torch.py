@@ -40,7 +40,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ffnlp.backend import tune_process
+
+tune_process()  # the ffnlp command's process settings, made before NumPy loads (README)
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))
@@ -520,9 +524,11 @@ def compare(name: str, data_dir: str, threads: int, seed: int, rounds: int, opti
         process = context.Process(
             target=worker, args=(theirs, fw, name, data_dir, threads, seed, total, options)
         )
-        # The PyTorch worker imports ffnlp too (threads, data, initial weights), but runs
-        # with the C library's own malloc policy, as PyTorch does without ffnlp; unless
-        # --torch-keeps-freed-memory gives it ffnlp's (ffnlp/memory.py).
+        # Each worker runs tune_process() at the top of this module, as it is spawned. The
+        # PyTorch worker uses ffnlp too (threads, data, initial weights), but runs with the
+        # C library's own malloc policy, as PyTorch does without ffnlp; unless
+        # --torch-keeps-freed-memory gives it ffnlp's (ffnlp/backend/process.py). Both get
+        # OPENBLAS_THREAD_TIMEOUT; PyTorch does not use OpenBLAS.
         before = os.environ.get("FFNLP_KEEP_FREED_MEMORY")
         if fw == "torch" and not options.get("torch_keeps_freed_memory"):
             os.environ["FFNLP_KEEP_FREED_MEMORY"] = "0"
@@ -652,13 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--torch-keeps-freed-memory",
         action="store_true",
-        help="give the PyTorch worker ffnlp's malloc policy too (ffnlp/memory.py)",
+        help="give the PyTorch worker ffnlp's malloc policy too (ffnlp/backend/process.py)",
     )
     args = parser.parse_args(argv)
-    # What `import ffnlp` sets when it comes before NumPy (ffnlp/__init__.py): the spawned
-    # workers import NumPy first, with this module, so they get it from here. It changes
-    # how long OpenBLAS's idle threads spin; PyTorch does not use OpenBLAS.
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     import importlib.util
 
     for needed in ("torch", "threadpoolctl"):  # not imported here: workers fork from us

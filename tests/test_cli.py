@@ -16,7 +16,7 @@ def test_info_prints_versions(capsys):
     out = capsys.readouterr().out
     assert f"ffnlp   {ffnlp.__version__}" in out
     assert "numpy" in out
-    from ffnlp import kernels
+    from ffnlp.backend import kernels
 
     assert ("(the optimizer update of large parameters, compiled)" in out) == kernels.available
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import ffnlp
-from ffnlp import optim, threads
+from ffnlp import optim
 from ffnlp.autograd import Tensor, ops
 from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.backend import threads
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.nn import Parameter
 
@@ -178,10 +179,10 @@ def _adam_steps(cls, sparse, dtype, weight_decay, shape=(700, 523), steps=3, laz
 def test_compiled_adam_matches_the_numpy_rule(
     two_threads, monkeypatch, cls, sparse, lazy, dtype, weight_decay
 ):
-    """The fused loops of ffnlp.kernels (the dense one, the one that reads a row-sparse
+    """The fused loops of ffnlp.backend.kernels (the dense one, the one that reads a row-sparse
     gradient in place, and lazy Adam's, which updates only the gradient's rows) against
     the NumPy form of the same rule."""
-    from ffnlp import kernels
+    from ffnlp.backend import kernels
 
     if not kernels.available:
         pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy rule runs")
@@ -202,7 +203,7 @@ def test_compiled_lazy_adam_on_the_threads_matches_the_numpy_rule(two_threads, m
     threads share one) give the NumPy rule's numbers."""
     import threading
 
-    from ffnlp import kernels
+    from ffnlp.backend import kernels
 
     if not kernels.available:
         pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy rule runs")
@@ -246,7 +247,7 @@ def _bag(dtype, sparse, seed=3):
 def test_compiled_embedding_bag_matches_the_numpy_form(monkeypatch, dtype, sparse):
     """The pooled lookup as one compiled loop over the tokens (forward) and one over the
     tokens again into the distinct rows (backward), against the (U, B) matrix form."""
-    from ffnlp import kernels
+    from ffnlp.backend import kernels
 
     if not kernels.available:
         pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy form runs")
@@ -267,8 +268,8 @@ def test_compiled_embedding_bag_matches_the_numpy_form(monkeypatch, dtype, spars
 
 
 def test_compiled_embedding_bag_passes_the_gradient_check(monkeypatch):
-    from ffnlp import kernels
     from ffnlp.autograd.gradcheck import gradcheck
+    from ffnlp.backend import kernels
 
     if not kernels.available:
         pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): only the NumPy form runs")
@@ -359,73 +360,12 @@ def test_limited_threads_restores_both_pools():
     assert blas_threads() == blas_before
 
 
-def test_importing_ffnlp_first_lets_idle_openblas_threads_sleep():
-    """`import ffnlp` before NumPy sets OPENBLAS_THREAD_TIMEOUT (read when OpenBLAS loads),
-    keeps a value the user set, and leaves it alone once NumPy is loaded."""
-    import os
-    import subprocess
-    import sys
-
-    def timeout_after(code, **env):
-        environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                code + "; import os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))",
-            ],
-            env={**environment, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return run.stdout.strip()
-
-    assert timeout_after("import ffnlp") == "4"
-    assert timeout_after("import ffnlp", OPENBLAS_THREAD_TIMEOUT="12") == "12"
-    assert timeout_after("import numpy, ffnlp") == "None"
-
-
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc only")
-def test_freed_arrays_are_reused_without_page_faults():
-    """After `import ffnlp`, a 40 MB array freed and allocated again comes back from the
-    heap, without the kernel faulting in fresh pages; FFNLP_KEEP_FREED_MEMORY=0 opts out."""
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "import resource, numpy as np, ffnlp\n"
-        "np.ones((1024, 10000), np.float32)\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "for _ in range(10): np.ones((1024, 10000), np.float32)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
-    )
-
-    def faults(**env):
-        run = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return int(run.stdout)
-
-    from ffnlp.memory import keep_freed_memory
-
-    if keep_freed_memory() < 64 << 20:
-        pytest.skip("this C library keeps no 40 MB arrays (no mallopt, or an older cap)")
-    assert faults() < 50
-    assert faults(FFNLP_KEEP_FREED_MEMORY="0") > 100  # ten 40 MB arrays, fresh pages each
-
-
 def test_adam_falls_back_to_numpy_when_numba_fails(monkeypatch):
     """Numba present but broken (e.g. too old for this NumPy): one warning, then the NumPy
     rule, with the same numbers."""
     import sys
 
-    from ffnlp import kernels
+    from ffnlp.backend import kernels
 
     monkeypatch.setattr(kernels, "available", True)
     monkeypatch.setattr(kernels, "_compiled", {})

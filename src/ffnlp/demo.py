@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ffnlp.backend.threads import limited_threads
 from ffnlp.estimators import Bigrams, TextClassifier
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.ngram_lm import KneserNeyLM
 from ffnlp.text import Tokenizer, Vocab
 from ffnlp.text.datasets import read_lines
 from ffnlp.text.labelled import read_class_files, read_fasttext, read_label_first
-from ffnlp.threads import limited_threads
 from ffnlp.train import ArrayDataset, TrainConfig, fit
 from ffnlp.viz import curves, embeddings, graph
 from ffnlp.viz.saved import sample_step

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ffnlp import kernels
 from ffnlp.autograd import Tensor
 from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.backend import kernels
+from ffnlp.backend.threads import BLOCK, PARALLEL_MIN, parallel_blocks, parallel_ranges
 from ffnlp.checks import check_choice, check_int, check_probability, check_real
-from ffnlp.threads import BLOCK, PARALLEL_MIN, parallel_blocks, parallel_ranges
 
 # ---------------------------------------------------------------------------- base
 
@@ -70,7 +70,7 @@ class Optimizer:
         self._compiled: bool | None = None  # see _use_compiled
 
     def _use_compiled(self, p: Tensor) -> bool:
-        """Whether ``p`` takes the compiled update loop (ffnlp.kernels): every parameter
+        """Whether ``p`` takes the compiled update loop (ffnlp.backend.kernels): every parameter
         of an optimizer that has a large one. Once Numba is loaded for the large one, a
         small parameter's update is one call of a microsecond instead of a dozen NumPy
         calls. Decided once per optimizer, so a model's numbers never depend on what else
@@ -332,7 +332,7 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1**t)
         if self._use_compiled(p):
             # The same rule as `update` below, compiled into one pass, AdamW's decay
-            # included (ffnlp.kernels).
+            # included (ffnlp.backend.kernels).
             f = p.data.dtype.type
             scalars = (f(decay), f(l2), f(1 - beta1), f(beta2), f(1 - beta2))
             scalars += (f(step_size * sqrt_bias2), f(eps * sqrt_bias2))

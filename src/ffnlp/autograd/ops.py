@@ -8,6 +8,13 @@ models) is a composition of these ops.
 Two ops are fused for speed and numerical stability: :class:`Linear` (x W^T + b in one node)
 and :class:`CrossEntropy` (softmax and negative log-likelihood in one node, whose backward is
 the textbook's ``softmax - one_hot``). Both are gradient-checked like the rest.
+
+Every op here is written plainly, as the chapter writes it. Three of them (:class:`Linear`,
+:class:`CrossEntropy`, :class:`EmbeddingBag`) also have a faster version in
+:mod:`ffnlp.backend` (cache-sized blocks, a thread pool, a compiled loop) that computes the
+same numbers; their function forms below (``linear``, ``cross_entropy``, ``embedding_bag``)
+run it unless ``ffnlp.backend.use("reference")`` (or ``FFNLP_BACKEND=reference``) asks for
+the ones written here. tests/backend/ compares each fast version with its op.
 """
 
 from __future__ import annotations
@@ -17,11 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ffnlp import kernels
+from ffnlp import backend
 from ffnlp.autograd.sparse import RowSparseGrad
-from ffnlp.autograd.tensor import Function, Tensor, is_grad_enabled
+from ffnlp.autograd.tensor import Function, Tensor
 from ffnlp.checks import check_choice
-from ffnlp.threads import PARALLEL_MIN, parallel_ranges
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -235,16 +241,8 @@ class Linear(Function):
             )
         self.saved = (x, weight)
         out = x @ weight.T
-        if bias is not None and out.size < PARALLEL_MIN:
+        if bias is not None:
             out += bias
-        elif bias is not None:
-            # A pass over a (256, 10000) output is worth the threads the product had.
-            rows = out.reshape(-1, out.shape[-1])
-            parallel_ranges(
-                lambda lo, hi: np.add(rows[lo:hi], bias, out=rows[lo:hi]),
-                len(rows),
-                *_row_blocks(rows.shape[1]),
-            )
         return out
 
     def backward(self, grad):
@@ -252,12 +250,10 @@ class Linear(Function):
         g2 = grad.reshape(-1, grad.shape[-1])  # (M, out)
         gx = (grad @ weight) if self.needs_grad[0] else None
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if self.needs_grad[1] else None
-        if len(self.needs_grad) == 3:
-            # The column sums as a matrix-vector product: BLAS threads it (g2.sum(axis=0)
-            # runs on one core at half the speed).
-            gb = np.ones(len(g2), dtype=g2.dtype) @ g2 if self.needs_grad[2] else None
-            return gx, gw, gb
-        return gx, gw
+        if len(self.needs_grad) == 2:
+            return gx, gw
+        gb = g2.sum(axis=0) if self.needs_grad[2] else None
+        return gx, gw, gb
 
 
 # ---------------------------------------------------------------------------- reductions
@@ -461,27 +457,7 @@ class EmbeddingBag(Function):
     """
 
     def forward(self, weight, ids, weights, sparse=False):
-        ids = np.asarray(ids)
-        weights = np.asarray(weights, dtype=weight.dtype)
-        if ids.ndim != 2 or weights.shape != ids.shape:
-            raise ValueError(
-                f"embedding_bag: ids and weights must both be (B, T); got {ids.shape} and {weights.shape}"
-            )
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"embedding_bag: ids must be integers; got dtype {ids.dtype}")
-        vocab_size = weight.shape[0]
-        if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
-            bad = ids.min() if ids.min() < 0 else ids.max()
-            raise ValueError(f"embedding_bag: id {int(bad)} is out of range for {vocab_size} rows")
-        if kernels.use_for(weight) and weights.size:
-            # The same sums as below, as one compiled loop over the batch's tokens: no
-            # (U, B) matrix of summed weights (ffnlp.kernels).
-            ids = np.ascontiguousarray(ids, dtype=np.int64)
-            weights = np.ascontiguousarray(weights)
-            out = np.empty((ids.shape[0], weight.shape[1]), dtype=weight.dtype)
-            kernels.compiled("bag_forward")(weight, ids, weights, out)
-            self.saved = (vocab_size, sparse, "compiled", ids, weights)
-            return out
+        ids, weights = check_embedding_bag(weight, ids, weights)
         unique, inverse = np.unique(ids, return_inverse=True)
         batch = ids.shape[0]
         bag = (
@@ -493,22 +469,32 @@ class EmbeddingBag(Function):
             .reshape(len(unique), batch)
             .astype(weight.dtype)
         )  # (U, B)
-        self.saved = (vocab_size, sparse, "numpy", unique, bag)
+        self.saved = (weight.shape, sparse, unique, bag)
         return bag.T @ weight[unique]  # (B, D)
 
     def backward(self, grad):
-        vocab_size, sparse, how, *saved = self.saved
-        if how == "compiled":  # the forward kept the ids and weights
-            ids, weights = saved
-            unique, slots = np.unique(ids, return_inverse=True)
-            values = np.empty((len(unique), grad.shape[1]), dtype=grad.dtype)
-            grad = np.ascontiguousarray(grad)
-            kernels.compiled("bag_backward")(slots.reshape(ids.shape), weights, grad, values)
-            rows = RowSparseGrad(unique, values, (vocab_size, grad.shape[1]))
-            return rows if sparse else rows.to_dense()
-        unique, bag = saved
-        rows = RowSparseGrad(unique, bag @ grad, (vocab_size, grad.shape[1]))  # (U, D)
+        shape, sparse, unique, bag = self.saved
+        rows = RowSparseGrad(unique, bag @ grad, shape)  # (U, D)
         return rows if sparse else rows.to_dense()
+
+
+def check_embedding_bag(
+    weight: np.ndarray, ids: Any, weights: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ids and weights of :class:`EmbeddingBag` as arrays, checked against the table."""
+    ids = np.asarray(ids)
+    weights = np.asarray(weights, dtype=weight.dtype)
+    if ids.ndim != 2 or weights.shape != ids.shape:
+        raise ValueError(
+            f"embedding_bag: ids and weights must both be (B, T); got {ids.shape} and {weights.shape}"
+        )
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"embedding_bag: ids must be integers; got dtype {ids.dtype}")
+    vocab_size = weight.shape[0]
+    if ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        bad = ids.min() if ids.min() < 0 else ids.max()
+        raise ValueError(f"embedding_bag: id {int(bad)} is out of range for {vocab_size} rows")
+    return ids, weights
 
 
 class Where(Function):
@@ -687,80 +673,43 @@ class CrossEntropy(Function):
     """
 
     def forward(self, logits, targets, reduction="mean"):
-        _check_reduction("cross_entropy", reduction)
-        targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
-        if logits.ndim == 0:
-            raise ValueError("cross_entropy: logits must have a class axis; got a scalar")
-        num_classes = logits.shape[-1]
-        if targets.shape != logits.shape[:-1]:
-            raise ValueError(
-                f"cross_entropy: targets of shape {targets.shape} do not match logits of shape "
-                f"{logits.shape}; expected targets of shape {logits.shape[:-1]}"
-            )
-        if targets.dtype.kind not in "iu":
-            raise TypeError(
-                f"cross_entropy: targets must be integer class ids; got dtype {targets.dtype}"
-            )
-        if targets.size and (targets.min() < 0 or targets.max() >= num_classes):
-            bad = targets.min() if targets.min() < 0 else targets.max()
-            raise ValueError(
-                f"cross_entropy: target {int(bad)} is out of range for {num_classes} classes"
-            )
-        z = logits.reshape(-1, num_classes)
-        t = targets.reshape(-1)
-        # Evaluation needs only the losses: no (B, C) probabilities are kept, and each block
-        # works in a small buffer of its own (a fresh (1024, 10000) array costs more in
-        # page faults than the exponentials in it).
-        keep = is_grad_enabled()
-        exps = np.empty_like(z) if keep else None
-        totals = np.empty((t.size, 1), dtype=logits.dtype)
-        losses = np.empty(t.size, dtype=logits.dtype)
-
-        def rows_softmax(lo: int, hi: int) -> None:
-            # One block of rows, small enough to stay in the cache, goes from shifted
-            # logits to exponentials in place: on a large softmax each pass over memory
-            # costs about as much as the arithmetic in it. Blocks run on all threads. The
-            # division by the row sums waits for the backward pass, which scales anyway.
-            e = exps[lo:hi] if keep else np.empty((hi - lo, num_classes), dtype=z.dtype)
-            np.subtract(z[lo:hi], np.max(z[lo:hi], axis=1, keepdims=True), out=e)
-            picked = e[np.arange(hi - lo), t[lo:hi]]  # z_y - max z
-            np.exp(e, out=e)
-            np.sum(e, axis=1, keepdims=True, out=totals[lo:hi])
-            losses[lo:hi] = np.log(totals[lo:hi, 0]) - picked
-
-        parallel_ranges(rows_softmax, t.size, *_row_blocks(num_classes))
-        if keep:
-            self.saved = (exps, totals, t, logits.shape, reduction)
-        return _reduce(losses.reshape(targets.shape), reduction)
+        targets = check_cross_entropy(logits, targets, reduction)
+        shifted, lse = _log_sum_exp(logits, axis=-1)  # z - max z, log sum exp(z - max z)
+        picked = np.take_along_axis(shifted, targets[..., None], axis=-1)  # z_y - max z
+        losses = (lse - picked)[..., 0]
+        self.saved = (np.exp(shifted - lse), targets, reduction)  # softmax(z)
+        return _reduce(losses, reduction)
 
     def backward(self, grad):
-        exps, totals, t, shape, reduction = self.saved
-        per_example = _reduced_grad(grad, shape[:-1], reduction).reshape(-1, 1)
-        scale = per_example / totals  # softmax = exps / totals
-        # (softmax - one_hot) * dL/dloss in one pass into a new array: the saved
-        # exponentials stay intact for a second backward.
-        g = np.empty_like(exps)
-
-        def rows_grad(lo: int, hi: int) -> None:
-            np.multiply(exps[lo:hi], scale[lo:hi], out=g[lo:hi])
-            g[np.arange(lo, hi), t[lo:hi]] -= per_example[lo:hi, 0]
-
-        parallel_ranges(rows_grad, t.size, *_row_blocks(exps.shape[1]))
-        return g.reshape(shape)
+        probs, targets, reduction = self.saved
+        one_hot = np.zeros_like(probs)
+        np.put_along_axis(one_hot, targets[..., None], 1, axis=-1)
+        per_example = _reduced_grad(grad, targets.shape, reduction)  # dL/d(loss of each)
+        return (probs - one_hot) * per_example[..., None]
 
 
-# Elements per block of rows: 1 MB of float32, which with its output stays in a 2 MB L2
-# cache, and few enough blocks that the half-dozen NumPy calls per block cost little (the
-# softmax + cross-entropy of a (256, 10000) batch: 5.2 ms with 64k-element blocks, 3.5 ms
-# with these, forward and backward on two threads).
-ROW_BLOCK = 1 << 18
-
-
-def _row_blocks(width: int) -> tuple[int, int]:
-    """Rows per block and the fewest rows worth threads, for row-wise work on (N, width)."""
-    # (builtins.max is shadowed in this module by the max op)
-    width = width or 1
-    return ROW_BLOCK // width or 1, PARALLEL_MIN // width or 1
+def check_cross_entropy(logits: np.ndarray, targets: Any, reduction: str) -> np.ndarray:
+    """The targets of :class:`CrossEntropy` as an array, checked against the logits."""
+    _check_reduction("cross_entropy", reduction)
+    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits must have a class axis; got a scalar")
+    num_classes = logits.shape[-1]
+    if targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"cross_entropy: targets of shape {targets.shape} do not match logits of shape "
+            f"{logits.shape}; expected targets of shape {logits.shape[:-1]}"
+        )
+    if targets.dtype.kind not in "iu":
+        raise TypeError(
+            f"cross_entropy: targets must be integer class ids; got dtype {targets.dtype}"
+        )
+    if targets.size and (targets.min() < 0 or targets.max() >= num_classes):
+        bad = targets.min() if targets.min() < 0 else targets.max()
+        raise ValueError(
+            f"cross_entropy: target {int(bad)} is out of range for {num_classes} classes"
+        )
+    return targets
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -822,7 +771,8 @@ def matmul(a: Any, b: Any) -> Tensor:
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     """x W^T + b for x (..., in), W (out, in), b (out,)."""
-    return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
+    op = backend.implementation(Linear)  # the fast version, unless use("reference")
+    return op.apply(x, weight) if bias is None else op.apply(x, weight, bias)
 
 
 def sum(a: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
@@ -870,7 +820,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 def embedding_bag(weight: Any, ids: Any, weights: Any, sparse: bool = False) -> Tensor:
     """Per row b, the sum over t of weights[b, t] * weight[ids[b, t]]; see :class:`EmbeddingBag`."""
-    return EmbeddingBag.apply(
+    return backend.implementation(EmbeddingBag).apply(
         weight, ids=np.asarray(ids), weights=np.asarray(weights), sparse=sparse
     )
 
@@ -910,7 +860,8 @@ def log_softmax(a: Any, axis: int = -1) -> Tensor:
 
 def cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
     """Cross-entropy of integer ``targets`` under softmax(``logits``); see :class:`CrossEntropy`."""
-    return CrossEntropy.apply(logits, targets=targets, reduction=reduction)
+    op = backend.implementation(CrossEntropy)  # the fast version, unless use("reference")
+    return op.apply(logits, targets=targets, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:

@@ -51,13 +51,14 @@ from typing import Any
 import numpy as np
 
 import ffnlp
-from ffnlp import distributed, kernels
+from ffnlp import backend, distributed
+from ffnlp.backend import kernels, process
+from ffnlp.backend.threads import set_num_threads
 from ffnlp.cli.classify import add_classify_commands
 from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, Formatter
 from ffnlp.cli.data import add_data_commands
 from ffnlp.cli.lm import add_lm_commands
 from ffnlp.cli.pictures import add_picture_commands
-from ffnlp.threads import set_num_threads
 from ffnlp.train import TrainingDiverged, TrainingInterrupted
 
 
@@ -95,6 +96,18 @@ def run_info(args: argparse.Namespace) -> int:
         print(f"numba   {version('numba')} (the optimizer update of large parameters, compiled)")
     else:
         print("numba   not used (pip install ffnlp[fast], or FFNLP_JIT is 0): NumPy updates")
+    print(f"ops     {backend.current()} (FFNLP_BACKEND=reference runs the plain ops)")
+    tuned = process.applied
+    if tuned is None:
+        print("process as it was: ffnlp.backend.tune_process() not called")
+    else:
+        late = (
+            " (NumPy was loaded first: for child processes)" if tuned.openblas_loaded_before else ""
+        )
+        print(
+            f"process OPENBLAS_THREAD_TIMEOUT={tuned.openblas_thread_timeout}{late}, "
+            f"freed arrays up to {tuned.freed_memory_kept >> 20} MB kept"
+        )
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -110,6 +123,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    if process.applied is None:
+        # Started some other way than ffnlp/__main__.py (a console script installed before
+        # it was the entry point, say): the malloc setting still counts here, OpenBLAS's
+        # thread timeout only in the processes this one starts.
+        process.tune_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

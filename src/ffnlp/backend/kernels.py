@@ -6,20 +6,22 @@ more than the arithmetic: Adam over the 5-million-weight output layer of a word 
 model is a dozen ufunc passes, each reading and writing the whole array, and it can take
 longer than the matrix products of the step. One compiled loop reads each weight, its
 gradient and its two moments once, updates all four and moves on: three to four times
-faster on one core, and it releases the GIL, so :func:`ffnlp.threads.parallel_blocks`
-spreads it over the cores. The pooled lookup (:class:`ffnlp.autograd.ops.EmbeddingBag`)
-adds each token's weighted row straight into its text's sum, where the NumPy form builds a
+faster on one core, and it releases the GIL, so :func:`ffnlp.backend.threads.parallel_blocks`
+spreads it over the cores. The pooled lookup (the fast version of
+:class:`ffnlp.autograd.ops.EmbeddingBag` in :mod:`ffnlp.backend.compiled`) adds each
+token's weighted row straight into its text's sum, where the NumPy form builds a
 mostly-zero matrix of weights per distinct row and text; so predicting with a large
 classifier also loads Numba (about half a second).
 
 Numba is optional (the ``fast`` extra). Without it, or with ``FFNLP_JIT=0`` in the
 environment, :data:`available` is False and the optimizers run their NumPy form, which is
 the reference the tests compare these loops with; the readable rule lives beside it in
-:mod:`ffnlp.optim`. The functions below are plain Python until the first large parameter
-(:func:`use_for`) has them compiled; the machine code is cached on disk, so only the first
-run on a machine pays the compilation (a few seconds), later runs about half a second to
-load it. If Numba is there but fails (too old for this NumPy, say), ffnlp warns once and
-runs the NumPy form.
+:mod:`ffnlp.optim`. ``ffnlp.backend.use("reference")`` turns the loops off too (see
+:mod:`ffnlp.backend`). The functions below are plain Python until the first large
+parameter (:func:`use_for`) has them compiled; the machine code is cached on disk, so only
+the first run on a machine pays the compilation (a few seconds), later runs about half a
+second to load it. If Numba is there but fails (too old for this NumPy, say), ffnlp warns
+once and runs the NumPy form.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ffnlp import backend
 
 # Loading Numba and the compiled loops costs about half a second per process (more the
 # first time on a machine, when they are compiled); the loop saves about 2-3 ns per element
@@ -58,6 +62,7 @@ def fits(array: Any) -> bool:
     return (
         available
         and bool(_compiled)
+        and backend.fast_paths_on()
         and array.flags.c_contiguous
         and array.dtype in (np.float32, np.float64)
     )
@@ -70,6 +75,7 @@ def use_for(array: Any) -> bool:
     NumPy, say), it warns once and ffnlp keeps to its NumPy forms."""
     if not (
         available
+        and backend.fast_paths_on()
         and array.size >= MIN_SIZE
         and array.flags.c_contiguous
         and array.dtype in (np.float32, np.float64)

@@ -114,7 +114,7 @@ def parallel_ranges(
     on all threads (on this one alone when ``size < min_size``).
 
     ``work`` must only touch its own range, and release the GIL to gain from the threads
-    (NumPy ufuncs and ffnlp's compiled loops do). The calling thread works too, and the
+    (NumPy ufuncs and the compiled loops of :mod:`ffnlp.backend.kernels` do). The calling thread works too, and the
     ranges are handed out one at a time to whichever thread is free: a thread slowed down
     by another process on its core (or by BLAS threads still spinning after a matrix
     product) takes fewer ranges instead of holding the others up. Which thread does a

@@ -1,0 +1,50 @@
+"""Ops as compiled loops (Numba): the fast :class:`EmbeddingBag` (registered in
+:data:`ffnlp.backend.FAST_PATHS`).
+
+It subclasses :class:`ffnlp.autograd.ops.EmbeddingBag` and computes the same sums (to
+rounding), which tests/backend/ checks forward and backward. For a table of at least
+:data:`ffnlp.backend.kernels.MIN_SIZE` weights, with Numba there and working, it makes one
+pass over the batch's tokens, adding each token's weighted row straight into its text's
+sum (and, backward, each text's gradient into the token's row), where the plain op builds
+a (U, B) matrix of summed weights, mostly zeros for a large vocabulary. Otherwise it runs
+the plain op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ffnlp.autograd import ops
+from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.backend import kernels
+
+
+class EmbeddingBag(ops.EmbeddingBag):
+    """:class:`ffnlp.autograd.ops.EmbeddingBag` as two compiled loops over the tokens."""
+
+    ran_compiled = False  # whether this node's forward ran the loop (its backward follows)
+
+    def forward(self, weight, ids, weights, sparse=False):
+        if not kernels.use_for(weight):
+            return super().forward(weight, ids, weights, sparse)
+        ids, weights = ops.check_embedding_bag(weight, ids, weights)
+        if not weights.size:
+            return super().forward(weight, ids, weights, sparse)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        weights = np.ascontiguousarray(weights)
+        out = np.empty((ids.shape[0], weight.shape[1]), dtype=weight.dtype)
+        kernels.compiled("bag_forward")(weight, ids, weights, out)
+        self.ran_compiled = True
+        self.saved = (weight.shape, sparse, ids, weights)
+        return out
+
+    def backward(self, grad):
+        if not self.ran_compiled:
+            return super().backward(grad)
+        shape, sparse, ids, weights = self.saved
+        unique, slots = np.unique(ids, return_inverse=True)
+        values = np.empty((len(unique), grad.shape[1]), dtype=grad.dtype)
+        grad = np.ascontiguousarray(grad)
+        kernels.compiled("bag_backward")(slots.reshape(ids.shape), weights, grad, values)
+        rows = RowSparseGrad(unique, values, shape)
+        return rows if sparse else rows.to_dense()
