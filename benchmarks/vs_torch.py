@@ -244,16 +244,20 @@ def _ffnlp_lm(cfg: dict[str, Any], sizes: dict[str, int], weights: dict[str, np.
 
 
 def _ffnlp_classifier(cfg: dict[str, Any], sizes: dict[str, int], weights):
-    from ffnlp.models.classifier import PooledClassifier, PooledClassifierConfig
+    try:
+        from ffnlp.models.classifier import DeepAveragingConfig, DeepAveragingNetwork
+    except ImportError:  # a checkout from before the classifier was split into parts
+        from ffnlp.models.classifier import PooledClassifier as DeepAveragingNetwork
+        from ffnlp.models.classifier import PooledClassifierConfig as DeepAveragingConfig
 
-    config = PooledClassifierConfig(
+    config = DeepAveragingConfig(
         vocab_size=sizes["rows"],
         num_classes=sizes["outputs"],
         embed_dim=cfg["embed_dim"],
         hidden_dims=(cfg["hidden_dim"],),
         activation="relu",
     )
-    model = PooledClassifier(config, rng=0)
+    model = DeepAveragingNetwork(config, rng=0)
     model.load_state_dict(
         {
             "embedding.weight": weights["embedding"],
