@@ -5,8 +5,9 @@ The optimizer update is the one place where NumPy's one-pass-per-operation model
 more than the arithmetic: Adam over the 5-million-weight output layer of a word language
 model is a dozen ufunc passes, each reading and writing the whole array, and it can take
 longer than the matrix products of the step. One compiled loop reads each weight, its
-gradient and its two moments once, updates all four and moves on: three to four times
-faster on one core, and it releases the GIL, so :func:`ffnlp.backend.threads.parallel_blocks`
+gradient and its two moments once, updates all four and moves on (faster on one core by
+the factor ``benchmarks/adam_update.py`` measures, 3.4x in its recorded run), and it
+releases the GIL, so :func:`ffnlp.backend.threads.parallel_blocks`
 spreads it over the cores. The pooled lookup (the fast version of
 :class:`ffnlp.autograd.ops.EmbeddingBag` in :mod:`ffnlp.backend.compiled`) adds each
 token's weighted row straight into its text's sum, where the NumPy form builds a
@@ -114,7 +115,7 @@ def _load() -> bool:
         available = False
         warnings.warn(
             f"ffnlp: the compiled loops are unavailable ({type(err).__name__}: {err}); "
-            "using the NumPy form, about three times slower (see docs/performance.md)",
+            "using the NumPy form, slower (benchmarks/results/adam_update.md measures both)",
             RuntimeWarning,
             stacklevel=3,
         )
