@@ -85,7 +85,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         "--features",
         choices=("embeddings", "lexicon"),
         default="embeddings",
-        help="pooled word embeddings, or the chapter's six hand-built lexicon features",
+        help="embeddings: TextClassifier (pooled embeddings of the words and feature rows); lexicon: LexiconClassifier (the chapter's six hand-built lexicon features)",
     )
     g.add_argument(
         "--lexicon",
@@ -157,7 +157,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--wide",
         action="store_true",
-        help="train a linear model of the naive-Bayes-weighted words and bigrams beside the network, in the same pass, and average their probabilities (needs --nb-features)",
+        help="train a linear model of the naive-Bayes-weighted rows (words, bigrams, ...) beside the network, which then pools the words alone, in the same pass, and average their probabilities",
     )
     g.add_argument(
         "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
