@@ -252,8 +252,13 @@ class Linear(Function):
         gw = (g2.T @ x.reshape(-1, x.shape[-1])) if self.needs_grad[1] else None
         if len(self.needs_grad) == 2:
             return gx, gw
-        gb = g2.sum(axis=0) if self.needs_grad[2] else None
+        gb = self.bias_grad(g2) if self.needs_grad[2] else None
         return gx, gw, gb
+
+    @staticmethod
+    def bias_grad(g2):
+        """dL/db: the upstream gradient (M, out) summed over the batch."""
+        return g2.sum(axis=0)
 
 
 # ---------------------------------------------------------------------------- reductions
