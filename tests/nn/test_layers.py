@@ -355,3 +355,21 @@ def test_embedding_from_pretrained_can_be_frozen():
     emb = nn.Embedding.from_pretrained(vectors, freeze=True)
     np.testing.assert_array_equal(emb(np.array([2])).data, [[4, 5]])
     assert not emb.weight.requires_grad and emb.num_parameters(trainable_only=True) == 0
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_mlp_with_its_last_layer_activated_is_the_language_model_s_hidden_stack(dropout):
+    """``activate_last``: every layer, the last too, is Linear, activation (and dropout),
+    numbered as the language model's hidden layers always were (hidden.0, hidden.2/3, ...)."""
+    net = nn.MLP([6, 5, 4], activation="relu", dropout=dropout, rng=0, activate_last=True)
+    kinds = [type(m).__name__ for m in net]
+    per_layer = ["Linear", "ReLU", *(["Dropout"] if dropout else [])]
+    assert kinds == per_layer * 2
+    shapes = nn.MLP.parameter_shapes([6, 5, 4], dropout, prefix="h.", activate_last=True)
+    assert shapes == {f"h.{k}": p.shape for k, p in net.named_parameters()}
+    net.eval()
+    x = Tensor(np.random.default_rng(1).standard_normal((3, 6)).astype(np.float32))
+    assert (net(x).data >= 0).all()  # a ReLU after the last layer
+    plain = nn.MLP([6, 5, 4], activation="relu", dropout=dropout, rng=0)
+    plain.eval()
+    np.testing.assert_array_equal(net(x).data, np.maximum(plain(x).data, 0))

@@ -30,7 +30,7 @@ from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
 from ffnlp.checks import check_choice, check_int, check_probability, check_real
 from ffnlp.models.lm_text import TextLM
-from ffnlp.nn import ACTIVATIONS, Dropout, Embedding, Linear, Module, Parameter, Sequential
+from ffnlp.nn import ACTIVATIONS, MLP, Dropout, Embedding, Linear, Module, Parameter, Sequential
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
 from ffnlp.text.ngrams import LAYOUTS, context_windows
@@ -180,18 +180,14 @@ class FeedforwardLM(Module, TextLM):
         if config.freeze_embeddings:
             self.embedding.weight.requires_grad_(False)
         self.input_dropout = Dropout(config.dropout, rng=rng)
-        init_name = "he" if config.activation == "relu" else "xavier"
-        layers: list[Module] = []
-        width = N * D
-        for size in config.hidden_dims:
-            layers += [
-                Linear(width, size, init=init_name, rng=rng),
-                ACTIVATIONS[config.activation](),
-            ]
-            if config.dropout > 0:
-                layers.append(Dropout(config.dropout, rng=rng))
-            width = size
-        self.hidden = Sequential(*layers)
+        # The hidden layers: an MLP whose every layer, the last too, is activated.
+        sizes = [N * D, *config.hidden_dims]
+        self.hidden = (
+            MLP(sizes, config.activation, config.dropout, rng=rng, activate_last=True)
+            if config.hidden_dims
+            else Sequential()
+        )
+        width = sizes[-1]  # H, or N*D with no hidden layer
         if config.output == "adaptive":
             self.output = AdaptiveSoftmax(width, V, config.cutoffs, config.div_value, rng=rng)
         elif config.tie_embeddings:
@@ -207,14 +203,12 @@ class FeedforwardLM(Module, TextLM):
         it (to check a file before trusting its sizes)."""
         V, N, D = config.vocab_size, config.context_size, config.embed_dim
         shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, D)}
-        width, index = N * D, 0
-        for size in config.hidden_dims:
-            shapes[f"hidden.{index}.weight"], shapes[f"hidden.{index}.bias"] = (
-                (size, width),
-                (size,),
+        sizes = [N * D, *config.hidden_dims]
+        if config.hidden_dims:
+            shapes.update(
+                MLP.parameter_shapes(sizes, config.dropout, prefix="hidden.", activate_last=True)
             )
-            index += 3 if config.dropout > 0 else 2
-            width = size
+        width = sizes[-1]
         if config.output == "adaptive":
             shapes.update(
                 AdaptiveSoftmax.parameter_shapes(

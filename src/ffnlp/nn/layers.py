@@ -231,6 +231,9 @@ class MLP(Sequential):
         bias_as_input: fold biases into weights (see :class:`Linear`).
         init: weight initialiser; by default He for ReLU, Xavier otherwise.
         rng: seed or Generator.
+        activate_last: the last layer too is followed by the activation (and dropout):
+            hidden layers only, whose output feeds another layer (the language model's
+            output layer), not scores.
 
     >>> net = MLP([2, 2, 1], activation="relu", rng=0)
     >>> [name for name, _ in net.named_parameters()]
@@ -246,6 +249,7 @@ class MLP(Sequential):
         init: str | None = None,
         rng: nn_init.RngLike = None,
         dtype: Any = np.float32,
+        activate_last: bool = False,
     ) -> None:
         sizes = list(sizes)
         if len(sizes) < 2:
@@ -263,7 +267,7 @@ class MLP(Sequential):
                     n_in, n_out, bias_as_input=bias_as_input, init=init_name, rng=rng, dtype=dtype
                 )
             )
-            if i < len(sizes) - 2:
+            if i < len(sizes) - 2 or activate_last:
                 layers.append(ACTIVATIONS[activation]())
                 if dropout > 0:
                     layers.append(Dropout(dropout, rng=rng))
@@ -273,7 +277,7 @@ class MLP(Sequential):
 
     @staticmethod
     def parameter_shapes(
-        sizes: Sequence[int], dropout: float = 0.0, prefix: str = ""
+        sizes: Sequence[int], dropout: float = 0.0, prefix: str = "", activate_last: bool = False
     ) -> dict[str, tuple[int, ...]]:
         """The names and shapes of the parameters ``MLP(sizes, dropout=dropout)`` has
         (``prefix`` + "0.weight", ...), without building it: a file can be checked against
@@ -283,7 +287,8 @@ class MLP(Sequential):
         for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             shapes[f"{prefix}{index}.weight"] = (n_out, n_in)
             shapes[f"{prefix}{index}.bias"] = (n_out,)
-            index += 1 if i == len(sizes) - 2 else (3 if dropout > 0 else 2)
+            last = i == len(sizes) - 2 and not activate_last
+            index += 1 if last else (3 if dropout > 0 else 2)
         return shapes
 
 
