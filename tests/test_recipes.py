@@ -103,9 +103,16 @@ def test_flags_given_beside_a_recipe_override_it_even_at_their_default(tmp_path)
     params = model.estimator_.get_params()
     assert params["epochs"] == 10 and params["dropout"] == 0.1
     assert params["pooling"] == "nb"  # the rest still comes from the recipe
-    # Any feature flag replaces the recipe's features; --contrast-words '' drops its words.
+    # A feature flag replaces or adds its own kind; --contrast-words '' drops the words.
     model = _trained(tmp_path, "--recipe", "mr", "--word-shapes", "--contrast-words", "")
-    assert type(model) is TextClassifier and model.features == [WordShapes()]
+    assert type(model) is TextClassifier
+    assert model.features == [Bigrams(buckets=0), WordShapes()]
+    model = _trained(tmp_path, "--recipe", "mr", "--buckets", "64")  # the recipe's bigrams
+    assert model.estimator_.features == [Bigrams(buckets=64)]
+    model = _trained(tmp_path, "--recipe", "trec", "--prefix-pairs", "0", "--prefix-ngrams", "2")
+    assert model.features == [Bigrams(buckets=0), Openings(2), WordShapes()]
+    model = _trained(tmp_path, "--recipe", "default", "--bigrams")  # a recipe without any
+    assert model.features == [Bigrams(buckets=0)]
 
 
 def test_classify_cv_takes_a_recipe(tmp_path, capsys, monkeypatch):

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,8 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="NAME|PATH",
         help=f"start from a named recipe ({', '.join(recipe_names())}) or a recipe file "
-        "(TOML); the flags given beside it override its settings",
+        "(TOML); the flags given beside it override its settings (a feature flag replaces "
+        "or adds its own kind of feature, 0 removes it)",
     )
     g = p.add_argument_group("model")
     g.add_argument(
@@ -119,7 +121,9 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="drop each word with this probability during training (Iyyer et al. 2015)",
     )
     g.add_argument(
-        "--bigrams", action="store_true", help="add hashed word bigrams (the fastText trick)"
+        "--bigrams",
+        action="store_true",
+        help="add word bigrams (the fastText trick): one row per bigram seen --min-count times, or hashed into --buckets rows",
     )
     g.add_argument(
         "--buckets",
@@ -225,22 +229,27 @@ def _flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def _features(args: argparse.Namespace) -> list[Any]:
-    """The feature objects the feature flags ask for, in the order rows are laid out."""
+def _features(args: argparse.Namespace, base: Sequence[Any] = ()) -> list[Any]:
+    """The feature objects: ``base`` (a recipe's), each kind the feature flags name
+    replaced, added or (with 0) removed; rows are laid out in the list's order."""
     from ffnlp.text.row_features import Bigrams, OpeningPairs, Openings, WordShapes
 
-    features: list[Any] = []
-    if args.bigrams:
-        features.append(Bigrams(buckets=args.buckets))
-    elif "buckets" in getattr(args, GIVEN, ()):
-        raise ValueError("--buckets sizes the bigram table: give it with --bigrams")
-    if args.prefix_ngrams:
-        features.append(Openings(args.prefix_ngrams))
-    if args.prefix_pairs:
-        features.append(OpeningPairs(args.prefix_pairs))
+    given = getattr(args, GIVEN, frozenset())
+    features = {f.kind: f for f in base}
+    if args.bigrams or "buckets" in given:
+        if not args.bigrams and "bigrams" not in features:
+            raise ValueError("--buckets sizes the bigram table: give it with --bigrams")
+        keep = "bigrams" in features and "buckets" not in given
+        features["bigrams"] = features["bigrams"] if keep else Bigrams(buckets=args.buckets)
+    for flag, cls in (("prefix_ngrams", Openings), ("prefix_pairs", OpeningPairs)):
+        n = getattr(args, flag)
+        if n:
+            features[cls.kind] = cls(n)
+        elif flag in given:  # 0: none of them
+            features.pop(cls.kind, None)
     if args.word_shapes:
-        features.append(WordShapes())
-    return features
+        features["word-shapes"] = WordShapes()
+    return list(features.values())
 
 
 def _with_recipe(
@@ -257,11 +266,11 @@ def _with_recipe(
             raise ValueError(
                 f"recipe {args.recipe!r}: {key!r} cannot be set in a recipe (use the flag)"
             )
-        if key == "features":
-            if not given & set(_FEATURE_FLAGS):
-                params[key] = value
-        elif _PARAMETER_FLAGS.get(key, key) not in given:
+        if key == "features":  # below: the flags' kinds laid over these
+            continue
+        if _PARAMETER_FLAGS.get(key, key) not in given:
             params[key] = value
+    params["features"] = _features(args, recipe.params.get("features", ()))
     return params, words if "contrast_words" in given else recipe.contrast_words
 
 
@@ -389,7 +398,8 @@ def _classifier(args: argparse.Namespace) -> Any:
             lexicon_size=args.lexicon_size,
             tokenizer=args.tokenizer,
             lowercase=args.lowercase,
-            hidden_dims=tuple(args.hidden) or (16,),
+            # --hidden with no sizes: logistic regression on the six features
+            hidden_dims=tuple(args.hidden) if "hidden" in given else (16,),
             activation=args.activation,
             dropout=args.dropout,
             **training,
@@ -403,7 +413,7 @@ def _classifier(args: argparse.Namespace) -> Any:
                 "classifier on embeddings: leave it out"
             )
         params = dict(
-            features=_features(args),
+            features=[] if args.recipe else _features(args),  # with a recipe: _with_recipe
             embed_dim=args.embed_dim,
             pooling=args.pooling,
             hidden_dims=tuple(args.hidden),

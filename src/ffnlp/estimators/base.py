@@ -89,8 +89,10 @@ class TextPredictions:
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        """Read any text classifier's model file (the file says which estimator it is);
-        refused when it holds another kind than this class."""
+        """Read any text classifier's model file: the file says which estimator it holds
+        (``TextClassifier.load`` and ``ContrastClauses.load`` return whichever it is, a
+        file with contrast words as ``ContrastClauses``); ``LexiconClassifier.load``
+        refuses any other kind."""
         from ffnlp.estimators.files import load_classifier
 
         model = load_classifier(path)
@@ -227,7 +229,11 @@ def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:
 
 def read_classes(meta: dict[str, Any]) -> np.ndarray:
     """The classes a model file holds, as the labels' own type (JSON keeps strings)."""
-    classes = meta["classes"]
-    if meta.get("label_type") in ("i", "u"):
+    classes, kind = meta["classes"], meta.get("label_type")
+    if kind in ("i", "u"):
         return np.array([int(c) for c in classes])
+    if kind == "f":
+        return np.array([float(c) for c in classes])
+    if kind == "b":
+        return np.array([c == "True" for c in classes])
     return np.array(classes)

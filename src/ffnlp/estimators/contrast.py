@@ -28,7 +28,7 @@ def check_contrast_words(words: Any) -> tuple[str, ...]:
         or not all(isinstance(w, str) and w.split() == [w] for w in words)
     ):
         raise ValueError(
-            f"contrast_words must be a list of single words, such as ['but']; got {words!r}"
+            f"the contrast words must be a list of single words, such as ['but']; got {words!r}"
         )
     return tuple(str(w) for w in words)
 
@@ -63,17 +63,23 @@ class ContrastClauses(TextPredictions, ClassifierBase, EstimatorBase):
         words = check_contrast_words(self.words)
         if words and tokenizer_mode == "char":
             raise ValueError(
-                "contrast_words are matched against whole tokens, and tokenizer='char' makes "
+                "contrast words are matched against whole tokens, and tokenizer='char' makes "
                 "every character a token: use tokenizer 'whitespace' or 'regex'"
             )
         return words
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> ContrastClauses:
-        """Fit a copy of ``estimator`` (so the one given stays unfitted); returns self."""
+        """Fit a copy of ``estimator`` (so the one given stays unfitted); returns self.
+
+        ``fit_params`` go to the classifier's own ``fit``: its log's held-out loss and
+        accuracy (``eval_set``) are the classifier's, without the contrast words, which
+        act at prediction only."""
         if self.estimator is None:
             raise ValueError("ContrastClauses needs an estimator to wrap")
         self._checked_words(getattr(self.estimator, "tokenizer", None))
-        fitted = type(self.estimator)(**self.estimator.get_params()).fit(X, y, **fit_params)
+        fitted = type(self.estimator)(**self.estimator.get_params(deep=False)).fit(
+            X, y, **fit_params
+        )
         self.estimator_, self.classes_ = fitted, fitted.classes_
         return self
 
@@ -87,10 +93,23 @@ class ContrastClauses(TextPredictions, ClassifierBase, EstimatorBase):
         check_fitted(self)
         texts = texts_of(X)
         probs = self.estimator_.predict_proba(texts)
-        words = self._checked_words(self.estimator_.tokenizer_.mode)
+        tokens = self.tokenizer_.many(texts) if self.words else []
+        return self._with_clauses(tokens, probs, batch_size)
+
+    def proba_of_tokens(
+        self, tokens: Sequence[Sequence[str]], batch_size: int = 1024
+    ) -> np.ndarray:
+        """:meth:`predict_proba` of texts already tokenized (by ``tokenizer_``)."""
+        check_fitted(self)
+        probs = self.estimator_.proba_of_tokens(tokens, batch_size)
+        return self._with_clauses(tokens, probs, batch_size)
+
+    def _with_clauses(
+        self, tokens: Sequence[Sequence[str]], probs: np.ndarray, batch_size: int
+    ) -> np.ndarray:
+        words = self._checked_words(self.tokenizer_.mode)
         if not words:
             return probs
-        tokens = self.estimator_.tokenizer_.many(texts)
         found = [(i, contrast_clause(t, words)) for i, t in enumerate(tokens)]
         found = [(i, clause) for i, clause in found if clause is not None]
         if found:

@@ -113,7 +113,10 @@ def upgrade_layout_1(
     config = dict(meta["config"])
     wide = bool(config.get("wide", False))
     params["features"] = features
-    params["nb_features"] = bool(old.get("nb_features")) and not wide  # wide: the tower's
+    # With wide, the old tower had the NB scores and the network pooled the words alone:
+    # today's wide says both, so neither setting is asked of the network.
+    params["nb_features"] = bool(old.get("nb_features")) and not wide
+    params["pool_words_only"] = bool(old.get("pool_words_only")) and not wide
     deep = {
         "vocab_size": config["vocab_size"],
         "num_classes": config["num_classes"],

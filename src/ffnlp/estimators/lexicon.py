@@ -170,7 +170,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
 
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_fitted(self)
-        params = {k: v for k, v in self.get_params().items() if k != "lexicon"}
+        params = self.get_params()  # a lexicon given is kept, so a refit uses it too
         params["hidden_dims"] = list(params["hidden_dims"])
         meta = {
             "estimator": type(self).__name__,

@@ -206,7 +206,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         labels = classes.tolist()
         found: dict[int, float] = {}
         for key, value in weight.items():
-            check_real(f"class_weight[{key!r}]", value, allow_inf=True)
+            check_real(f"class_weight[{key!r}]", value, minimum=0)
             # A label as given, or as a model file writes it (JSON keys are strings).
             match = [i for i, label in enumerate(labels) if key == label] or [
                 i for i, label in enumerate(labels) if str(key) == str(label)
@@ -257,6 +257,11 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         class_weights = self._class_weights(classes, targets)
         tokenizer = Tokenizer(self.tokenizer, self.lowercase)
         tokens = _tokens(tokenizer, texts)
+        if eval_set is not None:  # refused now, not after the first epoch
+            try:
+                _tokens(tokenizer, texts_of(eval_set[0]))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"eval_set: {err}") from None
         vocab = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
         encoder = TextRows(vocab, features, self.unknown_words)
         every_word_kept = self.min_count <= 1 and self.max_vocab is None
@@ -411,17 +416,17 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
                 raise ValueError(f"{str(path)!r}: {err}") from None
         encoder = TextRows(vocab, features, est.unknown_words)
         model = _network_from(path, meta["network"], arrays)
-        config = _members(model)[0].config
-        if config.vocab_size != len(vocab) or config.num_classes != len(classes):
-            raise ValueError(
-                f"{str(path)!r}: the configuration does not match the vocabulary "
-                f"({len(vocab)} words) and labels ({len(classes)})"
-            )
-        if encoder.extra_rows != config.extra_rows:
-            raise ValueError(
-                f"{str(path)!r}: the feature tables make {encoder.extra_rows} rows, the "
-                f"configuration {config.extra_rows}"
-            )
+        for config in (m.config for m in _members(model)):
+            if config.vocab_size != len(vocab) or config.num_classes != len(classes):
+                raise ValueError(
+                    f"{str(path)!r}: the configuration does not match the vocabulary "
+                    f"({len(vocab)} words) and labels ({len(classes)})"
+                )
+            if encoder.extra_rows != config.extra_rows:
+                raise ValueError(
+                    f"{str(path)!r}: the feature tables make {encoder.extra_rows} rows, the "
+                    f"configuration {config.extra_rows}"
+                )
         est._set_fitted(_Fitted(classes, Tokenizer(est.tokenizer, est.lowercase), encoder, model))
         return est
 
