@@ -169,6 +169,17 @@ def texts_of(X: Any) -> list[str]:
     return texts
 
 
+def tokens_of(tokenizer: Any, texts: Sequence[str]) -> list[list[str]]:
+    """``texts`` tokenized, refused when one has no token (every text needs a word)."""
+    tokens = tokenizer.many(texts)
+    empty = [i for i, t in enumerate(tokens) if not t]
+    if empty:
+        raise ValueError(
+            f"text {empty[0]} is empty (no tokens); every text needs at least one word"
+        )
+    return tokens
+
+
 def labels_of(y: Any, n: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n:

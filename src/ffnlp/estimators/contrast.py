@@ -14,6 +14,7 @@ from ffnlp.estimators.base import (
     TextPredictions,
     check_fitted,
     texts_of,
+    tokens_of,
 )
 from ffnlp.text.features import contrast_clause
 
@@ -91,10 +92,7 @@ class ContrastClauses(TextPredictions, ClassifierBase, EstimatorBase):
         """The wrapped classifier's probabilities, each text with a clause after a contrast
         word scored as the mean of the whole text's and the clause's."""
         check_fitted(self)
-        texts = texts_of(X)
-        probs = self.estimator_.predict_proba(texts)
-        tokens = self.tokenizer_.many(texts) if self.words else []
-        return self._with_clauses(tokens, probs, batch_size)
+        return self.proba_of_tokens(tokens_of(self.tokenizer_, texts_of(X)), batch_size)
 
     def proba_of_tokens(
         self, tokens: Sequence[Sequence[str]], batch_size: int = 1024

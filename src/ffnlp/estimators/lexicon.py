@@ -20,6 +20,7 @@ from ffnlp.estimators.base import (
     labels_of,
     read_classes,
     texts_of,
+    tokens_of,
 )
 from ffnlp.estimators.feedforward import FeedforwardClassifier
 from ffnlp.nn import MLP
@@ -85,13 +86,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         self.verbose = verbose
 
     def _features(self, tokenizer: Tokenizer, texts: Sequence[str], lexicon: dict) -> np.ndarray:
-        tokens = tokenizer.many(texts)
-        empty = [i for i, t in enumerate(tokens) if not t]
-        if empty:
-            raise ValueError(
-                f"text {empty[0]} is empty (no tokens); every text needs at least one word"
-            )
-        return lexicon_features(tokens, lexicon).astype(np.float64)
+        return lexicon_features(tokens_of(tokenizer, texts), lexicon).astype(np.float64)
 
     def fit(
         self,

@@ -28,6 +28,7 @@ from ffnlp.estimators.base import (
     read_classes,
     softmax_rows,
     texts_of,
+    tokens_of,
     train_config,
 )
 from ffnlp.models.classifier import (
@@ -256,10 +257,11 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         classes, targets = classes_of(y)
         class_weights = self._class_weights(classes, targets)
         tokenizer = Tokenizer(self.tokenizer, self.lowercase)
-        tokens = _tokens(tokenizer, texts)
+        tokens = tokens_of(tokenizer, texts)
+        eval_tokens = None
         if eval_set is not None:  # refused now, not after the first epoch
             try:
-                _tokens(tokenizer, texts_of(eval_set[0]))
+                eval_tokens = tokens_of(tokenizer, texts_of(eval_set[0]))
             except (TypeError, ValueError) as err:
                 raise type(err)(f"eval_set: {err}") from None
         vocab = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
@@ -283,7 +285,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         valid = None
         if training.lr_schedule == "plateau":  # the held-out loss steers the rate
             valid = TextDataset.from_ragged(
-                *encoder.rows(_tokens(tokenizer, texts_of(eval_set[0]))),
+                *encoder.rows(eval_tokens),
                 held_out_targets(classes, eval_set[1]),
             )
         fit(
@@ -441,7 +443,7 @@ class _Fitted:
         self.classes, self.tokenizer, self.encoder, self.model = classes, tokenizer, encoder, model
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
-        return self.proba_of_tokens(_tokens(self.tokenizer, texts_of(X)), batch_size)
+        return self.proba_of_tokens(tokens_of(self.tokenizer, texts_of(X)), batch_size)
 
     def proba_of_tokens(self, tokens: Sequence[Sequence[str]], batch_size: int) -> np.ndarray:
         data = TextDataset.from_ragged(*self.encoder.rows(tokens))
@@ -453,16 +455,6 @@ class _Fitted:
                 logits, _ = self.model(data.batch(idx)[0])
                 out[start : start + len(idx)] = softmax_rows(logits.data.astype(np.float64))
         return out
-
-
-def _tokens(tokenizer: Tokenizer, texts: Sequence[str]) -> list[list[str]]:
-    tokens = tokenizer.many(texts)
-    empty = [i for i, t in enumerate(tokens) if not t]
-    if empty:
-        raise ValueError(
-            f"text {empty[0]} is empty (no tokens); every text needs at least one word"
-        )
-    return tokens
 
 
 def _members(model: Module) -> list[Module]:
