@@ -225,7 +225,7 @@ def test_interrupted_and_resumed_classifier_equals_an_uninterrupted_run(
         make = LexiconClassifier
     else:
         make, settings["embed_dim"] = TextClassifier, 8
-    reference = make(**settings).fit(texts, labels)
+    reference = make.from_settings(**settings).fit(texts, labels)
 
     import ffnlp.train
 
@@ -241,9 +241,9 @@ def test_interrupted_and_resumed_classifier_equals_an_uninterrupted_run(
 
     monkeypatch.setattr(ffnlp.train.optim.Optimizer, "step", crash_at_step_17)
     with pytest.raises(_Interrupt):
-        make(**settings).fit(texts, labels, checkpoint=path, checkpoint_every=3)
+        make.from_settings(**settings).fit(texts, labels, checkpoint=path, checkpoint_every=3)
     monkeypatch.setattr(ffnlp.train.optim.Optimizer, "step", original)
-    resumed = make(**settings).fit(texts, labels, checkpoint=path, resume=True)
+    resumed = make.from_settings(**settings).fit(texts, labels, checkpoint=path, resume=True)
     if make is LexiconClassifier:
         _assert_same_weights(resumed.network_.network_, reference.network_.network_)
     else:
@@ -337,16 +337,18 @@ def test_a_checkpoint_from_before_a_new_model_setting_resumes_with_its_default(t
     texts, labels = POS * 3 + NEG, ["pos"] * 18 + ["neg"] * 6
     params = {"embed_dim": 8, "epochs": 2, "batch_size": 4}
     path = tmp_path / "clf.ckpt"
-    TextClassifier(**params).fit(texts, labels, checkpoint=path, checkpoint_every=3)
+    TextClassifier.from_settings(**params).fit(texts, labels, checkpoint=path, checkpoint_every=3)
     meta, arrays = io.load_archive(path, kind=ckpt.KIND)
     del meta["identity"]["model settings"]["class_weights"]  # as written before it existed
     del meta["identity"]["model defaults"]
     meta = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "checksum")}
     old = tmp_path / "old.ckpt"
     io.save_archive(old, ckpt.KIND, meta, arrays)
-    TextClassifier(**{**params, "epochs": 3}).fit(texts, labels, checkpoint=old, resume=True)
+    TextClassifier.from_settings(**{**params, "epochs": 3}).fit(
+        texts, labels, checkpoint=old, resume=True
+    )
     with pytest.raises(ValueError, match=r"class_weights: \[\] then, \[2.0, 0.6666"):
-        TextClassifier(**{**params, "epochs": 3}, class_weight="balanced").fit(
+        TextClassifier.from_settings(**{**params, "epochs": 3}, class_weight="balanced").fit(
             texts, labels, checkpoint=old, resume=True
         )
 
@@ -361,7 +363,7 @@ def test_a_classifier_checkpoint_from_before_the_parts_is_refused_naming_why(tmp
     before = path.read_bytes()
     texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
     labels = ["pos", "neg", "pos", "neg"] * 5
-    model = TextClassifier(embed_dim=4, epochs=3, batch_size=4)
+    model = TextClassifier.from_settings(embed_dim=4, epochs=3, batch_size=4)
     with pytest.raises(ValueError, match="written by an earlier ffnlp, before the classifier"):
         model.fit(texts, labels, checkpoint=path, resume=True)
     assert path.read_bytes() == before and not hasattr(model, "classes_")

@@ -116,11 +116,11 @@ def test_cross_validation(data, capsys):
     # The same folds and the same model, fitted and scored through the library.
     tmp = train.parent
     assert main(["classify", "train", str(train), "--out", str(tmp / "m.npz"), *FAST]) == 0
-    params = TextClassifier.load(tmp / "m.npz").get_params()
+    params = TextClassifier.load(tmp / "m.npz").flat_settings()
     texts, labels = _read(train)
     expected = []
     for train_idx, test_idx in stratified_kfold(labels, 3, seed=0):
-        model = TextClassifier(**params).fit(
+        model = TextClassifier.from_settings(**params).fit(
             [texts[i] for i in train_idx], [labels[i] for i in train_idx]
         )
         expected.append(model.score([texts[i] for i in test_idx], [labels[i] for i in test_idx]))
@@ -213,7 +213,7 @@ def test_one_file_per_class_with_an_encoding(tmp_path, capsys):
         (
             "__label__pos fine\n__label__neg bad\n",
             ["--word-dropout", "1"],
-            "word_dropout must be a number in [0, 1); got 1.0",
+            "--word-dropout must be a number in [0, 1); got 1.0",
         ),
     ],
 )
@@ -282,7 +282,7 @@ def test_train_wide_with_the_prefix_backoff_contrast_words_and_class_weights(tmp
     wrapper = TextClassifier.load(out)
     assert wrapper.words == ("but", "yet")
     model = wrapper.estimator_
-    assert model.wide and model.unknown_words == "prefix" and model.class_weight == "balanced"
+    assert model.wide and model.text.unknown_words == "prefix" and model.class_weight == "balanced"
     kinds = [type(m).__name__ for m in model.model_.members]
     assert kinds == ["DeepAveragingNetwork", "NaiveBayesLinear"]
     assert model.classes_.tolist() == ["neg", "pos"]
@@ -344,7 +344,7 @@ def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys)
 
     model = TextClassifier.load(tmp / "m.npz")
     assert model.features == [Openings(2), OpeningPairs(2), WordShapes()]
-    assert model.lr_schedule == "linear"
+    assert model.training.lr_schedule == "linear"
     assert len(model.features_[1].table_) > 0 and model.features_[2].table_
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])

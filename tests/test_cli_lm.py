@@ -258,7 +258,7 @@ def _assert_clean_failure(code, err, message):
         (
             lambda tmp: _write(tmp / "ok.txt", b"a b c d\n"),
             ["--hidden", "0"],
-            "hidden_dims[0] must be a positive integer; got 0",
+            "--hidden[0] must be a positive integer; got 0",
         ),
     ],
 )

@@ -207,7 +207,7 @@ CASES = [
         lambda t, m: _clf_train(
             t, str(m / "labelled.ft"), "--recipe", _write(t / "r.toml", "[classifier]\nepoch = 3\n")
         ),
-        "'epoch' is not a TextClassifier parameter (did you mean 'epochs'?)",
+        "'epoch' is not a TextClassifier setting (did you mean 'epochs'?)",
     ),
     Case(
         "empty-vocabulary",
@@ -275,22 +275,22 @@ CASES = [
     Case(
         "negative-batch-size",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--batch-size", "-1"),
-        "batch-size must be a positive integer; got -1",
+        "--batch-size must be a positive integer; got -1",
     ),
     Case(
         "zero-embed-dim",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--embed-dim", "0"),
-        "embed_dim must be a positive integer; got 0",
+        "--embed-dim must be a positive integer; got 0",
     ),
     Case(
         "zero-hidden-size",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--hidden", "0"),
-        "hidden_dims[0] must be a positive integer; got 0",
+        "--hidden[0] must be a positive integer; got 0",
     ),
     Case(
         "zero-context-size",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--context-size", "0"),
-        "context_size must be a positive integer; got 0",
+        "--context-size must be a positive integer; got 0",
     ),
     Case(
         "zero-learning-rate",
@@ -454,7 +454,7 @@ def _lm():
 
 def _fitted_classifier():
     X = np.array([[0.0, 1.0], [1.0, 0.0]] * 4)
-    return FeedforwardClassifier(hidden_dims=(4,), epochs=1).fit(X, [0, 1] * 4)
+    return FeedforwardClassifier.from_settings(hidden_dims=(4,), epochs=1).fit(X, [0, 1] * 4)
 
 
 API_CASES = {

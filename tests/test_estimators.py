@@ -21,6 +21,7 @@ from ffnlp.estimators import (
     TextClassifier,
     WordShapes,
 )
+from ffnlp.models.classifier import DeepAveraging
 
 POS = [
     "a great film",
@@ -48,13 +49,13 @@ def test_feedforward_classifier_passes_sklearn_check_estimator():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        check_estimator(FeedforwardClassifier(hidden_dims=(16,), epochs=50, lr=0.01))
+        check_estimator(FeedforwardClassifier.from_settings(hidden_dims=(16,), epochs=50, lr=0.01))
 
 
 def test_feedforward_classifier_learns_xor_and_follows_conventions():
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 10)
     y = np.array(["no", "yes", "yes", "no"] * 10)
-    model = FeedforwardClassifier(hidden_dims=(8,), epochs=300, lr=0.02)
+    model = FeedforwardClassifier.from_settings(hidden_dims=(8,), epochs=300, lr=0.02)
     assert model.fit(X, y) is model
     assert model.score(X, y) == 1.0
     assert model.classes_.tolist() == ["no", "yes"]
@@ -108,14 +109,14 @@ B0, B32 = [Bigrams(buckets=0)], [Bigrams(buckets=32)]
     ],
 )
 def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
-    model = TextClassifier(**{"embed_dim": 16, "epochs": 40, "lr": 0.02, **params})
+    model = TextClassifier.from_settings(**{"embed_dim": 16, "epochs": 40, "lr": 0.02, **params})
     model.fit(TEXTS, LABELS)
     assert model.score(TEXTS, LABELS) == 1.0
     assert model.predict(["great warm fun", "dull awful flat"]).tolist() == ["pos", "neg"]
     model.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
     assert type(again) is TextClassifier
-    assert again.get_params() == {**model.get_params(), "features": list(model.features)}
+    assert again.flat_settings() == {**model.flat_settings(), "features": list(model.features)}
     np.testing.assert_array_equal(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
     top = again.predict_top(["a great film"], k=2)[0]
     assert [label for label, _ in top] == ["pos", "neg"] and top[0][1] > top[1][1]
@@ -124,46 +125,72 @@ def test_text_classifier_learns_a_small_sentiment_task(params, tmp_path):
 
 def test_the_feature_objects_given_are_never_fitted():
     features = [Bigrams(buckets=0), WordShapes()]
-    model = TextClassifier(features=features, embed_dim=4, epochs=1).fit(TEXTS, LABELS)
+    model = TextClassifier.from_settings(features=features, embed_dim=4, epochs=1).fit(
+        TEXTS, LABELS
+    )
     assert not hasattr(features[0], "table_") and not hasattr(features[1], "table_")
     assert model.features_[0] is not features[0] and len(model.features_[0].table_) > 0
 
 
 def test_lexicon_classifier_learns_and_round_trips(tmp_path):
-    model = LexiconClassifier(hidden_dims=(8,), epochs=40, lr=0.02).fit(TEXTS, LABELS)
+    model = LexiconClassifier.from_settings(hidden_dims=(8,), epochs=40, lr=0.02).fit(TEXTS, LABELS)
     assert model.score(TEXTS, LABELS) == 1.0
     model.save(tmp_path / "lexicon.npz")
     again = TextClassifier.load(tmp_path / "lexicon.npz")  # any classifier file
     assert type(again) is LexiconClassifier and again.get_params() == model.get_params()
     np.testing.assert_array_equal(again.predict_proba(TEXTS), model.predict_proba(TEXTS))
     assert LexiconClassifier.load(tmp_path / "lexicon.npz").lexicon_ == model.lexicon_
-    TextClassifier(embed_dim=4, epochs=1).fit(TEXTS, LABELS).save(tmp_path / "text.npz")
+    TextClassifier.from_settings(embed_dim=4, epochs=1).fit(TEXTS, LABELS).save(
+        tmp_path / "text.npz"
+    )
     with pytest.raises(ValueError, match="holds a TextClassifier, not a LexiconClassifier"):
         LexiconClassifier.load(tmp_path / "text.npz")
 
 
 def test_parameters_that_do_not_apply_to_a_model_do_not_exist_on_it():
-    text = set(TextClassifier().get_params())
-    lexicon = set(LexiconClassifier().get_params())
-    assert {"features", "wide", "nb_features", "pooling"} <= text - lexicon
+    text = set(TextClassifier().get_params(deep=False))
+    lexicon = set(LexiconClassifier().get_params(deep=False))
+    assert {"features", "wide", "network", "text"} <= text - lexicon
     assert {"lexicon", "lexicon_size"} <= lexicon - text
     assert "contrast_words" not in text | lexicon  # ContrastClauses(words=...)
-    with pytest.raises(TypeError):
-        TextClassifier(bigrams=True)
+    # The network's settings are the deep averaging network's alone.
+    assert {"nb_features", "pooling"} <= set(TextClassifier.owner_of())
+    assert not {"nb_features", "pooling", "min_count"} & set(LexiconClassifier.owner_of())
+    with pytest.raises(ValueError, match="has no setting 'bigrams'"):
+        TextClassifier.from_settings(bigrams=True)
+
+
+def test_the_estimator_a_user_meets_first_has_few_parameters_and_groups_the_rest():
+    params = TextClassifier().get_params(deep=False)
+    assert len(params) <= 15
+    # Each group's settings are reached by their own name, flat, or nested as in sklearn.
+    clf = TextClassifier.from_settings(embed_dim=8, lr=0.05, min_count=2)
+    assert (clf.network.embed_dim, clf.training.lr, clf.text.min_count) == (8, 0.05, 2)
+    assert clf.training.batch_size == 32  # the classifier's default, not the group's 256
+    clf.set_params(lr=0.1, training__epochs=3)
+    assert (clf.training.lr, clf.training.epochs) == (0.1, 3)
+    given = DeepAveraging(embed_dim=4)
+    TextClassifier(network=given).set_params(embed_dim=6)
+    assert given.embed_dim == 4  # a group given is never changed in place
+    assert TextClassifier(training={"lr": 0.5}).group("training").batch_size == 32
+    with pytest.raises(ValueError, match="training has no setting 'learning_rate'"):
+        TextClassifier(training={"learning_rate": 0.5}).fit(TEXTS, LABELS)
+    with pytest.raises(ValueError, match="embed_dim must be a positive integer; got 0"):
+        TextClassifier(network={"embed_dim": 0}).fit(TEXTS, LABELS)
 
 
 def test_same_seed_same_model():
-    a = TextClassifier(embed_dim=8, epochs=5, dropout=0.3, word_dropout=0.2, random_state=3).fit(
-        TEXTS, LABELS
-    )
-    b = TextClassifier(embed_dim=8, epochs=5, dropout=0.3, word_dropout=0.2, random_state=3).fit(
-        TEXTS, LABELS
-    )
+    a = TextClassifier.from_settings(
+        embed_dim=8, epochs=5, dropout=0.3, word_dropout=0.2, random_state=3
+    ).fit(TEXTS, LABELS)
+    b = TextClassifier.from_settings(
+        embed_dim=8, epochs=5, dropout=0.3, word_dropout=0.2, random_state=3
+    ).fit(TEXTS, LABELS)
     np.testing.assert_array_equal(a.predict_proba(TEXTS), b.predict_proba(TEXTS))
 
 
 def test_unseen_words_map_to_unk():
-    model = TextClassifier(embed_dim=8, epochs=20, lr=0.02).fit(TEXTS, LABELS)
+    model = TextClassifier.from_settings(embed_dim=8, epochs=20, lr=0.02).fit(TEXTS, LABELS)
     proba = model.predict_proba(["zyzzyva quux", "great zyzzyva"])
     assert proba.shape == (2, 2) and np.isfinite(proba).all()
 
@@ -174,37 +201,37 @@ def test_inside_sklearn_pipeline_and_grid_search():
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
 
-    pipeline = Pipeline([("clf", TextClassifier(embed_dim=8, epochs=10, lr=0.02))])
+    pipeline = Pipeline([("clf", TextClassifier.from_settings(embed_dim=8, epochs=10, lr=0.02))])
     search = GridSearchCV(
         pipeline, {"clf__pooling": ["mean", "max"], "clf__embed_dim": [4, 8]}, cv=3
     )
     search.fit(TEXTS, LABELS)
     assert search.best_score_ > 0.8
     assert set(search.best_params_) == {"clf__pooling", "clf__embed_dim"}
-    assert clone(TextClassifier(pooling="max")).get_params()["pooling"] == "max"
+    assert clone(TextClassifier.from_settings(pooling="max")).network.pooling == "max"
 
 
 def test_text_classifier_errors():
     with pytest.raises(ValueError, match=r"only one class \('pos'\)"):
-        TextClassifier(epochs=1).fit(POS, ["pos"] * len(POS))
+        TextClassifier.from_settings(epochs=1).fit(POS, ["pos"] * len(POS))
     with pytest.raises(ValueError, match="text 1 is empty"):
-        TextClassifier(epochs=1).fit(["good", "   ", "bad"], ["a", "b", "a"])
+        TextClassifier.from_settings(epochs=1).fit(["good", "   ", "bad"], ["a", "b", "a"])
     with pytest.raises(ValueError, match="y must hold one label per text"):
-        TextClassifier(epochs=1).fit(TEXTS, LABELS[:-1])
+        TextClassifier.from_settings(epochs=1).fit(TEXTS, LABELS[:-1])
     with pytest.raises(TypeError, match="X must be a list of texts"):
-        TextClassifier(epochs=1).fit("one text", ["a"])
+        TextClassifier.from_settings(epochs=1).fit("one text", ["a"])
     with pytest.raises(ValueError, match="features must be a list of feature objects"):
-        TextClassifier(features="tfidf").fit(TEXTS, LABELS)
+        TextClassifier.from_settings(features="tfidf").fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="features must be feature objects"):
-        TextClassifier(features=["bigrams"]).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(features=["bigrams"]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="features lists a kind twice"):
-        TextClassifier(features=[Bigrams(), Bigrams(buckets=8)]).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(features=[Bigrams(), Bigrams(buckets=8)]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="buckets must be a non-negative integer; got -1"):
-        TextClassifier(features=[Bigrams(buckets=-1)]).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(features=[Bigrams(buckets=-1)]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="n must be a positive integer; got True"):
-        TextClassifier(features=[Openings(True)]).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(features=[Openings(True)]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\); got 2"):
-        TextClassifier(dropout=2).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(dropout=2).fit(TEXTS, LABELS)
     with pytest.raises(NotFittedError, match="not fitted yet"):
         TextClassifier().predict(["x"])
     with pytest.raises(ValueError, match="deriving a lexicon needs exactly 2 classes"):
@@ -404,18 +431,18 @@ def test_text_classifier_reads_unseen_inflections_with_the_prefix_backoff(tmp_pa
     texts = ["a wonderful film", "wonderful acting", "a dreadful film", "dreadful acting"] * 4
     labels = ["pos", "pos", "neg", "neg"] * 4
     params = {"embed_dim": 8, "epochs": 30, "lr": 0.05, "random_state": 0}
-    plain = TextClassifier(**params).fit(texts, labels)
-    prefix = TextClassifier(unknown_words="prefix", **params).fit(texts, labels)
+    plain = TextClassifier.from_settings(**params).fit(texts, labels)
+    prefix = TextClassifier.from_settings(unknown_words="prefix", **params).fit(texts, labels)
     unseen = ["wonderfully", "dreadfully"]
     assert prefix.predict(unseen).tolist() == ["pos", "neg"]
     p = plain.predict_proba(unseen)
     np.testing.assert_allclose(p[0], p[1])  # both <unk>: the same guess
     prefix.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
-    assert again.unknown_words == "prefix"
+    assert again.text.unknown_words == "prefix"
     np.testing.assert_allclose(again.predict_proba(unseen), prefix.predict_proba(unseen))
     with pytest.raises(ValueError, match="unknown_words must be"):
-        TextClassifier(unknown_words="stem").fit(texts, labels)
+        TextClassifier.from_settings(unknown_words="stem").fit(texts, labels)
 
 
 def test_naive_bayes_table_is_the_same_from_a_dataset():
@@ -458,7 +485,7 @@ def test_text_dataset_from_a_ragged_array_and_its_batch_orders():
 
 def test_documents_are_words_then_bigrams_then_openings():
     texts = ["a b c", "b c", "c a b", "d"]
-    model = TextClassifier(features=[Bigrams(buckets=0), Openings(1)], epochs=1)
+    model = TextClassifier.from_settings(features=[Bigrams(buckets=0), Openings(1)], epochs=1)
     model.fit(texts, [0, 1, 0, 1])
     v, words = model.vocab_, len(model.vocab_)
     table = model.features_[0].table_.tolist()
@@ -513,7 +540,7 @@ def test_pool_words_only_pools_the_words_and_leaves_bigrams_to_the_nb_score():
     result = gradcheck(lambda *_: model((ids, mask), np.array([1, 0]))[1], model.parameters())
     assert result.ok(1e-6), str(result)
     with pytest.raises(ValueError, match=r"pool_words_only .* needs nb_features"):
-        TextClassifier(features=[Bigrams()], pool_words_only=True).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(features=[Bigrams()], pool_words_only=True).fit(TEXTS, LABELS)
 
 
 def _rows(model, tokens):
@@ -524,13 +551,13 @@ def _rows(model, tokens):
 
 def test_nb_pooling_needs_the_naive_bayes_table():
     with pytest.raises(ValueError, match=r"pooling .nb. .* needs nb_features"):
-        TextClassifier(pooling="nb", epochs=1).fit(TEXTS, LABELS)
+        TextClassifier.from_settings(pooling="nb", epochs=1).fit(TEXTS, LABELS)
 
 
 def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
     texts = ["how many cats", "how many dogs", "who is he", "how far is it", "who"]
     labels = ["num", "num", "hum", "num", "hum"]
-    model = TextClassifier(features=[Openings(2)], epochs=1).fit(texts, labels)
+    model = TextClassifier.from_settings(features=[Openings(2)], epochs=1).fit(texts, labels)
     v = model.vocab_
     openings = {tuple(v.itos[i] for i in row if i >= 0) for row in model.features_[0].table_}
     assert openings == {("how",), ("how", "many"), ("how", "far"), ("who",), ("who", "is")}
@@ -549,7 +576,7 @@ def test_prefix_ngrams_add_one_row_per_opening_seen_in_training():
     ]
     assert rows[1].tolist() == [0, 0]  # unseen openings are left out
     with pytest.raises(ValueError, match="n must be a positive integer; got -1"):
-        TextClassifier(features=[Openings(-1)]).fit(texts, labels)
+        TextClassifier.from_settings(features=[Openings(-1)]).fit(texts, labels)
 
 
 @pytest.mark.parametrize("features", ["embeddings", "lexicon"])
@@ -560,9 +587,9 @@ def test_eval_set_and_log_path_give_validation_curves(features, tmp_path):
     log = tmp_path / "run.jsonl"
     held_out = (["great warm fun", "dull awful flat", "a fine story"], ["pos", "neg", "pos"])
     model = (
-        TextClassifier(embed_dim=8, hidden_dims=(8,), epochs=30, lr=0.02)
+        TextClassifier.from_settings(embed_dim=8, hidden_dims=(8,), epochs=30, lr=0.02)
         if features == "embeddings"
-        else LexiconClassifier(hidden_dims=(8,), epochs=30, lr=0.02)
+        else LexiconClassifier.from_settings(hidden_dims=(8,), epochs=30, lr=0.02)
     )
     model.fit(TEXTS, LABELS, eval_set=held_out, log_path=log)
     epochs = [r for r in map(json.loads, log.read_text().splitlines()) if "valid_accuracy" in r]
@@ -577,7 +604,7 @@ def test_eval_set_and_log_path_give_validation_curves(features, tmp_path):
 def test_prefix_pairs_pair_the_opening_words_with_later_ones_seen_twice():
     texts = ["what is the city", "what city is big", "who is he", "what is it"]
     labels = ["loc", "loc", "hum", "ent"]
-    model = TextClassifier(features=[OpeningPairs(2)], epochs=1).fit(texts, labels)
+    model = TextClassifier.from_settings(features=[OpeningPairs(2)], epochs=1).fit(texts, labels)
     v = model.vocab_
     size = len(v)
     table = model.features_[0].table_
@@ -595,13 +622,13 @@ def test_prefix_pairs_pair_the_opening_words_with_later_ones_seen_twice():
     assert rows[0].tolist() == [*words, row_of[("what", "city")], row_of[("what", "is")]]
     assert rows[1].tolist() == [v.stoi["is"], v.stoi["what"]]  # (is, what) never seen
     with pytest.raises(ValueError, match="n must be a positive integer; got 0"):
-        TextClassifier(features=[OpeningPairs(0)]).fit(texts, labels)
+        TextClassifier.from_settings(features=[OpeningPairs(0)]).fit(texts, labels)
 
 
 def test_word_shapes_add_one_row_per_shape_seen_twice():
     texts = ["Who founded NASA", "Who is Bob", "When was it in 1990", "Who led IBM in 1990"]
     labels = ["hum", "hum", "num", "hum"]
-    model = TextClassifier(features=[WordShapes()], epochs=1).fit(texts, labels)
+    model = TextClassifier.from_settings(features=[WordShapes()], epochs=1).fit(texts, labels)
     # shapes after the first word: x X / x Xx / x x x dddd / x X x dddd; "Xx" is seen once
     assert model.features_[0].table_ == ["X", "dddd", "x"]
     assert model.model_.config.extra_rows == 3
@@ -619,8 +646,11 @@ def test_lr_schedule_is_checked():
         ValueError,
         match=r"lr_schedule must be one of \('constant', 'plateau', 'linear'\); got 'cos'",
     ):
-        TextClassifier(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)
-    for model in (TextClassifier(epochs=1), FeedforwardClassifier(epochs=1)):
+        TextClassifier.from_settings(lr_schedule="cos", epochs=1).fit(TEXTS, LABELS)
+    for model in (
+        TextClassifier.from_settings(epochs=1),
+        FeedforwardClassifier.from_settings(epochs=1),
+    ):
         X = TEXTS if isinstance(model, TextClassifier) else np.eye(len(LABELS))
         with pytest.raises(ValueError, match=r"lr_schedule='plateau' .* it needs an eval_set"):
             model.set_params(lr_schedule="plateau").fit(X, LABELS)
@@ -632,7 +662,9 @@ def test_plateau_schedule_halves_the_rate_when_the_held_out_loss_does_not_improv
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
     y = np.array([0, 1, 1, 0] * 5)
     held_out = (X[:4], np.array([1, 0, 0, 1]))  # the opposite labels: it only gets worse
-    model = FeedforwardClassifier(hidden_dims=(8,), epochs=4, lr=0.05, lr_schedule="plateau")
+    model = FeedforwardClassifier.from_settings(
+        hidden_dims=(8,), epochs=4, lr=0.05, lr_schedule="plateau"
+    )
     model.fit(X, y, eval_set=held_out, log_path=tmp_path / "log.jsonl")
     epochs = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     epochs = [r for r in epochs if "seconds" in r]
@@ -644,7 +676,9 @@ def test_a_file_whose_tables_do_not_match_its_configuration_is_refused(tmp_path)
     from ffnlp import io
     from ffnlp.estimators import KIND
 
-    model = TextClassifier(embed_dim=4, epochs=1, features=[Openings(1), OpeningPairs(2)])
+    model = TextClassifier.from_settings(
+        embed_dim=4, epochs=1, features=[Openings(1), OpeningPairs(2)]
+    )
     model.fit(TEXTS, LABELS).save(tmp_path / "m.npz")
     meta, arrays = io.load_archive(tmp_path / "m.npz", kind=KIND)
     arrays["features.1.table"] = arrays["features.1.table"][:-1]  # a pair fewer than trained
@@ -674,9 +708,9 @@ def test_contrast_clause_is_what_follows_the_last_contrast_word():
 @pytest.mark.parametrize("features", ["embeddings", "lexicon"])
 def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(features, tmp_path):
     if features == "embeddings":
-        make = lambda: TextClassifier(embed_dim=8, epochs=30, lr=0.02)  # noqa: E731
+        make = lambda: TextClassifier.from_settings(embed_dim=8, epochs=30, lr=0.02)  # noqa: E731
     else:
-        make = lambda: LexiconClassifier(epochs=30, lr=0.02)  # noqa: E731
+        make = lambda: LexiconClassifier.from_settings(epochs=30, lr=0.02)  # noqa: E731
     plain = make().fit(TEXTS, LABELS)
     given = make()
     model = ContrastClauses(given, words=["but"]).fit(TEXTS, LABELS)
@@ -703,8 +737,8 @@ def test_contrast_words_average_the_text_and_the_clause_after_the_last_one(featu
 @pytest.mark.parametrize("words", ["but", ["but", 3], ["but yet"], [" but"]])
 def test_contrast_words_must_be_a_list_of_single_words(words):
     with pytest.raises(ValueError, match="the contrast words must be a list of single words"):
-        ContrastClauses(TextClassifier(epochs=1), words=words).fit(TEXTS, LABELS)
-    char = TextClassifier(tokenizer="char", epochs=1)
+        ContrastClauses(TextClassifier.from_settings(epochs=1), words=words).fit(TEXTS, LABELS)
+    char = TextClassifier.from_settings(tokenizer="char", epochs=1)
     with pytest.raises(ValueError, match="tokenizer='char' makes every character a token"):
         ContrastClauses(char, words=["b"]).fit(TEXTS, LABELS)
     with pytest.raises(ValueError, match="needs an estimator to wrap"):
@@ -747,7 +781,7 @@ def test_a_layout_1_file_missing_the_newer_settings_loads_with_their_defaults(tm
     del meta["config"]["class_weights"]
     io.save_archive(tmp_path / "older.npz", KIND, meta, arrays)
     old = load_classifier(tmp_path / "older.npz")
-    assert (old.wide, old.unknown_words, old.class_weight) == (False, "unk", None)
+    assert (old.wide, old.text.unknown_words, old.class_weight) == (False, "unk", None)
     assert old.model_.config.class_weights == ()
     texts = ["great fun", "dull"]
     reference = load_classifier(LAYOUT_1 / "features.npz")
@@ -758,10 +792,10 @@ def test_a_file_of_a_newer_layout_is_refused_naming_it(tmp_path):
     from ffnlp import io
     from ffnlp.estimators import KIND
 
-    model = TextClassifier(embed_dim=4, epochs=1).fit(TEXTS, LABELS)
+    model = TextClassifier.from_settings(embed_dim=4, epochs=1).fit(TEXTS, LABELS)
     meta, arrays = model.to_archive()
-    io.save_archive(tmp_path / "future.npz", KIND, {**meta, "layout": 3}, arrays)
-    with pytest.raises(ValueError, match="classifier of layout 3, written by a newer ffnlp"):
+    io.save_archive(tmp_path / "future.npz", KIND, {**meta, "layout": 4}, arrays)
+    with pytest.raises(ValueError, match="classifier of layout 4, written by a newer ffnlp"):
         TextClassifier.load(tmp_path / "future.npz")
 
 
@@ -816,8 +850,8 @@ def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
     texts = ["a great film", "great fun", "a fine film", "a dull film"] * 5
     labels = ["pos", "pos", "pos", "neg"] * 5  # 15 against 5
     params = {"embed_dim": 8, "epochs": 10, "lr": 0.02, "dropout": 0.0}
-    plain = TextClassifier(**params).fit(texts, labels)
-    balanced = TextClassifier(class_weight="balanced", **params).fit(texts, labels)
+    plain = TextClassifier.from_settings(**params).fit(texts, labels)
+    balanced = TextClassifier.from_settings(class_weight="balanced", **params).fit(texts, labels)
     assert plain.model_.config.class_weights == ()
     # n / (C * n_c): neg (5 of 20) 2.0, pos (15 of 20) 2/3, in classes_ order.
     assert balanced.classes_.tolist() == ["neg", "pos"]
@@ -829,7 +863,9 @@ def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
     assert again.class_weight == "balanced"
     np.testing.assert_allclose(again.model_.config.class_weights, [2.0, 2 / 3])
     np.testing.assert_allclose(again.predict_proba(texts), balanced.predict_proba(texts), rtol=1e-6)
-    numbered = TextClassifier(class_weight={0: 3.0}, **params).fit(texts, [0, 0, 0, 1] * 5)
+    numbered = TextClassifier.from_settings(class_weight={0: 3.0}, **params).fit(
+        texts, [0, 0, 0, 1] * 5
+    )
     assert numbered.model_.config.class_weights == (3.0, 1.0)
     numbered.save(tmp_path / "numbered.npz")  # JSON keeps the keys as strings
     assert TextClassifier.load(tmp_path / "numbered.npz").model_.config.class_weights == (3.0, 1.0)
@@ -848,7 +884,7 @@ def test_class_weight_balanced_makes_every_class_count_alike(tmp_path):
     ],
 )
 def test_class_weight_errors(params, message):
-    model = TextClassifier(epochs=1, **params)
+    model = TextClassifier.from_settings(epochs=1, **params)
     with pytest.raises(ValueError, match=message):
         model.fit(TEXTS, LABELS)
     with pytest.raises(NotFittedError):  # a refused fit leaves nothing that looks fitted
@@ -859,7 +895,9 @@ def test_class_weight_dicts_of_numpy_values_save_and_load(tmp_path):
     texts = ["a great film", "great fun", "a fine film", "a dull film"] * 3
     params = {"embed_dim": 8, "epochs": 2}
     weights = {np.int64(0): np.float32(0.5), np.int64(1): np.float64(0.0)}  # 0: ignore class 1
-    model = ContrastClauses(TextClassifier(class_weight=weights, **params), np.array(["but"]))
+    model = ContrastClauses(
+        TextClassifier.from_settings(class_weight=weights, **params), np.array(["but"])
+    )
     model.fit(texts, np.array([0, 0, 0, 1] * 3))
     assert model.estimator_.model_.config.class_weights == (0.5, 0.0)
     model.save(tmp_path / "model.npz")
@@ -868,14 +906,18 @@ def test_class_weight_dicts_of_numpy_values_save_and_load(tmp_path):
     assert again.words == ("but",)
     np.testing.assert_allclose(again.predict_proba(texts), model.predict_proba(texts), rtol=1e-6)
     with pytest.raises(ValueError, match="gives label 1 two weights"):
-        TextClassifier(class_weight={1: 2.0, "1": 3.0}, **params).fit(texts, [0, 0, 0, 1] * 3)
-    floats = TextClassifier(class_weight={1: 2.0}, **params).fit(texts, [0.0, 0.0, 0.0, 1.0] * 3)
+        TextClassifier.from_settings(class_weight={1: 2.0, "1": 3.0}, **params).fit(
+            texts, [0, 0, 0, 1] * 3
+        )
+    floats = TextClassifier.from_settings(class_weight={1: 2.0}, **params).fit(
+        texts, [0.0, 0.0, 0.0, 1.0] * 3
+    )
     assert floats.model_.config.class_weights == (1.0, 2.0)  # 1 == 1.0, as scikit-learn
 
 
 def test_a_refused_fit_leaves_the_estimator_as_it_was():
     texts = ["a great film", "great fun", "a dull film", "dull and flat"] * 3
-    model = TextClassifier(embed_dim=8, epochs=2).fit(texts, [1, 1, 0, 0] * 3)
+    model = TextClassifier.from_settings(embed_dim=8, epochs=2).fit(texts, [1, 1, 0, 0] * 3)
     before = model.predict_proba(texts)
     model.set_params(pooling="nb")  # refused: no nb_features
     with pytest.raises(ValueError, match="needs nb_features"):
@@ -886,7 +928,7 @@ def test_a_refused_fit_leaves_the_estimator_as_it_was():
     with pytest.raises(ValueError, match="does not have: 'neutral'"):
         model.fit(texts, ["pos", "pos", "neg", "neg"] * 3)
     np.testing.assert_array_equal(model.predict_proba(texts), before)
-    fresh = TextClassifier(pooling="nb", epochs=1)
+    fresh = TextClassifier.from_settings(pooling="nb", epochs=1)
     with pytest.raises(ValueError, match="needs nb_features"):
         fresh.fit(texts, [1, 1, 0, 0] * 3)
     with pytest.raises(NotFittedError):
@@ -896,7 +938,7 @@ def test_a_refused_fit_leaves_the_estimator_as_it_was():
 def test_a_file_keeps_the_class_weights_the_model_was_trained_with(tmp_path):
     texts = ["a great film", "great fun", "a fine film", "a dull film"] * 3
     labels = [1, 1, 1, 0] * 3
-    model = TextClassifier(embed_dim=8, epochs=2).fit(texts, labels)
+    model = TextClassifier.from_settings(embed_dim=8, epochs=2).fit(texts, labels)
     model.set_params(class_weight={"pos": 2.0, 1: "x"})  # after the fit: not trained
     model.save(tmp_path / "model.npz")
     again = TextClassifier.load(tmp_path / "model.npz")
@@ -906,12 +948,14 @@ def test_a_file_keeps_the_class_weights_the_model_was_trained_with(tmp_path):
 def test_words_missing_from_the_pretrained_vectors_start_as_the_language_models_do():
     from ffnlp.text.vectors import fill_missing
 
-    probe = TextClassifier(epochs=1).fit(TEXTS, LABELS)  # to learn the vocabulary's size
+    probe = TextClassifier.from_settings(epochs=1).fit(
+        TEXTS, LABELS
+    )  # to learn the vocabulary's size
     V = len(probe.vocab_)
     vectors = np.random.default_rng(0).standard_normal((V, 8)).astype(np.float32) * 4
     found = np.arange(V) % 2 == 0
     vectors[~found] = 0
-    model = TextClassifier(
+    model = TextClassifier.from_settings(
         embed_dim=8, epochs=2, pretrained=(vectors, found), freeze_embeddings=True, random_state=3
     ).fit(TEXTS, LABELS)
     rows = model.model_.embedding.weight.data[:V]
@@ -921,21 +965,27 @@ def test_words_missing_from_the_pretrained_vectors_start_as_the_language_models_
 
 def test_review_edge_cases_of_the_parts(tmp_path):
     # A wrapper around a wrapper clones its classifier (no deep parameters passed on).
-    nested = ContrastClauses(ContrastClauses(TextClassifier(embed_dim=4, epochs=2)), ["but"])
+    nested = ContrastClauses(
+        ContrastClauses(TextClassifier.from_settings(embed_dim=4, epochs=2)), ["but"]
+    )
     assert nested.fit(TEXTS, LABELS).predict(["great fun but dull"]).shape == (1,)
     # Float and bool labels come back as themselves from a file.
     for labels in ([1.0, 0.0] * (len(TEXTS) // 2), [True, False] * (len(TEXTS) // 2)):
-        model = TextClassifier(embed_dim=4, epochs=2).fit(TEXTS, labels)
+        model = TextClassifier.from_settings(embed_dim=4, epochs=2).fit(TEXTS, labels)
         model.save(tmp_path / "labels.npz")
         again = TextClassifier.load(tmp_path / "labels.npz")
         assert again.classes_.dtype == model.classes_.dtype
         assert again.predict(TEXTS).tolist() == model.predict(TEXTS).tolist()
     # A held-out text without a word is refused before training, naming the held-out set.
     with pytest.raises(ValueError, match="eval_set: text 0 is empty"):
-        TextClassifier(epochs=1).fit(TEXTS, LABELS, eval_set=(["  ", "great"], ["pos", "neg"]))
+        TextClassifier.from_settings(epochs=1).fit(
+            TEXTS, LABELS, eval_set=(["  ", "great"], ["pos", "neg"])
+        )
     # A lexicon given is kept in the file, so a loaded classifier refits with it.
     lexicon = {"great": 1, "dull": -1}
-    LexiconClassifier(lexicon=lexicon, epochs=1).fit(TEXTS, LABELS).save(tmp_path / "lex.npz")
+    LexiconClassifier.from_settings(lexicon=lexicon, epochs=1).fit(TEXTS, LABELS).save(
+        tmp_path / "lex.npz"
+    )
     assert LexiconClassifier.load(tmp_path / "lex.npz").lexicon == lexicon
 
 
@@ -947,5 +997,5 @@ def test_a_layout_1_wide_file_that_pooled_the_words_only_refits(tmp_path):
     meta["params"]["pool_words_only"] = meta["config"]["pool_words_only"] = True  # allowed then
     io.save_archive(tmp_path / "old.npz", KIND, meta, arrays)
     model = load_classifier(tmp_path / "old.npz")
-    assert model.estimator_.wide and not model.estimator_.pool_words_only
+    assert model.estimator_.wide and not model.estimator_.network.pool_words_only
     model.fit(TEXTS, LABELS)  # the settings it loaded with are valid settings

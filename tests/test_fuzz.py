@@ -124,7 +124,9 @@ def model_files(workdir):
         config, vocab=Vocab(["<unk>", "<s>", "</s>", "a", "b"]), tokenizer=Tokenizer()
     )
     lm.save(workdir / "lm.npz")
-    clf = TextClassifier(embed_dim=3, epochs=1).fit(["a b", "b c", "c a"], ["x", "y", "x"])
+    clf = TextClassifier.from_settings(embed_dim=3, epochs=1).fit(
+        ["a b", "b c", "c a"], ["x", "y", "x"]
+    )
     clf.save(workdir / "clf.npz")
     return {
         "lm": (workdir / "lm.npz").read_bytes(),

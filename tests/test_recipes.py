@@ -19,11 +19,12 @@ def test_the_shipped_recipes_are_listed_and_each_makes_a_classifier():
     for name in recipe_names():
         recipe = load_recipe(name)
         assert recipe.name == name and recipe.description and recipe.origin
-        model = TextClassifier(**recipe.params)
-        assert {k: getattr(model, k) for k in recipe.params} == recipe.params
+        model = TextClassifier.from_settings(**recipe.params)
+        assert {k: model.flat_settings()[k] for k in recipe.params} == recipe.params
         built = recipe.estimator(random_state=4)
         inner = built.estimator if recipe.contrast_words else built
-        assert inner.get_params() == TextClassifier(**recipe.params, random_state=4).get_params()
+        expected = TextClassifier.from_settings(**recipe.params, random_state=4)
+        assert inner.flat_settings() == expected.flat_settings()
     assert load_recipe("default").params == {}
     assert (load_recipe("mr").contrast_words, load_recipe("trec").contrast_words) == (("but",), ())
 
@@ -57,7 +58,7 @@ def test_a_recipe_file_by_path(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[classifier]\nepoch = 3\n", "'epoch' is not a TextClassifier parameter .*'epochs'"),
+        ("[classifier]\nepoch = 3\n", "'epoch' is not a TextClassifier setting .*'epochs'"),
         ("epochs = 3\n", "has no \\[classifier\\] table"),
         ("[classifier\n", "is not a TOML file"),
         ("[classifier]\nfeatures = [{ kind = 'trigrams' }]\n", "unknown feature kind 'trigrams'"),
@@ -91,7 +92,7 @@ def _trained(tmp_path, *flags):
 def test_classify_train_with_a_recipe_trains_its_settings(tmp_path):
     model = _trained(tmp_path, "--recipe", "mr")
     assert model.words == ("but",)
-    params = model.estimator_.get_params()
+    params = model.estimator_.flat_settings()
     assert params["pooling"] == "nb" and params["nb_features"] is True
     assert params["epochs"] == 5 and params["dropout"] == 0.5
     assert params["features"] == [Bigrams(buckets=0)]
@@ -100,7 +101,7 @@ def test_classify_train_with_a_recipe_trains_its_settings(tmp_path):
 def test_flags_given_beside_a_recipe_override_it_even_at_their_default(tmp_path):
     # --epochs 10 is the flag's default, but given, it wins over the recipe's 5.
     model = _trained(tmp_path, "--recipe", "mr", "--epochs", "10", "--dropout", "0.1")
-    params = model.estimator_.get_params()
+    params = model.estimator_.flat_settings()
     assert params["epochs"] == 10 and params["dropout"] == 0.1
     assert params["pooling"] == "nb"  # the rest still comes from the recipe
     # A feature flag replaces or adds its own kind; --contrast-words '' drops the words.
@@ -120,7 +121,7 @@ def test_classify_cv_takes_a_recipe(tmp_path, capsys, monkeypatch):
     real_fit = TextClassifier.fit
 
     def fit(self, *args, **kwargs):
-        fitted.append(self.get_params(deep=False))
+        fitted.append(self.flat_settings())
         return real_fit(self, *args, **kwargs)
 
     monkeypatch.setattr(TextClassifier, "fit", fit)

@@ -67,6 +67,6 @@ def test_plateau_schedule_keeps_the_rate_without_validation(tmp_path):
 def test_unknown_schedule_is_refused():
     with pytest.raises(
         ValueError,
-        match=r"lr-schedule must be one of \('constant', 'plateau', 'linear'\); got 'cosine'",
+        match=r"lr_schedule must be one of \('constant', 'plateau', 'linear'\); got 'cosine'",
     ):
         TrainConfig(lr_schedule="cosine")

@@ -131,7 +131,7 @@ def make_classifier(sample: bool, seed: int = 0, epochs: int | None = None) -> T
     regression on a bag of words, and writes the accuracies to
     ``benchmarks/results/demo.md``.
     """
-    return TextClassifier(
+    return TextClassifier.from_settings(
         embed_dim=16 if sample else 64,
         dropout=0.5,
         # one row per bigram seen: far smaller than a hashed table, as accurate

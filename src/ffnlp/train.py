@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -29,9 +29,10 @@ from ffnlp import checkpoint as ckpt
 from ffnlp import distributed, optim
 from ffnlp.autograd import no_grad
 from ffnlp.checkpoint import TrainingInterrupted as TrainingInterrupted  # caught by callers
-from ffnlp.checks import check_choice, check_int, check_real, is_int
+from ffnlp.checks import is_int
 from ffnlp.nn import Module
 from ffnlp.runlog import RunLog
+from ffnlp.settings import Settings, setting
 from ffnlp.step import DataParallelStep, LocalStep, TrainingDiverged
 from ffnlp.text.batching import minibatches, num_batches
 
@@ -70,68 +71,99 @@ class ArrayDataset:
 
 
 @dataclass
-class TrainConfig:
-    """Settings of :func:`fit`.
+class Training(Settings):
+    """How a model is trained: the settings a user chooses (``--epochs``, ``--lr``, ...),
+    shared by every command and estimator that trains; :class:`TrainConfig` adds the run's
+    seed and display."""
+
+    epochs: int = setting(
+        10,
+        "at most this many passes over the data (early stopping may end sooner)",
+        kind="int",
+        minimum=1,
+    )
+    batch_size: int = setting(256, "examples per step", kind="int", minimum=1)
+    optimizer: str = setting(
+        "adam",
+        "the optimizer (weight decay: L2 for sgd and adam, decoupled for adamw)",
+        kind="choice",
+        choices=OPTIMIZERS,
+    )
+    lr: float = setting(1e-3, "the initial learning rate", minimum=0, min_inclusive=False)
+    momentum: float = setting(0.0, "momentum (sgd)", minimum=0, maximum=1, max_inclusive=False)
+    weight_decay: float = setting(0.0, "L2 weight decay (biases excluded)", minimum=0)
+    clip_norm: float | None = setting(
+        None,
+        "clip the gradients' joint norm to this (default: no clipping)",
+        minimum=0,
+        min_inclusive=False,
+        optional=True,
+    )
+    lr_schedule: str = setting(
+        "plateau",
+        "how the learning rate changes: constant (never), plateau (multiplied by --lr-decay "
+        "whenever the validation loss does not improve; needs validation data) or linear "
+        "(falling to 0 over all the steps, fastText's: lr * (1 - t / T) before step t of T)",
+        kind="choice",
+        choices=LR_SCHEDULES,
+    )
+    lr_decay: float = setting(
+        0.5,
+        "the plateau schedule's factor (0.5 halves the rate; 1: never changes it)",
+        minimum=0,
+        maximum=1,
+        min_inclusive=False,
+    )
+    lr_patience: int = setting(
+        0,
+        "epochs without improvement before the plateau schedule lowers the rate",
+        kind="int",
+        minimum=0,
+    )
+    min_lr: float = setting(0.0, "the rate never goes below this", minimum=0)
+    early_stopping: int = setting(
+        3,
+        "stop after this many epochs without improvement of the validation loss (0: never)",
+        kind="int",
+        minimum=0,
+    )
+    lazy_embeddings: bool = setting(
+        False,
+        "Adam/AdamW update only the embedding rows a batch used, and their moments "
+        "(see ffnlp.optim.Adam; PyTorch's SparseAdam)",
+        kind="bool",
+    )
+    max_steps: int | None = setting(
+        None, "stop after this many steps in all (the epoch in progress ends there, with its "
+        "validation; default: no limit)", kind="int", minimum=1, optional=True,
+    )  # fmt: skip
+
+
+# The text classifiers' defaults (ffnlp.estimators, ``ffnlp classify``), where they differ
+# from the declared ones, which are the language model's: 32 texts a step, a constant rate,
+# no early stopping, and lazy Adam on the embedding rows (a batch uses few of them).
+CLASSIFIER_TRAINING = Training(
+    batch_size=32, lr_schedule="constant", early_stopping=0, lazy_embeddings=True
+)
+
+
+@dataclass
+class TrainConfig(Training):
+    """Settings of :func:`fit`: the :class:`Training` settings, and the run's own.
 
     Attributes:
-        epochs: passes over the training data (the most; early stopping may end sooner).
-        batch_size: examples per step.
-        optimizer: "sgd", "adam" or "adamw".
-        lr: the initial learning rate.
-        momentum: for SGD.
-        weight_decay: L2 (SGD, Adam) or decoupled (AdamW) weight decay.
-        clip_norm: clip the gradients' joint norm to this (None: no clipping).
-        lr_decay: under the "plateau" schedule, multiply the learning rate by this when the
-            validation loss does not improve (0.5 halves it; 1 never changes it).
-        lr_schedule: "constant" (the rate never changes), "plateau" (it changes only by
-            ``lr_decay``, above, so only with validation data) or "linear": before step t of
-            T in all (``epochs`` times the batches per epoch, or ``max_steps`` if fewer) the
-            rate is ``lr * (1 - t / T)``, falling to 0 at the end, fastText's schedule
-            (Joulin et al. 2017); ``lr_decay`` and ``min_lr`` do not apply then.
-        lr_patience: epochs without improvement before the rate is lowered.
-        min_lr: the rate never goes below this.
-        early_stopping: stop after this many epochs without improvement (0: never).
-        lazy_embeddings: Adam/AdamW update only the embedding rows a batch used (for sparse
-            embeddings; see :class:`ffnlp.optim.Adam`).
         seed: the seed of the batch order.
-        max_steps: stop after this many steps in all (the epoch in progress ends there,
-            with its validation); None: no limit.
         log_every: steps between progress updates and log lines.
         progress: show a progress bar (tqdm, when installed) on stderr.
     """
 
-    epochs: int = 10
-    batch_size: int = 256
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    clip_norm: float | None = None
-    lr_decay: float = 0.5
-    lr_schedule: str = "plateau"
-    lr_patience: int = 0
-    min_lr: float = 0.0
-    early_stopping: int = 3
-    lazy_embeddings: bool = False
-    seed: int = 0
-    max_steps: int | None = None
-    log_every: int = 100
-    progress: bool = True
+    check_on_init: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "log_every"):
-            setattr(self, name, check_int(name.replace("_", "-"), getattr(self, name), minimum=1))
-        for name in ("lr_patience", "early_stopping", "seed"):
-            setattr(self, name, check_int(name.replace("_", "-"), getattr(self, name), minimum=0))
-        if self.max_steps is not None:
-            self.max_steps = check_int("max-steps", self.max_steps, minimum=1)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_real("lr", self.lr, minimum=0, min_inclusive=False)
-        check_choice("lr-schedule", self.lr_schedule, LR_SCHEDULES)
-        check_real("lr-decay", self.lr_decay, 0, 1, min_inclusive=False)
-        if self.clip_norm is not None:
-            check_real("clip-norm", self.clip_norm, minimum=0, min_inclusive=False)
-        check_real("weight-decay", self.weight_decay, minimum=0)
+    seed: int = setting(0, "the seed of the batch order", kind="int", minimum=0)
+    log_every: int = setting(
+        100, "steps between progress updates and log lines", kind="int", minimum=1
+    )
+    progress: bool = setting(True, "show a progress bar on stderr", kind="bool")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -111,7 +111,7 @@ def test_a_saved_models_training_step_is_drawn_by_layer(tmp_path):
     from ffnlp.estimators import TextClassifier
     from ffnlp.viz.saved import load_model, sample_step
 
-    model = TextClassifier(embed_dim=4, hidden_dims=(3,), epochs=1)
+    model = TextClassifier.from_settings(embed_dim=4, hidden_dims=(3,), epochs=1)
     model.fit(["a good film", "a bad film"], ["pos", "neg"]).save(tmp_path / "c.npz")
     loss, network = sample_step(load_model(str(tmp_path / "c.npz")), batch_size=4)
     labels = _node_labels(to_dot(loss, module=network, summarise=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -16,7 +17,6 @@ from ffnlp.cli.common import (
     GIVEN,
     Formatter,
     add_checkpoint_options,
-    add_lr_schedule_options,
     add_threads_option,
     check_output,
     check_positive,
@@ -26,14 +26,12 @@ from ffnlp.cli.common import (
     record_given_options,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
-from ffnlp.models.classifier import CLASSIFIER_POOLING
+from ffnlp.models.classifier import DeepAveraging
 from ffnlp.recipes import load_recipe, recipe_names
-from ffnlp.text import TOKENIZER_MODES
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled
-from ffnlp.train import (
-    OPTIMIZERS,
-)
+from ffnlp.text.settings import TextSettings
+from ffnlp.train import CLASSIFIER_TRAINING, Training
 from ffnlp.viz.curves import LOG_SUFFIX
 
 
@@ -95,85 +93,40 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         help="lexicon file (word<TAB>positive|negative) for --features lexicon (default: derived from the training data)",
     )
     g.add_argument("--lexicon-size", type=int, default=200, help="words in a derived lexicon")
-    g.add_argument("--embed-dim", type=int, default=100, help="embedding size")
-    g.add_argument(
-        "--pooling",
-        choices=CLASSIFIER_POOLING,
-        default="mean",
-        help="how word vectors combine (nb: summed, weighted by naive Bayes ratios, needs --nb-features; tfidf: summed, weighted by inverse document frequency, scaled to unit length)",
-    )
-    g.add_argument(
-        "--hidden", type=int, nargs="*", default=[], help="hidden layer sizes after pooling"
-    )
-    g.add_argument(
-        "--activation",
-        choices=("relu", "tanh", "sigmoid"),
-        default="relu",
-        help="hidden activation",
-    )
-    g.add_argument(
-        "--dropout", type=float, default=0.0, help="dropout on the pooled vector and hidden layers"
-    )
-    g.add_argument(
-        "--word-dropout",
-        type=float,
-        default=0.0,
-        help="drop each word with this probability during training (Iyyer et al. 2015)",
-    )
-    g.add_argument(
-        "--bigrams",
-        action="store_true",
-        help="add word bigrams (the fastText trick): one row per bigram seen --min-count times, or hashed into --buckets rows",
-    )
-    g.add_argument(
-        "--buckets",
-        type=int,
-        default=0,
-        help="hash the bigrams into this many rows (0: one row per bigram seen --min-count times, a table sized to the data)",
-    )
-    g.add_argument(
-        "--prefix-ngrams",
-        type=int,
-        default=0,
-        help="add features for each text's first word, first two words, ... up to this many",
-    )
-    g.add_argument(
-        "--prefix-pairs",
-        type=int,
-        default=0,
-        help="add features pairing each of a text's first this many words with every later word (wh-word x head noun), pairs seen at least twice",
-    )
-    g.add_argument(
-        "--word-shapes",
-        action="store_true",
-        help="add a feature for the shape of each word after the first (Xx for Paris, X for NASA, dddd for 1990), shapes seen at least twice",
-    )
-    g.add_argument(
-        "--nb-features",
-        action="store_true",
-        help="add each text's naive Bayes log-count-ratio score (Wang & Manning 2012) to the network's input",
-    )
-    g.add_argument(
-        "--pool-words-only",
-        action="store_true",
-        help="pool the words' embeddings alone: bigrams and openings reach the network through the naive Bayes score only (needs --nb-features)",
-    )
+    DeepAveraging.add_flags(g)  # --embed-dim, --pooling, --hidden, ... as declared
     g.add_argument(
         "--wide",
         action="store_true",
         help="train a linear model of the naive-Bayes-weighted rows (words, bigrams, ...) beside the network, which then pools the words alone, in the same pass, and average their probabilities",
     )
-    g.add_argument(
-        "--tokenizer", choices=TOKENIZER_MODES, default="whitespace", help="how texts become words"
+    f = p.add_argument_group("features", "Rows added after the words (ffnlp.text.row_features).")
+    f.add_argument(
+        "--bigrams",
+        action="store_true",
+        help="add word bigrams (the fastText trick): one row per bigram seen --min-count times, or hashed into --buckets rows",
     )
-    g.add_argument("--lowercase", action="store_true", help="lower-case texts first")
-    g.add_argument("--min-count", type=int, default=1, help="rarer words become <unk>")
-    g.add_argument("--max-vocab", type=int, default=None, help="at most this many words")
-    g.add_argument(
-        "--unknown-words",
-        choices=("unk", "prefix"),
-        default="unk",
-        help="read a word outside the vocabulary as <unk>, or as the known word sharing its longest beginning (embarrassing as embarrassed)",
+    f.add_argument(
+        "--buckets",
+        type=int,
+        default=0,
+        help="hash the bigrams into this many rows (0: one row per bigram seen --min-count times, a table sized to the data)",
+    )
+    f.add_argument(
+        "--prefix-ngrams",
+        type=int,
+        default=0,
+        help="add features for each text's first word, first two words, ... up to this many",
+    )
+    f.add_argument(
+        "--prefix-pairs",
+        type=int,
+        default=0,
+        help="add features pairing each of a text's first this many words with every later word (wh-word x head noun), pairs seen at least twice",
+    )
+    f.add_argument(
+        "--word-shapes",
+        action="store_true",
+        help="add a feature for the shape of each word after the first (Xx for Paris, X for NASA, dddd for 1990), shapes seen at least twice",
     )
     g.add_argument(
         "--contrast-words",
@@ -187,21 +140,15 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="word2vec/GloVe text file for the embeddings (words it lacks start from N(0, std of the vectors found))",
     )
-    g.add_argument(
-        "--freeze-embeddings", action="store_true", help="keep pretrained embeddings fixed"
-    )
+    g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
+    TextSettings.add_flags(p.add_argument_group("text"))
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=10, help="passes over the data")
-    t.add_argument("--batch-size", type=int, default=32, help="texts per step")
+    Training.add_flags(t, defaults=CLASSIFIER_TRAINING)
     t.add_argument(
         "--batch-by-length",
         action="store_true",
         help="batches of texts of similar length (less padding, faster steps)",
     )
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
-    t.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    t.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay")
-    add_lr_schedule_options(t, default="constant")
     t.add_argument(
         "--class-weight",
         choices=("none", "balanced"),
@@ -212,8 +159,8 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-# The flags whose destination is not the TextClassifier parameter's own name.
-_PARAMETER_FLAGS = {"hidden_dims": "hidden", "random_state": "seed"}
+# The settings whose flag's destination is not their own name.
+_PARAMETER_FLAGS = {"random_state": "seed"}
 # The flags that make the feature objects (a recipe's features give way to any of them).
 _FEATURE_FLAGS = ("bigrams", "buckets", "prefix_ngrams", "prefix_pairs", "word_shapes")
 # Settings of one classifier and not the other: given to the other, they are refused.
@@ -255,8 +202,8 @@ def _features(args: argparse.Namespace, base: Sequence[Any] = ()) -> list[Any]:
 def _with_recipe(
     args: argparse.Namespace, params: dict[str, Any], given: frozenset[str]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """``params`` with the recipe's settings laid over those the user did not give, and the
-    contrast words (the flag's, else the recipe's)."""
+    """``params`` (flat settings) with the recipe's laid over those the user did not give,
+    and the contrast words (the flag's, else the recipe's)."""
     words = tuple(args.contrast_words)
     if not args.recipe:
         return params, words
@@ -272,6 +219,14 @@ def _with_recipe(
             params[key] = value
     params["features"] = _features(args, recipe.params.get("features", ()))
     return params, words if "contrast_words" in given else recipe.contrast_words
+
+
+def _flat_settings(args: argparse.Namespace, groups: Sequence[type]) -> dict[str, Any]:
+    """Each setting of ``groups`` from its flag, checked under the flag's name."""
+    flat: dict[str, Any] = {}
+    for group in groups:
+        flat.update(dataclasses.asdict(group.from_args(args)))
+    return flat
 
 
 def add_classify_commands(commands: Any) -> None:
@@ -371,21 +326,13 @@ def _estimators() -> Any:
 
 
 def _classifier(args: argparse.Namespace) -> Any:
-    for name in ("epochs", "batch_size", "embed_dim", "lexicon_size"):
+    for name in ("lexicon_size",):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
     estimators = _estimators()
     given = getattr(args, GIVEN, frozenset())
-    training = dict(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        weight_decay=args.weight_decay,
-        lr_schedule=lr_schedule(args, f"classify {args.subcommand}"),
-        lr_decay=args.lr_decay,
-        random_state=args.seed,
-        verbose=not args.no_progress,
-    )
+    training = Training.from_args(args)
+    training.lr_schedule = lr_schedule(args, f"classify {args.subcommand}")
+    own = dict(random_state=args.seed, verbose=not args.no_progress)
     if args.features == "lexicon":
         wrong = [d for d in _EMBEDDINGS_ONLY if d in given]
         if wrong:
@@ -393,16 +340,19 @@ def _classifier(args: argparse.Namespace) -> Any:
                 f"{_flag(wrong[0])} is a setting of the classifier on embeddings, not of "
                 "--features lexicon: leave it out"
             )
+        network = DeepAveraging.from_args(args)
+        text = TextSettings.from_args(args)
         model = estimators.LexiconClassifier(
             lexicon=read_lexicon(args.lexicon, args.encoding) if args.lexicon else None,
             lexicon_size=args.lexicon_size,
-            tokenizer=args.tokenizer,
-            lowercase=args.lowercase,
+            tokenizer=text.tokenizer,
+            lowercase=text.lowercase,
             # --hidden with no sizes: logistic regression on the six features
-            hidden_dims=tuple(args.hidden) if "hidden" in given else (16,),
-            activation=args.activation,
-            dropout=args.dropout,
-            **training,
+            hidden_dims=network.hidden_dims if "hidden_dims" in given else (16,),
+            activation=network.activation,
+            dropout=network.dropout,
+            training=training,
+            **own,
         )
         words = tuple(args.contrast_words)
     else:
@@ -412,30 +362,19 @@ def _classifier(args: argparse.Namespace) -> Any:
                 f"{_flag(wrong[0])} is a setting of --features lexicon, not of the "
                 "classifier on embeddings: leave it out"
             )
-        params = dict(
+        params = _flat_settings(args, (DeepAveraging, TextSettings))
+        params.update(
+            dataclasses.asdict(training),
             features=[] if args.recipe else _features(args),  # with a recipe: _with_recipe
-            embed_dim=args.embed_dim,
-            pooling=args.pooling,
-            hidden_dims=tuple(args.hidden),
-            activation=args.activation,
-            dropout=args.dropout,
-            word_dropout=args.word_dropout,
-            nb_features=args.nb_features,
-            pool_words_only=args.pool_words_only,
             wide=args.wide,
-            min_count=args.min_count,
-            max_vocab=args.max_vocab,
-            unknown_words=args.unknown_words,
-            tokenizer=args.tokenizer,
-            lowercase=args.lowercase,
             pretrained=args.pretrained,
             freeze_embeddings=args.freeze_embeddings,
             batch_by_length=args.batch_by_length,
             class_weight=None if args.class_weight == "none" else args.class_weight,
-            **training,
+            **own,
         )
         params, words = _with_recipe(args, params, given)
-        model = estimators.TextClassifier(**params)
+        model = estimators.TextClassifier.from_settings(**params)
     if words:
         model = estimators.ContrastClauses(model, words=words)
         model._checked_words(args.tokenizer)  # refused now, not after training

@@ -4,18 +4,16 @@ checks of paths and numbers, and the exit codes."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ffnlp.checks import check_int
-from ffnlp.text import TOKENIZER_MODES, Tokenizer, load_corpus, read_lines
-from ffnlp.train import (
-    LR_SCHEDULES,
-    OPTIMIZERS,
-    parse_every,
-)
+from ffnlp.text import Tokenizer, load_corpus, read_lines
+from ffnlp.text.settings import TextSettings
+from ffnlp.train import TrainConfig, Training, parse_every
 
 EXIT_USAGE = 2  # bad arguments or input: the user can fix it
 EXIT_FAILURE = 1  # anything else that went wrong
@@ -49,30 +47,14 @@ def _recording(cls: type) -> type:
 
 
 def add_text_options(parser: argparse.ArgumentParser) -> None:
+    """The text flags of the commands that read running text (the language models'): the
+    :class:`~ffnlp.text.settings.TextSettings` but the classifier's ``unknown_words``."""
     group = parser.add_argument_group("text")
-    group.add_argument(
-        "--tokenizer",
-        choices=TOKENIZER_MODES,
-        default="whitespace",
-        help="how lines become tokens: whitespace (pre-tokenized text such as PTB), regex (raw text), char (characters)",
-    )
-    group.add_argument("--lowercase", action="store_true", help="lower-case the text first")
+    TextSettings.add_flags(group, skip=("unknown_words",))
     group.add_argument(
         "--encoding",
         default=None,
         help="encoding of the text files (default: UTF-8, and anything else is an error)",
-    )
-    group.add_argument(
-        "--min-count",
-        type=int,
-        default=1,
-        help="keep words seen at least this often; rarer ones become <unk>",
-    )
-    group.add_argument(
-        "--max-vocab",
-        type=int,
-        default=None,
-        help="keep at most this many tokens, specials included",
     )
 
 
@@ -131,27 +113,6 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_lr_schedule_options(group: Any, default: str | None) -> None:
-    """--lr-schedule and --lr-decay, the same in every command that trains; ``default``
-    None means plateau with --valid and constant without (see :func:`lr_schedule`)."""
-    unset = "; unset: plateau with --valid, else constant" if default is None else ""
-    group.add_argument(
-        "--lr-schedule",
-        choices=LR_SCHEDULES,
-        default=default,
-        help="how the learning rate changes: constant (never), plateau (multiplied by "
-        "--lr-decay whenever the validation loss does not improve; needs --valid) or linear "
-        f"(falling to 0 over all the steps, fastText's){unset}",
-    )
-    group.add_argument(
-        "--lr-decay",
-        type=float,
-        default=0.5,
-        help="the plateau schedule's factor: multiply the learning rate by this when the "
-        "validation loss does not improve (1: never)",
-    )
-
-
 def lr_schedule(args: argparse.Namespace, command: str) -> str:
     """The --lr-schedule asked for (or the command's default), refused as plateau when there
     is no validation data to watch."""
@@ -167,43 +128,30 @@ def lr_schedule(args: argparse.Namespace, command: str) -> str:
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
+    """The :class:`~ffnlp.train.Training` flags with their declared defaults (but
+    ``--lr-schedule``: unset, it is plateau with --valid and constant without), and the
+    run's own: seed, log, step limit, progress and threads."""
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=10, help="at most this many passes over the data")
-    g.add_argument("--batch-size", type=int, default=256, help="examples per step")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="the optimizer")
-    g.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    g.add_argument("--momentum", type=float, default=0.0, help="momentum (sgd)")
-    g.add_argument(
-        "--weight-decay", type=float, default=0.0, help="L2 weight decay (biases excluded)"
-    )
-    g.add_argument("--clip-norm", type=float, default=None, help="clip the gradient norm to this")
-    add_lr_schedule_options(g, default=None)
-    g.add_argument(
-        "--lr-patience",
-        type=int,
-        default=0,
-        help="epochs without improvement before lowering the rate",
-    )
-    g.add_argument(
-        "--early-stopping",
-        type=int,
-        default=3,
-        help="stop after this many epochs without improvement (0: never)",
-    )
+    Training.add_flags(g, defaults=dataclasses.replace(Training(), lr_schedule=None))
     g.add_argument(
         "--seed", type=int, default=0, help="seed for initialisation, dropout and batch order"
     )
     g.add_argument(
         "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
     )
-    g.add_argument(
-        "--max-steps",
-        type=int,
-        default=None,
-        help="stop after this many steps in all (default: no limit)",
-    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_option(g)
+
+
+def train_config(args: argparse.Namespace, command: str) -> TrainConfig:
+    """The training loop's settings from the flags of :func:`add_training_options`, each
+    checked under its flag's name."""
+    training = Training.from_args(args, skip=("lr_schedule",), lr_schedule="constant")
+    return TrainConfig(
+        **{**dataclasses.asdict(training), "lr_schedule": lr_schedule(args, command)},
+        seed=check_int("--seed", args.seed, minimum=0),
+        progress=not args.no_progress,
+    )
 
 
 def use_encoded_settings(args: argparse.Namespace, meta: dict[str, Any]) -> None:

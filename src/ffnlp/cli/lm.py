@@ -23,21 +23,22 @@ from ffnlp.cli.common import (
     check_output,
     check_positive,
     checkpoint_settings,
-    lr_schedule,
     read_corpus,
     read_text_lines,
     say,
     use_encoded_settings,
 )
-from ffnlp.models.language_model import OUTPUTS, FeedforwardLM, FeedforwardLMConfig
+from ffnlp.cli.common import (
+    train_config as cli_train_config,
+)
+from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.text import Tokenizer, Vocab, encoded
-from ffnlp.text.ngrams import LAYOUTS, StreamWindows
+from ffnlp.text.ngrams import StreamWindows
 from ffnlp.text.vectors import fill_missing, load_vectors
 from ffnlp.train import (
     ArrayDataset,
-    TrainConfig,
     fit,
 )
 from ffnlp.viz.curves import LOG_SUFFIX
@@ -114,6 +115,11 @@ def add_use_commands(commands: Any, load: Any, kind: str) -> None:
     p.set_defaults(handler=run_generate, load=load)
 
 
+# The language model's settings that are no flags: the vocabulary's size is found from the
+# data, and the row-sparse embedding gradient is exact, only faster, so always on.
+_NOT_FLAGS = ("vocab_size", "sparse_embeddings")
+
+
 def add_lm_commands(commands: Any) -> None:
     """``ffnlp lm`` (train, and the use commands) and ``ffnlp ngram`` (the same)."""
     # ------------------------------------------------------------------ lm
@@ -137,59 +143,13 @@ def add_lm_commands(commands: Any) -> None:
     )
     p.add_argument("--out", required=True, help="where to write the model")
     add_text_options(p)
-    p.add_argument(
-        "--layout",
-        choices=LAYOUTS,
-        default="stream",
-        help="stream: one running text with </s> after each line (PTB); sentence: lines are independent",
-    )
     g = p.add_argument_group("model")
-    g.add_argument(
-        "--context-size", type=int, default=4, help="number of previous tokens the model sees (N)"
-    )
-    g.add_argument("--embed-dim", type=int, default=128, help="size of the word embeddings (D)")
-    g.add_argument(
-        "--hidden", type=int, nargs="*", default=[512], help="sizes of the hidden layers"
-    )
-    g.add_argument(
-        "--activation",
-        choices=("tanh", "relu", "sigmoid"),
-        default="tanh",
-        help="hidden-layer activation",
-    )
-    g.add_argument(
-        "--dropout", type=float, default=0.0, help="dropout on the embeddings and hidden layers"
-    )
-    g.add_argument(
-        "--direct",
-        action="store_true",
-        help="direct connections from the embeddings to the output (Bengio et al.)",
-    )
-    g.add_argument(
-        "--tie-embeddings",
-        action="store_true",
-        help="use the embedding matrix as the output matrix (the last hidden size must equal --embed-dim)",
-    )
+    FeedforwardLMConfig.add_flags(g, skip=_NOT_FLAGS)  # --context-size, --embed-dim, ...
     g.add_argument(
         "--pretrained",
         default=None,
         help="word2vec or GloVe text file to initialise the embeddings (words it lacks start "
         "from N(0, std of the vectors found))",
-    )
-    g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
-    g.add_argument(
-        "--output",
-        choices=OUTPUTS,
-        default="full",
-        help="output layer: the full softmax, or the adaptive softmax (Grave et al. 2017), "
-        "faster to train over a large vocabulary and exact in evaluation",
-    )
-    g.add_argument(
-        "--cutoffs",
-        type=int,
-        nargs="+",
-        default=[2000],
-        help="adaptive softmax: the frequency ranks where the head and each cluster end",
     )
     add_training_options(p)
     add_checkpoint_options(p)
@@ -216,22 +176,7 @@ def add_lm_commands(commands: Any) -> None:
 def run_lm_train(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     checkpointing = checkpoint_settings(args, out)
-    train_config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        clip_norm=args.clip_norm,
-        lr_decay=args.lr_decay,
-        lr_schedule=lr_schedule(args, "lm train"),
-        lr_patience=args.lr_patience,
-        early_stopping=args.early_stopping,
-        seed=args.seed,
-        max_steps=args.max_steps,
-        progress=not args.no_progress,
-    )
+    train_config = cli_train_config(args, "lm train")
     corpus = None
     if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
         corpus = encoded.open_encoded(args.train)
@@ -243,20 +188,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
         vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
         sentences, tokens = len(train), sum(len(s) for s in train)
     tokenizer = Tokenizer(args.tokenizer, args.lowercase)
-    config = FeedforwardLMConfig(
-        vocab_size=len(vocab),
-        context_size=args.context_size,
-        embed_dim=args.embed_dim,
-        hidden_dims=tuple(args.hidden),
-        activation=args.activation,
-        dropout=args.dropout,
-        direct=args.direct,
-        tie_embeddings=args.tie_embeddings,
-        freeze_embeddings=args.freeze_embeddings,
-        output=args.output,
-        cutoffs=tuple(args.cutoffs),
-        layout=args.layout,
-    )
+    config = FeedforwardLMConfig.from_args(args, skip=_NOT_FLAGS, vocab_size=len(vocab))
     if tokens + sentences <= config.context_size:
         raise ValueError(
             f"the training file has {tokens} tokens in {sentences} lines, too few for a context of "

@@ -3,23 +3,26 @@ the training settings they pass to :func:`ffnlp.train.fit`, and small helpers.""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
-from ffnlp.checks import check_choice, check_real
 from ffnlp.nn import Module
-from ffnlp.train import LR_SCHEDULES, TrainConfig
+from ffnlp.settings import Settings, as_settings
+from ffnlp.train import TrainConfig, Training
 
 # The kind of model file every text classifier is written as (ffnlp.io), and the layout of
 # its description: files without one are layout 1, from before the classifier was split
-# into parts, and are read through ffnlp.estimators.files.upgrade_layout_1.
+# into parts, and are read through ffnlp.estimators.files.upgrade_layout_1; layout 2 held
+# the same parameters as layout 3, `lazy` then named what is now `lazy_embeddings`.
 KIND = "text_classifier"
-LAYOUT = 2
+LAYOUT = 3
 
 try:  # scikit-learn is optional: with it, the estimators are real sklearn estimators.
     from sklearn.base import BaseEstimator as EstimatorBase
@@ -106,30 +109,118 @@ def check_fitted(estimator: Any, attribute: str = "classes_") -> None:
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
 
 
-def train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
-    """The training loop's settings from an estimator's parameters; ``held_out``: whether
-    it is given an ``eval_set``."""
-    schedule = check_choice("lr_schedule", est.lr_schedule, LR_SCHEDULES)
-    check_real("lr_decay", est.lr_decay, 0, 1, min_inclusive=False)
-    if schedule == "plateau" and not held_out:
+class GroupedSettings:
+    """An estimator whose settings sit in groups (:class:`ffnlp.settings.Settings`): the
+    ``network``, ``text`` and ``training`` parameters, each a group, a dict of its settings,
+    or None for the estimator's own defaults of that group.
+
+    Every setting has one name across the groups, so :meth:`from_settings` takes them flat
+    (as recipes, model files and the command line hold them), and scikit-learn's nested
+    names reach inside (``set_params(training__lr=0.01)``, once a group is given).
+    """
+
+    #: parameter name -> the group class it holds.
+    GROUPS: ClassVar[dict[str, type[Settings]]] = {}
+    #: the estimator's own defaults of a group, where they are not the group's.
+    DEFAULTS: ClassVar[dict[str, Settings]] = {}
+    #: names earlier files used for today's settings.
+    RENAMED: ClassVar[dict[str, str]] = {"lazy": "lazy_embeddings"}
+
+    @classmethod
+    def group_default(cls, group: str) -> Settings:
+        default = cls.DEFAULTS.get(group)
+        return copy.deepcopy(default) if default is not None else cls.GROUPS[group]()
+
+    @classmethod
+    def owner_of(cls) -> dict[str, str]:
+        """setting name -> the group parameter holding it."""
+        return {name: g for g, group in cls.GROUPS.items() for name in group.declared()}
+
+    @classmethod
+    def from_settings(cls, **settings: Any) -> Any:
+        """The estimator with these settings, given flat: each goes to its group
+        (``embed_dim`` to ``network``, ``lr`` to ``training``, ...), the estimator's own
+        parameters stay as they are, and a group left out keeps its defaults.
+        """
+        owner = cls.owner_of()
+        own = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        params: dict[str, Any] = {}
+        grouped: dict[str, dict[str, Any]] = {g: {} for g in cls.GROUPS}
+        for name, value in settings.items():
+            name = cls.RENAMED.get(name, name)
+            if name in owner:
+                grouped[owner[name]][name] = value
+            elif name in own:
+                params[name] = value
+            else:
+                raise ValueError(
+                    f"{cls.__name__} has no setting {name!r}; its settings are "
+                    f"{sorted([*owner, *own])}"
+                )
+        for group, values in grouped.items():
+            if not values:
+                continue
+            if group in params:
+                raise ValueError(f"{sorted(values)[0]!r} is given both alone and in {group!r}")
+            params[group] = dataclasses.replace(cls.group_default(group), **values)
+        return cls(**params)
+
+    def set_params(self, **params: Any) -> Any:
+        """scikit-learn's ``set_params``, which also takes a group's setting by its own name
+        (``set_params(lr=0.01)`` is ``set_params(training={..., "lr": 0.01})``), so a grid
+        search can name settings as recipes do. The group given is never changed in place."""
+        owner = self.owner_of()
+        own = {k: v for k, v in params.items() if k not in owner}
+        for name, value in params.items():
+            if name in owner:
+                group = owner[name]
+                setattr(self, group, dataclasses.replace(self._given_group(group), **{name: value}))
+        return super().set_params(**own) if own else self
+
+    def _given_group(self, name: str) -> Any:
+        """The ``name`` group as given (defaults for None, a dict laid over them), unchecked."""
+        value = getattr(self, name)
+        if value is None:
+            return self.group_default(name)
+        if isinstance(value, dict):
+            declared = self.GROUPS[name].declared()
+            unknown = sorted(set(value) - set(declared))
+            if unknown:
+                raise ValueError(
+                    f"{name} has no setting {unknown[0]!r}; its settings are {sorted(declared)}"
+                )
+            return dataclasses.replace(self.group_default(name), **value)
+        return value
+
+    def group(self, name: str) -> Any:
+        """The ``name`` group as this estimator trains with it, every setting checked."""
+        return as_settings(self.GROUPS[name], self._given_group(name), name)
+
+    def flat_settings(self) -> dict[str, Any]:
+        """Every setting by its own name, the groups' included (what a file holds)."""
+        flat = {k: v for k, v in self.get_params(deep=False).items() if k not in self.GROUPS}
+        for name in self.GROUPS:
+            flat.update(dataclasses.asdict(self.group(name)))
+        return flat
+
+
+def train_config(
+    training: Training, random_state: int | None, verbose: bool, held_out: bool
+) -> TrainConfig:
+    """The training loop's settings from an estimator's training group, seed and verbosity;
+    ``held_out``: whether it is given an ``eval_set``."""
+    if training.lr_schedule == "plateau" and not held_out:
         raise ValueError(
             "lr_schedule='plateau' lowers the learning rate when the held-out loss stops "
             "improving: it needs an eval_set (--valid on the command line)"
         )
-    return TrainConfig(
-        epochs=est.epochs,
-        batch_size=est.batch_size,
-        optimizer=est.optimizer,
-        lr=est.lr,
-        weight_decay=est.weight_decay,
+    settings = dataclasses.asdict(training)
+    if training.lr_schedule != "plateau":
         # 1 under the other schedules, where it does nothing: their checkpoints from before
         # "constant" had its own name (a "plateau" that never acted) still resume.
-        lr_decay=est.lr_decay if schedule == "plateau" else 1.0,
-        lr_schedule=schedule,
-        early_stopping=0,
-        lazy_embeddings=getattr(est, "lazy", False),
-        seed=est.random_state if est.random_state is not None else 0,
-        progress=verbose,
+        settings["lr_decay"] = 1.0
+    return TrainConfig(
+        **settings, seed=random_state if random_state is not None else 0, progress=verbose
     )
 
 

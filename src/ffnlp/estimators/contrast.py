@@ -51,7 +51,7 @@ class ContrastClauses(TextPredictions, ClassifierBase, EstimatorBase):
 
     >>> from ffnlp.estimators import TextClassifier
     >>> texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
-    >>> clf = ContrastClauses(TextClassifier(embed_dim=8, epochs=30, lr=0.05), words=("but",))
+    >>> clf = ContrastClauses(TextClassifier.from_settings(embed_dim=8, epochs=30, lr=0.05), words=("but",))
     >>> clf.fit(texts, ["pos", "neg", "pos", "neg"] * 5).predict(["dull , but great fun"]).tolist()
     ['pos']
     """
@@ -77,7 +77,9 @@ class ContrastClauses(TextPredictions, ClassifierBase, EstimatorBase):
         act at prediction only."""
         if self.estimator is None:
             raise ValueError("ContrastClauses needs an estimator to wrap")
-        self._checked_words(getattr(self.estimator, "tokenizer", None))
+        est = self.estimator
+        mode = est.group("text").tokenizer if "text" in getattr(est, "GROUPS", ()) else None
+        self._checked_words(mode or getattr(est, "tokenizer", None))
         fitted = type(self.estimator)(**self.estimator.get_params(deep=False)).fit(
             X, y, **fit_params
         )

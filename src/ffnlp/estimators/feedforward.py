@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from ffnlp.autograd import Tensor, no_grad
 from ffnlp.estimators.base import (
     ClassifierBase,
     EstimatorBase,
+    GroupedSettings,
     WithLoss,
     check_fitted,
     held_out_metrics,
@@ -20,42 +21,42 @@ from ffnlp.estimators.base import (
     train_config,
 )
 from ffnlp.nn import MLP
-from ffnlp.train import ArrayDataset, fit
+from ffnlp.train import ArrayDataset, Training, fit
+
+# This estimator's own defaults of the training settings (the others are the group's).
+FEEDFORWARD_TRAINING = Training(epochs=200, batch_size=32, lr_schedule="constant", early_stopping=0)
 
 
-class FeedforwardClassifier(ClassifierBase, EstimatorBase):
+class FeedforwardClassifier(GroupedSettings, ClassifierBase, EstimatorBase):
     """A feedforward network on numeric features: standardise, hidden layers, softmax.
 
     Args:
         hidden_dims: hidden layer sizes (empty: multinomial logistic regression).
         activation: "relu", "tanh" or "sigmoid".
         dropout: dropout after each hidden layer.
-        weight_decay: L2 on the weights (not the biases).
-        epochs, batch_size, lr, optimizer: training settings (``optimizer`` "adam", "adamw"
-            or "sgd").
-        lr_schedule, lr_decay: how the learning rate changes, as in :class:`TextClassifier`.
+        training: :class:`~ffnlp.train.Training` settings (``epochs``, ``lr``,
+            ``weight_decay``: L2 on the weights, not the biases; ...), a dict of those that
+            differ from this estimator's defaults (``FEEDFORWARD_TRAINING``: 200 epochs of
+            32 rows, a constant rate), or None for those.
         standardize: scale each feature to zero mean and unit variance first.
         random_state: seed of the initial weights, dropout and batch order.
         verbose: show training progress.
 
     >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 10)
     >>> y = np.array([0, 1, 1, 0] * 10)
-    >>> FeedforwardClassifier(hidden_dims=(8,), epochs=300, lr=0.02).fit(X, y).score(X, y)
+    >>> FeedforwardClassifier(hidden_dims=(8,), training={"epochs": 300, "lr": 0.02}).fit(X, y).score(X, y)
     1.0
     """
+
+    GROUPS: ClassVar[dict[str, type]] = {"training": Training}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"training": FEEDFORWARD_TRAINING}
 
     def __init__(
         self,
         hidden_dims: Sequence[int] = (100,),
         activation: str = "relu",
         dropout: float = 0.0,
-        weight_decay: float = 0.0,
-        epochs: int = 200,
-        batch_size: int = 32,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        lr_schedule: str = "constant",
-        lr_decay: float = 0.5,
+        training: Training | dict[str, Any] | None = None,
         standardize: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -63,13 +64,7 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
         self.hidden_dims = hidden_dims
         self.activation = activation
         self.dropout = dropout
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.lr_decay = lr_decay
+        self.training = training
         self.standardize = standardize
         self.random_state = random_state
         self.verbose = verbose
@@ -156,9 +151,13 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
             dropout=self.dropout,
             rng=self.random_state if self.random_state is not None else 0,
         )
-        training = train_config(self, self.verbose, held_out=eval_set is not None)
+        settings = self.group("training")
+        training = train_config(
+            settings, self.random_state, self.verbose, held_out=eval_set is not None
+        )
         valid = None
-        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+        if eval_set is not None and (training.lr_schedule == "plateau" or training.early_stopping):
+            # the held-out loss steers the rate or ends training
             rows = self._validate(eval_set[0], reset=False)
             valid = ArrayDataset(
                 ((rows - self.mean_) / self.scale_).astype(np.float32),
@@ -175,7 +174,7 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
             log_path=log_path,
             epoch_metrics=held_out_metrics(self.predict_proba, self.classes_, eval_set),
         )
-        self.n_iter_ = self.epochs
+        self.n_iter_ = training.epochs
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -51,7 +51,7 @@ def load_classifier(path: str | Path) -> Any:
         ) from None
     if not words:
         return model
-    wrapper = ContrastClauses(type(model)(**model.get_params()), words=words)
+    wrapper = ContrastClauses(type(model)(**model.get_params(deep=False)), words=words)
     wrapper.estimator_, wrapper.classes_ = model, model.classes_
     return wrapper
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from ffnlp.estimators.base import (
     LAYOUT,
     ClassifierBase,
     EstimatorBase,
+    GroupedSettings,
     TextPredictions,
     check_fitted,
     classes_of,
@@ -26,9 +27,13 @@ from ffnlp.estimators.feedforward import FeedforwardClassifier
 from ffnlp.nn import MLP
 from ffnlp.text.features import FEATURE_NAMES, derive_lexicon, lexicon_features
 from ffnlp.text.tokenize import Tokenizer
+from ffnlp.train import Training
+
+# This estimator's own defaults of the training settings (the others are the group's).
+LEXICON_TRAINING = Training(batch_size=32, lr_schedule="constant", early_stopping=0)
 
 
-class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
+class LexiconClassifier(GroupedSettings, TextPredictions, ClassifierBase, EstimatorBase):
     """A feedforward network on the chapter's six hand-built features of a text
     (:func:`ffnlp.text.features.lexicon_features`), standardised.
 
@@ -38,16 +43,21 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         lexicon_size: words in a derived lexicon.
         tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
         hidden_dims: hidden layer sizes (empty: logistic regression on the six features).
-        activation, dropout, weight_decay, epochs, batch_size, lr, optimizer, lr_schedule,
-            lr_decay: the network and its training (see :class:`FeedforwardClassifier`).
+        activation, dropout: the network (see :class:`FeedforwardClassifier`).
+        training: :class:`~ffnlp.train.Training` settings, a dict of those that differ from
+            this estimator's defaults (``LEXICON_TRAINING``: 10 epochs of 32 texts, a
+            constant rate), or None for those.
         random_state: one seed for everything random.
         verbose: show training progress.
 
     >>> texts = ["a great film !", "great fun", "a dull film", "no , dull"] * 5
-    >>> clf = LexiconClassifier(lexicon={"great": 1, "fun": 1, "dull": -1}, epochs=50, lr=0.05)
+    >>> clf = LexiconClassifier({"great": 1, "fun": 1, "dull": -1}, training={"epochs": 50, "lr": 0.05})
     >>> clf.fit(texts, ["pos", "pos", "neg", "neg"] * 5).predict(["great great fun", "dull"]).tolist()
     ['pos', 'neg']
     """
+
+    GROUPS: ClassVar[dict[str, type]] = {"training": Training}
+    DEFAULTS: ClassVar[dict[str, Any]] = {"training": LEXICON_TRAINING}
 
     def __init__(
         self,
@@ -58,13 +68,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         hidden_dims: Sequence[int] = (16,),
         activation: str = "relu",
         dropout: float = 0.0,
-        weight_decay: float = 0.0,
-        epochs: int = 10,
-        batch_size: int = 32,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        lr_schedule: str = "constant",
-        lr_decay: float = 0.5,
+        training: Training | dict[str, Any] | None = None,
         random_state: int | None = 0,
         verbose: bool = False,
     ) -> None:
@@ -75,13 +79,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         self.hidden_dims = hidden_dims
         self.activation = activation
         self.dropout = dropout
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.lr_decay = lr_decay
+        self.training = training
         self.random_state = random_state
         self.verbose = verbose
 
@@ -120,13 +118,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
             hidden_dims=tuple(self.hidden_dims),
             activation=self.activation,
             dropout=self.dropout,
-            weight_decay=self.weight_decay,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            lr_schedule=self.lr_schedule,
-            lr_decay=self.lr_decay,
+            training=self.group("training"),
             random_state=self.random_state if self.random_state is not None else 0,
             verbose=self.verbose,
         )
@@ -165,7 +157,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
 
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_fitted(self)
-        params = self.get_params()  # a lexicon given is kept, so a refit uses it too
+        params = self.flat_settings()  # a lexicon given is kept, so a refit uses it too
         params["hidden_dims"] = list(params["hidden_dims"])
         meta = {
             "estimator": type(self).__name__,
@@ -184,7 +176,9 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
     def from_archive(
         cls, path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> LexiconClassifier:
-        est = cls(**{**meta["params"], "hidden_dims": tuple(meta["params"]["hidden_dims"])})
+        est = cls.from_settings(
+            **{**meta["params"], "hidden_dims": tuple(meta["params"]["hidden_dims"])}
+        )
         est.classes_ = read_classes(meta)
         est.tokenizer_ = Tokenizer(est.tokenizer, est.lowercase)
         est.lexicon_ = {str(k): int(v) for k, v in meta["lexicon"].items()}

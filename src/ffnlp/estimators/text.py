@@ -8,17 +8,18 @@ import copy
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import no_grad
-from ffnlp.checks import check_bool, check_choice, check_real
+from ffnlp.checks import check_bool, check_real
 from ffnlp.estimators.base import (
     LAYOUT,
     ClassifierBase,
     EstimatorBase,
+    GroupedSettings,
     TextPredictions,
     check_fitted,
     classes_of,
@@ -32,7 +33,7 @@ from ffnlp.estimators.base import (
     train_config,
 )
 from ffnlp.models.classifier import (
-    CLASSIFIER_POOLING,
+    DeepAveraging,
     DeepAveragingConfig,
     DeepAveragingNetwork,
     NaiveBayesLinear,
@@ -50,147 +51,106 @@ from ffnlp.text.row_features import (
     feature_from_dict,
     feature_to_dict,
 )
+from ffnlp.text.settings import TextSettings
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
-from ffnlp.train import fit
+from ffnlp.train import CLASSIFIER_TRAINING, Training, fit
 
 
-class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
+class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, EstimatorBase):
     """A feedforward text classifier trained on raw texts: each text a bag of rows (its
     words, then the rows of each feature object), a deep averaging network over them
     (:class:`~ffnlp.models.classifier.DeepAveragingNetwork`), and with ``wide`` a naive
     Bayes linear model trained beside it and averaged with it.
+
+    The settings of the network, of the text and of training sit in three groups, each
+    declared once with its defaults, help and rules (the command line's flags are made from
+    the same declarations); :meth:`from_settings` takes them flat:
+    ``TextClassifier.from_settings(embed_dim=50, lr=0.01)`` is
+    ``TextClassifier(network=DeepAveraging(embed_dim=50), training={"lr": 0.01})``.
 
     Args:
         features: feature objects adding rows beyond the words
             (:mod:`ffnlp.text.row_features`: ``Bigrams()``, ``Openings(3)``,
             ``OpeningPairs(4)``, ``WordShapes()``); each is fitted on a copy, on the
             training texts.
-        embed_dim, pooling, hidden_dims, activation, dropout, word_dropout: the network (see
-            :class:`~ffnlp.models.classifier.DeepAveragingConfig`).
-        nb_features: feed each text's naive Bayes log-count-ratio scores over its rows to
-            the network beside the pooled vector (Wang & Manning 2012); needed by
-            ``pooling="nb"``.
-        pool_words_only: pool the words' embeddings alone; the other rows then reach the
-            network through the naive Bayes scores only (needs ``nb_features``).
+        network: the deep averaging network's settings
+            (:class:`~ffnlp.models.classifier.DeepAveraging`: ``embed_dim``, ``pooling``,
+            ``hidden_dims``, ``activation``, ``dropout``, ``word_dropout``, ``nb_features``,
+            ``pool_words_only``), a dict of some of them, or None for its defaults.
         wide: train a naive Bayes linear model of all the rows
             (:class:`~ffnlp.models.classifier.NaiveBayesLinear`) beside the network, in the
             same pass, and average their probabilities; the network then pools the words
             alone (a wide-and-deep pair).
-        min_count, max_vocab: the vocabulary (rarer words become ``<unk>``); feature
-            tables keep what training saw ``min_count`` times.
-        unknown_words: how a word outside the vocabulary is read: "unk", as ``<unk>``, or
-            "prefix", as the most frequent known word sharing its longest beginning, when
-            that covers all but its last 3 characters and at least 5 ("embarrassing" as
-            "embarrassed"; :class:`ffnlp.text.vocab.PrefixBackoff`), else as ``<unk>``.
-        tokenizer, lowercase: how texts become words ("whitespace", "regex", "char").
+        text: how texts become words and rows (:class:`~ffnlp.text.settings.TextSettings`:
+            ``tokenizer``, ``lowercase``, ``min_count``, ``max_vocab``, ``unknown_words``;
+            feature tables keep what training saw ``min_count`` times), a dict, or None.
+        training: :class:`~ffnlp.train.Training` settings (``epochs``, ``batch_size``,
+            ``lr``, ``optimizer``, ``lr_schedule``, ...), a dict of those that differ from
+            the classifier's defaults (``CLASSIFIER_TRAINING``: 32 texts a step, a constant
+            rate, lazy Adam on the embedding rows), or None for those. The "plateau"
+            schedule and ``early_stopping`` watch the ``eval_set`` given to :meth:`fit`,
+            whose best epoch's weights are then the ones kept.
+        batch_by_length: batches of texts of similar length (less padding, faster steps).
         pretrained: optional (vectors, found) from :func:`ffnlp.text.vectors.load_vectors`
             over ``vocab_``, or a path to a word2vec/GloVe text file. Words the vectors lack
             start from N(0, std of the pretrained rows), as in the language model
             (:func:`ffnlp.text.vectors.fill_missing`).
-        freeze_embeddings: keep pretrained embeddings fixed.
-        epochs, batch_size, lr, optimizer, weight_decay: training.
-        batch_by_length: batches of texts of similar length (less padding, faster steps).
-        lr_schedule: how the learning rate changes: "constant" (it never does), "plateau"
-            (multiplied by ``lr_decay`` after every epoch whose held-out loss is no better
-            than the best so far; needs an ``eval_set``, whose best epoch's weights are then
-            the ones kept) or "linear" (it falls linearly to 0 over all the steps, fastText's
-            schedule). The same three as ``ffnlp lm train``'s.
-        lr_decay: the factor of the "plateau" schedule (0.5 halves the rate).
+        freeze_embeddings: keep the embeddings fixed.
         class_weight: None (every text counts alike), "balanced" (each class's texts
             weighted n / (C * n_c) in the loss, so every class counts as much as any
             other), or a dict label -> weight >= 0 (1 for labels it leaves out), as in
             scikit-learn.
-        lazy: Adam updates only the embedding rows a batch used (and their moments).
         random_state: one seed for everything random.
         verbose: show training progress.
 
-    >>> clf = TextClassifier(embed_dim=8, epochs=30, lr=0.05)
+    >>> clf = TextClassifier.from_settings(embed_dim=8, epochs=30, lr=0.05)
     >>> texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
     >>> clf.fit(texts, ["pos", "neg", "pos", "neg"] * 5).predict(["great fun", "dull"]).tolist()
     ['pos', 'neg']
     """
 
+    GROUPS: ClassVar[dict[str, type]] = {
+        "network": DeepAveraging,
+        "text": TextSettings,
+        "training": Training,
+    }
+    DEFAULTS: ClassVar[dict[str, Any]] = {"training": CLASSIFIER_TRAINING}
+
     def __init__(
         self,
         features: Sequence[RowFeature] = (),
-        embed_dim: int = 100,
-        pooling: str = "mean",
-        hidden_dims: Sequence[int] = (),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        word_dropout: float = 0.0,
-        nb_features: bool = False,
-        pool_words_only: bool = False,
+        network: DeepAveraging | dict[str, Any] | None = None,
         wide: bool = False,
-        min_count: int = 1,
-        max_vocab: int | None = None,
-        unknown_words: str = "unk",
-        tokenizer: str = "whitespace",
-        lowercase: bool = False,
+        text: TextSettings | dict[str, Any] | None = None,
+        training: Training | dict[str, Any] | None = None,
+        batch_by_length: bool = False,
         pretrained: Any = None,
         freeze_embeddings: bool = False,
-        epochs: int = 10,
-        batch_size: int = 32,
-        batch_by_length: bool = False,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        weight_decay: float = 0.0,
-        lr_schedule: str = "constant",
-        lr_decay: float = 0.5,
         class_weight: str | dict[Any, float] | None = None,
-        lazy: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
     ) -> None:
         self.features = features
-        self.embed_dim = embed_dim
-        self.pooling = pooling
-        self.hidden_dims = hidden_dims
-        self.activation = activation
-        self.dropout = dropout
-        self.word_dropout = word_dropout
-        self.nb_features = nb_features
-        self.pool_words_only = pool_words_only
+        self.network = network
         self.wide = wide
-        self.min_count = min_count
-        self.max_vocab = max_vocab
-        self.unknown_words = unknown_words
-        self.tokenizer = tokenizer
-        self.lowercase = lowercase
+        self.text = text
+        self.training = training
+        self.batch_by_length = batch_by_length
         self.pretrained = pretrained
         self.freeze_embeddings = freeze_embeddings
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.batch_by_length = batch_by_length
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.lr_schedule = lr_schedule
-        self.lr_decay = lr_decay
         self.class_weight = class_weight
-        self.lazy = lazy
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> list[RowFeature]:
-        """Refuse settings that cannot work, before anything is built; returns fresh
-        copies of the feature objects (the ones given are never fitted)."""
-        check_choice("unknown_words", self.unknown_words, ("unk", "prefix"))
-        check_choice("pooling", self.pooling, CLASSIFIER_POOLING)
-        for name in ("nb_features", "pool_words_only", "wide", "batch_by_length"):
+    def _check_params(self) -> tuple[DeepAveraging, TextSettings, Training, list[RowFeature]]:
+        """Refuse settings that cannot work, before anything is built; returns the groups,
+        checked, and fresh copies of the feature objects (the ones given are never fitted)."""
+        network, text, training = (self.group(g) for g in ("network", "text", "training"))
+        for name in ("wide", "batch_by_length", "freeze_embeddings"):
             check_bool(name, getattr(self, name))
-        if self.pooling == "nb" and not self.nb_features:
-            raise ValueError(
-                "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
-            )
-        if self.pool_words_only and not self.nb_features:
-            raise ValueError(
-                "pool_words_only leaves the rows after the words to the naive Bayes "
-                "features: it needs nb_features"
-            )
-        return [copy.deepcopy(f) for f in check_features(self.features)]
+        return network, text, training, [copy.deepcopy(f) for f in check_features(self.features)]
 
     def _class_weights(self, classes: np.ndarray, targets: np.ndarray) -> tuple[float, ...]:
         """The loss's weight of each class, in ``classes`` order (empty: all 1)."""
@@ -253,10 +213,10 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         """
         texts = texts_of(X)
         y = labels_of(y, len(texts))
-        features = self._check_params()
+        network, text, training_settings, features = self._check_params()
         classes, targets = classes_of(y)
         class_weights = self._class_weights(classes, targets)
-        tokenizer = Tokenizer(self.tokenizer, self.lowercase)
+        tokenizer = text.make_tokenizer()
         tokens = tokens_of(tokenizer, texts)
         eval_tokens = None
         if eval_set is not None:  # refused now, not after the first epoch
@@ -264,26 +224,30 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
                 eval_tokens = tokens_of(tokenizer, texts_of(eval_set[0]))
             except (TypeError, ValueError) as err:
                 raise type(err)(f"eval_set: {err}") from None
-        vocab = Vocab.build(tokens, min_count=self.min_count, max_size=self.max_vocab)
-        encoder = TextRows(vocab, features, self.unknown_words)
-        every_word_kept = self.min_count <= 1 and self.max_vocab is None
+        vocab = Vocab.build(tokens, min_count=text.min_count, max_size=text.max_vocab)
+        encoder = TextRows(vocab, features, text.unknown_words)
         data = TextDataset.from_ragged(
-            *encoder.fit_rows(tokens, self.min_count, every_word_kept),
+            *encoder.fit_rows(tokens, text.min_count, text.keeps_every_word),
             targets.astype(np.int64),
             by_length=bool(self.batch_by_length),
         )
         seed = self.random_state if self.random_state is not None else 0
-        model = self._network(len(vocab), encoder.extra_rows, len(classes), class_weights, seed)
-        _load_pretrained(self, deep_network(model), vocab, seed)
+        model = self._network(
+            network, len(vocab), encoder.extra_rows, len(classes), class_weights, seed
+        )
+        _load_pretrained(self, deep_network(model), vocab, text.lowercase, seed)
         for member in _members(model):
             if member.config.nb_features:
                 member.set_nb_table(data, data.targets)
             if getattr(member.config, "pooling", None) == "tfidf":
                 member.set_idf_table(data)
         fitted = _Fitted(classes, tokenizer, encoder, model)
-        training = train_config(self, self.verbose, held_out=eval_set is not None)
+        training = train_config(
+            training_settings, self.random_state, self.verbose, held_out=eval_set is not None
+        )
         valid = None
-        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+        if eval_set is not None and (training.lr_schedule == "plateau" or training.early_stopping):
+            # the held-out loss steers the rate or ends training
             valid = TextDataset.from_ragged(
                 *encoder.rows(eval_tokens),
                 held_out_targets(classes, eval_set[1]),
@@ -305,6 +269,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
 
     def _network(
         self,
+        settings: DeepAveraging,
         vocab_size: int,
         extra_rows: int,
         num_classes: int,
@@ -315,15 +280,15 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         config = DeepAveragingConfig(
             vocab_size=vocab_size,
             num_classes=num_classes,
-            embed_dim=self.embed_dim,
+            embed_dim=settings.embed_dim,
             extra_rows=extra_rows,
-            pooling=self.pooling,
-            hidden_dims=tuple(self.hidden_dims),
-            activation=self.activation,
-            dropout=self.dropout,
-            word_dropout=self.word_dropout,
-            nb_features=nb if self.nb_features else 0,
-            pool_words_only=bool(self.pool_words_only or self.wide),
+            pooling=settings.pooling,
+            hidden_dims=settings.hidden_dims,
+            activation=settings.activation,
+            dropout=settings.dropout,
+            word_dropout=settings.word_dropout,
+            nb_features=nb if settings.nb_features else 0,
+            pool_words_only=bool(settings.pool_words_only or self.wide),
             class_weights=class_weights,
         )
         rng = nn_init.as_generator(seed)  # one generator, drawn from in turn by each part
@@ -333,10 +298,10 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         linear = NaiveBayesLinearConfig(
             vocab_size=vocab_size,
             num_classes=num_classes,
-            embed_dim=self.embed_dim,
+            embed_dim=settings.embed_dim,
             extra_rows=extra_rows,
             nb_features=nb,
-            dropout=self.dropout,
+            dropout=settings.dropout,
             class_weights=class_weights,
         )
         return ProbabilityAverage(
@@ -367,7 +332,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What :meth:`save` writes: (meta, arrays)."""
         check_fitted(self)
-        params = {k: v for k, v in self.get_params().items() if k != "pretrained"}
+        params = {k: v for k, v in self.flat_settings().items() if k != "pretrained"}
         params["hidden_dims"] = list(params["hidden_dims"])
         params["features"] = [feature_to_dict(f) for f in self.features_]
         trained = _members(self.model_)[0].config.class_weights
@@ -402,7 +367,8 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         params = dict(meta["params"])
         params["features"] = [feature_from_dict(f) for f in params["features"]]
         params["hidden_dims"] = tuple(params["hidden_dims"])
-        est = cls(**params)
+        est = cls.from_settings(**params)
+        text = est.group("text")
         classes = read_classes(meta)
         if isinstance(est.class_weight, dict) and classes.dtype.kind in "iu":
             est.class_weight = {int(k): v for k, v in est.class_weight.items()}
@@ -416,7 +382,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
                 feature.load_state(state, tables)
             except ValueError as err:
                 raise ValueError(f"{str(path)!r}: {err}") from None
-        encoder = TextRows(vocab, features, est.unknown_words)
+        encoder = TextRows(vocab, features, text.unknown_words)
         model = _network_from(path, meta["network"], arrays)
         for config in (m.config for m in _members(model)):
             if config.vocab_size != len(vocab) or config.num_classes != len(classes):
@@ -429,7 +395,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
                     f"{str(path)!r}: the feature tables make {encoder.extra_rows} rows, the "
                     f"configuration {config.extra_rows}"
                 )
-        est._set_fitted(_Fitted(classes, Tokenizer(est.tokenizer, est.lowercase), encoder, model))
+        est._set_fitted(_Fitted(classes, text.make_tokenizer(), encoder, model))
         return est
 
 
@@ -467,19 +433,20 @@ def deep_network(model: Module) -> DeepAveragingNetwork:
 
 
 def _load_pretrained(
-    est: TextClassifier, network: DeepAveragingNetwork, vocab: Vocab, seed: int
+    est: TextClassifier, network: DeepAveragingNetwork, vocab: Vocab, lowercase: bool, seed: int
 ) -> None:
     if est.pretrained is None:
         return
     from ffnlp.text.vectors import fill_missing, load_vectors
 
     if isinstance(est.pretrained, (str, Path)):
-        vectors, found = load_vectors(est.pretrained, vocab, lowercase=est.lowercase)
+        vectors, found = load_vectors(est.pretrained, vocab, lowercase=lowercase)
     else:
         vectors, found = est.pretrained
-    if vectors.shape != (len(vocab), est.embed_dim):
+    dim = network.config.embed_dim
+    if vectors.shape != (len(vocab), dim):
         raise ValueError(
-            f"pretrained vectors have shape {vectors.shape}; expected ({len(vocab)}, {est.embed_dim})"
+            f"pretrained vectors have shape {vectors.shape}; expected ({len(vocab)}, {dim})"
         )
     weight = network.embedding.weight
     # The words (the first rows); the rows of bigrams and other features keep their init.

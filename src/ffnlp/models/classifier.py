@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, no_grad, ops
-from ffnlp.checks import check_choice, check_int, check_probability
+from ffnlp.checks import check_int, check_probability
 from ffnlp.nn import (
     ACTIVATIONS,
     MLP,
@@ -39,6 +39,7 @@ from ffnlp.nn import (
     Pooling,
 )
 from ffnlp.nn import init as nn_init
+from ffnlp.settings import Settings, setting
 from ffnlp.text.batching import length_bucketed_minibatches, minibatches
 
 CLASSIFIER_POOLING = ("mean", "max", "mean+max", "nb", "tfidf")
@@ -82,6 +83,62 @@ def weighted_cross_entropy(
 
 
 # ---------------------------------------------------------------------------- deep averaging
+
+
+@dataclass
+class DeepAveraging(Settings):
+    """The settings of a :class:`DeepAveragingNetwork` a user chooses (the sizes found in
+    the data make its :class:`DeepAveragingConfig`)."""
+
+    embed_dim: int = setting(100, "embedding size (D)", kind="int", minimum=1)
+    pooling: str = setting(
+        "mean",
+        "how the rows' vectors combine: mean, max (component-wise), mean+max, nb (summed, "
+        "weighted by naive Bayes ratios; needs nb_features) or tfidf (summed, weighted by "
+        "inverse document frequency, scaled to unit length)",
+        kind="choice",
+        choices=CLASSIFIER_POOLING,
+    )
+    hidden_dims: tuple[int, ...] = setting(
+        (), "hidden layer sizes after pooling (none: a linear model of the pooled vector, "
+        "like fastText)", kind="ints", minimum=1, flag="hidden",
+    )  # fmt: skip
+    activation: str = setting(
+        "relu", "hidden activation", kind="choice", choices=tuple(sorted(ACTIVATIONS))
+    )
+    dropout: float = setting(
+        0.0, "dropout on the pooled vector and after each hidden layer", minimum=0, maximum=1,
+        max_inclusive=False,
+    )  # fmt: skip
+    word_dropout: float = setting(
+        0.0, "drop each word with this probability during training (Iyyer et al. 2015)",
+        minimum=0, maximum=1, max_inclusive=False,
+    )  # fmt: skip
+    nb_features: bool = setting(
+        False,
+        "feed each text's naive Bayes log-count-ratio scores (Wang & Manning 2012) to the "
+        "network beside the pooled vector",
+        kind="bool",
+    )
+    pool_words_only: bool = setting(
+        False,
+        "pool the words' embeddings alone: the other rows (bigrams, ...) reach the network "
+        "through the naive Bayes scores only (needs nb_features)",
+        kind="bool",
+    )
+
+    def check(self) -> DeepAveraging:
+        checked = super().check()
+        if checked.pooling == "nb" and not checked.nb_features:
+            raise ValueError(
+                "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
+            )
+        if checked.pool_words_only and not checked.nb_features:
+            raise ValueError(
+                "pool_words_only leaves the rows after the words to the naive Bayes "
+                "features: it needs nb_features"
+            )
+        return checked
 
 
 @dataclass
@@ -138,14 +195,13 @@ class DeepAveragingConfig:
         self.extra_rows = check_int("extra_rows", self.extra_rows, minimum=0)
         self.nb_features = check_int("nb_features", self.nb_features, minimum=0)
         self.class_weights = _checked_class_weights(self.class_weights, self.num_classes)
-        check_choice("pooling", self.pooling, CLASSIFIER_POOLING)
+        declared = DeepAveraging.declared()  # the rules of the settings this config shares
+        for name in ("pooling", "activation", "dropout", "word_dropout"):
+            setattr(self, name, declared[name].check(name, getattr(self, name)))
         if self.pooling == "nb" and not self.nb_features:
             raise ValueError(
                 "pooling 'nb' weights words by their naive Bayes ratios: it needs nb_features"
             )
-        check_choice("activation", self.activation, sorted(ACTIVATIONS))
-        check_probability("dropout", self.dropout)
-        check_probability("word_dropout", self.word_dropout)
 
     @property
     def rows(self) -> int:

@@ -22,17 +22,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
-from ffnlp.checks import check_choice, check_int, check_probability, check_real
+from ffnlp.checks import check_int
 from ffnlp.models.lm_text import TextLM
 from ffnlp.nn import ACTIVATIONS, MLP, Dropout, Embedding, Linear, Module, Parameter, Sequential
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
+from ffnlp.settings import Settings, setting
 from ffnlp.text.ngrams import LAYOUTS, context_windows
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
@@ -42,7 +43,7 @@ OUTPUTS = ("full", "adaptive")
 
 
 @dataclass
-class FeedforwardLMConfig:
+class FeedforwardLMConfig(Settings):
     """Hyperparameters of :class:`FeedforwardLM` (validated on creation).
 
     Attributes:
@@ -67,33 +68,63 @@ class FeedforwardLMConfig:
             ends, the PTB convention) or "sentence" (each sentence padded with <s>).
     """
 
-    vocab_size: int
-    context_size: int = 4
-    embed_dim: int = 128
-    hidden_dims: tuple[int, ...] = (512,)
-    activation: str = "tanh"
-    dropout: float = 0.0
-    direct: bool = False
-    tie_embeddings: bool = False
-    freeze_embeddings: bool = False
-    sparse_embeddings: bool = True
-    output: str = "full"
-    cutoffs: tuple[int, ...] = (2000,)
-    div_value: float = 4.0
-    layout: str = "stream"
+    check_on_init: ClassVar[bool] = True
+
+    vocab_size: int  # found from the data, so not a setting
+    context_size: int = setting(
+        4, "number of previous tokens the model sees (N)", kind="int", minimum=1
+    )
+    embed_dim: int = setting(128, "size of the word embeddings (D)", kind="int", minimum=1)
+    hidden_dims: tuple[int, ...] = setting(
+        (512,), "sizes of the hidden layers", kind="ints", minimum=1, flag="hidden"
+    )
+    activation: str = setting(
+        "tanh", "hidden-layer activation", kind="choice", choices=tuple(sorted(ACTIVATIONS))
+    )
+    dropout: float = setting(
+        0.0, "dropout on the embeddings and after each hidden layer", minimum=0, maximum=1,
+        max_inclusive=False,
+    )  # fmt: skip
+    direct: bool = setting(
+        False, "direct connections from the embeddings to the output (Bengio et al.)",
+        kind="bool",
+    )  # fmt: skip
+    tie_embeddings: bool = setting(
+        False,
+        "use the embedding matrix as the output matrix (the last hidden size must equal "
+        "--embed-dim)",
+        kind="bool",
+    )
+    freeze_embeddings: bool = setting(False, "keep the embeddings fixed", kind="bool")
+    sparse_embeddings: bool = setting(
+        True, "a row-sparse gradient for the embeddings (exact; only faster)", kind="bool"
+    )
+    output: str = setting(
+        "full",
+        "output layer: the full softmax, or the adaptive softmax (Grave et al. 2017), "
+        "faster to train over a large vocabulary and exact in evaluation",
+        kind="choice",
+        choices=OUTPUTS,
+    )
+    cutoffs: tuple[int, ...] = setting(
+        (2000,), "adaptive softmax: the frequency ranks where the head and each cluster end",
+        kind="ints", minimum=1,
+    )  # fmt: skip
+    div_value: float = setting(
+        4.0, "adaptive softmax: each cluster's projection is this much smaller", minimum=1
+    )
+    layout: str = setting(
+        "stream",
+        "stream: one running text with </s> after each line (PTB); sentence: lines are independent",
+        kind="choice",
+        choices=LAYOUTS,
+    )
 
     def __post_init__(self) -> None:
-        self.cutoffs = tuple(self.cutoffs)
-        # Stored as plain ints (a NumPy integer is accepted), so the file's JSON can hold them.
-        for name in ("vocab_size", "context_size", "embed_dim"):
-            setattr(self, name, check_int(name, getattr(self, name), minimum=1))
-        self.hidden_dims = tuple(
-            check_int(f"hidden_dims[{i}]", size, minimum=1)
-            for i, size in enumerate(self.hidden_dims)
-        )
-        check_choice("activation", self.activation, sorted(ACTIVATIONS))
-        check_probability("dropout", self.dropout)
-        check_choice("layout", self.layout, LAYOUTS)
+        # Each setting checked by its declaration, and stored as a plain int, float or tuple
+        # (a NumPy integer is accepted), so the file's JSON can hold them.
+        super().__post_init__()
+        self.vocab_size = check_int("vocab_size", self.vocab_size, minimum=1)
         last = self.hidden_dims[-1] if self.hidden_dims else self.context_size * self.embed_dim
         if self.tie_embeddings and last != self.embed_dim:
             raise ValueError(
@@ -101,7 +132,6 @@ class FeedforwardLMConfig:
                 f"got {last}. Set the last of hidden_dims to {self.embed_dim} or turn tying off"
             )
 
-        check_choice("output", self.output, OUTPUTS)
         if self.output == "adaptive":
             check_cutoffs(self.cutoffs, self.vocab_size)
             if self.tie_embeddings or self.direct:
@@ -109,7 +139,6 @@ class FeedforwardLMConfig:
                     "output='adaptive' cannot be combined with tie_embeddings or direct; "
                     "use output='full' for those"
                 )
-            check_real("div_value", self.div_value, minimum=1)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

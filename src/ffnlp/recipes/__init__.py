@@ -3,7 +3,8 @@
 A recipe file holds a one-line ``description``, a free-text ``origin`` (how the settings
 were found, so a reader can judge what a score obtained with them means), a
 ``[classifier]`` table whose keys are :class:`~ffnlp.estimators.TextClassifier`
-parameters (``features`` a list of tables such as ``{ kind = "bigrams", buckets = 0 }``,
+settings, flat, as :meth:`~ffnlp.estimators.TextClassifier.from_settings` takes them
+(``embed_dim``, ``lr``, ``wide``...; ``features`` a list of tables such as ``{ kind = "bigrams", buckets = 0 }``,
 see :mod:`ffnlp.text.row_features`) and, optionally, a ``[contrast]`` table whose
 ``words`` wrap the classifier in :class:`~ffnlp.estimators.ContrastClauses`. The recipes
 shipped with ffnlp live beside this module (``*.toml``); a path to any other such file
@@ -47,7 +48,7 @@ class Recipe:
         name: the file's stem ("mr" for mr.toml).
         description: one line saying what the recipe trains.
         origin: how its settings were chosen.
-        params: keyword arguments for ``TextClassifier``.
+        params: settings for ``TextClassifier.from_settings``.
         path: the file it was read from.
     """
 
@@ -62,7 +63,7 @@ class Recipe:
         """A new, unfitted classifier of this recipe, with ``overrides`` laid over it."""
         from ffnlp.estimators import ContrastClauses, TextClassifier
 
-        classifier = TextClassifier(**{**self.params, **overrides})
+        classifier = TextClassifier.from_settings(**{**self.params, **overrides})
         if self.contrast_words:
             return ContrastClauses(classifier, words=self.contrast_words)
         return classifier
@@ -158,13 +159,14 @@ def _checked_params(table: dict[str, Any], source: str) -> dict[str, Any]:
     from ffnlp.estimators import TextClassifier  # recipes sit above the estimators
     from ffnlp.text.row_features import feature_from_dict
 
-    known = TextClassifier().get_params()
+    known = [*TextClassifier.owner_of(), *TextClassifier().get_params(deep=False)]
+    known = [k for k in known if k not in TextClassifier.GROUPS]
     params: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"recipe {source!r}: {key!r} is not a TextClassifier parameter{hint}")
+            raise ValueError(f"recipe {source!r}: {key!r} is not a TextClassifier setting{hint}")
         if key == "features":
             try:
                 value = [feature_from_dict(f) for f in value]
