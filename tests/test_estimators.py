@@ -999,3 +999,21 @@ def test_a_layout_1_wide_file_that_pooled_the_words_only_refits(tmp_path):
     model = load_classifier(tmp_path / "old.npz")
     assert model.estimator_.wide and not model.estimator_.network.pool_words_only
     model.fit(TEXTS, LABELS)  # the settings it loaded with are valid settings
+
+
+LAYOUT_2 = Path(__file__).parent / "data" / "layout2"
+
+
+@pytest.mark.parametrize("name", ["text", "lexicon"])
+def test_a_layout_2_file_loads_and_predicts_as_it_did(name):
+    from ffnlp.estimators import load_classifier
+
+    expected = json.loads((LAYOUT_2 / "expected.json").read_text())
+    model = load_classifier(LAYOUT_2 / f"{name}.npz")
+    np.testing.assert_array_equal(
+        model.predict_proba(expected["texts"]), np.array(expected["proba"][name])
+    )
+    if name == "text":  # layout 2's `lazy` is today's lazy_embeddings, in the training group
+        inner = model.estimator_
+        assert inner.training.lazy_embeddings is False and inner.text.unknown_words == "prefix"
+        assert inner.class_weight == "balanced"

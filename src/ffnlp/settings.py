@@ -108,6 +108,8 @@ class Setting:
                 group.add_argument(self.flag_name(name), action="store_true", **kwargs)
             return
         kwargs["default"] = list(default) if self.kind == "ints" else default
+        if self.kind != "choice":
+            kwargs["metavar"] = (self.flag or name).upper()
         if self.kind == "choice":
             kwargs["choices"] = self.choices
         elif self.kind == "ints":

@@ -17,7 +17,7 @@ from ffnlp.cli.common import (
     GIVEN,
     Formatter,
     add_checkpoint_options,
-    add_threads_option,
+    add_training_options,
     check_output,
     check_positive,
     checkpoint_settings,
@@ -71,7 +71,7 @@ def _word_list(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
 
 
-def _add_classifier_options(p: argparse.ArgumentParser) -> None:
+def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
     p.add_argument(
         "--recipe",
         default=None,
@@ -142,8 +142,7 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
     TextSettings.add_flags(p.add_argument_group("text"))
-    t = p.add_argument_group("training")
-    Training.add_flags(t, defaults=CLASSIFIER_TRAINING)
+    t = add_training_options(p, defaults=CLASSIFIER_TRAINING, log=log)
     t.add_argument(
         "--batch-by-length",
         action="store_true",
@@ -155,8 +154,6 @@ def _add_classifier_options(p: argparse.ArgumentParser) -> None:
         default="none",
         help="balanced: weight each class's texts by n / (classes * n_class) in the loss, so every class counts alike (pooled embeddings only, not --features lexicon)",
     )
-    t.add_argument("--seed", type=int, default=0, help="one seed for everything random")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # The settings whose flag's destination is not their own name.
@@ -244,13 +241,7 @@ def add_classify_commands(commands: Any) -> None:
         default=None,
         help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log; with --lr-schedule plateau they also steer the learning rate, and the best epoch's weights are kept",
     )
-    p.add_argument(
-        "--log",
-        default=None,
-        help="JSON-lines training log (default: MODEL.log.jsonl next to --out)",
-    )
-    _add_classifier_options(p)
-    add_threads_option(p)
+    _add_classifier_options(p, log=True)
     add_checkpoint_options(p)
     record_given_options(p)
     p.set_defaults(handler=run_classify_train, data_parallel=True)
@@ -279,8 +270,7 @@ def add_classify_commands(commands: Any) -> None:
         "--folds", type=int, default=10, help="number of folds (10 is the literature's convention)"
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    _add_classifier_options(p)
-    add_threads_option(p)
+    _add_classifier_options(p, log=False)
     record_given_options(p)
     p.set_defaults(handler=run_classify_cv)
 

@@ -127,20 +127,27 @@ def lr_schedule(args: argparse.Namespace, command: str) -> str:
     return schedule
 
 
-def add_training_options(p: argparse.ArgumentParser) -> None:
-    """The :class:`~ffnlp.train.Training` flags with their declared defaults (but
-    ``--lr-schedule``: unset, it is plateau with --valid and constant without), and the
-    run's own: seed, log, step limit, progress and threads."""
+def add_training_options(
+    p: argparse.ArgumentParser, defaults: Training | None = None, log: bool = True
+) -> argparse._ArgumentGroup:
+    """The training flags every command that trains shares: the :class:`~ffnlp.train.Training`
+    settings (with ``defaults``, a command's own; unset, the declared ones and an unset
+    ``--lr-schedule``: plateau with --valid and constant without), and the run's own: seed,
+    log (``log``), progress and threads. Returns the group, for a command's own flags."""
     g = p.add_argument_group("training")
-    Training.add_flags(g, defaults=dataclasses.replace(Training(), lr_schedule=None))
+    Training.add_flags(g, defaults=defaults or dataclasses.replace(Training(), lr_schedule=None))
     g.add_argument(
-        "--seed", type=int, default=0, help="seed for initialisation, dropout and batch order"
+        "--seed", type=int, default=0, help="one seed for initialisation, dropout and batch order"
     )
-    g.add_argument(
-        "--log", default=None, help="JSON-lines log of the run (default: MODEL.log.jsonl)"
-    )
+    if log:
+        g.add_argument(
+            "--log",
+            default=None,
+            help="JSON-lines log of the run (default: MODEL.log.jsonl next to --out)",
+        )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_option(g)
+    return g
 
 
 def train_config(args: argparse.Namespace, command: str) -> TrainConfig:
