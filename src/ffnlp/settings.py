@@ -31,11 +31,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ffnlp.checks import check_bool, check_choice, check_int, check_real
+from ffnlp.checks import check_bool, check_choice, check_int, check_probability, check_real
 
 __all__ = ["Setting", "Settings", "as_settings", "setting"]
 
-KINDS = ("real", "int", "bool", "choice", "ints", "text")
+KINDS = ("real", "probability", "int", "bool", "choice", "ints", "text")
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class Setting:
 
     Attributes:
         help: one line for ``--help`` (the default is shown beside it).
-        kind: "real", "int", "bool", "choice" (one of ``choices``), "ints" (a sequence of
-            integers, held as a tuple) or "text".
+        kind: "real", "probability" (a rate in [0, 1), such as dropout), "int", "bool",
+            "choice" (one of ``choices``), "ints" (a sequence of integers, held as a tuple)
+            or "text".
         minimum, maximum, min_inclusive, max_inclusive: the bounds of a number (of each
             integer of "ints").
         choices: the values of a "choice".
@@ -74,6 +75,8 @@ class Setting:
             return check_int(name, value, self.minimum, self.maximum, **bounds)
         if self.kind == "real":
             return check_real(name, value, self.minimum, self.maximum, **bounds)
+        if self.kind == "probability":
+            return check_probability(name, value)
         if self.kind == "bool":
             return check_bool(name, value)
         if self.kind == "choice":
@@ -114,7 +117,7 @@ class Setting:
             kwargs["choices"] = self.choices
         elif self.kind == "ints":
             kwargs.update(type=int, nargs="*")
-        elif self.kind in ("int", "real"):
+        elif self.kind in ("int", "real", "probability"):
             kwargs["type"] = int if self.kind == "int" else float
         group.add_argument(self.flag_name(name), **kwargs)
 

@@ -100,20 +100,26 @@ class DeepAveraging(Settings):
         choices=CLASSIFIER_POOLING,
     )
     hidden_dims: tuple[int, ...] = setting(
-        (), "hidden layer sizes after pooling (none: a linear model of the pooled vector, "
-        "like fastText)", kind="ints", minimum=1, flag="hidden",
-    )  # fmt: skip
+        (),
+        "hidden layer sizes after pooling (none: a linear model of the pooled vector, "
+        "like fastText)",
+        kind="ints",
+        minimum=1,
+        flag="hidden",
+    )
     activation: str = setting(
         "relu", "hidden activation", kind="choice", choices=tuple(sorted(ACTIVATIONS))
     )
     dropout: float = setting(
-        0.0, "dropout on the pooled vector and after each hidden layer", minimum=0, maximum=1,
-        max_inclusive=False,
-    )  # fmt: skip
+        0.0,
+        "dropout on the pooled vector and after each hidden layer",
+        kind="probability",
+    )
     word_dropout: float = setting(
-        0.0, "drop each word with this probability during training (Iyyer et al. 2015)",
-        minimum=0, maximum=1, max_inclusive=False,
-    )  # fmt: skip
+        0.0,
+        "drop each word with this probability during training (Iyyer et al. 2015)",
+        kind="probability",
+    )
     nb_features: bool = setting(
         False,
         "feed each text's naive Bayes log-count-ratio scores (Wang & Manning 2012) to the "

@@ -82,13 +82,15 @@ class FeedforwardLMConfig(Settings):
         "tanh", "hidden-layer activation", kind="choice", choices=tuple(sorted(ACTIVATIONS))
     )
     dropout: float = setting(
-        0.0, "dropout on the embeddings and after each hidden layer", minimum=0, maximum=1,
-        max_inclusive=False,
-    )  # fmt: skip
+        0.0,
+        "dropout on the embeddings and after each hidden layer",
+        kind="probability",
+    )
     direct: bool = setting(
-        False, "direct connections from the embeddings to the output (Bengio et al.)",
+        False,
+        "direct connections from the embeddings to the output (Bengio et al.)",
         kind="bool",
-    )  # fmt: skip
+    )
     tie_embeddings: bool = setting(
         False,
         "use the embedding matrix as the output matrix (the last hidden size must equal "
@@ -107,9 +109,11 @@ class FeedforwardLMConfig(Settings):
         choices=OUTPUTS,
     )
     cutoffs: tuple[int, ...] = setting(
-        (2000,), "adaptive softmax: the frequency ranks where the head and each cluster end",
-        kind="ints", minimum=1,
-    )  # fmt: skip
+        (2000,),
+        "adaptive softmax: the frequency ranks where the head and each cluster end",
+        kind="ints",
+        minimum=1,
+    )
     div_value: float = setting(
         4.0, "adaptive softmax: each cluster's projection is this much smaller", minimum=1
     )
