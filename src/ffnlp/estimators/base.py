@@ -4,7 +4,7 @@ the training settings they pass to :func:`ffnlp.train.fit`, and small helpers.""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +81,22 @@ class TextPredictions:
         """The ``k`` most probable labels of each text, with their probabilities."""
         return top_labels(self.predict_proba(X), self.classes_, k)
 
-    def save(self, path: str | Path) -> None:
-        """Write the fitted classifier: :meth:`to_archive` as a model file (``ffnlp.io``)."""
-        from ffnlp import io
+    def save(self, path: str | Path, reading: Mapping[str, Any] | None = None) -> None:
+        """Write the fitted classifier: :meth:`to_archive` as a model file (``ffnlp.io``).
 
-        io.save_archive(path, KIND, *self.to_archive())
+        ``reading``: how the training data was read (``Reading.to_dict()`` of
+        :mod:`ffnlp.text.reading`), kept in the file beside the model, so that its test
+        and prediction files are read alike with no flags; by default the one the model
+        was loaded with (``reading_``), if any. Loading sets ``reading_`` (None for a file
+        without one)."""
+        from ffnlp import io
+        from ffnlp.text.reading import Reading
+
+        meta, arrays = self.to_archive()
+        reading = getattr(self, "reading_", None) if reading is None else reading
+        if reading is not None:
+            meta = {**meta, "reading": Reading.from_dict(reading).to_dict()}
+        io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
