@@ -231,7 +231,10 @@ def guess_format(text: str) -> tuple[str, str | None]:
 def guess_delimiter(text: str) -> str:
     """The separator of a csv file's ``text``: the one of ``, ; |`` that splits the most
     records into the same number of fields (``,`` when none splits them)."""
-    shares = [(_consistency(_records(_sample(text), d, True))[0], d) for d in DELIMITERS[1:]]
+    shares = []
+    for d in DELIMITERS[1:]:
+        share, fields = _consistency(_records(_sample(text), d, True))
+        shares.append((share if fields >= 2 else 0.0, d))
     share = max(s for s, _ in shares)
     return next(d for s, d in shares if s == share) if share > 0 else ","
 
@@ -325,7 +328,7 @@ def guess_reading(
 
     if format is None:
         format, delimiter = guess_format(text())
-        guessed.append("format")
+        guessed += ["format", "delimiter"] if format == "csv" else ["format"]
     if format not in ("tsv", "csv"):
         given = [
             f"--{name.replace('_', '-')}"
