@@ -228,3 +228,55 @@ def test_predict_on_a_model_of_fasttext_lines_reads_lines(tmp_path, capsys, monk
         "great fun, really",
         "pos",
     ]
+
+
+def test_valid_keeps_the_best_epoch_and_stops_early(tmp_path, capsys):
+    """Held-out labels the opposite of the training data's: the held-out loss is lowest
+    after the first epoch and rises after it, so the first epoch is kept and training
+    stops --early-stopping epochs later; the model is that of a 1-epoch run."""
+    rows = [(text, label) for _, text, label in _reviews()]
+    train = _table(tmp_path / "train.csv", ("text", "label"), rows)
+    flipped = [(text, "neg" if label == "pos" else "pos") for text, label in rows]
+    valid = _table(tmp_path / "valid.csv", ("text", "label"), flipped)
+    argv = ["classify", "train", train, "--valid", valid, "--early-stopping", "2"]
+    code, out, err = _run([*argv, "--out", tmp_path / "m.npz", *FAST], capsys)
+    assert code == 0, err
+    assert "; kept epoch 1, stopped early after 3 epochs (held-out loss" in out
+    fast = [a for a in FAST if a != "30"]
+    fast[fast.index("--epochs") + 1 : fast.index("--epochs") + 1] = ["1"]
+    code, _, err = _run(["classify", "train", train, "--out", tmp_path / "one.npz", *fast], capsys)
+    assert code == 0, err
+    texts = [t for t, _ in rows]
+    kept, one = load_classifier(tmp_path / "m.npz"), load_classifier(tmp_path / "one.npz")
+    assert (kept.predict_proba(texts) == one.predict_proba(texts)).all()
+    code, _, err = _run(
+        ["classify", "train", train, "--early-stopping", "2", "--out", tmp_path / "x.npz"], capsys
+    )
+    assert (
+        code == 2
+        and "--early-stopping judges the epochs on held-out data: give --valid FILE" in err
+    )
+
+
+def test_the_estimators_keep_the_best_epoch(tmp_path):
+    from ffnlp.estimators import LexiconClassifier, TextClassifier
+
+    texts = POS * 3 + NEG * 3
+    labels = ["pos"] * len(POS) * 3 + ["neg"] * len(NEG) * 3
+    flipped = ["neg" if y == "pos" else "pos" for y in labels]
+    for cls, extra in ((TextClassifier, {"embed_dim": 16}), (LexiconClassifier, {})):
+        model = cls(epochs=20, lr=0.02, verbose=False, **extra)
+        model.fit(texts, labels, eval_set=(texts, flipped), early_stopping=1)
+        assert (model.history_.best_epoch, len(model.history_.epochs)) == (1, 2), cls
+        assert model.history_.stopped_early
+        with pytest.raises(
+            ValueError,
+            match="early_stopping judges the epochs by the held-out loss: it needs an eval_set",
+        ):
+            cls(epochs=1, verbose=False, **extra).fit(texts, labels, early_stopping=1)
+        with pytest.raises(
+            ValueError, match="early_stopping must be a non-negative integer; got -1"
+        ):
+            cls(epochs=1, verbose=False, **extra).fit(
+                texts, labels, eval_set=(texts, labels), early_stopping=-1
+            )

@@ -256,7 +256,12 @@ CASES = [
     Case(
         "forged-reading",
         _forged_reading,
-        "the record of how its training data was read is wrong (a reading's header must be true or false; got 'maybe')",
+        "the record of how its training data was read is wrong (a reading's header must be True or False; got 'maybe')",
+    ),
+    Case(
+        "early-stopping-without-valid",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--early-stopping", "2"),
+        "--early-stopping judges the epochs on held-out data: give --valid FILE",
     ),
     Case(
         "single-class",

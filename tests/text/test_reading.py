@@ -171,8 +171,8 @@ def test_a_reading_goes_through_json_and_is_checked():
     for bad, message in [
         ({"format": "xml"}, "reading format must be one of"),
         ({"format": "csv", "delimiter": ",,"}, "delimiter must be one character"),
-        ({"format": "csv", "header": "yes"}, "header must be true or false"),
-        ({"format": "csv", "label_column": -1}, "label_column must be >= 0"),
+        ({"format": "csv", "header": "yes"}, "header must be True or False"),
+        ({"format": "csv", "label_column": -1}, "label_column must be a non-negative integer"),
         ({"format": "csv", "text_column": 1.5}, "text_column must be an index or a name"),
         ({"format": "csv", "colour": "red"}, r"unknown settings \['colour'\]"),
     ]:
@@ -248,7 +248,7 @@ def test_the_model_file_keeps_the_reading(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"forged.npz': the record of how its training data was read is wrong "
-        r"\(a reading's header must be true or false; got 'maybe'\)",
+        r"\(a reading's header must be True or False; got 'maybe'\)",
     ):
         load_classifier(tmp_path / "forged.npz")
     with pytest.raises(ValueError, match="reading format must be one of"):

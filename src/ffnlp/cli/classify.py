@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
+from ffnlp.checks import check_int
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -323,7 +324,14 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log; with --lr-schedule plateau they also steer the learning rate, and the best epoch's weights are kept",
+        help="held-out labelled texts, read as the training data is (with --format files, their format guessed): their loss and accuracy after every epoch go to the log, their loss judges the epochs (see --early-stopping), and with --lr-schedule plateau it also steers the learning rate",
+    )
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        default=3,
+        metavar="EPOCHS",
+        help="with --valid: keep the epoch of the lowest held-out loss, and stop after this many epochs without improvement (0: never stop early)",
     )
     p.add_argument(
         "--log",
@@ -567,6 +575,9 @@ def _classifier(args: argparse.Namespace) -> Any:
 def run_classify_train(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     checkpointing = checkpoint_settings(args, out)
+    check_int("--early-stopping", args.early_stopping, minimum=0)
+    if "early_stopping" in getattr(args, GIVEN, frozenset()) and not args.valid:
+        raise ValueError("--early-stopping judges the epochs on held-out data: give --valid FILE")
     model = _classifier(args)
     reading, texts, labels = _read_labelled(args)
     check_labelling(labels, reading)
@@ -582,15 +593,36 @@ def run_classify_train(args: argparse.Namespace) -> int:
             record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
     started = time.perf_counter()
-    model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
+    model.fit(
+        texts,
+        labels,
+        eval_set=eval_set,
+        log_path=log_path,
+        early_stopping=args.early_stopping if eval_set is not None else None,
+        **checkpointing,
+    )
     if not writer:
         return 0
     model.save(out, reading=reading.to_dict())
     checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
-        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
+        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in "
+        f"{time.perf_counter() - started:.1f}s{_best_epoch(getattr(model, 'estimator_', model))}"
     )
     return 0
+
+
+def _best_epoch(model: Any) -> str:
+    """``; best epoch 4 of 7 (...)`` when held-out data judged the epochs, else ''."""
+    history = getattr(model, "history_", None)
+    if history is None or history.best_epoch is None:
+        return ""
+    record = history.epochs[history.best_epoch - 1]
+    accuracy = record.get("valid_accuracy")
+    shown = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
+    ran = len(history.epochs)
+    why = f", stopped early after {ran} epochs" if history.stopped_early else f" of {ran}"
+    return f"; kept epoch {history.best_epoch}{why} (held-out loss {history.best_valid_loss:.4f}{shown})"
 
 
 def run_classify_test(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
-from ffnlp.checks import check_choice, check_real
+from ffnlp.checks import check_choice, check_int, check_real
 from ffnlp.nn import Module
 from ffnlp.train import LR_SCHEDULES, TrainConfig
 
@@ -117,9 +117,12 @@ def check_fitted(estimator: Any, attribute: str = "classes_") -> None:
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit() first")
 
 
-def train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
+def train_config(
+    est: Any, verbose: bool, held_out: bool, early_stopping: int | None = None
+) -> TrainConfig:
     """The training loop's settings from an estimator's parameters; ``held_out``: whether
-    it is given an ``eval_set``."""
+    it is given an ``eval_set``; ``early_stopping``: that of ``fit`` (see
+    :func:`check_early_stopping`)."""
     schedule = check_choice("lr_schedule", est.lr_schedule, LR_SCHEDULES)
     check_real("lr_decay", est.lr_decay, 0, 1, min_inclusive=False)
     if schedule == "plateau" and not held_out:
@@ -137,11 +140,26 @@ def train_config(est: Any, verbose: bool, held_out: bool) -> TrainConfig:
         # "constant" had its own name (a "plateau" that never acted) still resume.
         lr_decay=est.lr_decay if schedule == "plateau" else 1.0,
         lr_schedule=schedule,
-        early_stopping=0,
+        early_stopping=early_stopping or 0,
         lazy_embeddings=getattr(est, "lazy", False),
         seed=est.random_state if est.random_state is not None else 0,
         progress=verbose,
     )
+
+
+def check_early_stopping(early_stopping: Any, eval_set: Any) -> int | None:
+    """``fit``'s ``early_stopping``: None, the held-out set is only measured; a number, its
+    loss judges every epoch, the best epoch's weights are kept, and training stops after
+    that many epochs without improvement (0: it never stops early)."""
+    if early_stopping is None:
+        return None
+    early_stopping = check_int("early_stopping", early_stopping, minimum=0)
+    if eval_set is None:
+        raise ValueError(
+            "early_stopping judges the epochs by the held-out loss: it needs an eval_set "
+            "(--valid on the command line)"
+        )
+    return early_stopping
 
 
 def held_out_targets(classes: np.ndarray, labels: Any) -> np.ndarray:

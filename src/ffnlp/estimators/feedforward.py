@@ -13,6 +13,7 @@ from ffnlp.estimators.base import (
     ClassifierBase,
     EstimatorBase,
     WithLoss,
+    check_early_stopping,
     check_fitted,
     held_out_metrics,
     held_out_targets,
@@ -119,13 +120,16 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
         resume: bool = False,
         eval_set: tuple[Any, Any] | None = None,
         log_path: str | Path | None = None,
+        early_stopping: int | None = None,
     ) -> FeedforwardClassifier:
         """Train on feature rows ``X`` (n, features) and labels ``y``; returns self.
 
         ``checkpoint``, ``checkpoint_every``, ``resume``: crash-safe checkpoints and exact
         resume (see :func:`ffnlp.train.fit`). ``eval_set`` (rows, labels) is measured after
-        every epoch and ``log_path`` gets the JSON-lines log, as in :meth:`TextClassifier.fit`.
+        every epoch and ``log_path`` gets the JSON-lines log, and ``early_stopping`` keeps
+        the best epoch and stops early, as in :meth:`TextClassifier.fit`.
         """
+        early_stopping = check_early_stopping(early_stopping, eval_set)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -156,15 +160,16 @@ class FeedforwardClassifier(ClassifierBase, EstimatorBase):
             dropout=self.dropout,
             rng=self.random_state if self.random_state is not None else 0,
         )
-        training = train_config(self, self.verbose, held_out=eval_set is not None)
+        training = train_config(self, self.verbose, eval_set is not None, early_stopping)
         valid = None
-        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+        # the held-out loss steers the rate, or judges the epochs
+        if training.lr_schedule == "plateau" or early_stopping is not None:
             rows = self._validate(eval_set[0], reset=False)
             valid = ArrayDataset(
                 ((rows - self.mean_) / self.scale_).astype(np.float32),
                 held_out_targets(self.classes_, eval_set[1]),
             )
-        fit(
+        self.history_ = fit(
             WithLoss(self.network_),
             ArrayDataset(inputs, targets.astype(np.int64)),
             valid,

@@ -97,6 +97,7 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         checkpoint: str | Path | None = None,
         checkpoint_every: int | str | None = None,
         resume: bool = False,
+        early_stopping: int | None = None,
     ) -> LexiconClassifier:
         """Train on texts ``X`` and their labels ``y``; returns self. The other arguments
         are those of :meth:`TextClassifier.fit`. Nothing is set until training is done."""
@@ -140,7 +141,9 @@ class LexiconClassifier(TextPredictions, ClassifierBase, EstimatorBase):
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
+            early_stopping=early_stopping,
         )
+        self.history_ = network.history_
         self.classes_, self.tokenizer_, self.lexicon_, self.network_ = (
             network.classes_,
             tokenizer,

@@ -20,6 +20,7 @@ from ffnlp.estimators.base import (
     ClassifierBase,
     EstimatorBase,
     TextPredictions,
+    check_early_stopping,
     check_fitted,
     classes_of,
     held_out_metrics,
@@ -234,6 +235,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         checkpoint: str | Path | None = None,
         checkpoint_every: int | str | None = None,
         resume: bool = False,
+        early_stopping: int | None = None,
     ) -> TextClassifier:
         """Train on texts ``X`` and their labels ``y``; returns self.
 
@@ -244,13 +246,18 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
         Args:
             X, y: the texts and one label per text.
             eval_set: optional held-out (texts, labels) whose loss and accuracy are measured
-                after every epoch (for the log); it does not change the training.
+                after every epoch (for the log); alone, it does not change the training.
             log_path: append one JSON line per epoch (and every 100 steps) to this file,
                 the training curves of ``ffnlp plot``.
             checkpoint, checkpoint_every, resume: crash-safe checkpoints and exact resume
                 (see :func:`ffnlp.train.fit`); a resumed fit ends with the same weights,
                 bit for bit, as one that was never interrupted.
+            early_stopping: with ``eval_set``, its loss judges every epoch: the best epoch's
+                weights are kept, and training stops after this many epochs without
+                improvement (0: never early). None: the held-out set is only measured.
+                ``history_`` then says what happened (:class:`ffnlp.train.History`).
         """
+        early_stopping = check_early_stopping(early_stopping, eval_set)
         texts = texts_of(X)
         y = labels_of(y, len(texts))
         features = self._check_params()
@@ -281,14 +288,15 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
             if getattr(member.config, "pooling", None) == "tfidf":
                 member.set_idf_table(data)
         fitted = _Fitted(classes, tokenizer, encoder, model)
-        training = train_config(self, self.verbose, held_out=eval_set is not None)
+        training = train_config(self, self.verbose, eval_set is not None, early_stopping)
         valid = None
-        if training.lr_schedule == "plateau":  # the held-out loss steers the rate
+        # the held-out loss steers the rate, or judges the epochs
+        if training.lr_schedule == "plateau" or early_stopping is not None:
             valid = TextDataset.from_ragged(
                 *encoder.rows(eval_tokens),
                 held_out_targets(classes, eval_set[1]),
             )
-        fit(
+        history = fit(
             model,
             data,
             valid,
@@ -301,6 +309,7 @@ class TextClassifier(TextPredictions, ClassifierBase, EstimatorBase):
             resume=resume,
         )
         self._set_fitted(fitted)
+        self.history_ = history
         return self
 
     def _network(

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ffnlp.checks import check_choice
+from ffnlp.checks import check_bool, check_choice, check_int, is_int
 from ffnlp.text.datasets import read_text
 from ffnlp.text.labelled import (
     FORMATS,
@@ -129,16 +129,14 @@ class Reading:
         delimiter = values.get("delimiter")
         if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
             raise ValueError(f"a reading's delimiter must be one character; got {delimiter!r}")
-        header = values.get("header", False)
-        if not isinstance(header, bool):
-            raise ValueError(f"a reading's header must be true or false; got {header!r}")
+        header = check_bool("a reading's header", values.get("header", False))
         columns = {}
         for name in ("label_column", "text_column"):
             column = values.get(name, cls.__dataclass_fields__[name].default)
-            if isinstance(column, bool) or not isinstance(column, (int, str)):
+            if is_int(column):
+                column = check_int(f"a reading's {name}", column, minimum=0)
+            elif not isinstance(column, str):
                 raise ValueError(f"a reading's {name} must be an index or a name; got {column!r}")
-            if isinstance(column, int) and column < 0:
-                raise ValueError(f"a reading's {name} must be >= 0; got {column}")
             columns[name] = column
         encoding = values.get("encoding")
         if encoding is not None and not isinstance(encoding, str):
