@@ -280,3 +280,32 @@ def test_the_estimators_keep_the_best_epoch(tmp_path):
             cls(epochs=1, verbose=False, **extra).fit(
                 texts, labels, eval_set=(texts, labels), early_stopping=-1
             )
+
+
+def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_name(tmp_path, capsys):
+    rows = [(label, text) for _, text, label in _reviews()]
+    train = _table(tmp_path / "excel.csv", ("Label", "Text"), rows)
+    train.write_bytes(b"\xef\xbb\xbf" + train.read_bytes())
+    code, _, err = _run(["classify", "train", train, "--out", tmp_path / "m.npz", *FAST], capsys)
+    assert code == 0, err
+    assert "label column 'Label', text column 'Text'" in err
+
+
+def test_a_model_without_a_record_reads_by_guessing(reviews, capsys):
+    """Files from before the reading was recorded: test guesses, as train does."""
+    tmp, train, test = reviews
+    assert _run(["classify", "train", train, "--out", tmp / "m.npz", *FAST], capsys)[0] == 0
+    model = load_classifier(tmp / "m.npz")
+    model.reading_ = None
+    model.save(tmp / "old.npz")
+    assert load_classifier(tmp / "old.npz").reading_ is None
+    code, out, err = _run(["classify", "test", tmp / "old.npz", test, "--json"], capsys)
+    assert code == 0 and err.strip() == GUESS.format(test)
+    code, out, err = _run(["classify", "predict", tmp / "old.npz", test], capsys)
+    # no record: a file that looks like a table is read as one
+    assert code == 0 and "classifying column 'text' of" in err
+    assert [line.split("\t")[1] for line in out.splitlines()] == [
+        "great warm fun",
+        "dull , awful , flat",
+        "a fine cast",
+    ]

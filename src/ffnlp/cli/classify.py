@@ -24,7 +24,6 @@ from ffnlp.cli.common import (
     check_positive,
     checkpoint_settings,
     lr_schedule,
-    read_text_lines,
     record_given_options,
     say,
 )
@@ -32,9 +31,8 @@ from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
 from ffnlp.recipes import load_recipe, recipe_names
 from ffnlp.text import TOKENIZER_MODES
-from ffnlp.text.datasets import read_text
 from ffnlp.text.features import read_lexicon
-from ffnlp.text.labelled import FORMATS
+from ffnlp.text.labelled import FORMATS, read_labelled_text
 from ffnlp.text.reading import (
     Reading,
     TextTable,
@@ -383,7 +381,8 @@ def _add_prediction_input(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "input and output",
         "By default the input is read as the model's training data was: a tsv/csv table "
-        "when it was one (every column kept), else one text a line.",
+        "when it was one (every column kept), else one text a line; a model file without "
+        "that record (older files): a table if the input looks like one.",
     )
     g.add_argument(
         "--format",
@@ -485,7 +484,7 @@ def _format_hint(args: argparse.Namespace, reading: Reading) -> str:
     if args.format is None or reading.format == "files":
         return ""
     try:
-        looks = guess_format(read_text(args.input[0], reading.encoding))[0]
+        looks = guess_format(read_labelled_text(args.input[0], reading.encoding))[0]
     except ValueError:
         return ""
     if looks == reading.format:
@@ -679,20 +678,24 @@ def run_classify_predict(args: argparse.Namespace) -> int:
 
 
 def _prediction_input(args: argparse.Namespace, recorded: Reading | None) -> TextTable:
-    """The texts to classify, as a table: one column (``text``) for one text a line."""
+    """The texts to classify, as a table: one column (``text``) for one text a line. The
+    format: ``--format``, else the model's record, else (older files) guessed."""
     encoding = args.encoding or (recorded.encoding if recorded is not None else None)
-    fmt = args.format or (
-        recorded.format if recorded is not None and recorded.delimited else "text"
-    )
+    if args.file == "-":
+        where, content = "standard input", sys.stdin.read().removeprefix("\ufeff")
+    else:
+        where, content = repr(args.file), read_labelled_text(args.file, encoding, "text file")
+    fmt = args.format
+    if fmt is None and recorded is not None:
+        fmt = recorded.format if recorded.delimited else "text"
+    elif fmt is None:  # a model file without a record: a table if it looks like one
+        fmt = guess_format(content)[0]
+        fmt = fmt if fmt in ("tsv", "csv") else "text"
     if fmt == "text":
-        texts = read_text_lines(args.file, encoding)
+        texts = [line for line in content.splitlines() if line.strip()]
         if not texts:
             raise ValueError("no texts to classify")
         return TextTable(["text"], [[t] for t in texts], list(range(1, len(texts) + 1)), 0)
-    if args.file == "-":
-        where, content = "standard input", sys.stdin.read()
-    else:
-        where, content = repr(args.file), read_text(args.file, encoding, "text file")
     table = read_text_table(
         content,
         where,

@@ -32,6 +32,14 @@ def _where(path: str | os.PathLike, number: int) -> str:
     return f"{str(path)!r}, line {number}"
 
 
+def read_labelled_text(
+    path: str | os.PathLike, encoding: str | None = None, what: str = "labelled file"
+) -> str:
+    """A file's text (:func:`ffnlp.text.datasets.read_text`) without the byte-order mark
+    that spreadsheet programs put before a UTF-8 CSV's first column name."""
+    return read_text(path, encoding, what).removeprefix("\ufeff")
+
+
 def _lines(text: str) -> list[str]:
     """The file's lines: split on newlines only (str.splitlines would also cut a text at a
     form feed or a Unicode line separator inside it), with a carriage return before the
@@ -46,7 +54,7 @@ def read_fasttext(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for number, line in enumerate(_lines(read_text(path, encoding, "labelled file")), start=1):
+    for number, line in enumerate(_lines(read_labelled_text(path, encoding)), start=1):
         if not line.strip():
             continue
         words = line.split()
@@ -74,7 +82,7 @@ def read_label_first(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for number, line in enumerate(_lines(read_text(path, encoding, "labelled file")), start=1):
+    for number, line in enumerate(_lines(read_labelled_text(path, encoding)), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(maxsplit=1)
@@ -137,7 +145,7 @@ def read_delimited(
     """Rows of a TSV/CSV file; columns by 0-based index, or by name when ``header``.
     ``quoting``: see :func:`read_table`."""
     rows, numbers = read_table(
-        read_text(path, encoding, "labelled file"), repr(str(path)), delimiter, quoting
+        read_labelled_text(path, encoding), repr(str(path)), delimiter, quoting
     )
     if header:
         names = rows[0] if rows else []
@@ -183,7 +191,9 @@ def read_class_files(
         if not label:
             raise ValueError(f"cannot tell the class of {path!r}: give it as LABEL={path}")
         lines = [
-            line.strip() for line in _lines(read_text(path, encoding, "class file")) if line.strip()
+            line.strip()
+            for line in _lines(read_labelled_text(path, encoding, "class file"))
+            if line.strip()
         ]
         texts += lines
         labels += [label] * len(lines)

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ffnlp.checks import check_bool, check_choice, check_int, is_int
-from ffnlp.text.datasets import read_text
 from ffnlp.text.labelled import (
     FORMATS,
     LABEL_PREFIX,
     _lines,
     read_labelled,
+    read_labelled_text,
     read_table,
 )
 
@@ -321,7 +321,7 @@ def guess_reading(
 
     def text() -> str:  # the file, read once, when a guess needs it
         if not content:
-            content.append(read_text(path, encoding, "labelled file"))
+            content.append(read_labelled_text(path, encoding))
         return content[0]
 
     if format is None:
