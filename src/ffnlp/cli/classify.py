@@ -68,7 +68,7 @@ def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+", model: boo
         "--format",
         choices=(*FORMATS, "files"),
         default=None,
-        help="fasttext: '__label__X text'; label-first: 'X text'; tsv/csv: columns; files: one file per class",
+        help="fasttext: '__label__X text'; label-first: 'X text'; tsv/csv: columns; files: one file per class; None: guessed",
     )
     g.add_argument(
         "--delimiter",
@@ -79,21 +79,21 @@ def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+", model: boo
     g.add_argument(
         "--label-column",
         default=None,
-        help="tsv/csv: the label column, a 0-based index or a header name (default: the column named label, class, category, target, sentiment, ...)",
+        help="tsv/csv: the label column, a 0-based index or a header name; None: the column named label, class, category, target, sentiment, ...",
     )
     g.add_argument(
         "--text-column",
         default=None,
-        help="tsv/csv: the text column (default: the one named text, sentence, review, content, ...; without a header, the longest)",
+        help="tsv/csv: the text column; None: the one named text, sentence, review, content, ... (without a header, the longest)",
     )
     g.add_argument(
         "--header",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="tsv/csv: whether the first row names the columns",
+        help="tsv/csv: whether the first row names the columns; None: guessed",
     )
     g.add_argument(
-        "--encoding", default=None, help="encoding of the input (default UTF-8; MR is cp1252)"
+        "--encoding", default=None, help="encoding of the input; None: UTF-8 (MR is cp1252)"
     )
 
 
@@ -395,14 +395,16 @@ def _add_prediction_input(p: argparse.ArgumentParser) -> None:
         "--header",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="tsv/csv: whether the first row names the columns",
+        help="tsv/csv: whether the first row names the columns; None: the model's, else guessed",
     )
     g.add_argument(
         "--text-column",
         default=None,
-        help="tsv/csv: the text column, a 0-based index or a header name (default: the model's, else one named text, sentence, review, ...)",
+        help="tsv/csv: the text column, a 0-based index or a header name; None: the model's, else one named text, sentence, review, ...",
     )
-    g.add_argument("--encoding", default=None, help="encoding of the texts (default: the model's)")
+    g.add_argument(
+        "--encoding", default=None, help="encoding of the texts; None: the model's (else UTF-8)"
+    )
     g.add_argument(
         "--output-format",
         choices=OUTPUT_FORMATS,
