@@ -279,7 +279,7 @@ def _by_statistics(
         lengths = [
             (sum(map(len, c)) / max(len(c), 1), -j) for j, c in enumerate(cells) if j not in taken
         ]
-        text = -max(lengths)[1]
+        text = -max(lengths)[1] if lengths else 1  # one column, the label's: none left
     if label is None:
         distinct = [(len(set(c)), j) for j, c in enumerate(cells) if str(j) != str(text)]
         label = min(distinct)[1] if distinct else 0
