@@ -370,7 +370,8 @@ def test_train_lr_schedules_constant_plateau_linear(data, capsys, features):
     rates = {}
     for schedule in ("constant", "plateau", "linear", None):
         out = tmp / f"{schedule}.npz"
-        flags = ["--epochs", "8", "--lr", "0.1", "--no-progress"]
+        # --early-stopping 0: all 8 epochs run (the best one is still the one kept)
+        flags = ["--epochs", "8", "--lr", "0.1", "--no-progress", "--early-stopping", "0"]
         flags += ["--features", features, "--hidden", "8"]
         flags += ["--embed-dim", "16"] if features == "embeddings" else []
         flags += ["--lr-schedule", schedule] if schedule else []

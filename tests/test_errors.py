@@ -104,6 +104,28 @@ def _resaved(tmp, models, change):
     return ["lm", "eval", str(path), str(models / "corpus.txt")]
 
 
+REVIEWS = "id,text,label\n" + "".join(
+    f"{i},{text},{label}\n"
+    for i, (text, label) in enumerate([("a great film", "pos"), ("a dull film", "neg")] * 6)
+)
+
+
+def _csv_model(tmp, models):
+    """A classifier trained on a CSV with a header: its file records that reading."""
+    train = _write(tmp / "reviews.csv", REVIEWS)
+    argv = ["classify", "train", train, "--out", str(tmp / "csv.npz"), "--no-progress"]
+    assert main([*argv, "--embed-dim", "4", "--epochs", "1"]) == 0
+    return tmp / "csv.npz"
+
+
+def _forged_reading(tmp, models):
+    path = _csv_model(tmp, models)
+    meta, arrays = io.load_archive(path)
+    meta["reading"]["header"] = "maybe"
+    io.save_archive(path, meta["kind"], meta, arrays)
+    return ["classify", "test", str(path), str(tmp / "reviews.csv")]
+
+
 def _unknown_version(tmp, models):
     meta = {"format": "ffnlp", "version": 99, "kind": "feedforward_lm"}
     path = tmp / "future.npz"
@@ -181,6 +203,65 @@ CASES = [
         "line-without-label",
         lambda t, m: _clf_train(t, _write(t / "x.ft", "__label__a good\njust text\n")),
         "line 2 has no label: expected '__label__NAME text...'",
+    ),
+    Case(
+        "header-without-known-names",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", "id,words,verdict\n1,a fine film,up\n")),
+        "its columns are ['id', 'words', 'verdict']: choose with --label-column NAME and --text-column NAME",
+    ),
+    Case(
+        "labels-look-like-ids",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", REVIEWS), "--label-column", "id"),
+        "the labels look like ids: column 'id' holds 12 different integers, one per text; choose the label column with --label-column",
+    ),
+    Case(
+        "a-label-per-text",
+        lambda t, m: _clf_train(
+            t, _write(t / "x.txt", "".join(f"review{i} of a film\n" for i in range(12)))
+        ),
+        "12 different labels for 12 texts: most texts have a label of their own, so the first word of each line (--format label-first) is likely not the label; give the file's --format",
+    ),
+    Case(
+        "format-given-does-not-fit",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", REVIEWS), "--format", "fasttext"),
+        "looks like csv: leave out --format, or give --format csv)",
+    ),
+    Case(
+        "column-of-a-file-without-columns",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--label-column", "1"),
+        "--label-column is a setting of csv/tsv columns, and",
+    ),
+    Case(
+        "delimiter-of-two-characters",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", REVIEWS), "--delimiter", ";;"),
+        "--delimiter must be one character; got ';;'",
+    ),
+    Case(
+        "predict-table-without-a-text-column",
+        lambda t, m: [
+            *("classify", "predict", str(_csv_model(t, m))),
+            _write(t / "ids.csv", "id,words\n1,a fine film\n"),
+        ],
+        "no column is named like a text (text, sentence, review, content, body, ...); its columns are ['id', 'words']: choose with --text-column NAME, or --format text for one text a line",
+    ),
+    Case(
+        "predict-column-already-there",
+        lambda t, m: [
+            *("classify", "predict", str(_csv_model(t, m))),
+            _write(t / "again.csv", "text,predicted_label\na fine film,pos\n"),
+            *("--output-format", "csv"),
+        ],
+        "the input already has a column 'predicted_label', which predict adds: rename it",
+    ),
+    Case(
+        "forged-reading",
+        _forged_reading,
+        "the record of how its training data was read is wrong (a reading's header must be True or False; got 'maybe')",
+    ),
+    Case(
+        "early-stopping-without-valid",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--early-stopping", "2"),
+        "--early-stopping judges the epochs on held-out data: give --valid FILE",
     ),
     Case(
         "single-class",

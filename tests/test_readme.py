@@ -100,12 +100,18 @@ def _fake_data(root: Path) -> None:
         "sentence\tlabel\n" + "\n".join(phrases * 4) + "\n"
     )
     (data / "sst2" / "stsa.binary.test").write_text("1 a great greatness\n0 a dull dullness\n")
+    work = root / "work"  # the user's own files, where the commands run
+    work.mkdir()
+    reviews = [("a great film", "positive"), ("a dull , flat film", "negative")] * 6
+    for name in ("reviews.csv", "reviews-test.csv"):
+        (work / name).write_text(
+            "id,text,label\n" + "".join(f'{i},"{t}",{y}\n' for i, (t, y) in enumerate(reviews))
+        )
 
 
 def _run_section(title: str, tmp_path: Path) -> Path:
     _fake_data(tmp_path)
     work = tmp_path / "work"
-    work.mkdir()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     section = _section(title)
     commands = [line for block in _blocks("bash", section) for line in block.strip().splitlines()]
@@ -151,6 +157,9 @@ def test_language_model_commands_run_as_written(tmp_path):
 def test_classification_commands_run_as_written(tmp_path):
     work = _run_section("Text classification", tmp_path)
     assert (work / "trec.npz").exists() and (work / "sst2.npz").exists()
+    predictions = (work / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "id,text,label,predicted_label,probability"
+    assert len(predictions) == 13
 
 
 def test_quickstart_is_one_command_that_installs_and_runs_the_demo():

@@ -141,10 +141,9 @@ class Training(Settings):
 
 # The text classifiers' defaults (ffnlp.estimators, ``ffnlp classify``), where they differ
 # from the declared ones, which are the language model's: 32 texts a step, a constant rate,
-# no early stopping, and lazy Adam on the embedding rows (a batch uses few of them).
-CLASSIFIER_TRAINING = Training(
-    batch_size=32, lr_schedule="constant", early_stopping=0, lazy_embeddings=True
-)
+# and lazy Adam on the embedding rows (a batch uses few of them). Early stopping is the
+# language model's (3 epochs), and acts only where there are held-out texts.
+CLASSIFIER_TRAINING = Training(batch_size=32, lr_schedule="constant", lazy_embeddings=True)
 
 
 @dataclass
