@@ -159,6 +159,12 @@ def _resume_with_other_settings(tmp, models, monkeypatch):
 
 
 CASES = [
+    Case(
+        "unknown-option",
+        lambda t, m: ["classify", "test", str(m / "clf.npz"), str(m / "labelled.ft"), "--jsn"],
+        "ffnlp classify test: error: unrecognized arguments: --jsn (did you mean --json?)",
+        guard="model",
+    ),
     Case("missing-file", lambda t, m: _lm_train(t, str(t / "nope.txt")), "does not exist"),
     Case("directory", lambda t, m: _lm_train(t, str(t)), "is a directory, not a file"),
     Case("empty-file", lambda t, m: _lm_train(t, _write(t / "e.txt", b"\n \n")), "is empty"),

@@ -55,7 +55,7 @@ from ffnlp import backend, distributed
 from ffnlp.backend import kernels, process
 from ffnlp.backend.threads import set_num_threads
 from ffnlp.cli.classify import add_classify_commands
-from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, Formatter
+from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, CommandParser, Formatter
 from ffnlp.cli.data import add_data_commands
 from ffnlp.cli.lm import add_lm_commands
 from ffnlp.cli.pictures import add_picture_commands
@@ -63,7 +63,7 @@ from ffnlp.train import TrainingDiverged, TrainingInterrupted
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="ffnlp",
         # the docstring's overview: its paragraphs after the title, before the one for developers
         description="\n\n".join(__doc__.split("\n\n")[1:-1]),
@@ -130,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         process.tune_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error (already printed)
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -150,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ranks.size > 1:
         return _main_ranks(handler, args, argv, name, ranks)
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not after main has returned
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -163,6 +170,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130
+
+
+EXIT_PIPE = 128 + 13  # what a shell reports for a Unix tool that SIGPIPE ended (yes | head)
+
+
+def _reader_gone() -> int:
+    """The reader of our output went away (``ffnlp ... | head -1``): stop quietly, as Unix
+    tools do. What is still buffered for stdout goes to /dev/null, so that Python's own
+    flush at exit does not complain about the closed pipe once more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured, in tests)
+        pass
+    return EXIT_PIPE
 
 
 def _main_ranks(

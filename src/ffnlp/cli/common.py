@@ -4,6 +4,7 @@ checks of paths and numbers, and the exit codes."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from pathlib import Path
@@ -22,7 +23,70 @@ EXIT_FAILURE = 1  # anything else that went wrong
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Help with each option's default shown once, where there is one worth showing: not
+    on a required option, not for a flag that is off (False) or a setting that is unset
+    (None, empty), and not where the help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default == [] or default == ""
+        if (
+            action.required
+            or unset
+            or default is argparse.SUPPRESS
+            or "default" in text.lower()
+            or "unset:" in text
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose subcommands take options and positionals in any order
+    (``classify predict MODEL -k 5 FILE``), and answer a wrong option themselves: with the
+    subcommand's own usage, its name, and the closest option it does have.
+
+    argparse's ``parse_intermixed_args`` refuses a parser with subcommands, so the
+    subcommands (the parsers without subcommands of their own) parse intermixed, and the
+    parsers above them as usual; the subparsers made from this one are of this class too.
+    """
+
+    _intermixed_pass = False  # True inside parse_known_intermixed_args's own two passes
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._subparsers is not None or self._intermixed_pass:
+            return super().parse_known_args(args, namespace)
+        self._intermixed_pass = True
+        try:
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed_pass = False
+        if extras:  # reported here, with this subcommand's usage, not by the top parser
+            self.error(unrecognized(self, extras))
+        return parsed, extras
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(unrecognized(self, extras))
+        return parsed
+
+
+def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """The message for arguments ``parser`` does not know, with the closest option it has."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    for extra in extras:
+        if not extra.startswith("-"):
+            continue
+        close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1, cutoff=0.6)
+        if close:
+            return f"{message} (did you mean {close[0]}?)"
+        return (
+            f"{message} ({parser.prog} has no {extra.split('=', 1)[0]}; see {parser.prog} --help)"
+        )
+    return message
 
 
 # The namespace attribute holding the destinations of the options given on the command line.
