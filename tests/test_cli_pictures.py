@@ -206,3 +206,26 @@ def test_demo_uses_standard_datasets_from_data_dir(tmp_path, capsys):
     assert "MR for sentiment" in capsys.readouterr().out
     assert main(["demo", "--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "p")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+@needs_plot
+def test_plot_of_a_log_with_several_runs_draws_each_and_says_how_to_pick(tmp_path, capsys):
+    train, _ = _sample_files(tmp_path)
+    model = tmp_path / "c.npz"
+    argv = ["classify", "train", str(train), "--out", str(model), "--embed-dim", "4"]
+    for epochs in ("1", "2", "3"):  # the same model trained three times: one log, 3 runs
+        assert main([*argv, "--epochs", epochs, "--no-progress"]) == 0
+    capsys.readouterr()
+    picture = tmp_path / "curves.png"
+    assert main(["plot", str(model), "--out", str(picture)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == f"wrote {str(picture)!r}: 3 runs"
+    assert printed.err.strip() == (
+        f"note: {str(tmp_path / 'c.npz.log.jsonl')!r} holds 3 runs (the model was trained "
+        "again); all are drawn, pick one with --run N (-1: the last)"
+    )
+    assert main(["plot", str(model), "--out", str(picture), "--run", "2"]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == f"wrote {str(picture)!r}: 1 run" and printed.err == ""
+    assert main(["plot", str(model), "--out", str(picture), "--run", "5"]) == 2
+    assert "--run 5: " in capsys.readouterr().err

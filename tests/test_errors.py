@@ -363,6 +363,16 @@ CASES = [
         "cannot resume: there is no checkpoint",
     ),
     Case(
+        "checkpoint-without-resume",
+        lambda t, m: (
+            _lm_train(t, str(m / "corpus.txt"), *LM_FAST)
+            if _write(t / "out.npz.ckpt", b"an unfinished run")
+            else None
+        ),
+        "holds the checkpoint of an unfinished run of this model: go on from it with "
+        "--resume, or remove it to start afresh",
+    ),
+    Case(
         "training-diverges",
         lambda t, m: _lm_train(
             t,

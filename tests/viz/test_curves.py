@@ -121,3 +121,22 @@ def test_plot_embeddings_writes_a_png(tmp_path):
         np.random.default_rng(0).normal(size=(30, 5)), words, tmp_path / "e.png", label=10
     )
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
+
+
+def test_read_runs_gives_every_appended_run_and_one_run_across_a_resume(tmp_path):
+    path = tmp_path / "m.npz.log.jsonl"
+    _write_log(path, [_epochs(2), _epochs(3), _epochs(1)])
+    with open(path, "a") as handle:  # the last run was interrupted, then resumed
+        handle.write(json.dumps({"resumed": "m.npz.ckpt", "epoch": 2, "step": 10}) + "\n")
+        for record in _epochs(2)[2:]:
+            handle.write(json.dumps(record) + "\n")
+    runs = curves.read_runs(path)
+    assert [r.name for r in runs] == ["m.npz run 1", "m.npz run 2", "m.npz run 3"]
+    assert [len(r.epochs) for r in runs] == [2, 3, 2] and runs[2].resumed_at == [10]
+    assert [len(r.steps) for r in runs] == [2, 3, 2]  # the resume record is not a step
+    chosen, notes = curves.select_runs([path])
+    assert len(chosen) == 3 and "holds 3 runs" in notes[0] and "--run N" in notes[0]
+    (picked,), notes = curves.select_runs([path], ["mine"], run=-1)
+    assert picked.name == "mine" and len(picked.epochs) == 2 and notes == []
+    with pytest.raises(ValueError, match=r"--run 4: .* holds 3 runs \(give 1 to 3"):
+        curves.select_runs([path], run=4)

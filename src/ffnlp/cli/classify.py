@@ -459,7 +459,7 @@ def run_classify_train(args: argparse.Namespace) -> int:
         )
     log_path = check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
     writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
-    if writer:
+    if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved
         with open(log_path, "a", encoding="utf-8") as log:
             record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")

@@ -177,6 +177,11 @@ def checkpoint_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         )
     if args.checkpoint_every is not None:
         parse_every(args.checkpoint_every)
+    if not args.resume and path.exists():  # the user's unfinished run: never dropped silently
+        raise ValueError(
+            f"{str(path)!r} holds the checkpoint of an unfinished run of this model: go on "
+            "from it with --resume, or remove it to start afresh"
+        )
     if args.resume and not path.exists():
         raise ValueError(
             f"cannot resume: there is no checkpoint {str(path)!r} (a run writes one every "

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
-from ffnlp.checks import check_probability
+from ffnlp.checks import check_probability, plural
 from ffnlp.cli.common import (
     Formatter,
     add_checkpoint_options,
@@ -336,11 +336,24 @@ def run_lm_train(args: argparse.Namespace) -> int:
         save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
     os.replace(partial, out)
     checkpointing["checkpoint"].unlink(missing_ok=True)  # the run is complete
-    summary = f"wrote {str(out)!r} after {len(history.epochs)} epochs in {time.perf_counter() - started:.0f}s"
+    summary = f"wrote {str(out)!r} after {_how_far(history, args, len(train_windows))} in {time.perf_counter() - started:.0f}s"
     if history.best_valid_loss is not None:
         summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
     print(summary)
     return 0
+
+
+def _how_far(history: Any, args: argparse.Namespace, examples: int) -> str:
+    """How far training went: "3 epochs", or where --max-steps stopped it."""
+    last = history.epochs[-1] if history.epochs else {"epoch": 0, "step": 0}
+    if args.max_steps is not None and last["step"] >= args.max_steps:
+        per_epoch = -(-examples // args.batch_size)
+        where = "at the end of" if last["step"] % per_epoch == 0 else "within"
+        return (
+            f"{plural(last['step'], 'step')} (stopped by --max-steps {args.max_steps}, "
+            f"{where} epoch {last['epoch']} of {args.epochs})"
+        )
+    return plural(len(history.epochs), "epoch")
 
 
 def run_ngram_train(args: argparse.Namespace) -> int:

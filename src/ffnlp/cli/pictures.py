@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ffnlp.checks import plural
 from ffnlp.cli.common import (
     Formatter,
     check_output,
@@ -52,7 +53,15 @@ def add_picture_commands(commands: Any) -> None:
         help="training logs (*.log.jsonl), or model files with their log beside them",
     )
     p.add_argument("--out", default="curves.png", help="the picture (.png, .svg or .pdf)")
-    p.add_argument("--name", nargs="*", default=None, help="legend names, one per run")
+    p.add_argument("--name", nargs="*", default=None, help="legend names, one per log")
+    p.add_argument(
+        "--run",
+        type=int,
+        default=None,
+        metavar="N",
+        help="draw only the N-th run of each log (1 the first, -1 the last); a log holds one "
+        "run per training of its model (default: every run)",
+    )
     p.set_defaults(handler=run_plot)
 
     p = commands.add_parser(
@@ -119,10 +128,14 @@ def run_graph(args: argparse.Namespace) -> int:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from ffnlp.viz.curves import plot_runs
+    from ffnlp.viz.curves import draw_runs, select_runs
 
-    out = plot_runs(args.runs, check_output(args.out), args.name)
-    print(f"wrote {str(out)!r}")
+    out = check_output(args.out)
+    runs, notes = select_runs(args.runs, args.name, args.run)
+    for note in notes:
+        say(f"note: {note}")
+    draw_runs(runs, out)
+    print(f"wrote {str(out)!r}: {plural(len(runs), 'run')}")
     return 0
 
 
