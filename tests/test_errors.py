@@ -407,6 +407,16 @@ CASES = [
         "line 2: polarity must be positive or negative; got 'awful'",
     ),
     Case(
+        "tune-on-without-ngram",
+        lambda t, m: [
+            *("lm", "eval", str(m / "lm.npz"), str(m / "corpus.txt")),
+            *("--tune-on", str(m / "corpus.txt")),
+        ],
+        "--tune-on sets the mixture with an n-gram model: give the n-gram model with "
+        "--ngram MODEL (ffnlp ngram train), or leave it out",
+        guard="model",
+    ),
+    Case(
         "unseen-test-labels",
         lambda t, m: [
             *("classify", "test", str(m / "clf.npz")),

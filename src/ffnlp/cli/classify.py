@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
+from ffnlp.checks import plural
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -470,7 +471,7 @@ def run_classify_train(args: argparse.Namespace) -> int:
     model.save(out)
     checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
-        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
+        f"wrote {str(out)!r}: {plural(len(texts), 'text')}, {plural(len(model.classes_), 'class', 'classes')}, trained in {time.perf_counter() - started:.1f}s"
     )
     return 0
 

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from ffnlp import fetch
+from ffnlp.checks import plural
 from ffnlp.cli.common import (
     Formatter,
     add_text_options,
@@ -93,7 +94,7 @@ def run_data_encode(args: argparse.Namespace) -> int:
         max_vocab=args.max_vocab,
     )
     print(
-        f"wrote {str(corpus.path)!r}: {corpus.meta['sentences']:,} sentences, {len(corpus.ids):,} ids "
+        f"wrote {str(corpus.path)!r}: {plural(corpus.meta['sentences'], 'sentence')}, {plural(len(corpus.ids), 'id')} "
         f"({corpus.ids.dtype}), vocabulary {len(corpus.vocab):,}, in {time.perf_counter() - started:.1f}s"
     )
     return 0

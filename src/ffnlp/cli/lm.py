@@ -259,7 +259,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
     )
     if tokens + sentences <= config.context_size:
         raise ValueError(
-            f"the training file has {tokens} tokens in {sentences} lines, too few for a context of "
+            f"the training file has {plural(tokens, 'token')} in {plural(sentences, 'line')}, too few for a context of "
             f"{config.context_size}; give more text or a smaller --context-size"
         )
     pretrained = None
@@ -287,7 +287,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             *model.windows(encode(read_corpus(args.valid, args, "validation file")))
         )
     say(
-        f"{sentences} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
+        f"{plural(sentences, 'sentence')}, {plural(len(train_windows), 'training token')}, vocabulary {len(vocab):,}, {plural(model.num_parameters(), 'parameter')}"
     )
 
     # The model is written to a temporary file next to --out whenever validation improves,
@@ -379,11 +379,20 @@ def run_ngram_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    for flag in ("tune_on", "weight"):  # settings of the mixture, which needs --ngram
+        if getattr(args, flag, None) is not None and not args.ngram:
+            raise ValueError(
+                f"{'--' + flag.replace('_', '-')} sets the mixture with an n-gram model: give "
+                "the n-gram model with --ngram MODEL (ffnlp ngram train), or leave it out"
+            )
     model: TextLM = args.load(args.model)
-    sentences = model.encode_lines(read_text_lines(args.test, args.encoding))
+    lines = read_text_lines(args.test, args.encoding)
+    sentences = model.encode_lines(lines)
     log_probs = model.log_probs(sentences)
     results: dict[str, Any] = {
         "tokens": len(log_probs),
+        # words of the test text the vocabulary lacks, scored as <unk> (KenLM's OOVs)
+        "oov": sum(token not in model.vocab for line in lines for token in model.tokenizer(line)),
         "perplexity": float(np.exp(-log_probs.mean())),
     }
     if getattr(args, "ngram", None):
@@ -414,7 +423,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
     else:
-        print(f"perplexity {results['perplexity']:.2f} over {results['tokens']} tokens")
+        print(
+            f"perplexity {results['perplexity']:.2f} over {plural(results['tokens'], 'token')}; "
+            f"{plural(results['oov'], 'token')} out of the vocabulary (scored as <unk>)"
+        )
         if "weight" in results:
             print(f"n-gram perplexity {results['ngram_perplexity']:.2f}")
             print(
