@@ -398,3 +398,26 @@ def test_plateau_needs_validation_texts(data, capsys):
         ["classify", "cv", train, "--folds", "2", "--lr-schedule", "plateau"], capsys
     )
     assert code == 2 and "needs validation data: classify cv has no --valid" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "warning"),
+    [
+        (["--lr", "1e6"], "warning: --lr 1e+06 is far above the usual range for adam "
+         "(1e-05 to 0.1): the loss is likely to diverge"),
+        (["--lr", "1e-9", "--optimizer", "sgd"], "warning: --lr 1e-09 is far below the "
+         "usual range for sgd (0.0001 to 10): training will barely move"),
+        (["--lr", "0.5", "--optimizer", "sgd"], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_a_learning_rate_far_outside_the_usual_range_is_accepted_with_a_warning(
+    tmp_path, capsys, flags, warning
+):
+    train = tmp_path / "t.ft"
+    train.write_text("__label__pos a good film\n__label__neg a bad film\n" * 3)
+    argv = ["classify", "train", str(train), "--out", str(tmp_path / "m.npz"), "--epochs", "1"]
+    assert main([*argv, "--embed-dim", "4", "--no-progress", *flags]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ([warning] if warning else [])

@@ -25,6 +25,7 @@ from ffnlp.cli.common import (
     lr_schedule,
     read_text_lines,
     record_given_options,
+    warn_unusual_lr,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import CLASSIFIER_POOLING
@@ -376,6 +377,7 @@ def _classifier(args: argparse.Namespace) -> Any:
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
     estimators = _estimators()
     given = getattr(args, GIVEN, frozenset())
+    warn_unusual_lr(args.lr, args.optimizer)
     training = dict(
         epochs=args.epochs,
         batch_size=args.batch_size,

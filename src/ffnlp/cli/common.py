@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import os
 import sys
 from pathlib import Path
@@ -273,6 +274,24 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_option(g)
+
+
+# Learning rates that work, widely drawn: Adam's default is 1e-3, fastText's SGD goes to 1.
+USUAL_LR = {"sgd": (1e-4, 10.0), "adam": (1e-5, 0.1), "adamw": (1e-5, 0.1)}
+
+
+def warn_unusual_lr(lr: float, optimizer: str) -> None:
+    """A warning on stderr for a learning rate far outside the range that works with
+    ``optimizer`` (``--lr 1e6`` for 1e-6, say); values that cannot work at all (0, < 0)
+    are refused elsewhere."""
+    low, high = USUAL_LR.get(optimizer, (0.0, math.inf))
+    if not (isinstance(lr, float) and math.isfinite(lr) and lr > 0) or low <= lr <= high:
+        return
+    effect = "the loss is likely to diverge" if lr > high else "training will barely move"
+    say(
+        f"warning: --lr {lr:g} is far {'above' if lr > high else 'below'} the usual range "
+        f"for {optimizer} ({low:g} to {high:g}): {effect}"
+    )
 
 
 def use_encoded_settings(args: argparse.Namespace, meta: dict[str, Any]) -> None:

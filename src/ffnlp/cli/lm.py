@@ -28,6 +28,7 @@ from ffnlp.cli.common import (
     read_text_lines,
     say,
     use_encoded_settings,
+    warn_unusual_lr,
 )
 from ffnlp.models.language_model import OUTPUTS, FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
@@ -216,6 +217,7 @@ def add_lm_commands(commands: Any) -> None:
 def run_lm_train(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     checkpointing = checkpoint_settings(args, out)
+    warn_unusual_lr(args.lr, args.optimizer)
     train_config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
