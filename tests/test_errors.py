@@ -158,6 +158,18 @@ def _resume_with_other_settings(tmp, models, monkeypatch):
     return [*argv, "--lr", "0.5", "--resume"]
 
 
+def _offline(tmp, models, monkeypatch):
+    """No network: the name of the dataset's server cannot be looked up."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return ["data", "fetch", "mr", "--cache-dir", str(tmp / "cache")]
+
+
 CASES = [
     Case(
         "unknown-option",
@@ -407,6 +419,12 @@ CASES = [
         "line 2: polarity must be positive or negative; got 'awful'",
     ),
     Case(
+        "download-fails-offline",
+        _offline,
+        "rt-polaritydata.tar.gz failed: [Errno -2] Name or service not known",
+        guard="none",
+    ),
+    Case(
         "tune-on-without-ngram",
         lambda t, m: [
             *("lm", "eval", str(m / "lm.npz"), str(m / "corpus.txt")),
@@ -456,6 +474,8 @@ def test_bad_input(case, tmp_path, models, capsys, monkeypatch):
     assert len(errors) == 1 and ": error: " in errors[0]
     for path, data in guarded.items():
         assert path.read_bytes() == data, f"{path} changed"
+    if case.name == "download-fails-offline":  # not even an empty folder stays
+        assert not (tmp_path / "cache").exists()
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 
