@@ -142,3 +142,31 @@ def test_help_shows_each_default_once_and_none_on_required_options():
     train = " ".join(train.split())
     assert "--out OUT where to write the model --layout" in train  # required: no default
     assert "the model sees (N) (default: 4)" in train  # --context-size: a real default, shown
+
+
+def test_info_lists_the_optional_parts_and_what_each_adds(capsys, monkeypatch):
+    import importlib.metadata
+    import shutil
+
+    real_version = importlib.metadata.version
+
+    def version(name):
+        if name == "tqdm":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return {"matplotlib": "3.9.0", "threadpoolctl": "3.5.0", "mpi4py": "4.0.0"}.get(
+            name
+        ) or real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot" if name == "dot" else None)
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    parts = [" ".join(line.split()) for line in lines[lines.index("optional parts:") + 1 :]]
+    assert parts == [
+        "tqdm not installed progress bars while training, on a terminal: ffnlp[progress]",
+        "matplotlib 3.9.0 ffnlp plot and plot-embeddings, the demo's pictures, graph "
+        "pictures without Graphviz",
+        "threadpoolctl 3.5.0 --threads for the BLAS matrix products, and the BLAS line above",
+        "Graphviz dot /usr/bin/dot ffnlp graph drawn by Graphviz (else matplotlib draws it)",
+        "mpi4py 4.0.0 data-parallel training under mpirun -n K",
+    ]

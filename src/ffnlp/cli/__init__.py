@@ -112,13 +112,60 @@ def run_info(args: argparse.Namespace) -> int:
         from threadpoolctl import threadpool_info
     except ImportError:
         print("blas    (install ffnlp[threads] to see the BLAS library and its threads)")
-        return 0
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            print(
-                f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads"
-            )
+    else:
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                print(
+                    f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads"
+                )
+    print("optional parts:")
+    for name, found, adds in optional_parts():
+        print(f"  {name:14s}{found or 'not installed':16s}{adds}")
     return 0
+
+
+# (what, the distribution or program, what it adds, how to get it)
+OPTIONAL_PARTS = (
+    ("tqdm", "tqdm", "progress bars while training, on a terminal", "ffnlp[progress]"),
+    (
+        "matplotlib",
+        "matplotlib",
+        "ffnlp plot and plot-embeddings, the demo's pictures, graph pictures without Graphviz",
+        "ffnlp[plot]",
+    ),
+    (
+        "threadpoolctl",
+        "threadpoolctl",
+        "--threads for the BLAS matrix products, and the BLAS line above",
+        "ffnlp[threads]",
+    ),
+    (
+        "Graphviz dot",
+        "dot",
+        "ffnlp graph drawn by Graphviz (else matplotlib draws it)",
+        "apt-get install graphviz",
+    ),
+    ("mpi4py", "mpi4py", "data-parallel training under mpirun -n K", "ffnlp[mpi]"),
+)
+
+
+def optional_parts() -> list[tuple[str, str | None, str]]:
+    """Each optional part: its name, its version (a program: its path; None: absent) and
+    what it adds, with how to get it when it is absent."""
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name, what, adds, get in OPTIONAL_PARTS:
+        if name == "Graphviz dot":
+            found = shutil.which(what)
+        else:
+            try:
+                found = version(what)
+            except PackageNotFoundError:
+                found = None
+        parts.append((name, found, adds if found else f"{adds}: {get}"))
+    return parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
