@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -128,7 +129,7 @@ def test_plot_and_plot_embeddings_draw_pngs(tmp_path, capsys):
         main(["plot-embeddings", str(lm), "--out", str(tmp_path / "e.png"), "--label", "20"]) == 0
     )
     assert (tmp_path / "e.png").stat().st_size > 10_000
-    assert "the 20 most frequent labelled" in capsys.readouterr().out
+    assert re.search(r"the \d+ most frequent content words labelled", capsys.readouterr().out)
     assert main(["graph", str(lm), "--out", str(tmp_path / "step.dot")]) == 0
     step = (tmp_path / "step.dot").read_text()
     assert "embedding" in step and "hidden.0" in step and "‖∂L/∂θ‖" in step
@@ -229,3 +230,29 @@ def test_plot_of_a_log_with_several_runs_draws_each_and_says_how_to_pick(tmp_pat
     assert printed.out.strip() == f"wrote {str(picture)!r}: 1 run" and printed.err == ""
     assert main(["plot", str(model), "--out", str(picture), "--run", "5"]) == 2
     assert "--run 5: " in capsys.readouterr().err
+
+
+@needs_plot
+def test_plot_embeddings_labels_content_words_or_the_words_asked_for(tmp_path, capsys):
+    train, _ = _sample_files(tmp_path)
+    lm = tmp_path / "lm.npz"
+    argv = ["lm", "train", str(train), "--out", str(lm), "--hidden", "16", "--epochs", "1"]
+    assert main([*argv, "--embed-dim", "8", "--context-size", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    from ffnlp.viz.embeddings import STOPWORDS, draw_embeddings
+    from ffnlp.viz.saved import embedding_table, load_model
+
+    vectors, words = embedding_table(load_model(lm))
+    assert words[:3] == [".", "the", "and"]  # what the old picture labelled first
+    _, labelled = draw_embeddings(vectors, words, tmp_path / "e.png", label=30)
+    assert 10 <= len(labelled) <= 30
+    assert not any(w in STOPWORDS or not any(c.isalpha() for c in w) for w in labelled)
+    out = tmp_path / "chosen.png"
+    assert main(["plot-embeddings", str(lm), "--out", str(out), "--words", "film,story"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"wrote {str(out)!r}: {len(words):,} words, the 2 chosen words labelled"
+    )
+    assert main(["plot-embeddings", str(lm), "--out", str(out), "--words", "film,qzx"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ffnlp plot-embeddings: error: not in the model's vocabulary: 'qzx'"
+    )

@@ -140,3 +140,34 @@ def test_read_runs_gives_every_appended_run_and_one_run_across_a_resume(tmp_path
     assert picked.name == "mine" and len(picked.epochs) == 2 and notes == []
     with pytest.raises(ValueError, match=r"--run 4: .* holds 3 runs \(give 1 to 3"):
         curves.select_runs([path], run=4)
+
+
+def test_content_words_skip_function_words_punctuation_and_specials():
+    from ffnlp.viz.embeddings import content_words
+
+    words = ["<unk>", "the", ",", "'s", "n't", "N", "market", "of", "Stock", "$", "u.s.", "x"]
+    assert [words[i] for i in content_words(words, 10)] == ["market", "Stock", "u.s."]
+    assert content_words(words, 1) == [6]
+
+
+def test_labels_never_overlap_and_those_without_room_are_left_out():
+    pytest.importorskip("matplotlib")
+    from ffnlp.viz.embeddings import place_labels
+
+    plt = curves.pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.normal(0, 0.02, size=(40, 2)), [[0.9, 0.9]]])  # a clump, and one
+    ax.scatter(points[:, 0], points[:, 1])
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    texts = [f"word{i}" for i in range(len(points))]
+    written = place_labels(ax, points, texts)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    plt.close(fig)
+    assert len(boxes) == len(written) and 4 <= len(written) < 40  # the clump has little room
+    assert written[0] == 0 and 40 in written  # first come, first placed; the lone one fits
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)

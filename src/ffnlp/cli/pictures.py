@@ -72,7 +72,18 @@ def add_picture_commands(commands: Any) -> None:
     p.add_argument("model", help="a neural LM or classifier file")
     p.add_argument("--out", default="embeddings.png", help="the picture (.png, .svg or .pdf)")
     p.add_argument(
-        "--label", type=int, default=60, help="how many of the most frequent words to label"
+        "--label",
+        type=int,
+        default=60,
+        help="how many of the most frequent content words to label (function words such as "
+        "'the' are left out)",
+    )
+    p.add_argument(
+        "--words",
+        type=lambda text: [w.strip() for w in text.split(",") if w.strip()],
+        default=None,
+        metavar="WORDS",
+        help="comma-separated words to label instead, e.g. 'good,bad,film,movie'",
     )
     p.set_defaults(handler=run_plot_embeddings)
 
@@ -140,21 +151,30 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def run_plot_embeddings(args: argparse.Namespace) -> int:
-    from ffnlp.viz.embeddings import plot_embeddings
+    from ffnlp.viz.embeddings import draw_embeddings
     from ffnlp.viz.saved import embedding_table, load_model
 
     check_positive("--label", args.label)
+    if args.words is not None and not args.words:
+        raise ValueError("--words needs at least one word, e.g. --words good,bad")
     out = check_output(args.out)
     vectors, words = embedding_table(load_model(args.model))
-    plot_embeddings(
+    _, labelled = draw_embeddings(
         vectors,
         words,
         out,
         label=args.label,
         title=f"word embeddings of {Path(args.model).name} (PCA)",
+        chosen=args.words,
     )
+    asked = len(args.words) if args.words is not None else None
+    which = "chosen" if asked is not None else "most frequent content"
+    note = ""
+    if asked is not None and len(labelled) < asked:
+        note = f"; {plural(asked - len(labelled), 'word')} left unlabelled, for want of room"
     print(
-        f"wrote {str(out)!r}: {len(words)} words, the {min(args.label, len(words))} most frequent labelled"
+        f"wrote {str(out)!r}: {plural(len(words), 'word')}, the "
+        f"{len(labelled)} {which} words labelled{note}"
     )
     return 0
 
