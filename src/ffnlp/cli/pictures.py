@@ -32,7 +32,8 @@ def add_picture_commands(commands: Any) -> None:
     p.add_argument(
         "--out",
         default="graph.svg",
-        help="the picture: .svg, .png, .pdf (these need Graphviz's dot) or .dot; '-' prints the DOT text",
+        help="the picture: .svg, .png or .pdf (drawn by Graphviz's dot where it is installed, "
+        "else by matplotlib), or .dot; '-' prints the DOT text",
     )
     p.add_argument(
         "--full",
@@ -113,28 +114,33 @@ def run_graph(args: argparse.Namespace) -> int:
     from ffnlp.viz import graph
 
     if args.what == "chapter":
-        dot = graph.to_dot(graph.chapter_example(), title="L(a, b, c) = c(a + 2b)")
+        picture = graph.graph_picture(graph.chapter_example(), title="L(a, b, c) = c(a + 2b)")
     elif args.what == "two-layer":
         loss, network = graph.two_layer_example(seed=args.seed)
-        dot = graph.to_dot(loss, module=network, title="a 2-layer network on one example")
+        picture = graph.graph_picture(
+            loss, module=network, title="a 2-layer network on one example"
+        )
     else:
         from ffnlp.viz.saved import load_model, sample_step
 
         check_positive("--batch-size", args.batch_size)
         loss, network = sample_step(load_model(args.what), args.batch_size, args.seed)
-        dot = graph.to_dot(
+        picture = graph.graph_picture(
             loss,
             module=network,
             title=f"one training step of {Path(args.what).name}",
             summarise=not args.full,
         )
     if args.out == "-":
-        sys.stdout.write(dot)
+        sys.stdout.write(picture.dot())
         return 0
-    written = graph.write_graph(dot, check_output(args.out))
+    written = graph.write_graph(picture, check_output(args.out))
     if written.suffix != Path(args.out).suffix:
         say(f"note: {graph.GRAPHVIZ_MISSING}")
-    print(f"wrote {str(written)!r}")
+    how = ""
+    if written.suffix in (".svg", ".png", ".pdf"):
+        how = " (drawn by Graphviz)" if graph.have_graphviz() else " (drawn by matplotlib)"
+    print(f"wrote {str(written)!r}{how}")
     return 0
 
 
