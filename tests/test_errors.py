@@ -435,6 +435,21 @@ CASES = [
         guard="model",
     ),
     Case(
+        "no-such-run-in-the-log",
+        lambda t, m: ["plot", str(m / "lm.npz"), "--run", "3", "--out", str(t / "c.png")],
+        "lm.npz.log.jsonl' holds 1 run (give 1, or -1 for the last)",
+        guard="none",
+    ),
+    Case(
+        "word-not-in-the-vocabulary",
+        lambda t, m: [
+            *("plot-embeddings", str(m / "lm.npz"), "--words", "cat,zebra"),
+            *("--out", str(t / "e.png")),
+        ],
+        "not in the model's vocabulary: 'zebra'",
+        guard="none",
+    ),
+    Case(
         "unseen-test-labels",
         lambda t, m: [
             *("classify", "test", str(m / "clf.npz")),

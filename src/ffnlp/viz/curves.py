@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ffnlp.checks import plural
+
 PLOT_EXTRA = "matplotlib is not installed; install the plot extra: pip install 'ffnlp[plot]'"
 LOG_SUFFIX = ".log.jsonl"
 
@@ -115,9 +117,10 @@ def select_runs(
                 )
             continue
         if run == 0 or not -len(runs) <= run <= len(runs):
+            which = f"1 to {len(runs)}" if len(runs) > 1 else "1"
             raise ValueError(
-                f"--run {run}: {str(log_path_for(path))!r} holds {len(runs)} "
-                f"run{'s' if len(runs) > 1 else ''} (give 1 to {len(runs)}, or -1 for the last)"
+                f"--run {run}: {str(log_path_for(path))!r} holds {plural(len(runs), 'run')} "
+                f"(give {which}, or -1 for the last)"
             )
         picked = runs[run - 1 if run > 0 else run]
         picked.name = picked.name.rsplit(" run ", 1)[0] if names is None else names[i]
