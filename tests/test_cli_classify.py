@@ -346,9 +346,8 @@ def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys)
     assert model.features == [Openings(2), OpeningPairs(2), WordShapes()]
     assert model.training.lr_schedule == "linear"
     assert len(model.features_[1].table_) > 0 and model.features_[2].table_
-    with pytest.raises(SystemExit) as exit_info:
-        main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])
-    assert exit_info.value.code == 2 and "invalid choice: 'cos'" in capsys.readouterr().err
+    argv = ["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"]
+    assert main(argv) == 2 and "invalid choice: 'cos'" in capsys.readouterr().err
 
 
 def _epoch_rates(log_path):
@@ -400,3 +399,26 @@ def test_plateau_needs_validation_texts(data, capsys):
         ["classify", "cv", train, "--folds", "2", "--lr-schedule", "plateau"], capsys
     )
     assert code == 2 and "needs validation data: classify cv has no --valid" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "warning"),
+    [
+        (["--lr", "1e6"], "warning: --lr 1e+06 is far above the usual range for adam "
+         "(1e-05 to 0.1): the loss is likely to diverge"),
+        (["--lr", "1e-9", "--optimizer", "sgd"], "warning: --lr 1e-09 is far below the "
+         "usual range for sgd (0.0001 to 10): training will barely move"),
+        (["--lr", "0.5", "--optimizer", "sgd"], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_a_learning_rate_far_outside_the_usual_range_is_accepted_with_a_warning(
+    tmp_path, capsys, flags, warning
+):
+    train = tmp_path / "t.ft"
+    train.write_text("__label__pos a good film\n__label__neg a bad film\n" * 3)
+    argv = ["classify", "train", str(train), "--out", str(tmp_path / "m.npz"), "--epochs", "1"]
+    assert main([*argv, "--embed-dim", "4", "--no-progress", *flags]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ([warning] if warning else [])

@@ -180,7 +180,25 @@ def _resume_with_other_settings(tmp, models, monkeypatch):
     return [*argv, "--lr", "0.5", "--resume"]
 
 
+def _offline(tmp, models, monkeypatch):
+    """No network: the name of the dataset's server cannot be looked up."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return ["data", "fetch", "mr", "--cache-dir", str(tmp / "cache")]
+
+
 CASES = [
+    Case(
+        "unknown-option",
+        lambda t, m: ["classify", "test", str(m / "clf.npz"), str(m / "labelled.ft"), "--jsn"],
+        "ffnlp classify test: error: unrecognized arguments: --jsn (did you mean --json?)",
+        guard="model",
+    ),
     Case("missing-file", lambda t, m: _lm_train(t, str(t / "nope.txt")), "does not exist"),
     Case("directory", lambda t, m: _lm_train(t, str(t)), "is a directory, not a file"),
     Case("empty-file", lambda t, m: _lm_train(t, _write(t / "e.txt", b"\n \n")), "is empty"),
@@ -438,6 +456,16 @@ CASES = [
         "cannot resume: there is no checkpoint",
     ),
     Case(
+        "checkpoint-without-resume",
+        lambda t, m: (
+            _lm_train(t, str(m / "corpus.txt"), *LM_FAST)
+            if _write(t / "out.npz.ckpt", b"an unfinished run")
+            else None
+        ),
+        "holds the checkpoint of an unfinished run of this model: go on from it with "
+        "--resume, or remove it to start afresh",
+    ),
+    Case(
         "training-diverges",
         lambda t, m: _lm_train(
             t,
@@ -470,6 +498,37 @@ CASES = [
             _write(t / "lex.tsv", "good\tpositive\nbad\tawful\n"),
         ),
         "line 2: polarity must be positive or negative; got 'awful'",
+    ),
+    Case(
+        "download-fails-offline",
+        _offline,
+        "rt-polaritydata.tar.gz failed: [Errno -2] Name or service not known",
+        guard="none",
+    ),
+    Case(
+        "tune-on-without-ngram",
+        lambda t, m: [
+            *("lm", "eval", str(m / "lm.npz"), str(m / "corpus.txt")),
+            *("--tune-on", str(m / "corpus.txt")),
+        ],
+        "--tune-on sets the mixture with an n-gram model: give the n-gram model with "
+        "--ngram MODEL (ffnlp ngram train), or leave it out",
+        guard="model",
+    ),
+    Case(
+        "no-such-run-in-the-log",
+        lambda t, m: ["plot", str(m / "lm.npz"), "--run", "3", "--out", str(t / "c.png")],
+        "lm.npz.log.jsonl' holds 1 run (give 1, or -1 for the last)",
+        guard="none",
+    ),
+    Case(
+        "word-not-in-the-vocabulary",
+        lambda t, m: [
+            *("plot-embeddings", str(m / "lm.npz"), "--words", "cat,zebra"),
+            *("--out", str(t / "e.png")),
+        ],
+        "not in the model's vocabulary: 'zebra'",
+        guard="none",
     ),
     Case(
         "unseen-test-labels",
@@ -511,6 +570,8 @@ def test_bad_input(case, tmp_path, models, capsys, monkeypatch):
     assert len(errors) == 1 and ": error: " in errors[0]
     for path, data in guarded.items():
         assert path.read_bytes() == data, f"{path} changed"
+    if case.name == "download-fails-offline":  # not even an empty folder stays
+        assert not (tmp_path / "cache").exists()
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 

@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import math
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -365,6 +366,12 @@ def fit(
     if resume:
         position, best_state = saver.resume()
         rng.bit_generator.state = position.epoch_rng_state
+        if comm.is_root:
+            print(
+                f"resuming from step {position.step:,} (epoch {position.epoch}, "
+                f"batch {position.batch:,} of {steps_per_epoch:,}) of {str(checkpoint)!r}",
+                file=sys.stderr,
+            )
     step = _choose_step(
         model, optimizer, config, train_data, valid_data, resume, position, comm, saver.signalled
     )
@@ -374,7 +381,7 @@ def fit(
             started = time.perf_counter()
             while position.epoch <= config.epochs and not position.stopped_early:
                 epoch = position.epoch
-                log.start_epoch(epoch)
+                log.start_epoch(position)
                 # A dataset too large for a permutation of its examples brings its own order.
                 order = getattr(train_data, "batch_order", minibatches)
                 batches = order(len(train_data), config.batch_size, rng)

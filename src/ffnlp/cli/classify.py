@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
+from ffnlp.checks import plural
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -25,6 +26,7 @@ from ffnlp.cli.common import (
     lr_schedule,
     record_given_options,
     say,
+    warn_unusual_lr,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import DeepAveraging
@@ -445,6 +447,7 @@ def _classifier(args: argparse.Namespace) -> Any:
     given = getattr(args, GIVEN, frozenset())
     training = Training.from_args(args)
     training.lr_schedule = lr_schedule(args, f"classify {args.subcommand}")
+    warn_unusual_lr(training.lr, training.optimizer)
     own = dict(random_state=args.seed, verbose=not args.no_progress)
     if args.features == "lexicon":
         wrong = [d for d in _EMBEDDINGS_ONLY if d in given]
@@ -509,7 +512,7 @@ def run_classify_train(args: argparse.Namespace) -> int:
         eval_set = valid.read(args.valid)
     log_path = check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
     writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
-    if writer:
+    if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved
         with open(log_path, "a", encoding="utf-8") as log:
             record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
             inner = getattr(model, "estimator", model)
@@ -531,7 +534,8 @@ def run_classify_train(args: argparse.Namespace) -> int:
     model.save(out, reading=reading.to_dict())
     checkpointing["checkpoint"].unlink(missing_ok=True)
     print(
-        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in "
+        f"wrote {str(out)!r}: {plural(len(texts), 'text')}, "
+        f"{plural(len(model.classes_), 'class', 'classes')}, trained in "
         f"{time.perf_counter() - started:.1f}s{_best_epoch(getattr(model, 'estimator_', model))}"
     )
     return 0

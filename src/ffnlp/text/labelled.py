@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ffnlp.checks import check_choice
+from ffnlp.checks import check_choice, plural
 from ffnlp.text.datasets import read_text
 
 FORMATS = ("fasttext", "label-first", "tsv", "csv")
@@ -166,7 +166,7 @@ def read_delimited(
             continue
         if max(label_column, text_column) >= len(row):
             raise ValueError(
-                f"{_where(path, number)} has {len(row)} columns; the label is column {label_column} and the "
+                f"{_where(path, number)} has {plural(len(row), 'column')}; the label is column {label_column} and the "
                 f"text column {text_column} (0-based; set --label-column / --text-column)"
             )
         label, text = row[label_column].strip(), row[text_column].strip()
