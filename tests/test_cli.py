@@ -141,7 +141,7 @@ def test_help_shows_each_default_once_and_none_on_required_options():
     help_text = build_parser()._subparsers._group_actions[0].choices["lm"]
     train = help_text._subparsers._group_actions[0].choices["train"].format_help()
     train = " ".join(train.split())
-    assert "--out OUT where to write the model --" in train  # required: no default
+    assert "--out OUT where to write the model text:" in train  # required: no default
     assert "the model sees (N) (default: 4)" in train  # --context-size: a real default, shown
 
 
