@@ -422,3 +422,13 @@ def test_a_learning_rate_far_outside_the_usual_range_is_accepted_with_a_warning(
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert warnings == ([warning] if warning else [])
+
+
+def test_max_time_bounds_classify_train_and_says_where_it_stopped(data, capsys):
+    _, train, valid = data
+    out = train.parent / "timed.npz"
+    argv = ["classify", "train", str(train), "--valid", str(valid), "--out", str(out)]
+    code, printed, err = _run([*argv, *FAST, "--max-time", "0.000001"], capsys)
+    assert code == 0, err
+    assert "stopped by --max-time 0.000001 after 1 step, in epoch 1 of" in printed
+    assert "kept epoch 1 of 1" in printed

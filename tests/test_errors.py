@@ -372,6 +372,11 @@ CASES = [
         "--epochs must be a positive integer; got 0",
     ),
     Case(
+        "max-time-not-a-length-of-time",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--max-time", "soon"),
+        "--max-time must be a length of time > 0, in seconds or as 90s, 20m, 1h, 1h30m; got 'soon'",
+    ),
+    Case(
         "negative-batch-size",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--batch-size", "-1"),
         "--batch-size must be a positive integer; got -1",

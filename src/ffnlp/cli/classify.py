@@ -536,22 +536,37 @@ def run_classify_train(args: argparse.Namespace) -> int:
     print(
         f"wrote {str(out)!r}: {plural(len(texts), 'text')}, "
         f"{plural(len(model.classes_), 'class', 'classes')}, trained in "
-        f"{time.perf_counter() - started:.1f}s{_best_epoch(getattr(model, 'estimator_', model))}"
+        f"{time.perf_counter() - started:.1f}s{_best_epoch(getattr(model, 'estimator_', model), args)}"
     )
     return 0
 
 
-def _best_epoch(model: Any) -> str:
-    """``; best epoch 4 of 7 (...)`` when held-out data judged the epochs, else ''."""
+def _best_epoch(model: Any, args: argparse.Namespace) -> str:
+    """``; kept epoch 4 of 7 (...)`` when held-out data judged the epochs, and where
+    --max-time stopped the run; else ''."""
     history = getattr(model, "history_", None)
-    if history is None or history.best_epoch is None:
+    if history is None:
         return ""
+    said = ""
+    if history.out_of_time:
+        last = history.epochs[-1]
+        said = (
+            f"; stopped by --max-time {args.max_time} after {plural(last['step'], 'step')}, "
+            f"in epoch {last['epoch']} of {args.epochs}"
+        )
+    if history.best_epoch is None:
+        return said
     record = history.epochs[history.best_epoch - 1]
     accuracy = record.get("valid_accuracy")
     shown = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
     ran = len(history.epochs)
     why = f", stopped early after {ran} epochs" if history.stopped_early else f" of {ran}"
-    return f"; kept epoch {history.best_epoch}{why} (held-out loss {history.best_valid_loss:.4f}{shown})"
+    if history.out_of_time:
+        why = f" of {ran}"
+    return (
+        f"{said}; kept epoch {history.best_epoch}{why} "
+        f"(held-out loss {history.best_valid_loss:.4f}{shown})"
+    )
 
 
 def run_classify_test(args: argparse.Namespace) -> int:

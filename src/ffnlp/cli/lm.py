@@ -276,16 +276,20 @@ def run_lm_train(args: argparse.Namespace) -> int:
 
 
 def _how_far(history: Any, args: argparse.Namespace, examples: int) -> str:
-    """How far training went: "3 epochs", or where --max-steps stopped it."""
+    """How far training went: "3 epochs", or where --max-steps or --max-time stopped it."""
     last = history.epochs[-1] if history.epochs else {"epoch": 0, "step": 0}
-    if args.max_steps is not None and last["step"] >= args.max_steps:
-        per_epoch = -(-examples // args.batch_size)
-        where = "at the end of" if last["step"] % per_epoch == 0 else "within"
-        return (
-            f"{plural(last['step'], 'step')} (stopped by --max-steps {args.max_steps}, "
-            f"{where} epoch {last['epoch']} of {args.epochs})"
-        )
-    return plural(len(history.epochs), "epoch")
+    per_epoch = -(-examples // args.batch_size)
+    where = "at the end of" if last["step"] % per_epoch == 0 else "within"
+    if history.out_of_time:
+        why = f"--max-time {args.max_time}"
+    elif args.max_steps is not None and last["step"] >= args.max_steps:
+        why = f"--max-steps {args.max_steps}"
+    else:
+        return plural(len(history.epochs), "epoch")
+    return (
+        f"{plural(last['step'], 'step')} (stopped by {why}, "
+        f"{where} epoch {last['epoch']} of {args.epochs})"
+    )
 
 
 def run_ngram_train(args: argparse.Namespace) -> int:
