@@ -31,6 +31,7 @@ from ffnlp.cli.common import (
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import DeepAveraging
 from ffnlp.recipes import load_recipe, recipe_names
+from ffnlp.settings import parse_duration
 from ffnlp.text.features import read_lexicon
 from ffnlp.text.labelled import FORMATS, read_labelled_text
 from ffnlp.text.reading import (
@@ -278,6 +279,33 @@ def add_classify_commands(commands: Any) -> None:
         help="held-out labelled texts, read as the training data is (with --format files, their format guessed): their loss and accuracy after every epoch go to the log, their loss judges the epochs (see --early-stopping), and with --lr-schedule plateau it also steers the learning rate",
     )
     _add_classifier_options(p, log=True)
+    search = p.add_argument_group(
+        "search",
+        "With --auto, the recipe is chosen for the data (ffnlp.autotune): every shipped\n"
+        "recipe, then the neighbours of the best (epochs, rate, dropout, width, a hidden\n"
+        "layer, bigrams, the wide tower), each scored on held-out parts of the training data\n"
+        "(3-fold cross-validation, or one fifth from 20,000 texts), within --time-budget;\n"
+        "the recipe chosen is then trained on all of it, and kept in the model file.",
+    )
+    search.add_argument(
+        "--auto",
+        action="store_true",
+        help="choose the model's settings by the search (the text flags, --tokenizer, "
+        "--lowercase, --min-count, --max-vocab, still apply; the other model and training "
+        "flags are the search's to choose)",
+    )
+    search.add_argument(
+        "--time-budget",
+        default="60",
+        metavar="TIME",
+        help="--auto: the whole run's time, the final fit included (seconds, or 90s, 5m)",
+    )
+    search.add_argument(
+        "--write-recipe",
+        default=None,
+        metavar="PATH",
+        help="--auto: also write the recipe chosen as a recipe file (TOML), for --recipe PATH",
+    )
     add_checkpoint_options(p)
     record_given_options(p)
     p.set_defaults(handler=run_classify_train, data_parallel=True)
@@ -497,12 +525,49 @@ def _classifier(args: argparse.Namespace) -> Any:
     return model
 
 
+# With --auto, the flags that may be given: how the data is read and the text becomes words,
+# the run's own (seed, log, progress, threads, checkpoints); the rest is the search's.
+_AUTO_ALLOWED = {
+    "format", "delimiter", "header", "label_column", "text_column", "encoding", "valid",
+    "log", "tokenizer", "lowercase", "min_count", "max_vocab", "seed", "no_progress",
+    "threads", "checkpoint", "checkpoint_every", "auto", "time_budget", "write_recipe", "out",
+}  # fmt: skip
+
+
+def _auto_settings(args: argparse.Namespace) -> tuple[float, dict[str, Any]]:
+    """--auto's time budget and the text settings it lays over every candidate; refuses
+    the flags it would have to ignore."""
+    given = getattr(args, GIVEN, frozenset())
+    if not args.auto:
+        for dest in ("time_budget", "write_recipe"):
+            if dest in given:
+                raise ValueError(
+                    f"{_flag(dest)} belongs to --auto: give --auto too, or leave it out"
+                )
+        return 0.0, {}
+    if args.resume:
+        raise ValueError("--auto cannot resume: run the search again, or --recipe the one it wrote")
+    wrong = sorted(d for d in given if d not in _AUTO_ALLOWED)
+    if wrong:
+        raise ValueError(
+            f"--auto chooses the model and training settings: leave {_flag(wrong[0])} out, or "
+            "drop --auto (--recipe trains a named or saved recipe)"
+        )
+    if args.write_recipe:
+        check_output(args.write_recipe)
+    budget = parse_duration("--time-budget", args.time_budget)
+    text = TextSettings.from_args(args, skip=("unknown_words",))
+    fixed = {k: v for k, v in dataclasses.asdict(text).items() if k in given}
+    return budget, fixed
+
+
 def run_classify_train(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     checkpointing = checkpoint_settings(args, out)
     if "early_stopping" in getattr(args, GIVEN, frozenset()) and not args.valid:
         raise ValueError("--early-stopping judges the epochs on held-out data: give --valid FILE")
-    model = _classifier(args)
+    budget, fixed = _auto_settings(args)
+    model = None if args.auto else _classifier(args)
     reading, texts, labels = _read_labelled(args)
     check_labelling(labels, reading)
     eval_set = None
@@ -512,33 +577,50 @@ def run_classify_train(args: argparse.Namespace) -> int:
         eval_set = valid.read(args.valid)
     log_path = check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
     writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
-    if writer and not args.resume:  # a resumed run's log goes on where its checkpoint was saved
-        with open(log_path, "a", encoding="utf-8") as log:
-            record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            inner = getattr(model, "estimator", model)
-            settings = {
-                **inner.flat_settings(),
-                "contrast_words": list(getattr(model, "words", ())),
-            }
-            log.write(json.dumps({**record, "params": settings}, default=str) + "\n")
     started = time.perf_counter()
-    model.fit(
-        texts,
-        labels,
-        eval_set=eval_set,
-        log_path=log_path,
-        **checkpointing,
-    )
+    if args.auto:
+        from ffnlp.autotune import fit_auto
+
+        model = fit_auto(
+            texts,
+            labels,
+            budget,
+            args.seed,
+            say=say if writer else None,
+            settings=fixed,
+            verbose=not args.no_progress,
+            eval_set=eval_set,
+            log_path=log_path,
+            **checkpointing,
+        )
+    else:
+        if writer and not args.resume:  # a resumed run's log goes on where it was saved
+            _log_settings(log_path, model)
+        model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
     if not writer:
         return 0
     model.save(out, reading=reading.to_dict())
     checkpointing["checkpoint"].unlink(missing_ok=True)
+    if args.auto and args.write_recipe:
+        from ffnlp.autotune import recipe_of
+
+        recipe_of(model.search_).write(args.write_recipe)
+        print(f"wrote the recipe chosen to {args.write_recipe!r} (--recipe {args.write_recipe})")
     print(
         f"wrote {str(out)!r}: {plural(len(texts), 'text')}, "
         f"{plural(len(model.classes_), 'class', 'classes')}, trained in "
         f"{time.perf_counter() - started:.1f}s{_best_epoch(getattr(model, 'estimator_', model), args)}"
     )
     return 0
+
+
+def _log_settings(log_path: Any, model: Any) -> None:
+    """The run's first log line: when it started and every setting of the classifier."""
+    with open(log_path, "a", encoding="utf-8") as log:
+        record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        inner = getattr(model, "estimator", model)
+        settings = {**inner.flat_settings(), "contrast_words": list(getattr(model, "words", ()))}
+        log.write(json.dumps({**record, "params": settings}, default=str) + "\n")
 
 
 def _best_epoch(model: Any, args: argparse.Namespace) -> str:

@@ -91,7 +91,8 @@ class TextPredictions:
         :mod:`ffnlp.text.reading`), kept in the file beside the model, so that its test
         and prediction files are read alike with no flags; by default the one the model
         was loaded with (``reading_``), if any. Loading sets ``reading_`` (None for a file
-        without one)."""
+        without one). A classifier chosen by :func:`ffnlp.autotune.autotune` keeps its
+        search (``search_``: every trial and the recipe chosen) in the file too."""
         from ffnlp import io
         from ffnlp.text.reading import Reading
 
@@ -99,6 +100,8 @@ class TextPredictions:
         reading = getattr(self, "reading_", None) if reading is None else reading
         if reading is not None:
             meta = {**meta, "reading": Reading.from_dict(reading).to_dict()}
+        if getattr(self, "search_", None) is not None:
+            meta = {**meta, "search": self.search_}
         io.save_archive(path, KIND, meta, arrays)
 
     @classmethod

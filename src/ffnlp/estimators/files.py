@@ -51,10 +51,12 @@ def load_classifier(path: str | Path) -> Any:
             f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
         ) from None
     model.reading_ = _reading(path, meta.get("reading"))
+    model.search_ = meta.get("search")  # how --auto chose the recipe (None: it did not)
     if not words:
         return model
     wrapper = ContrastClauses(type(model)(**model.get_params(deep=False)), words=words)
     wrapper.estimator_, wrapper.classes_, wrapper.reading_ = model, model.classes_, model.reading_
+    wrapper.search_ = model.search_
     return wrapper
 
 
