@@ -78,12 +78,37 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 FASTTEXT = "fastText's defaults (reference, not a candidate)"
 
 
+def choose(results: dict[str, Any]) -> str:
+    """The best mean held-out accuracy among the candidates above fastText's defaults on
+    every dataset (among all of them when none is, or without fastText)."""
+    candidates = [label for label in results if label != FASTTEXT]
+    bar = results.get(FASTTEXT)
+    if bar is not None:
+        above = [
+            label
+            for label in candidates
+            if all(results[label][d]["accuracy"] > bar[d]["accuracy"] for d in DATASETS)
+        ]
+        candidates = above or candidates
+    return max(candidates, key=lambda label: results[label]["mean"])
+
+
+DATASETS = ("mr", "sst2", "trec")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=str(bench.DEFAULT_DATA))
     parser.add_argument("--folds", type=int, default=None, help="fewer folds: quicker")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--report", action="store_true", help="write the report again from defaults.json"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        results = json.loads((bench.RESULTS / "defaults.json").read_text())
+        write_report(results, choose(results))
+        return 0
     data = Path(args.data_dir)
     if not all((data / d).is_dir() for d in ("mr", "sst2", "sst2_glue", "trec")):
         print(f"skipped: MR, SST-2 or TREC is missing under {data}", file=sys.stderr)
@@ -122,15 +147,19 @@ def main(argv: list[str] | None = None) -> int:
             )
     for scores in results.values():
         scores["mean"] = float(np.mean([scores[d]["accuracy"] for d in ("mr", "sst2", "trec")]))
-    best = max(
-        (label for label in results if label != FASTTEXT), key=lambda label: results[label]["mean"]
-    )
+    best = choose(results)
+    write_report(results, best)
+    return 0
+
+
+def write_report(results: dict[str, Any], best: str) -> None:
     lines = [
         "# Choosing the default recipe on training data",
         "",
         "Each candidate's held-out accuracy by cross-validation of the training data "
         f"(`python benchmarks/defaults.py`, {time.strftime('%Y-%m-%d %H:%M')}); the default "
-        "is the best mean over the three datasets.",
+        "is the best mean over the three datasets among the candidates above fastText's "
+        "defaults on each.",
         "",
         "| candidate | MR | SST-2 | TREC | mean |",
         "| --- | --- | --- | --- | --- |",
@@ -142,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     (bench.RESULTS / "defaults.md").write_text("\n".join(lines) + "\n")
     (bench.RESULTS / "defaults.json").write_text(json.dumps(results, indent=1) + "\n")
     print("\n".join(lines))
-    return 0
 
 
 if __name__ == "__main__":

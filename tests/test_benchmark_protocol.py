@@ -33,7 +33,7 @@ def _pairs(prefix, n):
 
 def test_the_candidates_are_every_shipped_recipe(bench):
     assert bench.CANDIDATES == ("default", "mr", "sst2", "trec")
-    assert bench.RECIPES["trec"].params["epochs"] == 10 and bench.RECIPES["default"].params == {}
+    assert bench.RECIPES["trec"].params["epochs"] == 10 and bench.RECIPES["default"].params["wide"]
 
 
 def test_trec_and_mr_folds_hold_training_texts_only(bench):

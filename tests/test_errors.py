@@ -293,8 +293,8 @@ CASES = [
     ),
     Case(
         "buckets-without-bigrams",
-        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--buckets", "1000"),
-        "--buckets sizes the bigram table: give it with --bigrams",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--no-bigrams", "--buckets", "1000"),
+        "--buckets sizes the bigram table: leave it out with --no-bigrams",
     ),
     Case(
         "unknown-recipe",

@@ -25,7 +25,14 @@ def test_the_shipped_recipes_are_listed_and_each_makes_a_classifier():
         inner = built.estimator if recipe.contrast_words else built
         expected = TextClassifier.from_settings(**recipe.params, random_state=4)
         assert inner.flat_settings() == expected.flat_settings()
-    assert load_recipe("default").params == {}
+    assert load_recipe("default").params == {
+        "features": [Bigrams(buckets=0)],
+        "hidden_dims": (100,),
+        "dropout": 0.5,
+        "wide": True,
+        "epochs": 3,
+        "lr": 0.003,
+    }
     assert (load_recipe("mr").contrast_words, load_recipe("trec").contrast_words) == (("but",), ())
 
 

@@ -103,16 +103,13 @@ class Setting:
         """The flag of this setting in an argparse parser or group; its value lands in
         ``args.<name>``."""
         kwargs: dict[str, Any] = {"dest": name, "help": self.help}
-        if self.kind == "bool":
-            if default:  # a flag turns it off
-                group.add_argument(
-                    "--no-" + (self.flag or name).replace("_", "-"),
-                    action="store_false",
-                    default=True,
-                    **kwargs,
-                )
-            else:
-                group.add_argument(self.flag_name(name), action="store_true", **kwargs)
+        if self.kind == "bool":  # --name and --no-name: a recipe's True can be turned off
+            group.add_argument(
+                self.flag_name(name),
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                **kwargs,
+            )
             return
         kwargs["default"] = list(default) if self.kind == "ints" else default
         if self.kind != "choice":

@@ -111,11 +111,13 @@ def _word_list(text: str) -> list[str]:
 def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
     p.add_argument(
         "--recipe",
-        default=None,
+        default="default",
         metavar="NAME|PATH",
         help=f"start from a named recipe ({', '.join(recipe_names())}) or a recipe file "
         "(TOML); the flags given beside it override its settings (a feature flag replaces "
-        "or adds its own kind of feature, 0 removes it)",
+        "or adds its own kind of feature, 0 or --no-... removes it). Unset: the first "
+        "of them, settings chosen for no one dataset (its file says how); --auto searches "
+        "for the data's own",
     )
     g = p.add_argument_group("model")
     g.add_argument(
@@ -133,13 +135,15 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
     DeepAveraging.add_flags(g)  # --embed-dim, --pooling, --hidden, ... as declared
     g.add_argument(
         "--wide",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="train a linear model of the naive-Bayes-weighted rows (words, bigrams, ...) beside the network, which then pools the words alone, in the same pass, and average their probabilities",
     )
     f = p.add_argument_group("features", "Rows added after the words (ffnlp.text.row_features).")
     f.add_argument(
         "--bigrams",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="add word bigrams (the fastText trick): one row per bigram seen --min-count times, or hashed into --buckets rows",
     )
     f.add_argument(
@@ -162,7 +166,8 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
     )
     f.add_argument(
         "--word-shapes",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="add a feature for the shape of each word after the first (Xx for Paris, X for NASA, dddd for 1990), shapes seen at least twice",
     )
     g.add_argument(
@@ -177,12 +182,18 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
         default=None,
         help="word2vec/GloVe text file for the embeddings (words it lacks start from N(0, std of the vectors found))",
     )
-    g.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
+    g.add_argument(
+        "--freeze-embeddings",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep the embeddings fixed",
+    )
     TextSettings.add_flags(p.add_argument_group("text"))
     t = add_training_options(p, defaults=CLASSIFIER_TRAINING, log=log)
     t.add_argument(
         "--batch-by-length",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="batches of texts of similar length (less padding, faster steps)",
     )
     t.add_argument(
@@ -217,7 +228,11 @@ def _features(args: argparse.Namespace, base: Sequence[Any] = ()) -> list[Any]:
 
     given = getattr(args, GIVEN, frozenset())
     features = {f.kind: f for f in base}
-    if args.bigrams or "buckets" in given:
+    if "bigrams" in given and not args.bigrams:  # --no-bigrams
+        if "buckets" in given:
+            raise ValueError("--buckets sizes the bigram table: leave it out with --no-bigrams")
+        features.pop("bigrams", None)
+    elif args.bigrams or "buckets" in given:
         if not args.bigrams and "bigrams" not in features:
             raise ValueError("--buckets sizes the bigram table: give it with --bigrams")
         keep = "bigrams" in features and "buckets" not in given
@@ -230,6 +245,8 @@ def _features(args: argparse.Namespace, base: Sequence[Any] = ()) -> list[Any]:
             features.pop(cls.kind, None)
     if args.word_shapes:
         features["word-shapes"] = WordShapes()
+    elif "word_shapes" in given:  # --no-word-shapes
+        features.pop("word-shapes", None)
     return list(features.values())
 
 
