@@ -98,6 +98,10 @@ def test_settings_are_checked():
     grams = CharNgrams()
     with pytest.raises(ValueError, match="the char n-gram table has a wrong size: 0"):
         grams.load_state({"buckets": 0}, {})
+    with pytest.raises(ValueError, match="wrong size: True"):
+        grams.load_state({"buckets": True}, {})
+    with pytest.raises(ValueError, match="wrong size: 99"):  # a fixed table keeps its size
+        CharNgrams(buckets=100).load_state({"buckets": 99}, {})
 
 
 def _run(argv, capsys):

@@ -371,11 +371,8 @@ class CharNgrams(RowFeature):
 
     def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         buckets = meta.get("buckets")
-        if (
-            not isinstance(buckets, int)
-            or buckets < 1
-            or (self.buckets and buckets != self.buckets)
-        ):
+        wrong = not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1
+        if wrong or (self.buckets and buckets != self.buckets):
             raise ValueError(f"the char n-gram table has a wrong size: {buckets!r}")
         self.buckets_ = buckets
         self._cache = {}
