@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ffnlp.checks import check_int
+from ffnlp.checks import check_int, is_int
 from ffnlp.text.features import bigram_keys, hash_keys, word_shape
 from ffnlp.text.vocab import PrefixBackoff, Vocab
 
@@ -371,10 +371,10 @@ class CharNgrams(RowFeature):
 
     def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         buckets = meta.get("buckets")
-        wrong = not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1
+        wrong = not is_int(buckets) or buckets < 1
         if wrong or (self.buckets and buckets != self.buckets):
             raise ValueError(f"the char n-gram table has a wrong size: {buckets!r}")
-        self.buckets_ = buckets
+        self.buckets_ = int(buckets)
         self._cache = {}
 
 
