@@ -346,9 +346,8 @@ def test_train_with_prefix_pairs_word_shapes_and_a_linear_schedule(data, capsys)
     assert model.features == [Openings(2), OpeningPairs(2), WordShapes()]
     assert model.training.lr_schedule == "linear"
     assert len(model.features_[1].table_) > 0 and model.features_[2].table_
-    with pytest.raises(SystemExit) as exit_info:
-        main(["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"])
-    assert exit_info.value.code == 2 and "invalid choice: 'cos'" in capsys.readouterr().err
+    argv = ["classify", "train", str(train), "--out", str(tmp / "x.npz"), "--lr-schedule", "cos"]
+    assert main(argv) == 2 and "invalid choice: 'cos'" in capsys.readouterr().err
 
 
 def _epoch_rates(log_path):
@@ -370,7 +369,8 @@ def test_train_lr_schedules_constant_plateau_linear(data, capsys, features):
     rates = {}
     for schedule in ("constant", "plateau", "linear", None):
         out = tmp / f"{schedule}.npz"
-        flags = ["--epochs", "8", "--lr", "0.1", "--no-progress"]
+        # --early-stopping 0: all 8 epochs run (the best one is still the one kept)
+        flags = ["--epochs", "8", "--lr", "0.1", "--no-progress", "--early-stopping", "0"]
         flags += ["--features", features, "--hidden", "8"]
         flags += ["--embed-dim", "16"] if features == "embeddings" else []
         flags += ["--lr-schedule", schedule] if schedule else []
@@ -399,3 +399,36 @@ def test_plateau_needs_validation_texts(data, capsys):
         ["classify", "cv", train, "--folds", "2", "--lr-schedule", "plateau"], capsys
     )
     assert code == 2 and "needs validation data: classify cv has no --valid" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "warning"),
+    [
+        (["--lr", "1e6"], "warning: --lr 1e+06 is far above the usual range for adam "
+         "(1e-05 to 0.1): the loss is likely to diverge"),
+        (["--lr", "1e-9", "--optimizer", "sgd"], "warning: --lr 1e-09 is far below the "
+         "usual range for sgd (0.0001 to 10): training will barely move"),
+        (["--lr", "0.5", "--optimizer", "sgd"], None),
+        ([], None),
+    ],
+)  # fmt: skip
+def test_a_learning_rate_far_outside_the_usual_range_is_accepted_with_a_warning(
+    tmp_path, capsys, flags, warning
+):
+    train = tmp_path / "t.ft"
+    train.write_text("__label__pos a good film\n__label__neg a bad film\n" * 3)
+    argv = ["classify", "train", str(train), "--out", str(tmp_path / "m.npz"), "--epochs", "1"]
+    assert main([*argv, "--embed-dim", "4", "--no-progress", *flags]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ([warning] if warning else [])
+
+
+def test_max_time_bounds_classify_train_and_says_where_it_stopped(data, capsys):
+    _, train, valid = data
+    out = train.parent / "timed.npz"
+    argv = ["classify", "train", str(train), "--valid", str(valid), "--out", str(out)]
+    code, printed, err = _run([*argv, *FAST, "--max-time", "0.000001"], capsys)
+    assert code == 0, err
+    assert "stopped by --max-time 0.000001 after 1 step, in epoch 1 of" in printed
+    assert "kept epoch 1 of 1" in printed

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -104,9 +105,16 @@ def test_lm_train_eval_score_predict_generate(corpus, capsys, monkeypatch):
         math.exp(-_token_by_token(lm, _lines(valid), stream=True).mean()), rel=1e-5
     )
     code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
-    assert code == 0 and json.loads(out) == {"tokens": 6 + 6 + 5 + 3, "perplexity": perplexity}
+    assert code == 0 and json.loads(out) == {
+        "tokens": 6 + 6 + 5 + 3,
+        "oov": 0,
+        "perplexity": perplexity,
+    }
     code, out, _ = _run(["lm", "eval", model, valid], capsys)
-    assert code == 0 and out == f"perplexity {perplexity:.2f} over 20 tokens\n"
+    assert code == 0 and out == (
+        f"perplexity {perplexity:.2f} over 20 tokens; 0 tokens out of the vocabulary "
+        "(scored as <unk>)\n"
+    )
 
     code, out, _ = _run(["lm", "score", model, valid], capsys)
     rows = [row.split("\t") for row in out.splitlines()]
@@ -161,7 +169,7 @@ def test_ngram_and_the_mixture(corpus, capsys):
         math.exp(-_token_by_token(kn, _lines(valid)).mean()), rel=1e-12
     )
     code, out, _ = _run(["ngram", "eval", tmp / "kn.npz", valid, "--json"], capsys)
-    assert code == 0 and json.loads(out) == {"tokens": 20, "perplexity": kn_perplexity}
+    assert code == 0 and json.loads(out) == {"tokens": 20, "oov": 0, "perplexity": kn_perplexity}
     code, out, _ = _run(["ngram", "generate", tmp / "kn.npz", "-n", "2"], capsys)
     assert code == 0 and len(out.splitlines()) == 2
 
@@ -189,6 +197,7 @@ def test_ngram_and_the_mixture(corpus, capsys):
     mixed = np.log(weight * np.exp(neural) + (1 - weight) * np.exp(ngram))
     assert result == {
         "tokens": 20,
+        "oov": 0,
         "perplexity": lm.perplexity(sentences),
         "ngram_perplexity": kn_perplexity,
         "weight": weight,
@@ -402,7 +411,7 @@ def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys, restore_
         math.exp(-_token_by_token(lm, _lines(valid), stream=True).mean()), rel=1e-5
     )
     code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
-    assert code == 0 and json.loads(out) == {"tokens": 20, "perplexity": perplexity}
+    assert code == 0 and json.loads(out) == {"tokens": 20, "oov": 0, "perplexity": perplexity}
     code, _, err = _run([*argv, "--threads", "0"], capsys)
     assert code != 0 and "threads must be a positive integer; got 0" in err
 
@@ -417,9 +426,8 @@ def test_lm_train_with_a_linear_schedule(corpus, capsys):
     log = [json.loads(line) for line in (tmp / "linear.npz.log.jsonl").read_text().splitlines()]
     rates = [r["lr"] for r in log if "valid_loss" in r]
     assert len(rates) == 3 and rates[0] < 0.01 and rates[0] > rates[1] > rates[2] >= 0
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in argv] + ["--lr-schedule", "cosine"])
-    assert exit_info.value.code == 2 and "invalid choice: 'cosine'" in capsys.readouterr().err
+    assert main([str(a) for a in argv] + ["--lr-schedule", "cosine"]) == 2
+    assert "invalid choice: 'cosine'" in capsys.readouterr().err
 
 
 def _epoch_rates(log_path):
@@ -466,3 +474,67 @@ def test_lm_train_plateau_needs_valid_and_unset_means_constant_without(corpus, c
     code, _, err = _run(argv, capsys)
     assert code == 0, err
     assert _epoch_rates(tmp / "m.npz.log.jsonl")[0] == [0.05] * 3
+
+
+def test_eval_counts_the_words_out_of_the_vocabulary(corpus, capsys):
+    tmp, train, _ = corpus
+    test = tmp / "test.txt"
+    test.write_text("the cat sat on the zebra\nthe dog ate a quokka and a yak\n")
+    _run(["lm", "train", train, "--out", tmp / "lm.npz", *LM_TRAIN], capsys)
+    _run(["ngram", "train", train, "--order", "2", "--out", tmp / "kn.npz"], capsys)
+    for command, model in (("lm", "lm.npz"), ("ngram", "kn.npz")):
+        code, out, err = _run([command, "eval", tmp / model, test, "--json"], capsys)
+        assert code == 0, err
+        assert json.loads(out)["oov"] == 4  # zebra, quokka, and, yak
+        assert json.loads(out)["tokens"] == 6 + 8 + 2
+        code, out, _ = _run([command, "eval", tmp / model, test], capsys)
+        assert out.endswith(" over 16 tokens; 4 tokens out of the vocabulary (scored as <unk>)\n")
+
+
+@pytest.mark.parametrize("flag", [["--tune-on", "VALID"], ["--weight", "0.5"]])
+def test_mixture_settings_without_an_ngram_model_are_an_error(corpus, capsys, flag):
+    tmp, train, valid = corpus
+    _run(["lm", "train", train, "--out", tmp / "lm.npz", *LM_TRAIN], capsys)
+    flag = [str(valid) if f == "VALID" else f for f in flag]
+    code, out, err = _run(["lm", "eval", tmp / "lm.npz", valid, *flag], capsys)
+    assert code == 2 and out == ""
+    assert err == (
+        f"ffnlp lm eval: error: {flag[0]} sets the mixture with an n-gram model: give the "
+        "n-gram model with --ngram MODEL (ffnlp ngram train), or leave it out\n"
+    )
+
+
+def test_the_summary_says_where_max_steps_stopped_training(corpus, capsys):
+    tmp, train, _ = corpus
+    # 3 epochs of 15 steps: 18 lines of 99 words and 18 </s>, in batches of 8
+    argv = ["lm", "train", train, "--out", tmp / "lm.npz", *LM_TRAIN]
+    code, out, _ = _run([*argv, "--max-steps", "5"], capsys)
+    assert code == 0 and out.startswith(
+        f"wrote {str(tmp / 'lm.npz')!r} after 5 steps (stopped by --max-steps 5, within "
+        "epoch 1 of 3) in "
+    )
+    code, out, _ = _run([*argv, "--max-steps", "30"], capsys)
+    assert "after 30 steps (stopped by --max-steps 30, at the end of epoch 2 of 3)" in out
+    code, out, _ = _run([*argv[:-3], "--epochs", "1", "--no-progress"], capsys)
+    assert code == 0 and " after 1 epoch in " in out
+
+
+def test_messages_use_plurals_and_units(corpus, capsys):
+    tmp, train, _ = corpus
+    argv = ["lm", "train", train, "--out", tmp / "lm.npz", *LM_TRAIN[:-3], "--epochs", "1"]
+    code, out, err = _run(argv, capsys)  # with progress: the epoch line on stderr
+    epoch_line = next(line for line in err.splitlines() if line.startswith("epoch 1 "))
+    assert re.search(r"  [\d,]+ tokens/s  \d+s$", epoch_line), epoch_line
+    assert "18 sentences, 117 training tokens, vocabulary" in err
+    labelled = tmp / "one.ft"
+    labelled.write_text("__label__a good\n__label__b bad\n")
+    code, out, err = _run(
+        ["classify", "train", labelled, "--out", tmp / "c.npz", "--epochs", "1"], capsys
+    )
+    epoch_line = next(line for line in err.splitlines() if line.startswith("epoch 1 "))
+    assert re.search(r"  [\d,]+ texts/s  \d+s$", epoch_line), epoch_line
+    assert out.startswith(f"wrote {str(tmp / 'c.npz')!r}: 2 texts, 2 classes, trained in")
+    one = tmp / "one.tsv"
+    one.write_text("a\tgood\nb\n")
+    code, _, err = _run(["classify", "test", tmp / "c.npz", one, "--format", "tsv"], capsys)
+    assert code == 2 and "line 2 has 1 column; the label is column 0" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -34,9 +35,18 @@ def test_graph_writes_a_picture_or_says_why_it_wrote_dot(tmp_path, capsys, monke
     if HAVE_DOT:
         assert (tmp_path / "g.svg").stat().st_size > 1000
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    from ffnlp.viz import graph
+
+    if HAVE_MATPLOTLIB:  # without Graphviz: the picture asked for, drawn by matplotlib
+        assert main(["graph", "--out", str(tmp_path / "m.png")]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == f"wrote {str(tmp_path / 'm.png')!r} (drawn by matplotlib)\n"
+        assert captured.err == "" and not (tmp_path / "m.dot").exists()
+        assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setattr(graph, "have_matplotlib", lambda: False)  # nothing to draw with
     assert main(["graph", "--out", str(tmp_path / "h.png")]) == 0
     captured = capsys.readouterr()
-    assert "apt-get install graphviz" in captured.err
+    assert "apt-get install graphviz" in captured.err and "ffnlp[plot]" in captured.err
     assert (tmp_path / "h.dot").read_text().startswith("digraph")
 
 
@@ -128,7 +138,7 @@ def test_plot_and_plot_embeddings_draw_pngs(tmp_path, capsys):
         main(["plot-embeddings", str(lm), "--out", str(tmp_path / "e.png"), "--label", "20"]) == 0
     )
     assert (tmp_path / "e.png").stat().st_size > 10_000
-    assert "the 20 most frequent labelled" in capsys.readouterr().out
+    assert re.search(r"the \d+ most frequent content words labelled", capsys.readouterr().out)
     assert main(["graph", str(lm), "--out", str(tmp_path / "step.dot")]) == 0
     step = (tmp_path / "step.dot").read_text()
     assert "embedding" in step and "hidden.0" in step and "‖∂L/∂θ‖" in step
@@ -174,8 +184,8 @@ def test_demo_runs_offline_on_the_sample_corpus(tmp_path, capsys):
     assert {label: rows.get(label) for label in figures} == figures
     for name in ("curves.png", "embeddings.png", "lm.npz", "classifier.npz"):
         assert (out / name).stat().st_size > 0, name
-    graph = "svg" if HAVE_DOT else "dot"
-    assert (out / f"graph-chapter.{graph}").exists() and (out / f"graph-lm-step.{graph}").exists()
+    for name in ("graph-chapter.svg", "graph-lm-step.svg"):  # by Graphviz, else matplotlib
+        assert (out / name).read_text(encoding="utf-8").lstrip().startswith("<?xml"), name
     # a rerun replaces the demo's own files
     assert main(["demo", "--out", str(out), "--epochs", "1"]) == 0
 
@@ -206,3 +216,52 @@ def test_demo_uses_standard_datasets_from_data_dir(tmp_path, capsys):
     assert "MR for sentiment" in capsys.readouterr().out
     assert main(["demo", "--data-dir", str(tmp_path / "absent"), "--out", str(tmp_path / "p")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+@needs_plot
+def test_plot_of_a_log_with_several_runs_draws_each_and_says_how_to_pick(tmp_path, capsys):
+    train, _ = _sample_files(tmp_path)
+    model = tmp_path / "c.npz"
+    argv = ["classify", "train", str(train), "--out", str(model), "--embed-dim", "4"]
+    for epochs in ("1", "2", "3"):  # the same model trained three times: one log, 3 runs
+        assert main([*argv, "--epochs", epochs, "--no-progress"]) == 0
+    capsys.readouterr()
+    picture = tmp_path / "curves.png"
+    assert main(["plot", str(model), "--out", str(picture)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == f"wrote {str(picture)!r}: 3 runs"
+    assert printed.err.strip() == (
+        f"note: {str(tmp_path / 'c.npz.log.jsonl')!r} holds 3 runs (the model was trained "
+        "again); all are drawn, pick one with --run N (-1: the last)"
+    )
+    assert main(["plot", str(model), "--out", str(picture), "--run", "2"]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == f"wrote {str(picture)!r}: 1 run" and printed.err == ""
+    assert main(["plot", str(model), "--out", str(picture), "--run", "5"]) == 2
+    assert "--run 5: " in capsys.readouterr().err
+
+
+@needs_plot
+def test_plot_embeddings_labels_content_words_or_the_words_asked_for(tmp_path, capsys):
+    train, _ = _sample_files(tmp_path)
+    lm = tmp_path / "lm.npz"
+    argv = ["lm", "train", str(train), "--out", str(lm), "--hidden", "16", "--epochs", "1"]
+    assert main([*argv, "--embed-dim", "8", "--context-size", "2", "--no-progress"]) == 0
+    capsys.readouterr()
+    from ffnlp.viz.embeddings import STOPWORDS, draw_embeddings
+    from ffnlp.viz.saved import embedding_table, load_model
+
+    vectors, words = embedding_table(load_model(lm))
+    assert words[:3] == [".", "the", "and"]  # what the old picture labelled first
+    _, labelled = draw_embeddings(vectors, words, tmp_path / "e.png", label=30)
+    assert 10 <= len(labelled) <= 30
+    assert not any(w in STOPWORDS or not any(c.isalpha() for c in w) for w in labelled)
+    out = tmp_path / "chosen.png"
+    assert main(["plot-embeddings", str(lm), "--out", str(out), "--words", "film,story"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"wrote {str(out)!r}: {len(words):,} words, the 2 chosen words labelled"
+    )
+    assert main(["plot-embeddings", str(lm), "--out", str(out), "--words", "film,qzx"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "ffnlp plot-embeddings: error: not in the model's vocabulary: 'qzx'"
+    )

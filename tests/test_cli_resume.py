@@ -184,3 +184,62 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "cannot resume: there is no checkpoint" in err
     assert "Traceback" not in err and out.read_bytes() == b"precious"
+
+
+def _crash_at_step(monkeypatch, argv, crash_at):
+    """Run ``argv`` in-process with a checkpoint after every step, the machine going down
+    during step ``crash_at``: the run fails and its checkpoint (of the step before) stays."""
+    import ffnlp.train
+
+    step = ffnlp.train.optim.Optimizer.step
+    calls = []
+
+    def crash(self):
+        calls.append(1)
+        if len(calls) == crash_at:
+            raise OSError("the machine went down")
+        step(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ffnlp.train.optim.Optimizer, "step", crash)
+        assert main([*argv, "--checkpoint-every", "1"]) == 2
+
+
+@pytest.mark.parametrize("command", ["lm", "classify"])
+def test_a_resumed_run_says_where_it_resumes_counts_its_own_throughput_and_plots_whole(
+    command, tmp_path, capsys, monkeypatch
+):
+    make_argv = _lm_argv if command == "lm" else _classify_argv
+    out = tmp_path / "model.npz"
+    argv = make_argv(tmp_path, out)
+    checkpoint = tmp_path / "model.npz.ckpt"
+    _crash_at_step(monkeypatch, argv, crash_at=6)
+    saved = checkpoint.read_bytes()
+    capsys.readouterr()
+
+    # The same command again, without --resume: refused, and the checkpoint kept.
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"ffnlp {command} train: error: {str(checkpoint)!r} holds the checkpoint of an "
+        "unfinished run of this model: go on from it with --resume, or remove it to start "
+        "afresh"
+    ) in err
+    assert checkpoint.read_bytes() == saved and not out.exists()
+
+    assert main([*argv, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from step 5 (epoch 1, batch 5 of " in err
+    assert f"of {str(checkpoint)!r}" in err
+    records = [json.loads(line) for line in (tmp_path / "model.npz.log.jsonl").open()]
+    assert sum("run" in r for r in records) == 1  # one run, across the resume
+    first = next(r for r in records if "seconds" in r)
+    examples = {"lm": 250 * 9, "classify": 300}[command]  # 250 lines of 8 words and </s>
+    done_before = 5 * (4 if command == "lm" else 2)  # 5 batches of 4 (lm) or 2 texts
+    # this run's examples over this run's time, not the epoch's over this run's time
+    assert first["examples_per_second"] * first["seconds"] == pytest.approx(
+        examples - done_before, rel=1e-6
+    )
+    assert main(["plot", str(out), "--out", str(tmp_path / "curves.png")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {str(tmp_path / 'curves.png')!r}: 1 run"
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

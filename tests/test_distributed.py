@@ -242,3 +242,16 @@ def test_a_rank_that_dies_or_hangs_stops_the_others_in_bounded_time(tmp_path, ho
     assert job.returncode != 0
     assert elapsed < 30
     assert message in output
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_ranks_agree_on_when_max_time_ends_the_run(tmp_path):
+    # Each rank's clock passes the deadline at its own moment; the flag travels with the
+    # gradients, so both stop after the same (first) step instead of waiting on each other.
+    (tmp_path / "train.txt").write_text("\n".join(SENTENCES * 4) + "\n")
+    args = ["lm", "train", "train.txt", "--context-size", "2", "--embed-dim", "8"]
+    args += ["--hidden", "16", "--batch-size", "7", "--no-progress", "--max-time", "0.000001"]
+    two = _mpirun([*args, "--out", "two.npz"], tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("after 1 step (stopped by --max-time 0.000001") == 1

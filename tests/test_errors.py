@@ -105,6 +105,28 @@ def _resaved(tmp, models, change):
     return ["lm", "eval", str(path), str(models / "corpus.txt")]
 
 
+REVIEWS = "id,text,label\n" + "".join(
+    f"{i},{text},{label}\n"
+    for i, (text, label) in enumerate([("a great film", "pos"), ("a dull film", "neg")] * 6)
+)
+
+
+def _csv_model(tmp, models):
+    """A classifier trained on a CSV with a header: its file records that reading."""
+    train = _write(tmp / "reviews.csv", REVIEWS)
+    argv = ["classify", "train", train, "--out", str(tmp / "csv.npz"), "--no-progress"]
+    assert main([*argv, "--embed-dim", "4", "--epochs", "1"]) == 0
+    return tmp / "csv.npz"
+
+
+def _forged_reading(tmp, models):
+    path = _csv_model(tmp, models)
+    meta, arrays = io.load_archive(path)
+    meta["reading"]["header"] = "maybe"
+    io.save_archive(path, meta["kind"], meta, arrays)
+    return ["classify", "test", str(path), str(tmp / "reviews.csv")]
+
+
 def _unknown_version(tmp, models):
     meta = {"format": "ffnlp", "version": 99, "kind": "feedforward_lm"}
     path = tmp / "future.npz"
@@ -172,7 +194,25 @@ def _ngram_vectors(tmp, models):
     return ["vectors", str(tmp / "ng.npz"), "--out", str(tmp / "out.npz")]
 
 
+def _offline(tmp, models, monkeypatch):
+    """No network: the name of the dataset's server cannot be looked up."""
+    import urllib.error
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    return ["data", "fetch", "mr", "--cache-dir", str(tmp / "cache")]
+
+
 CASES = [
+    Case(
+        "unknown-option",
+        lambda t, m: ["classify", "test", str(m / "clf.npz"), str(m / "labelled.ft"), "--jsn"],
+        "ffnlp classify test: error: unrecognized arguments: --jsn (did you mean --json?)",
+        guard="model",
+    ),
     Case("missing-file", lambda t, m: _lm_train(t, str(t / "nope.txt")), "does not exist"),
     Case("directory", lambda t, m: _lm_train(t, str(t)), "is a directory, not a file"),
     Case("empty-file", lambda t, m: _lm_train(t, _write(t / "e.txt", b"\n \n")), "is empty"),
@@ -195,6 +235,65 @@ CASES = [
         "line-without-label",
         lambda t, m: _clf_train(t, _write(t / "x.ft", "__label__a good\njust text\n")),
         "line 2 has no label: expected '__label__NAME text...'",
+    ),
+    Case(
+        "header-without-known-names",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", "id,words,verdict\n1,a fine film,up\n")),
+        "its columns are ['id', 'words', 'verdict']: choose with --label-column NAME and --text-column NAME",
+    ),
+    Case(
+        "labels-look-like-ids",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", REVIEWS), "--label-column", "id"),
+        "the labels look like ids: column 'id' holds 12 different integers, one per text; choose the label column with --label-column",
+    ),
+    Case(
+        "a-label-per-text",
+        lambda t, m: _clf_train(
+            t, _write(t / "x.txt", "".join(f"review{i} of a film\n" for i in range(12)))
+        ),
+        "12 different labels for 12 texts: most texts have a label of their own, so the first word of each line (--format label-first) is likely not the label; give the file's --format",
+    ),
+    Case(
+        "format-given-does-not-fit",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", REVIEWS), "--format", "fasttext"),
+        "looks like csv: leave out --format, or give --format csv)",
+    ),
+    Case(
+        "column-of-a-file-without-columns",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--label-column", "1"),
+        "--label-column is a setting of csv/tsv columns, and",
+    ),
+    Case(
+        "delimiter-of-two-characters",
+        lambda t, m: _clf_train(t, _write(t / "x.csv", REVIEWS), "--delimiter", ";;"),
+        "--delimiter must be one character; got ';;'",
+    ),
+    Case(
+        "predict-table-without-a-text-column",
+        lambda t, m: [
+            *("classify", "predict", str(_csv_model(t, m))),
+            _write(t / "ids.csv", "id,words\n1,a fine film\n"),
+        ],
+        "no column is named like a text (text, sentence, review, content, body, ...); its columns are ['id', 'words']: choose with --text-column NAME, or --format text for one text a line",
+    ),
+    Case(
+        "predict-column-already-there",
+        lambda t, m: [
+            *("classify", "predict", str(_csv_model(t, m))),
+            _write(t / "again.csv", "text,predicted_label\na fine film,pos\n"),
+            *("--output-format", "csv"),
+        ],
+        "the input already has a column 'predicted_label', which predict adds: rename it",
+    ),
+    Case(
+        "forged-reading",
+        _forged_reading,
+        "the record of how its training data was read is wrong (a reading's header must be True or False; got 'maybe')",
+    ),
+    Case(
+        "early-stopping-without-valid",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--early-stopping", "2"),
+        "--early-stopping judges the epochs on held-out data: give --valid FILE",
     ),
     Case(
         "single-class",
@@ -287,6 +386,11 @@ CASES = [
         "--epochs must be a positive integer; got 0",
     ),
     Case(
+        "max-time-not-a-length-of-time",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--max-time", "soon"),
+        "--max-time must be a length of time > 0, in seconds or as 90s, 20m, 1h, 1h30m; got 'soon'",
+    ),
+    Case(
         "negative-batch-size",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--batch-size", "-1"),
         "--batch-size must be a positive integer; got -1",
@@ -371,6 +475,16 @@ CASES = [
         "cannot resume: there is no checkpoint",
     ),
     Case(
+        "checkpoint-without-resume",
+        lambda t, m: (
+            _lm_train(t, str(m / "corpus.txt"), *LM_FAST)
+            if _write(t / "out.npz.ckpt", b"an unfinished run")
+            else None
+        ),
+        "holds the checkpoint of an unfinished run of this model: go on from it with "
+        "--resume, or remove it to start afresh",
+    ),
+    Case(
         "training-diverges",
         lambda t, m: _lm_train(
             t,
@@ -403,6 +517,37 @@ CASES = [
             _write(t / "lex.tsv", "good\tpositive\nbad\tawful\n"),
         ),
         "line 2: polarity must be positive or negative; got 'awful'",
+    ),
+    Case(
+        "download-fails-offline",
+        _offline,
+        "rt-polaritydata.tar.gz failed: [Errno -2] Name or service not known",
+        guard="none",
+    ),
+    Case(
+        "tune-on-without-ngram",
+        lambda t, m: [
+            *("lm", "eval", str(m / "lm.npz"), str(m / "corpus.txt")),
+            *("--tune-on", str(m / "corpus.txt")),
+        ],
+        "--tune-on sets the mixture with an n-gram model: give the n-gram model with "
+        "--ngram MODEL (ffnlp ngram train), or leave it out",
+        guard="model",
+    ),
+    Case(
+        "no-such-run-in-the-log",
+        lambda t, m: ["plot", str(m / "lm.npz"), "--run", "3", "--out", str(t / "c.png")],
+        "lm.npz.log.jsonl' holds 1 run (give 1, or -1 for the last)",
+        guard="none",
+    ),
+    Case(
+        "word-not-in-the-vocabulary",
+        lambda t, m: [
+            *("plot-embeddings", str(m / "lm.npz"), "--words", "cat,zebra"),
+            *("--out", str(t / "e.png")),
+        ],
+        "not in the model's vocabulary: 'zebra'",
+        guard="none",
     ),
     Case(
         "unseen-test-labels",
@@ -474,6 +619,8 @@ def test_bad_input(case, tmp_path, models, capsys, monkeypatch):
     assert len(errors) == 1 and ": error: " in errors[0]
     for path, data in guarded.items():
         assert path.read_bytes() == data, f"{path} changed"
+    if case.name == "download-fails-offline":  # not even an empty folder stays
+        assert not (tmp_path / "cache").exists()
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 

@@ -204,3 +204,49 @@ def test_cli_data_fetch_errors_are_one_line(server, tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert "ffnlp data fetch: error:" in err and "Traceback" not in err
     assert _cache_files(tmp_path) == []
+
+
+def test_cli_data_fetch_offline_leaves_no_folder_behind(tmp_path, monkeypatch, capsys):
+    """No network (here: nothing listens at the mirror): the one-line error, and neither
+    the cache folder nor the dataset's folder is left, empty, behind."""
+    import socket
+
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    _register(monkeypatch, fetch.Remote("https://example.invalid/x/good.txt", _sha(GOOD), "g.txt"))
+    cache = tmp_path / "cache"
+    argv = ["data", "fetch", "toy", "--cache-dir", str(cache)]
+    assert main([*argv, "--mirror", f"http://127.0.0.1:{port}"]) == 2
+    assert "ffnlp data fetch: error: downloading" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    (cache / "mine").mkdir(parents=True)  # a cache that was there stays, with what it held
+    assert main([*argv, "--mirror", f"http://127.0.0.1:{port}"]) == 2
+    assert [p.name for p in cache.iterdir()] == ["mine"]
+
+
+def test_cli_data_list_says_where_it_looked_and_how_to_point_elsewhere(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.delenv("FFNLP_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert main(["data", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        f"looked in {tmp_path / 'xdg' / 'ffnlp'} (the default; --cache-dir DIR or "
+        "$FFNLP_DATA=DIR point elsewhere)"
+    )
+    assert lines[-1] == (
+        "get the missing ones with: ffnlp data fetch ptb mr sst2 trec (or give the folder "
+        "that has them with --cache-dir)"
+    )
+    (tmp_path / "data" / "ptb").mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        (tmp_path / "data" / "ptb" / f"ptb.{split}.txt").write_text("a b\n")
+    monkeypatch.setenv("FFNLP_DATA", str(tmp_path / "data"))
+    assert main(["data", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"looked in {tmp_path / 'data'} ($FFNLP_DATA)"
+    assert lines[1].startswith("ptb    present")
+    assert main(["data", "list", "--data-dir", str(tmp_path / "data")]) == 0
+    assert capsys.readouterr().out.startswith(f"looked in {tmp_path / 'data'} (--cache-dir)")

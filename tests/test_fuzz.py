@@ -95,6 +95,24 @@ def test_labelled_reader(workdir, data, fmt, header, columns):
 
 
 @FUZZ
+@given(data=TEXTISH, header=st.sampled_from([None, True, False]))
+def test_guessed_reading(workdir, data, header):
+    """Whatever the file, the guess and the reading it makes give a result or a ValueError,
+    and a table to classify likewise."""
+    from ffnlp.text.reading import check_labelling, guess_reading, read_text_table
+
+    path = _file(workdir, data)
+    guessed = _only_value_errors(guess_reading, path, header=header)
+    if guessed is not None:
+        read = _only_value_errors(guessed[0].read, [str(path)])
+        if read is not None:
+            _only_value_errors(check_labelling, read[1], guessed[0])
+    text = data.decode("utf-8", errors="replace")
+    for fmt in ("csv", "tsv"):
+        _only_value_errors(read_text_table, text, "input", fmt, header=header)
+
+
+@FUZZ
 @given(data=TEXTISH)
 def test_class_files_reader(workdir, data):
     path = _file(workdir, data, "reviews.pos")

@@ -4,6 +4,7 @@ runs its test command word for word."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -104,12 +105,18 @@ def _fake_data(root: Path) -> None:
     (data / "sst2" / "stsa.binary.train").write_text(
         "".join(f"{y} {t}\n" for t, y in [("a great film", 1), ("a dull film", 0)] * 4)
     )
+    work = root / "work"  # the user's own files, where the commands run
+    work.mkdir()
+    reviews = [("a great film", "positive"), ("a dull , flat film", "negative")] * 6
+    for name in ("reviews.csv", "reviews-test.csv"):
+        (work / name).write_text(
+            "id,text,label\n" + "".join(f'{i},"{t}",{y}\n' for i, (t, y) in enumerate(reviews))
+        )
 
 
 def _run_section(title: str, tmp_path: Path) -> Path:
     _fake_data(tmp_path)
     work = tmp_path / "work"
-    work.mkdir()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     section = _section(title)
     commands = [line for block in _blocks("bash", section) for line in block.strip().splitlines()]
@@ -155,6 +162,9 @@ def test_language_model_commands_run_as_written(tmp_path):
 def test_classification_commands_run_as_written(tmp_path):
     work = _run_section("Text classification", tmp_path)
     assert (work / "trec.npz").exists() and (work / "sst2.npz").exists()
+    predictions = (work / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "id,text,label,predicted_label,probability"
+    assert len(predictions) == 13
 
 
 @needs_cli
@@ -206,7 +216,8 @@ def test_the_demo_prints_what_the_quickstart_shows(tmp_path):
     assert done.returncode == 0, done.stderr
     printed = [line for line in done.stdout.strip().splitlines() if not line.startswith("note:")]
     pictures = [line for line in shown if line.startswith("  graph-")]
-    if shutil.which("dot") is None:  # without Graphviz the graphs are DOT text
+    if shutil.which("dot") is None and importlib.util.find_spec("matplotlib") is None:
+        # with neither Graphviz nor matplotlib, the graphs are DOT text
         shown = [line.replace(".svg", ".dot") for line in shown]
     assert len(printed) == len(shown) and pictures
     for lines in (shown, printed):

@@ -207,9 +207,10 @@ class Checkpoint:
         self, training: dict[str, Any], train_size: int, identity: dict[str, Any] | None = None
     ) -> None:
         """Refuse to resume with other settings or data: the result would not be the run
-        that was interrupted. Only the number of epochs and the display may change."""
+        that was interrupted. Only the number of epochs, the time limit and the display may
+        change."""
         where = f"cannot resume from {str(self.path)!r}"
-        changeable = {"epochs", "progress", "log_every"}
+        changeable = {"epochs", "progress", "log_every", "max_time"}
         saved = {"lr_schedule": "plateau", **self.meta["training"]}  # older: no schedule
         if training.get("lr_schedule") == "constant" and saved["lr_schedule"] == "plateau":
             if saved.get("lr_decay") == 1:  # older: "constant" was a plateau that never acts

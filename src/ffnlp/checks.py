@@ -196,3 +196,13 @@ def check_bool(name: str, value: Any) -> bool:
     if not _is_bool(value):
         raise ValueError(f"{name} must be True or False; got {_shown(value)}")
     return bool(value)
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word`` for messages: "1 epoch", "3 epochs", "1,200 texts" (``many``:
+    the plural where it is not ``word`` + "s").
+
+    >>> plural(1, "epoch"), plural(2, "epoch"), plural(2, "query", "queries")
+    ('1 epoch', '2 epochs', '2 queries')
+    """
+    return f"{count:,} {word if count == 1 else many or word + 's'}"

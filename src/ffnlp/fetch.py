@@ -16,6 +16,7 @@ archive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -314,6 +315,21 @@ def fetch(
     """
     spec = dataset(name)
     folder = cache_dir(root) / spec.name
+    made = [p for p in (folder.parent, folder) if not p.exists()]  # removed again on failure
+    try:
+        _fetch_into(spec, folder, mirror, say)
+    except BaseException:
+        for path in reversed(made):  # only the folders this call made, and only empty ones
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+    say(f"{spec.name}: complete in {folder}")
+    return folder
+
+
+def _fetch_into(
+    spec: StandardDataset, folder: Path, mirror: str | None, say: Callable[[str], None]
+) -> None:
     for remote in spec.remotes:
         targets = [remote.target] if remote.target else [t for t, _ in remote.members.values()]
         hashes = [remote.sha256] if remote.target else [h for _, h in remote.members.values()]
@@ -336,8 +352,6 @@ def fetch(
         if not (folder / derived.target).is_file():
             data = derived.make((folder / derived.source).read_bytes())
             _put(folder, derived.target, data, derived.sha256, f"{spec.name}/{derived.target}")
-    say(f"{spec.name}: complete in {folder}")
-    return folder
 
 
 def _extract(archive: Path, folder: Path, remote: Remote, url: str) -> None:

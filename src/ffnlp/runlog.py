@@ -47,6 +47,7 @@ class RunLog:
         self.file: Any = None
         self.progress: _Progress | None = None
         self.epoch_start = 0.0
+        self.examples_before = 0  # of the epoch, done before a resume: not this run's work
 
     @contextlib.contextmanager
     def open(self, position: Position, resumed_from: str | Path | None) -> Iterator[None]:
@@ -76,45 +77,55 @@ class RunLog:
             self.file.write(json.dumps(record) + "\n")
             self.file.flush()
 
-    def start_epoch(self, epoch: int) -> None:
+    def start_epoch(self, position: Position) -> None:
+        """Before the epoch's steps, or those left of it in a resumed run: the throughput
+        and ETA shown count this run's steps alone."""
         self.epoch_start = time.perf_counter()
+        self.examples_before = position.epoch_examples
         self.progress = _Progress(
             self.steps_per_epoch,
-            f"epoch {epoch}/{self.epochs}",
+            f"epoch {position.epoch}/{self.epochs}",
             self.show,
             self.log_every,
             self.unit,
+            done=position.batch,
         )
 
     def step(self, position: Position, lr: float) -> None:
         """After each step: the progress display, and a log record every ``log_every``."""
         train_loss = position.epoch_loss / position.epoch_examples
-        self.progress.update(position.batch, train_loss, position.epoch_examples)
+        self.progress.update(
+            position.batch, train_loss, position.epoch_examples - self.examples_before
+        )
         if position.step % self.log_every == 0:
             self.write(
                 {"step": position.step, "epoch": position.epoch, "train_loss": train_loss, "lr": lr}
             )
 
     def end_steps(self, examples: int) -> dict[str, float]:
-        """The epoch's steps are over: its time and throughput, for its record."""
+        """The epoch's steps are over (``examples`` in all): its time and throughput, for its
+        record, both of this run (a resumed epoch's steps before the resume are not in them)."""
         self.progress.close()
         seconds = time.perf_counter() - self.epoch_start
-        return {"seconds": seconds, "examples_per_second": examples / seconds}
+        return {
+            "seconds": seconds,
+            "examples_per_second": (examples - self.examples_before) / max(seconds, 1e-9),
+        }
 
     def end_epoch(self, record: dict[str, Any]) -> None:
         """The epoch's record, in the log and as a line on stderr."""
         self.write(record)
         if self.show:
-            print(_epoch_line(record), file=sys.stderr)
+            print(_epoch_line(record, self.unit), file=sys.stderr)
 
 
-def _epoch_line(record: dict[str, Any]) -> str:
+def _epoch_line(record: dict[str, Any], unit: str) -> str:
     parts = [f"epoch {record['epoch']}"]
     for key, value in record.items():
         if key in ("epoch", "step", "best", "seconds", "examples_per_second"):
             continue
         parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    parts.append(f"{record['examples_per_second']:,.0f}/s")
+    parts.append(f"{record['examples_per_second']:,.0f} {unit}/s")
     parts.append(f"{record['seconds']:.0f}s")
     if record.get("best"):
         parts.append("(best)")
@@ -126,9 +137,10 @@ class _Progress:
     line with the same facts every ``log_every`` steps."""
 
     def __init__(
-        self, total: int, description: str, enabled: bool, log_every: int, unit: str
+        self, total: int, description: str, enabled: bool, log_every: int, unit: str, done: int = 0
     ) -> None:
         self.bar = None
+        self.done = done  # steps of the epoch done before this run (a resumed one)
         self.unit = unit
         self.enabled = enabled
         self.log_every = log_every
@@ -141,6 +153,7 @@ class _Progress:
 
                 self.bar = tqdm(
                     total=total,
+                    initial=done,
                     desc=description,
                     unit="step",
                     leave=False,
@@ -163,7 +176,8 @@ class _Progress:
                     f"loss {loss:.4f}, {rate:,.0f} {self.unit}/s", refresh=True
                 )
         elif self.enabled and step % self.log_every == 0:
-            eta = (self.total - step) * (time.perf_counter() - self.start) / step
+            done_here = max(step - self.done, 1)
+            eta = (self.total - step) * (time.perf_counter() - self.start) / done_here
             print(
                 f"{self.description} step {step}/{self.total} loss {loss:.4f} {rate:,.0f} {self.unit}/s eta {eta:.0f}s",
                 file=sys.stderr,

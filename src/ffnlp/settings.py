@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ffnlp.checks import check_bool, check_choice, check_int, check_probability, check_real
 
-__all__ = ["Setting", "Settings", "as_settings", "setting"]
+__all__ = ["Setting", "Settings", "as_settings", "parse_duration", "setting"]
 
-KINDS = ("real", "probability", "int", "bool", "choice", "ints", "text")
+KINDS = ("real", "probability", "int", "bool", "choice", "ints", "text", "duration")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ class Setting:
     Attributes:
         help: one line for ``--help`` (the default is shown beside it).
         kind: "real", "probability" (a rate in [0, 1), such as dropout), "int", "bool",
-            "choice" (one of ``choices``), "ints" (a sequence of integers, held as a tuple)
-            or "text".
+            "choice" (one of ``choices``), "ints" (a sequence of integers, held as a tuple),
+            "text", or "duration" (seconds > 0, also written "90s", "20m", "1h30m"; held
+            as a float of seconds).
         minimum, maximum, min_inclusive, max_inclusive: the bounds of a number (of each
             integer of "ints").
         choices: the values of a "choice".
@@ -81,6 +83,8 @@ class Setting:
             return check_bool(name, value)
         if self.kind == "choice":
             return check_choice(name, value, self.choices)
+        if self.kind == "duration":
+            return parse_duration(name, value)
         if self.kind == "ints":
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
                 raise ValueError(f"{name} must be a sequence of integers; got {value!r}")
@@ -117,9 +121,41 @@ class Setting:
             kwargs["choices"] = self.choices
         elif self.kind == "ints":
             kwargs.update(type=int, nargs="*")
+        elif self.kind == "duration":
+            kwargs["metavar"] = "TIME"
         elif self.kind in ("int", "real", "probability"):
             kwargs["type"] = int if self.kind == "int" else float
         group.add_argument(self.flag_name(name), **kwargs)
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d*)?)h)?(?:(\d+(?:\.\d*)?)m)?(?:(\d+(?:\.\d*)?)s?)?")
+
+
+def parse_duration(name: str, value: Any) -> float:
+    """A length of time in seconds: a number, or a text such as "90", "90s", "20m", "1h",
+    "1h30m" or "1.5h".
+
+    >>> parse_duration("max_time", "1h30m"), parse_duration("max_time", 45)
+    (5400.0, 45.0)
+    """
+    seconds = None
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        match = _DURATION.fullmatch(text)
+        if text and match is not None and any(match.groups()):
+            h, m, sec = (float(g) if g else 0.0 for g in match.groups())
+            seconds = 3600 * h + 60 * m + sec
+    else:
+        try:  # a number of seconds (check_real refuses True and False)
+            seconds = check_real(name, value, minimum=0, min_inclusive=False)
+        except ValueError:
+            seconds = None
+    if seconds is None or seconds <= 0:
+        raise ValueError(
+            f"{name} must be a length of time > 0, in seconds or as 90s, 20m, 1h, 1h30m; "
+            f"got {value!r}"
+        )
+    return float(seconds)
 
 
 def setting(default: Any, help: str, **rule: Any) -> Any:

@@ -10,6 +10,7 @@ see :mod:`ffnlp.distributed`).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,9 @@ class LocalStep:
         signalled: whether this process was asked to stop (SIGINT, SIGTERM); see
             :meth:`stop_requested`.
 
+    ``deadline``, a :func:`time.perf_counter` time (None: none), is when
+    :meth:`out_of_time` becomes true (the training loop's ``max_time``).
+
     ``step(indices)`` returns the batch's mean loss; it raises :class:`TrainingDiverged`
     when the loss or the gradient norm is not finite, before the weights are touched.
 
@@ -65,6 +69,7 @@ class LocalStep:
         self.model, self.optimizer, self.data = model, optimizer, data
         self.clip_norm, self.signalled = clip_norm, signalled
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.deadline: float | None = None
 
     def __call__(self, indices: np.ndarray) -> float:
         self.optimizer.zero_grad()
@@ -78,6 +83,13 @@ class LocalStep:
     def stop_requested(self) -> bool:
         """Whether to stop after this step: this process was signalled."""
         return self.signalled()
+
+    def out_of_time(self) -> bool:
+        """Whether the deadline has passed, after this step."""
+        return self._past_deadline()
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def _update(self) -> None:
         norm = (
@@ -118,6 +130,7 @@ class DataParallelStep(LocalStep):
         self.comm = comm
         self.embeddings = distributed.embedding_weights(model)
         self._anyone_signalled: bool | None = None  # as summed with the last step's gradients
+        self._anyone_out_of_time = False
 
     def __call__(self, indices: np.ndarray) -> float:
         self.optimizer.zero_grad()
@@ -128,16 +141,22 @@ class DataParallelStep(LocalStep):
             _, loss = self.model(*self.data.batch(local))
             local_loss = float(loss.item())
             loss.backward()
-        # The stop signal travels with the gradients: no extra message per step.
-        loss_sum, signalled = distributed.sum_gradients(
+        # The stop signal and the deadline travel with the gradients: no extra message per
+        # step, and the ranks, whose clocks differ, stop after the same step.
+        loss_sum, signalled, late = distributed.sum_gradients(
             self.params,
             self.comm,
             weight,
-            extras=(weight * local_loss, float(bool(self.signalled()))),
+            extras=(
+                weight * local_loss,
+                float(bool(self.signalled())),
+                float(self._past_deadline()),
+            ),
             sparse=self.embeddings,
             mode=self.comm.embedding_gradients,
         )
         self._anyone_signalled = bool(signalled)
+        self._anyone_out_of_time = bool(late)
         value = float(loss_sum)
         _check_loss(value)
         self._update()
@@ -152,6 +171,10 @@ class DataParallelStep(LocalStep):
         if anyone is None:
             anyone = bool(self.comm.allreduce_sum(np.array([float(bool(self.signalled()))]))[0])
         return anyone
+
+    def out_of_time(self) -> bool:
+        """Whether any rank's deadline had passed at the last step (all agree on it)."""
+        return self._anyone_out_of_time
 
 
 def _check_loss(value: float) -> None:

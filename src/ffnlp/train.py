@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import math
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -138,13 +139,20 @@ class Training(Settings):
         "validation; default: no limit)", kind="int", minimum=1, optional=True,
     )  # fmt: skip
 
+    max_time: float | None = setting(
+        None,
+        "stop at the first step after this much training time (seconds, or 90s, 20m, 1h), "
+        "then evaluate the epoch so far and keep the best model (default: no limit)",
+        kind="duration",
+        optional=True,
+    )
+
 
 # The text classifiers' defaults (ffnlp.estimators, ``ffnlp classify``), where they differ
 # from the declared ones, which are the language model's: 32 texts a step, a constant rate,
-# no early stopping, and lazy Adam on the embedding rows (a batch uses few of them).
-CLASSIFIER_TRAINING = Training(
-    batch_size=32, lr_schedule="constant", early_stopping=0, lazy_embeddings=True
-)
+# and lazy Adam on the embedding rows (a batch uses few of them). Early stopping is the
+# language model's (3 epochs), and acts only where there are held-out texts.
+CLASSIFIER_TRAINING = Training(batch_size=32, lr_schedule="constant", lazy_embeddings=True)
 
 
 @dataclass
@@ -225,6 +233,13 @@ class History:
     best_valid_loss: float | None
     stopped_early: bool
     seconds: float
+    #: ``max_time`` ended the run (within its last epoch, or at its end).
+    out_of_time: bool = False
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps done in all (a resumed run's included)."""
+        return self.epochs[-1]["step"] if self.epochs else 0
 
 
 def parse_every(value: int | str) -> tuple[int, str]:
@@ -366,16 +381,25 @@ def fit(
     if resume:
         position, best_state = saver.resume()
         rng.bit_generator.state = position.epoch_rng_state
+        if comm.is_root:
+            print(
+                f"resuming from step {position.step:,} (epoch {position.epoch}, "
+                f"batch {position.batch:,} of {steps_per_epoch:,}) of {str(checkpoint)!r}",
+                file=sys.stderr,
+            )
     step = _choose_step(
         model, optimizer, config, train_data, valid_data, resume, position, comm, saver.signalled
     )
     model.train()
+    out_of_time = False
     try:
         with log.open(position, checkpoint if resume else None), saver.stop_on_signals():
             started = time.perf_counter()
+            # max_time counts this run's training from here (a resumed run's own time).
+            step.deadline = started + config.max_time if config.max_time else None
             while position.epoch <= config.epochs and not position.stopped_early:
                 epoch = position.epoch
-                log.start_epoch(epoch)
+                log.start_epoch(position)
                 # A dataset too large for a permutation of its examples brings its own order.
                 order = getattr(train_data, "batch_order", minibatches)
                 batches = order(len(train_data), config.batch_size, rng)
@@ -386,6 +410,9 @@ def fit(
                     position.count_step(step(indices), len(indices))
                     log.step(position, optimizer.param_groups[0]["lr"])
                     saver.after_step(position, best_state, step.stop_requested)
+                    if step.out_of_time():
+                        out_of_time = True  # the epoch so far is evaluated, then the run ends
+                        break
 
                 record: dict[str, Any] = {
                     "epoch": epoch,
@@ -413,10 +440,14 @@ def fit(
                 position.records.append(record)
                 log.end_epoch(record)
 
-                position.stopped_early = bool(
-                    config.early_stopping
-                    and position.epochs_without_improvement >= config.early_stopping
-                ) or (config.max_steps is not None and position.step >= config.max_steps)
+                position.stopped_early = (
+                    bool(
+                        config.early_stopping
+                        and position.epochs_without_improvement >= config.early_stopping
+                    )
+                    or (config.max_steps is not None and position.step >= config.max_steps)
+                    or out_of_time
+                )
                 position.next_epoch(rng.bit_generator.state)
                 saver.after_epoch(epoch, position, best_state, step.stop_requested)
     except TrainingDiverged as err:  # the step says what; here is where and what to do
@@ -432,6 +463,7 @@ def fit(
         position.best_loss,
         position.stopped_early,
         time.perf_counter() - started,
+        out_of_time,
     )
 
 

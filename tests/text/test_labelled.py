@@ -49,7 +49,7 @@ def test_every_format(tmp_path):
         ("fasttext", "__label__pos __label__neg fine\n", r"line 1 has 2 labels"),
         ("fasttext", "__label__pos\n", r"line 1 has a label but no text"),
         ("label-first", "pos\n", r"line 1 has a label but no text"),
-        ("tsv", "pos\n", r"line 1 has 1 columns"),
+        ("tsv", "pos\n", r"line 1 has 1 column;"),
         ("tsv", "\tsome text\n", r"line 1 has no label"),
     ],
 )
@@ -137,7 +137,7 @@ def test_carriage_returns_end_records_and_never_crash(tmp_path, fmt):
     assert read_labelled(str(path), fmt) == (["good film", "bad film"], ["pos", "neg"])
     path = tmp_path / f"stray.{fmt}"  # a stray one cuts a record: a clear error
     path.write_bytes(f"pos{sep}good film\nneg{sep}a\rb\n".encode())
-    with pytest.raises(ValueError, match="has 1 columns"):
+    with pytest.raises(ValueError, match="has 1 column;"):
         read_labelled(str(path), fmt)
 
 

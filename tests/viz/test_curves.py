@@ -121,3 +121,53 @@ def test_plot_embeddings_writes_a_png(tmp_path):
         np.random.default_rng(0).normal(size=(30, 5)), words, tmp_path / "e.png", label=10
     )
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
+
+
+def test_read_runs_gives_every_appended_run_and_one_run_across_a_resume(tmp_path):
+    path = tmp_path / "m.npz.log.jsonl"
+    _write_log(path, [_epochs(2), _epochs(3), _epochs(1)])
+    with open(path, "a") as handle:  # the last run was interrupted, then resumed
+        handle.write(json.dumps({"resumed": "m.npz.ckpt", "epoch": 2, "step": 10}) + "\n")
+        for record in _epochs(2)[2:]:
+            handle.write(json.dumps(record) + "\n")
+    runs = curves.read_runs(path)
+    assert [r.name for r in runs] == ["m.npz run 1", "m.npz run 2", "m.npz run 3"]
+    assert [len(r.epochs) for r in runs] == [2, 3, 2] and runs[2].resumed_at == [10]
+    assert [len(r.steps) for r in runs] == [2, 3, 2]  # the resume record is not a step
+    chosen, notes = curves.select_runs([path])
+    assert len(chosen) == 3 and "holds 3 runs" in notes[0] and "--run N" in notes[0]
+    (picked,), notes = curves.select_runs([path], ["mine"], run=-1)
+    assert picked.name == "mine" and len(picked.epochs) == 2 and notes == []
+    with pytest.raises(ValueError, match=r"--run 4: .* holds 3 runs \(give 1 to 3"):
+        curves.select_runs([path], run=4)
+
+
+def test_content_words_skip_function_words_punctuation_and_specials():
+    from ffnlp.viz.embeddings import content_words
+
+    words = ["<unk>", "the", ",", "'s", "n't", "N", "market", "of", "Stock", "$", "u.s.", "x"]
+    assert [words[i] for i in content_words(words, 10)] == ["market", "Stock", "u.s."]
+    assert content_words(words, 1) == [6]
+
+
+def test_labels_never_overlap_and_those_without_room_are_left_out():
+    pytest.importorskip("matplotlib")
+    from ffnlp.viz.embeddings import place_labels
+
+    plt = curves.pyplot()
+    fig, ax = plt.subplots(figsize=(4, 3))
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.normal(0, 0.02, size=(40, 2)), [[0.9, 0.9]]])  # a clump, and one
+    ax.scatter(points[:, 0], points[:, 1])
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    texts = [f"word{i}" for i in range(len(points))]
+    written = place_labels(ax, points, texts)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    plt.close(fig)
+    assert len(boxes) == len(written) and 4 <= len(written) < 40  # the clump has little room
+    assert written[0] == 0 and 40 in written  # first come, first placed; the lone one fits
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)

@@ -145,3 +145,52 @@ def test_graphviz_renders_pictures(tmp_path, suffix):
         assert "∂L/∂e = &#45;2" in path.read_text(encoding="utf-8")  # SVG escapes the minus
     else:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_layers_follow_the_topological_order_with_inputs_next_to_their_user():
+    from ffnlp.viz.drawing import layers
+
+    picture = graph.graph_picture(chapter_example())
+    titles = {box.id: box.rows[0][0] for box in picture.boxes}
+    by_title = {titles[i]: layer for i, layer in layers(picture).items()}
+    # constant, b -> d = 2b -> e = a + d -> L = c e; a and c sit just before their op
+    assert by_title == {
+        "constant": 0,
+        "b": 0,
+        "d = Mul": 1,
+        "a": 1,
+        "e = Add": 2,
+        "c": 2,
+        "L = Mul": 3,
+    }
+    for a, b in picture.arrows:  # every arrow runs forward
+        assert layers(picture)[a] < layers(picture)[b]
+
+
+@pytest.mark.parametrize("suffix", ["svg", "png", "pdf"])
+def test_without_graphviz_matplotlib_draws_the_picture_asked_for(tmp_path, monkeypatch, suffix):
+    pytest.importorskip("matplotlib")
+    from ffnlp.viz.drawing import layout
+
+    monkeypatch.setattr(graph.shutil, "which", lambda name: None)
+    loss, network = two_layer_example()
+    picture = graph.graph_picture(loss, module=network, title="two layers")
+    path = write_graph(picture, tmp_path / f"g.{suffix}")
+    assert path == tmp_path / f"g.{suffix}" and not (tmp_path / "g.dot").exists()
+    data = path.read_bytes()
+    magic = {"svg": b"<?xml", "png": b"\x89PNG", "pdf": b"%PDF"}[suffix]
+    assert data.startswith(magic) and len(data) > 5000
+    if suffix == "svg":  # matplotlib notes each text it draws as paths in a comment
+        text = data.decode("utf-8")
+        assert "<!-- h = Sigmoid -->" in text and "<!-- L = CrossEntropy -->" in text
+    places, width, height = layout(picture)
+    boxes = list(places.values())
+    for i, (x, y, w, h) in enumerate(boxes):  # no two boxes overlap
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
+
+
+def test_the_dot_text_of_a_picture_is_to_dots():
+    loss, network = two_layer_example()
+    assert graph.graph_picture(loss, module=network).dot() == to_dot(loss, module=network)

@@ -62,7 +62,7 @@ from ffnlp import backend, distributed
 from ffnlp.backend import kernels, process
 from ffnlp.backend.threads import set_num_threads
 from ffnlp.cli.classify import add_classify_commands
-from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, Formatter
+from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, CommandParser, Formatter
 from ffnlp.cli.data import add_data_commands
 from ffnlp.cli.lm import add_lm_commands
 from ffnlp.cli.pictures import add_picture_commands
@@ -71,7 +71,7 @@ from ffnlp.train import TrainingDiverged, TrainingInterrupted
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="ffnlp",
         # the docstring's overview: its paragraphs after the title, before the one for developers
         description="\n\n".join(__doc__.split("\n\n")[1:-1]),
@@ -121,13 +121,60 @@ def run_info(args: argparse.Namespace) -> int:
         from threadpoolctl import threadpool_info
     except ImportError:
         print("blas    (install ffnlp[threads] to see the BLAS library and its threads)")
-        return 0
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
-            print(
-                f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads"
-            )
+    else:
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                print(
+                    f"blas    {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads"
+                )
+    print("optional parts:")
+    for name, found, adds in optional_parts():
+        print(f"  {name:14s}{found or 'not installed':16s}{adds}")
     return 0
+
+
+# (what, the distribution or program, what it adds, how to get it)
+OPTIONAL_PARTS = (
+    ("tqdm", "tqdm", "progress bars while training, on a terminal", "ffnlp[progress]"),
+    (
+        "matplotlib",
+        "matplotlib",
+        "ffnlp plot and plot-embeddings, the demo's pictures, graph pictures without Graphviz",
+        "ffnlp[plot]",
+    ),
+    (
+        "threadpoolctl",
+        "threadpoolctl",
+        "--threads for the BLAS matrix products, and the BLAS line above",
+        "ffnlp[threads]",
+    ),
+    (
+        "Graphviz dot",
+        "dot",
+        "ffnlp graph drawn by Graphviz (else matplotlib draws it)",
+        "apt-get install graphviz",
+    ),
+    ("mpi4py", "mpi4py", "data-parallel training under mpirun -n K", "ffnlp[mpi]"),
+)
+
+
+def optional_parts() -> list[tuple[str, str | None, str]]:
+    """Each optional part: its name, its version (a program: its path; None: absent) and
+    what it adds, with how to get it when it is absent."""
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name, what, adds, get in OPTIONAL_PARTS:
+        if name == "Graphviz dot":
+            found = shutil.which(what)
+        else:
+            try:
+                found = version(what)
+            except PackageNotFoundError:
+                found = None
+        parts.append((name, found, adds if found else f"{adds}: {get}"))
+    return parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         process.tune_process()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error (already printed)
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -159,7 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ranks.size > 1:
         return _main_ranks(handler, args, argv, name, ranks)
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not after main has returned
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except (ValueError, TypeError, OSError, ImportError) as err:
         print(f"ffnlp {name}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -172,6 +226,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ffnlp {name}: interrupted", file=sys.stderr)
         return 130
+
+
+EXIT_PIPE = 128 + 13  # what a shell reports for a Unix tool that SIGPIPE ended (yes | head)
+
+
+def _reader_gone() -> int:
+    """The reader of our output went away (``ffnlp ... | head -1``): stop quietly, as Unix
+    tools do. What is still buffered for stdout goes to /dev/null, so that Python's own
+    flush at exit does not complain about the closed pipe once more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured, in tests)
+        pass
+    return EXIT_PIPE
 
 
 def _main_ranks(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import sys
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
+from ffnlp.checks import plural
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -22,41 +24,76 @@ from ffnlp.cli.common import (
     check_positive,
     checkpoint_settings,
     lr_schedule,
-    read_text_lines,
     record_given_options,
+    say,
+    warn_unusual_lr,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
 from ffnlp.models.classifier import DeepAveraging
 from ffnlp.recipes import load_recipe, recipe_names
+from ffnlp.settings import parse_duration
 from ffnlp.text.features import read_lexicon
-from ffnlp.text.labelled import FORMATS, read_labelled
+from ffnlp.text.labelled import FORMATS, read_labelled_text
+from ffnlp.text.reading import (
+    Reading,
+    TextTable,
+    check_labelling,
+    describe_guess,
+    guess_format,
+    guess_reading,
+    merge_recorded,
+    read_text_table,
+)
 from ffnlp.text.settings import TextSettings
 from ffnlp.train import CLASSIFIER_TRAINING, Training
 from ffnlp.viz.curves import LOG_SUFFIX
 
+PREDICT_FORMATS = ("text", "tsv", "csv")
+OUTPUT_FORMATS = ("text", "csv", "tsv", "jsonl")
 
-def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+") -> None:
+
+def _add_labelled_input(p: argparse.ArgumentParser, nargs: str = "+", model: bool = False) -> None:
     p.add_argument(
         "input",
         nargs=nargs,
         help="labelled text file(s); with --format files, one file per class (LABEL=PATH, or PATH whose extension is the label)",
     )
-    g = p.add_argument_group("input")
+    what = (
+        "as the model's training data was read, else guessed from the content"
+        if model
+        else "guessed from the content (the guess is printed)"
+    )
+    g = p.add_argument_group("input", f"How the input is read; by default, {what}.")
     g.add_argument(
         "--format",
         choices=(*FORMATS, "files"),
-        default="fasttext",
-        help="fasttext: '__label__X text'; label-first: 'X text'; tsv/csv: columns; files: one file per class",
+        default=None,
+        help="fasttext: '__label__X text'; label-first: 'X text'; tsv/csv: columns; files: one file per class; None: guessed",
+    )
+    g.add_argument(
+        "--delimiter",
+        default=None,
+        metavar="CHAR",
+        help="csv: the field separator (guessed among , ; |); implies --format csv ('\\t': tsv)",
     )
     g.add_argument(
         "--label-column",
-        default="0",
-        help="tsv/csv: the label column (0-based index, or a name with --header)",
+        default=None,
+        help="tsv/csv: the label column, a 0-based index or a header name; None: the column named label, class, category, target, sentiment, ...",
     )
-    g.add_argument("--text-column", default="1", help="tsv/csv: the text column")
-    g.add_argument("--header", action="store_true", help="tsv/csv: the first row names the columns")
     g.add_argument(
-        "--encoding", default=None, help="encoding of the input (default UTF-8; MR is cp1252)"
+        "--text-column",
+        default=None,
+        help="tsv/csv: the text column; None: the one named text, sentence, review, content, ... (without a header, the longest)",
+    )
+    g.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tsv/csv: whether the first row names the columns; None: guessed",
+    )
+    g.add_argument(
+        "--encoding", default=None, help="encoding of the input; None: UTF-8 (MR is cp1252)"
     )
 
 
@@ -272,9 +309,36 @@ def add_classify_commands(commands: Any) -> None:
     p.add_argument(
         "--valid",
         default=None,
-        help="held-out labelled texts, in the training data's format (fastText's with --format files): their loss and accuracy after every epoch go to the log; with --lr-schedule plateau they also steer the learning rate, and the best epoch's weights are kept",
+        help="held-out labelled texts, read as the training data is (with --format files, their format guessed): their loss and accuracy after every epoch go to the log, their loss judges the epochs (see --early-stopping), and with --lr-schedule plateau it also steers the learning rate",
     )
     _add_classifier_options(p, log=True)
+    search = p.add_argument_group(
+        "search",
+        "With --auto, the recipe is chosen for the data (ffnlp.autotune): every shipped\n"
+        "recipe, then the neighbours of the best (epochs, rate, dropout, width, a hidden\n"
+        "layer, bigrams, the wide tower), each scored on held-out parts of the training data\n"
+        "(3-fold cross-validation, or one fifth from 20,000 texts), within --time-budget;\n"
+        "the recipe chosen is then trained on all of it, and kept in the model file.",
+    )
+    search.add_argument(
+        "--auto",
+        action="store_true",
+        help="choose the model's settings by the search (the text flags, --tokenizer, "
+        "--lowercase, --min-count, --max-vocab, still apply; the other model and training "
+        "flags are the search's to choose)",
+    )
+    search.add_argument(
+        "--time-budget",
+        default="60",
+        metavar="TIME",
+        help="--auto: the whole run's time, the final fit included (seconds, or 90s, 5m)",
+    )
+    search.add_argument(
+        "--write-recipe",
+        default=None,
+        metavar="PATH",
+        help="--auto: also write the recipe chosen as a recipe file (TOML), for --recipe PATH",
+    )
     add_checkpoint_options(p)
     record_given_options(p)
     p.set_defaults(handler=run_classify_train, data_parallel=True)
@@ -284,7 +348,7 @@ def add_classify_commands(commands: Any) -> None:
         formatter_class=Formatter,
     )
     p.add_argument("model", help="the model file")
-    _add_labelled_input(p)
+    _add_labelled_input(p, model=True)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_contrast_override(p)
     p.set_defaults(handler=run_classify_test)
@@ -292,9 +356,14 @@ def add_classify_commands(commands: Any) -> None:
         "predict", help="the most probable labels of each text", formatter_class=Formatter
     )
     p.add_argument("model", help="the model file")
-    p.add_argument("file", nargs="?", default="-", help="texts, one a line ('-': standard input)")
+    p.add_argument(
+        "file",
+        nargs="?",
+        default="-",
+        help="texts: one a line, or a tsv/csv table ('-': standard input)",
+    )
     p.add_argument("-k", "--top", type=int, default=1, help="how many labels per text")
-    p.add_argument("--encoding", default=None, help="encoding of the texts")
+    _add_prediction_input(p)
     _add_contrast_override(p)
     p.set_defaults(handler=run_classify_predict)
     p = sub.add_parser("cv", help="stratified k-fold cross-validation", formatter_class=Formatter)
@@ -308,6 +377,42 @@ def add_classify_commands(commands: Any) -> None:
     p.set_defaults(handler=run_classify_cv)
 
 
+def _add_prediction_input(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "input and output",
+        "By default the input is read as the model's training data was: a tsv/csv table "
+        "when it was one (every column kept), else one text a line; a model file without "
+        "that record (older files): a table if the input looks like one.",
+    )
+    g.add_argument(
+        "--format",
+        choices=PREDICT_FORMATS,
+        default=None,
+        help="text: one text a line; tsv/csv: a table whose text column is classified",
+    )
+    g.add_argument("--delimiter", default=None, metavar="CHAR", help="csv: the field separator")
+    g.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tsv/csv: whether the first row names the columns; None: the model's, else guessed",
+    )
+    g.add_argument(
+        "--text-column",
+        default=None,
+        help="tsv/csv: the text column, a 0-based index or a header name; None: the model's, else one named text, sentence, review, ...",
+    )
+    g.add_argument(
+        "--encoding", default=None, help="encoding of the texts; None: the model's (else UTF-8)"
+    )
+    g.add_argument(
+        "--output-format",
+        choices=OUTPUT_FORMATS,
+        default="text",
+        help="text: 'LABEL P' per label, a tab, the text; csv/tsv: the input's columns, then predicted_label and probability (predicted_label_2, probability_2, ... with -k); jsonl: one JSON object a line, the same keys",
+    )
+
+
 def _add_contrast_override(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--contrast-words",
@@ -319,26 +424,74 @@ def _add_contrast_override(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_classifier(args: argparse.Namespace) -> Any:
+def _load_classifier(args: argparse.Namespace) -> tuple[Any, Reading | None]:
+    """The model, and how its training data was read (None: not recorded)."""
     estimators = _estimators()
     model = estimators.load_classifier(args.model)
+    recorded = getattr(model, "reading_", None)
+    reading = None if recorded is None else Reading.from_dict(recorded)
     if args.contrast_words is None:
-        return model
+        return model, reading
     inner = getattr(model, "estimator_", model)
     if not args.contrast_words:  # '' for none: the classifier alone
-        return inner
+        return inner, reading
     wrapper = estimators.ContrastClauses(
         type(inner)(**inner.get_params(deep=False)), words=tuple(args.contrast_words)
     )
     wrapper._checked_words(inner.tokenizer_.mode)  # checked now, not at the first prediction
     wrapper.estimator_, wrapper.classes_ = inner, inner.classes_
-    return wrapper
+    return wrapper, reading
 
 
-def _read_labelled(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    return read_labelled(
-        args.input, args.format, args.encoding, args.label_column, args.text_column, args.header
-    )
+_READING_FLAGS = ("format", "delimiter", "header", "label_column", "text_column", "encoding")
+
+
+def _delimiter(value: str | None) -> str | None:
+    """``--delimiter``, with the tab as the shell passes it most easily ('\\t', 'tab')."""
+    return "\t" if value in ("\\t", "tab", "TAB") else value
+
+
+def _reading(
+    args: argparse.Namespace, path: str, recorded: Reading | None = None, flags: bool = True
+) -> Reading:
+    """How to read ``path``: the flags given (``flags``), else ``recorded`` (the model's
+    training data), else guessed from its content; a guess or a recorded reading is
+    said on stderr, in one line."""
+    names = _READING_FLAGS if flags else ("encoding",)
+    given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if "delimiter" in given:
+        given["delimiter"] = _delimiter(given["delimiter"])
+    settings = merge_recorded(recorded, given)
+    reading, guessed = guess_reading(path, **settings)
+    if guessed:
+        say(describe_guess(path, reading, guessed))
+    elif recorded is not None and settings.get("format") == recorded.format:
+        say(f"read {path!r} as the model's training data was read: {reading.describe()}")
+    return reading
+
+
+def _read_labelled(
+    args: argparse.Namespace, recorded: Reading | None = None
+) -> tuple[Reading, list[str], list[str]]:
+    reading = _reading(args, args.input[0], recorded)
+    try:
+        texts, labels = reading.read(args.input)
+    except ValueError as err:
+        raise ValueError(f"{err}{_format_hint(args, reading)}") from None
+    return reading, texts, labels
+
+
+def _format_hint(args: argparse.Namespace, reading: Reading) -> str:
+    """When a format given by flag fails, what the files' content looks like instead."""
+    if args.format is None or reading.format == "files":
+        return ""
+    try:
+        looks = guess_format(read_labelled_text(args.input[0], reading.encoding))[0]
+    except ValueError:
+        return ""
+    if looks == reading.format:
+        return ""
+    return f" ({args.input[0]!r} looks like {looks}: leave out --format, or give --format {looks})"
 
 
 def _estimators() -> Any:
@@ -355,6 +508,7 @@ def _classifier(args: argparse.Namespace) -> Any:
     given = getattr(args, GIVEN, frozenset())
     training = Training.from_args(args)
     training.lr_schedule = lr_schedule(args, f"classify {args.subcommand}")
+    warn_unusual_lr(training.lr, training.optimizer)
     own = dict(random_state=args.seed, verbose=not args.no_progress)
     if args.features == "lexicon":
         wrong = [d for d in _EMBEDDINGS_ONLY if d in given]
@@ -404,42 +558,135 @@ def _classifier(args: argparse.Namespace) -> Any:
     return model
 
 
+# With --auto, the flags that may be given: how the data is read and the text becomes words,
+# the run's own (seed, log, progress, threads, checkpoints); the rest is the search's.
+_AUTO_ALLOWED = {
+    "format", "delimiter", "header", "label_column", "text_column", "encoding", "valid",
+    "log", "tokenizer", "lowercase", "min_count", "max_vocab", "seed", "no_progress",
+    "threads", "checkpoint", "checkpoint_every", "auto", "time_budget", "write_recipe", "out",
+}  # fmt: skip
+
+
+def _auto_settings(args: argparse.Namespace) -> tuple[float, dict[str, Any]]:
+    """--auto's time budget and the text settings it lays over every candidate; refuses
+    the flags it would have to ignore."""
+    given = getattr(args, GIVEN, frozenset())
+    if not args.auto:
+        for dest in ("time_budget", "write_recipe"):
+            if dest in given:
+                raise ValueError(
+                    f"{_flag(dest)} belongs to --auto: give --auto too, or leave it out"
+                )
+        return 0.0, {}
+    if args.resume:
+        raise ValueError("--auto cannot resume: run the search again, or --recipe the one it wrote")
+    wrong = sorted(d for d in given if d not in _AUTO_ALLOWED)
+    if wrong:
+        raise ValueError(
+            f"--auto chooses the model and training settings: leave {_flag(wrong[0])} out, or "
+            "drop --auto (--recipe trains a named or saved recipe)"
+        )
+    if args.write_recipe:
+        check_output(args.write_recipe)
+    budget = parse_duration("--time-budget", args.time_budget)
+    text = TextSettings.from_args(args, skip=("unknown_words",))
+    fixed = {k: v for k, v in dataclasses.asdict(text).items() if k in given}
+    return budget, fixed
+
+
 def run_classify_train(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     checkpointing = checkpoint_settings(args, out)
-    model = _classifier(args)
-    texts, labels = _read_labelled(args)
+    if "early_stopping" in getattr(args, GIVEN, frozenset()) and not args.valid:
+        raise ValueError("--early-stopping judges the epochs on held-out data: give --valid FILE")
+    budget, fixed = _auto_settings(args)
+    model = None if args.auto else _classifier(args)
+    reading, texts, labels = _read_labelled(args)
+    check_labelling(labels, reading)
     eval_set = None
     if args.valid:
-        eval_set = read_labelled(
-            args.valid,
-            "fasttext" if args.format == "files" else args.format,
-            args.encoding,
-            args.label_column,
-            args.text_column,
-            args.header,
-        )
+        # One file, in the training data's reading (a file per class: its own, guessed)
+        valid = _reading(args, args.valid, flags=False) if reading.format == "files" else reading
+        eval_set = valid.read(args.valid)
     log_path = check_output(args.log or str(out.with_name(out.name + LOG_SUFFIX)))
     writer = distributed.world().is_root  # under mpirun, rank 0 alone writes files
-    if writer:
-        with open(log_path, "a", encoding="utf-8") as log:
-            record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            log.write(json.dumps({**record, "params": model.get_params()}, default=str) + "\n")
     started = time.perf_counter()
-    model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
+    if args.auto:
+        from ffnlp.autotune import fit_auto
+
+        model = fit_auto(
+            texts,
+            labels,
+            budget,
+            args.seed,
+            say=say if writer else None,
+            settings=fixed,
+            verbose=not args.no_progress,
+            eval_set=eval_set,
+            log_path=log_path,
+            **checkpointing,
+        )
+    else:
+        if writer and not args.resume:  # a resumed run's log goes on where it was saved
+            _log_settings(log_path, model)
+        model.fit(texts, labels, eval_set=eval_set, log_path=log_path, **checkpointing)
     if not writer:
         return 0
-    model.save(out)
+    model.save(out, reading=reading.to_dict())
     checkpointing["checkpoint"].unlink(missing_ok=True)
+    if args.auto and args.write_recipe:
+        from ffnlp.autotune import recipe_of
+
+        recipe_of(model.search_).write(args.write_recipe)
+        print(f"wrote the recipe chosen to {args.write_recipe!r} (--recipe {args.write_recipe})")
     print(
-        f"wrote {str(out)!r}: {len(texts)} texts, {len(model.classes_)} classes, trained in {time.perf_counter() - started:.1f}s"
+        f"wrote {str(out)!r}: {plural(len(texts), 'text')}, "
+        f"{plural(len(model.classes_), 'class', 'classes')}, trained in "
+        f"{time.perf_counter() - started:.1f}s{_best_epoch(getattr(model, 'estimator_', model), args)}"
     )
     return 0
 
 
+def _log_settings(log_path: Any, model: Any) -> None:
+    """The run's first log line: when it started and every setting of the classifier."""
+    with open(log_path, "a", encoding="utf-8") as log:
+        record = {"run": "classify train", "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        inner = getattr(model, "estimator", model)
+        settings = {**inner.flat_settings(), "contrast_words": list(getattr(model, "words", ()))}
+        log.write(json.dumps({**record, "params": settings}, default=str) + "\n")
+
+
+def _best_epoch(model: Any, args: argparse.Namespace) -> str:
+    """``; kept epoch 4 of 7 (...)`` when held-out data judged the epochs, and where
+    --max-time stopped the run; else ''."""
+    history = getattr(model, "history_", None)
+    if history is None:
+        return ""
+    said = ""
+    if history.out_of_time:
+        last = history.epochs[-1]
+        said = (
+            f"; stopped by --max-time {args.max_time} after {plural(last['step'], 'step')}, "
+            f"in epoch {last['epoch']} of {args.epochs}"
+        )
+    if history.best_epoch is None:
+        return said
+    record = history.epochs[history.best_epoch - 1]
+    accuracy = record.get("valid_accuracy")
+    shown = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
+    ran = len(history.epochs)
+    why = f", stopped early after {ran} epochs" if history.stopped_early else f" of {ran}"
+    if history.out_of_time:
+        why = f" of {ran}"
+    return (
+        f"{said}; kept epoch {history.best_epoch}{why} "
+        f"(held-out loss {history.best_valid_loss:.4f}{shown})"
+    )
+
+
 def run_classify_test(args: argparse.Namespace) -> int:
-    model = _load_classifier(args)
-    texts, labels = _read_labelled(args)
+    model, recorded = _load_classifier(args)
+    _, texts, labels = _read_labelled(args, recorded)
     _estimators().check_unseen_labels(model.classes_.tolist(), labels)
     predicted = [str(p) for p in model.predict(texts)]
     report = classification_report(
@@ -451,18 +698,85 @@ def run_classify_test(args: argparse.Namespace) -> int:
 
 def run_classify_predict(args: argparse.Namespace) -> int:
     check_positive("--top", args.top)
-    model = _load_classifier(args)
-    texts = read_text_lines(args.file, args.encoding)
-    if not texts:
-        raise ValueError("no texts to classify")
-    for text, top in zip(texts, model.predict_top(texts, k=args.top)):
-        print("\t".join(f"{label} {p:.4f}" for label, p in top) + f"\t{text}")
+    model, recorded = _load_classifier(args)
+    table = _prediction_input(args, recorded)
+    texts = table.texts
+    tops = model.predict_top(texts, k=args.top)
+    if args.output_format == "text":
+        for text, top in zip(texts, tops):
+            print("\t".join(f"{label} {p:.4f}" for label, p in top) + f"\t{text}")
+        return 0
+    k = min(args.top, len(model.classes_))
+    added = [
+        name + ("" if i == 1 else f"_{i}")
+        for i in range(1, k + 1)
+        for name in ("predicted_label", "probability")
+    ]
+    taken = sorted(set(added) & set(table.names))
+    if taken:
+        raise ValueError(
+            f"the input already has a column {taken[0]!r}, which predict adds: rename it"
+        )
+    width = max(len(row) for row in table.rows)
+    names = table.names or [f"column_{j}" for j in range(width)]
+    names = names + [f"column_{j}" for j in range(len(names), width)]
+    if args.output_format == "jsonl":
+        for row, top in zip(table.rows, tops):
+            record: dict[str, Any] = dict(zip(names, row))
+            for i, (label, p) in enumerate(top):
+                record.update(zip(added[2 * i : 2 * i + 2], (label, round(p, 6))))
+            print(json.dumps(record, ensure_ascii=False))
+        return 0
+    writer = csv.writer(
+        sys.stdout, delimiter="\t" if args.output_format == "tsv" else ",", lineterminator="\n"
+    )
+    if table.names:
+        writer.writerow(table.names + added)
+    for row, top in zip(table.rows, tops):
+        writer.writerow(row + [x for label, p in top for x in (label, f"{p:.6f}")])
     return 0
+
+
+def _prediction_input(args: argparse.Namespace, recorded: Reading | None) -> TextTable:
+    """The texts to classify, as a table: one column (``text``) for one text a line. The
+    format: ``--format``, else the model's record, else (older files) guessed."""
+    encoding = args.encoding or (recorded.encoding if recorded is not None else None)
+    if args.file == "-":
+        where, content = "standard input", sys.stdin.read().removeprefix("\ufeff")
+    else:
+        where, content = repr(args.file), read_labelled_text(args.file, encoding, "text file")
+    fmt = args.format
+    if fmt is None and recorded is not None:
+        fmt = recorded.format if recorded.delimited else "text"
+    elif fmt is None:  # a model file without a record: a table if it looks like one
+        fmt = guess_format(content)[0]
+        fmt = fmt if fmt in ("tsv", "csv") else "text"
+    if fmt == "text":
+        texts = [line for line in content.splitlines() if line.strip()]
+        if not texts:
+            raise ValueError("no texts to classify")
+        return TextTable(["text"], [[t] for t in texts], list(range(1, len(texts) + 1)), 0)
+    table = read_text_table(
+        content,
+        where,
+        fmt,
+        recorded,
+        delimiter=_delimiter(args.delimiter),
+        header=args.header,
+        text_column=args.text_column,
+    )
+    column = table.names[table.text_column] if table.names else table.text_column
+    say(
+        f"classifying column {column!r} of {where} ({fmt}, "
+        f"{'a header row' if table.names else 'no header'}; --format text for one text a line)"
+    )
+    return table
 
 
 def run_classify_cv(args: argparse.Namespace) -> int:
     check_positive("--folds", args.folds)
-    texts, labels = _read_labelled(args)
+    reading, texts, labels = _read_labelled(args)
+    check_labelling(labels, reading)
     template = _classifier(args)
     getattr(template, "estimator", template).verbose = False
     accuracies, f1s = [], []

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,7 +22,70 @@ EXIT_FAILURE = 1  # anything else that went wrong
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Help with each option's default shown once, where there is one worth showing: not
+    on a required option, not for a flag that is off (False) or a setting that is unset
+    (None, empty), and not where the help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        unset = default is None or default is False or default == [] or default == ""
+        if (
+            action.required
+            or unset
+            or default is argparse.SUPPRESS
+            or "default" in text.lower()
+            or "unset:" in text
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose subcommands take options and positionals in any order
+    (``classify predict MODEL -k 5 FILE``), and answer a wrong option themselves: with the
+    subcommand's own usage, its name, and the closest option it does have.
+
+    argparse's ``parse_intermixed_args`` refuses a parser with subcommands, so the
+    subcommands (the parsers without subcommands of their own) parse intermixed, and the
+    parsers above them as usual; the subparsers made from this one are of this class too.
+    """
+
+    _intermixed_pass = False  # True inside parse_known_intermixed_args's own two passes
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._subparsers is not None or self._intermixed_pass:
+            return super().parse_known_args(args, namespace)
+        self._intermixed_pass = True
+        try:
+            parsed, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed_pass = False
+        if extras:  # reported here, with this subcommand's usage, not by the top parser
+            self.error(unrecognized(self, extras))
+        return parsed, extras
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(unrecognized(self, extras))
+        return parsed
+
+
+def unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """The message for arguments ``parser`` does not know, with the closest option it has."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    for extra in extras:
+        if not extra.startswith("-"):
+            continue
+        close = difflib.get_close_matches(extra.split("=", 1)[0], options, n=1, cutoff=0.6)
+        if close:
+            return f"{message} (did you mean {close[0]}?)"
+        return (
+            f"{message} ({parser.prog} has no {extra.split('=', 1)[0]}; see {parser.prog} --help)"
+        )
+    return message
 
 
 # The namespace attribute holding the destinations of the options given on the command line.
@@ -95,6 +160,11 @@ def checkpoint_settings(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         )
     if args.checkpoint_every is not None:
         parse_every(args.checkpoint_every)
+    if not args.resume and path.exists():  # the user's unfinished run: never dropped silently
+        raise ValueError(
+            f"{str(path)!r} holds the checkpoint of an unfinished run of this model: go on "
+            "from it with --resume, or remove it to start afresh"
+        )
     if args.resume and not path.exists():
         raise ValueError(
             f"cannot resume: there is no checkpoint {str(path)!r} (a run writes one every "
@@ -154,10 +224,29 @@ def train_config(args: argparse.Namespace, command: str) -> TrainConfig:
     """The training loop's settings from the flags of :func:`add_training_options`, each
     checked under its flag's name."""
     training = Training.from_args(args, skip=("lr_schedule",), lr_schedule="constant")
+    warn_unusual_lr(training.lr, training.optimizer)
     return TrainConfig(
         **{**dataclasses.asdict(training), "lr_schedule": lr_schedule(args, command)},
         seed=check_int("--seed", args.seed, minimum=0),
         progress=not args.no_progress,
+    )
+
+
+# Learning rates that work, widely drawn: Adam's default is 1e-3, fastText's SGD goes to 1.
+USUAL_LR = {"sgd": (1e-4, 10.0), "adam": (1e-5, 0.1), "adamw": (1e-5, 0.1)}
+
+
+def warn_unusual_lr(lr: float, optimizer: str) -> None:
+    """A warning on stderr for a learning rate far outside the range that works with
+    ``optimizer`` (``--lr 1e6`` for 1e-6, say); values that cannot work at all (0, < 0)
+    are refused elsewhere."""
+    low, high = USUAL_LR.get(optimizer, (0.0, math.inf))
+    if not (isinstance(lr, float) and math.isfinite(lr) and lr > 0) or low <= lr <= high:
+        return
+    effect = "the loss is likely to diverge" if lr > high else "training will barely move"
+    say(
+        f"warning: --lr {lr:g} is far {'above' if lr > high else 'below'} the usual range "
+        f"for {optimizer} ({low:g} to {high:g}): {effect}"
     )
 
 

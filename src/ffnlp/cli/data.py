@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
 from ffnlp import fetch
+from ffnlp.checks import plural
 from ffnlp.cli.common import (
     Formatter,
     add_text_options,
@@ -22,11 +24,14 @@ def add_data_commands(commands: Any) -> None:
         formatter_class=Formatter,
     )
     sub = data.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
-    cache_help = f"where datasets go (default: ${fetch.CACHE_ENV}, else ~/.cache/ffnlp)"
+    cache_help = (
+        f"the folder of the datasets, one sub-folder each (default: ${fetch.CACHE_ENV}, "
+        "else ~/.cache/ffnlp)"
+    )
     p = sub.add_parser(
         "list", help="the known datasets and which are present", formatter_class=Formatter
     )
-    p.add_argument("--cache-dir", default=None, help=cache_help)
+    p.add_argument("--cache-dir", "--data-dir", dest="cache_dir", default=None, help=cache_help)
     p.set_defaults(handler=run_data_list)
     p = sub.add_parser(
         "fetch",
@@ -36,7 +41,7 @@ def add_data_commands(commands: Any) -> None:
     p.add_argument(
         "names", nargs="+", metavar="NAME", help=f"one or more of: {', '.join(fetch.DATASETS)}"
     )
-    p.add_argument("--cache-dir", default=None, help=cache_help)
+    p.add_argument("--cache-dir", "--data-dir", dest="cache_dir", default=None, help=cache_help)
     p.add_argument(
         "--mirror",
         default=None,
@@ -59,8 +64,16 @@ def add_data_commands(commands: Any) -> None:
 
 
 def run_data_list(args: argparse.Namespace) -> int:
-    print(f"cache: {fetch.cache_dir(args.cache_dir)}")
-    for spec, present in fetch.status(args.cache_dir):
+    source = (
+        "--cache-dir"
+        if args.cache_dir
+        else f"${fetch.CACHE_ENV}"
+        if os.environ.get(fetch.CACHE_ENV)
+        else f"the default; --cache-dir DIR or ${fetch.CACHE_ENV}=DIR point elsewhere"
+    )
+    print(f"looked in {fetch.cache_dir(args.cache_dir)} ({source})")
+    statuses = fetch.status(args.cache_dir)
+    for spec, present in statuses:
         total = len(spec.files())
         state = (
             "present"
@@ -70,6 +83,12 @@ def run_data_list(args: argparse.Namespace) -> int:
             else f"partial ({present}/{total} files)"
         )
         print(f"{spec.name:6s} {state:9s} {spec.description}")
+    missing = [spec.name for spec, present in statuses if present < len(spec.files())]
+    if missing:
+        print(
+            f"get the missing ones with: ffnlp data fetch {' '.join(missing)}"
+            + ("" if args.cache_dir else " (or give the folder that has them with --cache-dir)")
+        )
     return 0
 
 
@@ -93,7 +112,7 @@ def run_data_encode(args: argparse.Namespace) -> int:
         max_vocab=args.max_vocab,
     )
     print(
-        f"wrote {str(corpus.path)!r}: {corpus.meta['sentences']:,} sentences, {len(corpus.ids):,} ids "
+        f"wrote {str(corpus.path)!r}: {plural(corpus.meta['sentences'], 'sentence')}, {plural(len(corpus.ids), 'id')} "
         f"({corpus.ids.dtype}), vocabulary {len(corpus.vocab):,}, in {time.perf_counter() - started:.1f}s"
     )
     return 0

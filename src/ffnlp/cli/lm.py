@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
-from ffnlp.checks import check_probability
+from ffnlp.checks import check_probability, plural
 from ffnlp.cli.common import (
     Formatter,
     add_checkpoint_options,
@@ -191,7 +191,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
     config = FeedforwardLMConfig.from_args(args, skip=_NOT_FLAGS, vocab_size=len(vocab))
     if tokens + sentences <= config.context_size:
         raise ValueError(
-            f"the training file has {tokens} tokens in {sentences} lines, too few for a context of "
+            f"the training file has {plural(tokens, 'token')} in {plural(sentences, 'line')}, too few for a context of "
             f"{config.context_size}; give more text or a smaller --context-size"
         )
     pretrained = None
@@ -219,7 +219,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             *model.windows(encode(read_corpus(args.valid, args, "validation file")))
         )
     say(
-        f"{sentences} sentences, {len(train_windows)} training tokens, vocabulary {len(vocab)}, {model.num_parameters():,} parameters"
+        f"{plural(sentences, 'sentence')}, {plural(len(train_windows), 'training token')}, vocabulary {len(vocab):,}, {plural(model.num_parameters(), 'parameter')}"
     )
 
     # The model is written to a temporary file next to --out whenever validation improves,
@@ -268,11 +268,28 @@ def run_lm_train(args: argparse.Namespace) -> int:
         save(model, history.epochs[history.best_epoch - 1] if history.best_epoch else {})
     os.replace(partial, out)
     checkpointing["checkpoint"].unlink(missing_ok=True)  # the run is complete
-    summary = f"wrote {str(out)!r} after {len(history.epochs)} epochs in {time.perf_counter() - started:.0f}s"
+    summary = f"wrote {str(out)!r} after {_how_far(history, args, len(train_windows))} in {time.perf_counter() - started:.0f}s"
     if history.best_valid_loss is not None:
         summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
     print(summary)
     return 0
+
+
+def _how_far(history: Any, args: argparse.Namespace, examples: int) -> str:
+    """How far training went: "3 epochs", or where --max-steps or --max-time stopped it."""
+    last = history.epochs[-1] if history.epochs else {"epoch": 0, "step": 0}
+    per_epoch = -(-examples // args.batch_size)
+    where = "at the end of" if last["step"] % per_epoch == 0 else "within"
+    if history.out_of_time:
+        why = f"--max-time {args.max_time}"
+    elif args.max_steps is not None and last["step"] >= args.max_steps:
+        why = f"--max-steps {args.max_steps}"
+    else:
+        return plural(len(history.epochs), "epoch")
+    return (
+        f"{plural(last['step'], 'step')} (stopped by {why}, "
+        f"{where} epoch {last['epoch']} of {args.epochs})"
+    )
 
 
 def run_ngram_train(args: argparse.Namespace) -> int:
@@ -298,11 +315,20 @@ def run_ngram_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    for flag in ("tune_on", "weight"):  # settings of the mixture, which needs --ngram
+        if getattr(args, flag, None) is not None and not args.ngram:
+            raise ValueError(
+                f"{'--' + flag.replace('_', '-')} sets the mixture with an n-gram model: give "
+                "the n-gram model with --ngram MODEL (ffnlp ngram train), or leave it out"
+            )
     model: TextLM = args.load(args.model)
-    sentences = model.encode_lines(read_text_lines(args.test, args.encoding))
+    lines = read_text_lines(args.test, args.encoding)
+    sentences = model.encode_lines(lines)
     log_probs = model.log_probs(sentences)
     results: dict[str, Any] = {
         "tokens": len(log_probs),
+        # words of the test text the vocabulary lacks, scored as <unk> (KenLM's OOVs)
+        "oov": sum(token not in model.vocab for line in lines for token in model.tokenizer(line)),
         "perplexity": float(np.exp(-log_probs.mean())),
     }
     if getattr(args, "ngram", None):
@@ -333,7 +359,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
     else:
-        print(f"perplexity {results['perplexity']:.2f} over {results['tokens']} tokens")
+        print(
+            f"perplexity {results['perplexity']:.2f} over {plural(results['tokens'], 'token')}; "
+            f"{plural(results['oov'], 'token')} out of the vocabulary (scored as <unk>)"
+        )
         if "weight" in results:
             print(f"n-gram perplexity {results['ngram_perplexity']:.2f}")
             print(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,11 +84,25 @@ class TextPredictions:
         """The ``k`` most probable labels of each text, with their probabilities."""
         return top_labels(self.predict_proba(X), self.classes_, k)
 
-    def save(self, path: str | Path) -> None:
-        """Write the fitted classifier: :meth:`to_archive` as a model file (``ffnlp.io``)."""
-        from ffnlp import io
+    def save(self, path: str | Path, reading: Mapping[str, Any] | None = None) -> None:
+        """Write the fitted classifier: :meth:`to_archive` as a model file (``ffnlp.io``).
 
-        io.save_archive(path, KIND, *self.to_archive())
+        ``reading``: how the training data was read (``Reading.to_dict()`` of
+        :mod:`ffnlp.text.reading`), kept in the file beside the model, so that its test
+        and prediction files are read alike with no flags; by default the one the model
+        was loaded with (``reading_``), if any. Loading sets ``reading_`` (None for a file
+        without one). A classifier chosen by :func:`ffnlp.autotune.autotune` keeps its
+        search (``search_``: every trial and the recipe chosen) in the file too."""
+        from ffnlp import io
+        from ffnlp.text.reading import Reading
+
+        meta, arrays = self.to_archive()
+        reading = getattr(self, "reading_", None) if reading is None else reading
+        if reading is not None:
+            meta = {**meta, "reading": Reading.from_dict(reading).to_dict()}
+        if getattr(self, "search_", None) is not None:
+            meta = {**meta, "search": self.search_}
+        io.save_archive(path, KIND, meta, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
@@ -215,6 +229,8 @@ def train_config(
             "improving: it needs an eval_set (--valid on the command line)"
         )
     settings = dataclasses.asdict(training)
+    if not held_out:  # nothing to judge the epochs by: recorded as 0, as checkpoints had it
+        settings["early_stopping"] = 0
     if training.lr_schedule != "plateau":
         # 1 under the other schedules, where it does nothing: their checkpoints from before
         # "constant" had its own name (a "plateau" that never acted) still resume.

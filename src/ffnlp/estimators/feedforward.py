@@ -163,7 +163,7 @@ class FeedforwardClassifier(GroupedSettings, ClassifierBase, EstimatorBase):
                 ((rows - self.mean_) / self.scale_).astype(np.float32),
                 held_out_targets(self.classes_, eval_set[1]),
             )
-        fit(
+        self.history_ = fit(
             WithLoss(self.network_),
             ArrayDataset(inputs, targets.astype(np.int64)),
             valid,

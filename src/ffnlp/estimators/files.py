@@ -19,6 +19,7 @@ from ffnlp.estimators.base import KIND, LAYOUT
 from ffnlp.estimators.contrast import ContrastClauses, check_contrast_words
 from ffnlp.estimators.lexicon import LexiconClassifier
 from ffnlp.estimators.text import TextClassifier
+from ffnlp.text.reading import Reading
 
 ESTIMATORS = {cls.__name__: cls for cls in (TextClassifier, LexiconClassifier)}
 
@@ -49,11 +50,27 @@ def load_classifier(path: str | Path) -> Any:
         raise ValueError(
             f"{str(path)!r}: the classifier description is incomplete or wrong ({err})"
         ) from None
+    model.reading_ = _reading(path, meta.get("reading"))
+    model.search_ = meta.get("search")  # how --auto chose the recipe (None: it did not)
     if not words:
         return model
     wrapper = ContrastClauses(type(model)(**model.get_params(deep=False)), words=words)
-    wrapper.estimator_, wrapper.classes_ = model, model.classes_
+    wrapper.estimator_, wrapper.classes_, wrapper.reading_ = model, model.classes_, model.reading_
+    wrapper.search_ = model.search_
     return wrapper
+
+
+def _reading(path: str | Path, recorded: Any) -> dict[str, Any] | None:
+    """How the model's training data was read, checked (None: files from before it was
+    recorded)."""
+    if recorded is None:
+        return None
+    try:
+        return Reading.from_dict(recorded).to_dict()
+    except ValueError as err:
+        raise ValueError(
+            f"{str(path)!r}: the record of how its training data was read is wrong ({err})"
+        ) from None
 
 
 # The parameters of layout 1 that today's TextClassifier has under the same name.

@@ -133,6 +133,7 @@ class LexiconClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estima
             checkpoint_every=checkpoint_every,
             resume=resume,
         )
+        self.history_ = network.history_
         self.classes_, self.tokenizer_, self.lexicon_, self.network_ = (
             network.classes_,
             tokenizer,

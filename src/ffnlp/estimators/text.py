@@ -204,7 +204,11 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         Args:
             X, y: the texts and one label per text.
             eval_set: optional held-out (texts, labels) whose loss and accuracy are measured
-                after every epoch (for the log); it does not change the training.
+                after every epoch (for the log). With ``training``'s ``early_stopping`` (3 by
+                default) or its "plateau" schedule, its loss also judges every epoch: the best
+                epoch's weights are kept, and training stops after ``early_stopping`` epochs
+                without improvement; ``history_`` says what happened
+                (:class:`ffnlp.train.History`).
             log_path: append one JSON line per epoch (and every 100 steps) to this file,
                 the training curves of ``ffnlp plot``.
             checkpoint, checkpoint_every, resume: crash-safe checkpoints and exact resume
@@ -252,7 +256,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                 *encoder.rows(eval_tokens),
                 held_out_targets(classes, eval_set[1]),
             )
-        fit(
+        history = fit(
             model,
             data,
             valid,
@@ -265,6 +269,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             resume=resume,
         )
         self._set_fitted(fitted)
+        self.history_ = history
         return self
 
     def _network(

@@ -68,6 +68,14 @@ class Recipe:
             return ContrastClauses(classifier, words=self.contrast_words)
         return classifier
 
+    def write(self, path: str | os.PathLike) -> None:
+        """Write the recipe as a recipe file (TOML, through tomli-w), which
+        :func:`load_recipe` reads back as the same recipe."""
+        import tomli_w
+
+        table = {"description": self.description, "origin": self.origin, **self.to_dict()}
+        Path(path).write_text(tomli_w.dumps(table), encoding="utf-8")
+
     def to_dict(self) -> dict[str, Any]:
         """The recipe as its file holds it (JSON-able: features as tables)."""
         from ffnlp.text.row_features import feature_to_dict

@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ffnlp.checks import check_choice
+from ffnlp.checks import check_choice, plural
 from ffnlp.text.datasets import read_text
 
 FORMATS = ("fasttext", "label-first", "tsv", "csv")
@@ -30,6 +30,14 @@ LABEL_PREFIX = "__label__"
 
 def _where(path: str | os.PathLike, number: int) -> str:
     return f"{str(path)!r}, line {number}"
+
+
+def read_labelled_text(
+    path: str | os.PathLike, encoding: str | None = None, what: str = "labelled file"
+) -> str:
+    """A file's text (:func:`ffnlp.text.datasets.read_text`) without the byte-order mark
+    that spreadsheet programs put before a UTF-8 CSV's first column name."""
+    return read_text(path, encoding, what).removeprefix("\ufeff")
 
 
 def _lines(text: str) -> list[str]:
@@ -46,7 +54,7 @@ def read_fasttext(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for number, line in enumerate(_lines(read_text(path, encoding, "labelled file")), start=1):
+    for number, line in enumerate(_lines(read_labelled_text(path, encoding)), start=1):
         if not line.strip():
             continue
         words = line.split()
@@ -74,7 +82,7 @@ def read_label_first(
     path: str | os.PathLike, encoding: str | None = None
 ) -> tuple[list[str], list[str]]:
     texts, labels = [], []
-    for number, line in enumerate(_lines(read_text(path, encoding, "labelled file")), start=1):
+    for number, line in enumerate(_lines(read_labelled_text(path, encoding)), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(maxsplit=1)
@@ -87,6 +95,44 @@ def read_label_first(
     return texts, labels
 
 
+def read_table(
+    text: str, where: str, delimiter: str = "\t", quoting: bool | None = None
+) -> tuple[list[list[str]], list[int]]:
+    """The records of delimited ``text`` and the physical line each starts on (a quoted
+    field may span lines). ``quoting``: whether ``"`` quotes fields (CSV) or is a
+    character like any other (TSV); by default, quoting for every delimiter but a tab.
+    ``where`` names the source in errors."""
+    quoting = delimiter != "\t" if quoting is None else quoting
+    reader = csv.reader(
+        io.StringIO(text, newline=""),  # as csv wants
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+    )
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    try:
+        for row in reader:
+            numbers.append(reader.line_num - sum(cell.count("\n") for cell in row))
+            rows.append(row)
+    except csv.Error as err:  # a stray carriage return, an unclosed quote running on, ...
+        raise ValueError(f"{where}, line {reader.line_num}: {err}") from None
+    return rows, numbers
+
+
+def column_index(
+    path: str | os.PathLike, names: Sequence[str], column: int | str, flag: str
+) -> int:
+    """A column given by 0-based index or by a name of the header ``names``."""
+    if isinstance(column, str) and not column.isdigit():
+        if column not in names:
+            raise ValueError(
+                f"{str(path)!r} has no column {column!r}; its columns are {list(names)} "
+                f"(choose one with {flag})"
+            )
+        return list(names).index(column)
+    return int(column)
+
+
 def read_delimited(
     path: str | os.PathLike,
     label_column: int | str = 0,
@@ -94,35 +140,17 @@ def read_delimited(
     delimiter: str = "\t",
     header: bool = False,
     encoding: str | None = None,
+    quoting: bool | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Rows of a TSV/CSV file; columns by 0-based index, or by name when ``header``."""
-    reader = csv.reader(
-        io.StringIO(read_text(path, encoding, "labelled file"), newline=""),  # as csv wants
-        delimiter=delimiter,
-        quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
+    """Rows of a TSV/CSV file; columns by 0-based index, or by name when ``header``.
+    ``quoting``: see :func:`read_table`."""
+    rows, numbers = read_table(
+        read_labelled_text(path, encoding), repr(str(path)), delimiter, quoting
     )
-    rows: list[list[str]] = []
-    # the physical line each record starts on (quoted fields may span lines)
-    numbers: list[int] = []
-    try:
-        for row in reader:
-            numbers.append(reader.line_num - sum(cell.count("\n") for cell in row))
-            rows.append(row)
-    except csv.Error as err:  # a stray carriage return, an unclosed quote running on, ...
-        raise ValueError(f"{_where(path, reader.line_num)}: {err}") from None
     if header:
         names = rows[0] if rows else []
-        columns = []
-        for column in (label_column, text_column):
-            if isinstance(column, str) and not column.isdigit():
-                if column not in names:
-                    raise ValueError(
-                        f"{str(path)!r} has no column {column!r}; its header has {names}"
-                    )
-                columns.append(names.index(column))
-            else:
-                columns.append(int(column))
-        label_column, text_column = columns
+        label_column = column_index(path, names, label_column, "--label-column")
+        text_column = column_index(path, names, text_column, "--text-column")
         rows, numbers = rows[1:], numbers[1:]
     else:
         for name, column in (("label", label_column), ("text", text_column)):
@@ -138,7 +166,7 @@ def read_delimited(
             continue
         if max(label_column, text_column) >= len(row):
             raise ValueError(
-                f"{_where(path, number)} has {len(row)} columns; the label is column {label_column} and the "
+                f"{_where(path, number)} has {plural(len(row), 'column')}; the label is column {label_column} and the "
                 f"text column {text_column} (0-based; set --label-column / --text-column)"
             )
         label, text = row[label_column].strip(), row[text_column].strip()
@@ -163,7 +191,9 @@ def read_class_files(
         if not label:
             raise ValueError(f"cannot tell the class of {path!r}: give it as LABEL={path}")
         lines = [
-            line.strip() for line in _lines(read_text(path, encoding, "class file")) if line.strip()
+            line.strip()
+            for line in _lines(read_labelled_text(path, encoding, "class file"))
+            if line.strip()
         ]
         texts += lines
         labels += [label] * len(lines)
@@ -177,9 +207,14 @@ def read_labelled(
     label_column: int | str = 0,
     text_column: int | str = 1,
     header: bool = False,
+    delimiter: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """Read labelled texts in any supported format; several paths in one of the line
-    formats are concatenated, and ``format="files"`` reads one file per class."""
+    formats are concatenated, and ``format="files"`` reads one file per class.
+
+    ``delimiter``: the csv format's (default ``,``; tsv is tab-separated and never quoted).
+    To guess the format, the columns and the header from a file's content, see
+    :func:`ffnlp.text.reading.guess_reading`."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("no input files given")
@@ -193,8 +228,10 @@ def read_labelled(
         elif format == "label-first":
             t, y = read_label_first(path, encoding)
         else:
+            tsv = format == "tsv"
+            separator = delimiter or ("\t" if tsv else ",")
             t, y = read_delimited(
-                path, label_column, text_column, "\t" if format == "tsv" else ",", header, encoding
+                path, label_column, text_column, separator, header, encoding, quoting=not tsv
             )
         texts += t
         labels += y

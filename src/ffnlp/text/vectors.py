@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ffnlp.checks import plural
 from ffnlp.text.datasets import read_text
 from ffnlp.text.vocab import Vocab
 
@@ -59,7 +60,7 @@ def load_vectors(
             dim = len(parts) - 1
         if len(parts) - 1 != dim:
             raise ValueError(
-                f"embeddings file {str(path)!r}, line {number}: {len(parts) - 1} numbers where "
+                f"embeddings file {str(path)!r}, line {number}: {plural(len(parts) - 1, 'number')} where "
                 f"the file has {dim} per word"
             )
         word = parts[0].lower() if lowercase else parts[0]

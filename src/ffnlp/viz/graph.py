@@ -6,8 +6,11 @@ its gradient dL/dnode, the way the chapter draws L(a, b, c) = c(a + 2b). Edges r
 from inputs to outputs. A graph too big to read (a real model's training step) is summarised
 by layer: one box per module, named after the parameters its ops consume.
 
-The DOT text is written by hand (the format is simple); turning it into a picture needs
-Graphviz's ``dot`` program (Debian: ``apt-get install graphviz``).
+:func:`graph_picture` builds the picture's boxes and arrows (a :class:`GraphPicture`);
+:meth:`GraphPicture.dot` writes them as DOT text, by hand (the format is simple), and
+:func:`write_graph` turns them into SVG, PNG or PDF: with Graphviz's ``dot`` program where
+it is installed (Debian: ``apt-get install graphviz``), else with matplotlib
+(:mod:`ffnlp.viz.drawing`, a layered layout in the graph's topological order).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +46,65 @@ def graph_tensors(root: Tensor) -> list[Tensor]:
     return topological_order(root, constants=True)
 
 
-def to_dot(
+@dataclass
+class Box:
+    """One box of a graph picture: its rows of text, each (text, kind) with kind "title"
+    (bold), "text" or "grad" (red, as the book prints backward values), and its look."""
+
+    id: str
+    rows: list[tuple[str, str]]
+    fill: str = "white"
+    dashed: bool = False
+    bold: bool = False  # the root (the loss): a thicker border
+
+
+@dataclass
+class GraphPicture:
+    """The boxes (parents before children) and arrows (parent id, child id) of a graph."""
+
+    boxes: list[Box]
+    arrows: list[tuple[str, str]]
+    title: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def dot(self) -> str:
+        """The picture as Graphviz DOT text."""
+        lines = [
+            "digraph computation {",
+            "  rankdir=LR;",
+            '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica", fontsize=11];',
+            '  edge [color="#555555"];',
+        ]
+        if self.title:
+            lines.append(f"  labelloc=t; label=<{_escape(self.title)}>; fontname=Helvetica;")
+        for box in self.boxes:
+            style = f', fillcolor="{box.fill}"' if box.fill != "white" else ""
+            if box.dashed:
+                style += ', style="rounded,filled,dashed"'
+            if box.bold:
+                style += ", penwidth=2"
+            lines.append(f"  {box.id} [label={_html(box.rows)}{style}];")
+        lines.extend(f"  {a} -> {b};" for a, b in self.arrows)
+        return "\n".join([*lines, "}"]) + "\n"
+
+
+def _html(rows: list[tuple[str, str]]) -> str:
+    shown = {
+        "title": "<B>{}</B>",
+        "text": "{}",
+        "grad": f'<FONT COLOR="{_GRAD_COLOR}">{{}}</FONT>',
+    }
+    return "<" + "<BR/>".join(shown[kind].format(_escape(text)) for text, kind in rows) + ">"
+
+
+def graph_picture(
     root: Tensor,
     module: Module | None = None,
     title: str | None = None,
     max_nodes: int = MAX_NODES,
     summarise: bool | None = None,
-) -> str:
-    """The graph behind ``root`` as Graphviz DOT text.
+) -> GraphPicture:
+    """The picture of the graph behind ``root``: one box per tensor, or per layer.
 
     Args:
         root: the output, e.g. a loss. Call ``root.backward(retain_grads=True)`` first to
@@ -59,25 +114,30 @@ def to_dot(
         title: a caption above the picture.
         max_nodes: graphs with more tensors than this are summarised by layer.
         summarise: force (True) or forbid (False) the summary; None decides by size.
-
-    >>> a, b = Tensor(3.0, name="a"), Tensor(1.0, name="b")
-    >>> "value 4" in to_dot(a + b)
-    True
     """
     names = _parameter_names(module)
     tensors = graph_tensors(root)
     if summarise is None:
         summarise = len(tensors) > max_nodes
-    body = _summary(root, tensors, names) if summarise else _full(root, tensors, names)
-    lines = [
-        "digraph computation {",
-        "  rankdir=LR;",
-        '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica", fontsize=11];',
-        '  edge [color="#555555"];',
-    ]
-    if title:
-        lines.append(f"  labelloc=t; label=<{_escape(title)}>; fontname=Helvetica;")
-    return "\n".join([*lines, *body, "}"]) + "\n"
+    boxes, arrows = (_summary if summarise else _full)(root, tensors, names)
+    return GraphPicture(boxes, arrows, title)
+
+
+def to_dot(
+    root: Tensor,
+    module: Module | None = None,
+    title: str | None = None,
+    max_nodes: int = MAX_NODES,
+    summarise: bool | None = None,
+) -> str:
+    """The graph behind ``root`` as Graphviz DOT text (the arguments of
+    :func:`graph_picture`).
+
+    >>> a, b = Tensor(3.0, name="a"), Tensor(1.0, name="b")
+    >>> "value 4" in to_dot(a + b)
+    True
+    """
+    return graph_picture(root, module, title, max_nodes, summarise).dot()
 
 
 def _parameter_names(module: Module | None) -> dict[int, str]:
@@ -103,40 +163,40 @@ def _shape(array: np.ndarray) -> str:
     return "scalar" if array.ndim == 0 else str(tuple(array.shape))
 
 
-def _node_label(node: Tensor, name: str | None, root_name: str) -> str:
-    title = " = ".join(_escape(part) for part in (name, node.op) if part)
+def _node_rows(node: Tensor, name: str | None, root_name: str) -> list[tuple[str, str]]:
+    title = " = ".join(part for part in (name, node.op) if part)
     title = title or ("input" if node.requires_grad else "constant")
-    rows = [f"<B>{title}</B>", f"shape {_shape(node.data)}"]
+    rows = [(title, "title"), (f"shape {_shape(node.data)}", "text")]
     if node.data.size <= MAX_SHOWN_VALUES:
-        rows.append(f"value {_escape(_number(node.data))}")
+        rows.append((f"value {_number(node.data)}", "text"))
     if node.grad is not None and int(np.prod(node.grad.shape)) <= MAX_SHOWN_VALUES:
-        grad = _escape(_number(as_dense(node.grad)))
-        what = f"∂{root_name}/∂{_escape(name)}" if name else "gradient"
-        rows.append(f'<FONT COLOR="{_GRAD_COLOR}">{what} = {grad}</FONT>')
-    return "<" + "<BR/>".join(rows) + ">"
+        grad = _number(as_dense(node.grad))
+        what = f"∂{root_name}/∂{name}" if name else "gradient"
+        rows.append((f"{what} = {grad}", "grad"))
+    return rows
 
 
-def _full(root: Tensor, tensors: list[Tensor], names: Mapping[int, str]) -> list[str]:
+def _full(
+    root: Tensor, tensors: list[Tensor], names: Mapping[int, str]
+) -> tuple[list[Box], list[tuple[str, str]]]:
     ids = {id(t): f"t{i}" for i, t in enumerate(tensors)}
     root_name = root.name or "L"
-    lines = []
+    boxes = []
     for t in tensors:
         name = names.get(id(t)) or t.name
-        style = ""
+        box = Box(ids[id(t)], _node_rows(t, name, root_name), bold=t is root)
         if t.is_leaf and t.requires_grad:
-            style = f', fillcolor="{_LEAF_COLOR}"'
+            box.fill = _LEAF_COLOR
         elif t.is_leaf:
-            style = f', fillcolor="{_CONSTANT_COLOR}", style="rounded,filled,dashed"'
-        if t is root:
-            style += ", penwidth=2"
-        lines.append(f"  {ids[id(t)]} [label={_node_label(t, name, root_name)}{style}];")
-    for t in tensors:
-        for parent in t.parents:
-            lines.append(f"  {ids[id(parent)]} -> {ids[id(t)]};")
-    return lines
+            box.fill, box.dashed = _CONSTANT_COLOR, True
+        boxes.append(box)
+    arrows = [(ids[id(parent)], ids[id(t)]) for t in tensors for parent in t.parents]
+    return boxes, arrows
 
 
-def _summary(root: Tensor, tensors: list[Tensor], names: Mapping[int, str]) -> list[str]:
+def _summary(
+    root: Tensor, tensors: list[Tensor], names: Mapping[int, str]
+) -> tuple[list[Box], list[tuple[str, str]]]:
     """One node per layer: an op belongs to the layer of the first parameter it consumes,
     or else to the layer of its most recent parent; constants (the data) are left out."""
     position = {id(t): i for i, t in enumerate(tensors)}
@@ -178,23 +238,20 @@ def _summary(root: Tensor, tensors: list[Tensor], names: Mapping[int, str]) -> l
         g["ops"][t.op] = g["ops"].get(t.op, 0) + 1
         g["out"] = t
     node_ids = {layer: f"g{i}" for i, layer in enumerate(groups)}
-    lines = []
+    boxes = []
     for layer, g in groups.items():
-        rows = [f"<B>{_escape(layer)}</B>"]
+        rows = [(layer, "title")]
         if g["ops"]:
             ops = ", ".join(op if n == 1 else f"{op} ×{n}" for op, n in g["ops"].items())
-            rows.append(_escape(ops))
+            rows.append((ops, "text"))
         for short, p in g["params"]:
-            rows.append(f"{_escape(short)} {_shape(p.data)}")
+            rows.append((f"{short} {_shape(p.data)}", "text"))
         if g["out"] is not None:
-            rows.append(f"out {_shape(g['out'].data)}")
+            rows.append((f"out {_shape(g['out'].data)}", "text"))
         if g["grad_sq"]:
-            rows.append(f'<FONT COLOR="{_GRAD_COLOR}">‖∂L/∂θ‖ = {np.sqrt(g["grad_sq"]):.3g}</FONT>')
-        fill = f', fillcolor="{_LEAF_COLOR}"' if not g["ops"] else ""
-        lines.append(f"  {node_ids[layer]} [label=<{'<BR/>'.join(rows)}>{fill}];")
-    lines.append(
-        f"  loss [label={_node_label(root, root.name or 'L', root.name or 'L')}, penwidth=2];"
-    )
+            rows.append((f"‖∂L/∂θ‖ = {np.sqrt(g['grad_sq']):.3g}", "grad"))
+        boxes.append(Box(node_ids[layer], rows, fill=_LEAF_COLOR if not g["ops"] else "white"))
+    boxes.append(Box("loss", _node_rows(root, root.name or "L", root.name or "L"), bold=True))
     edges: set[tuple[str, str]] = set()
     for t in tensors:
         if id(t) not in layer_of and t is not root:
@@ -205,8 +262,7 @@ def _summary(root: Tensor, tensors: list[Tensor], names: Mapping[int, str]) -> l
                 source = node_ids[layer_of[id(p)]]
                 if source != target:
                     edges.add((source, target))
-    lines.extend(f"  {a} -> {b};" for a, b in sorted(edges))
-    return lines
+    return boxes, sorted(edges)
 
 
 # ---------------------------------------------------------------------------- pictures
@@ -217,17 +273,21 @@ def have_graphviz() -> bool:
     return shutil.which("dot") is not None
 
 
-def write_graph(dot: str, path: str | Path) -> Path:
-    """Write ``dot`` to ``path``: as text for ``.dot``/``.gv``, else rendered by Graphviz
-    into the format the suffix names (svg, png, pdf).
+def write_graph(picture: GraphPicture | str, path: str | Path) -> Path:
+    """Write a graph picture (from :func:`graph_picture`, or DOT text) to ``path``: as DOT
+    text for ``.dot``/``.gv``, else drawn in the format the suffix names (svg, png, pdf) by
+    Graphviz's ``dot`` where it is installed, else by matplotlib (a :class:`GraphPicture`
+    only: DOT text needs Graphviz).
 
-    Returns the path written. Without Graphviz, the DOT text goes next to ``path`` with the
-    suffix ``.dot`` and that path is returned, so the caller can say so.
+    Returns the path written. With neither Graphviz nor matplotlib (or DOT text without
+    Graphviz), the DOT text goes next to ``path`` with the suffix ``.dot`` and that path is
+    returned, so the caller can say so.
 
     Raises:
         ValueError: for an unknown suffix, or when ``dot`` fails.
     """
     path = Path(path)
+    dot = picture.dot() if isinstance(picture, GraphPicture) else picture
     fmt = path.suffix.lstrip(".").lower()
     if fmt in ("dot", "gv"):
         path.write_text(dot, encoding="utf-8")
@@ -235,6 +295,10 @@ def write_graph(dot: str, path: str | Path) -> Path:
     if fmt not in RENDERED_FORMATS:
         raise ValueError(f"graph pictures can be .svg, .png, .pdf or .dot; got {str(path)!r}")
     if not have_graphviz():
+        if isinstance(picture, GraphPicture) and have_matplotlib():
+            from ffnlp.viz.drawing import draw_graph
+
+            return draw_graph(picture, path)
         text_path = path.with_suffix(".dot")
         text_path.write_text(dot, encoding="utf-8")
         return text_path
@@ -251,10 +315,17 @@ def write_graph(dot: str, path: str | Path) -> Path:
     return path
 
 
+def have_matplotlib() -> bool:
+    """Whether matplotlib can be imported (the plot extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 GRAPHVIZ_MISSING = (
-    "Graphviz's `dot` program is not installed, so the graph was written as DOT text; "
-    "install it (Debian/Ubuntu: apt-get install graphviz) or paste the text into any "
-    "Graphviz viewer"
+    "neither Graphviz's `dot` program nor matplotlib is installed, so the graph was written "
+    "as DOT text; install one (pip install 'ffnlp[plot]', or Debian/Ubuntu: apt-get install "
+    "graphviz) or paste the text into any Graphviz viewer"
 )
 
 
