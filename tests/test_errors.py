@@ -20,6 +20,7 @@ from ffnlp import io
 from ffnlp.cli import main
 from ffnlp.estimators import FeedforwardClassifier
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.vectors import WordVectors
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = "the cat sat on the mat\nthe dog sat on the log\na cat ate the fish\n" * 3
@@ -178,6 +179,19 @@ def _resume_with_other_settings(tmp, models, monkeypatch):
         assert main([*argv, "--checkpoint-every", "1"]) == 2
     assert (tmp / "out.npz.ckpt").exists()  # the checkpoint of step 1
     return [*argv, "--lr", "0.5", "--resume"]
+
+
+def _lexicon_vectors(tmp, models):
+    source = str(models / "labelled.ft")
+    argv = ["classify", "train", source, "--out", str(tmp / "lex.npz"), "--features", "lexicon"]
+    assert main([*argv, "--epochs", "1", "--no-progress"]) == 0
+    return ["vectors", str(tmp / "lex.npz"), "--out", str(tmp / "out.npz")]
+
+
+def _ngram_vectors(tmp, models):
+    argv = ["ngram", "train", str(models / "corpus.txt"), "--order", "2"]
+    assert main([*argv, "--out", str(tmp / "ng.npz")]) == 0
+    return ["vectors", str(tmp / "ng.npz"), "--out", str(tmp / "out.npz")]
 
 
 def _offline(tmp, models, monkeypatch):
@@ -544,6 +558,36 @@ CASES = [
         "the test data has labels the model was never trained on: ['meh']",
         guard="model",
     ),
+    Case(
+        "neighbours-of-an-unknown-word",
+        lambda t, m: ["neighbours", str(m / "clf.npz"), "flim"],
+        "'flim' is not in the model's vocabulary of 4 words (closest known: 'film')",
+        guard="none",  # the files in models/ are guarded all the same
+    ),
+    Case(
+        "analogy-with-unknown-words",
+        lambda t, m: ["analogies", str(m / "lm.npz"), "cat", "dgo", "fishes"],
+        "2 words are not in the model's vocabulary of 10 words: 'dgo' (closest known: "
+        "'dog'), 'fishes' (closest known: 'fish')",
+        guard="none",
+    ),
+    Case(
+        "vectors-of-a-lexicon-classifier",
+        _lexicon_vectors,
+        "a LexiconClassifier has no word embeddings (it reads lexicon features); give a "
+        "classifier on embeddings or a neural LM",
+    ),
+    Case(
+        "vectors-of-an-n-gram-model",
+        _ngram_vectors,
+        "holds a 'kneser_ney_lm' model, which has no word vectors; give a neural LM (ffnlp lm "
+        "train) or a classifier (ffnlp classify train)",
+    ),
+    Case(
+        "bad-char-ngram-sizes",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--char-ngrams", "5", "3"),
+        "--char-ngrams MIN MAX needs 1 <= MIN <= MAX (0 0 for none); got 5 3",
+    ),
 ]
 
 
@@ -620,6 +664,10 @@ API_CASES = {
     "context-width-wrong": (
         lambda: _lm()(np.array([[1, 2]])),
         "contexts must have shape (B, 3); got (1, 2)",
+    ),
+    "unknown-word-vector": (
+        lambda: WordVectors(["king", "queen"], np.eye(2)).vector("kings"),
+        "'kings' is not in the model's vocabulary of 2 words (closest known: 'king')",
     ),
     "feature-width-wrong": (
         lambda: _fitted_classifier().predict(np.ones((2, 3))),

@@ -64,6 +64,7 @@ TINY_PTB = [
     "the stock rose after the company said it would buy back shares",
     "analysts said the market was calm",
     "the company said its profits fell",
+    "the market rose on monday and tuesday and fell in march",
 ]
 
 
@@ -101,6 +102,9 @@ def _fake_data(root: Path) -> None:
         "sentence\tlabel\n" + "\n".join(phrases * 4) + "\n"
     )
     (data / "sst2" / "stsa.binary.test").write_text("1 a great greatness\n0 a dull dullness\n")
+    (data / "sst2" / "stsa.binary.train").write_text(
+        "".join(f"{y} {t}\n" for t, y in [("a great film", 1), ("a dull film", 0)] * 4)
+    )
     work = root / "work"  # the user's own files, where the commands run
     work.mkdir()
     reviews = [("a great film", "positive"), ("a dull , flat film", "negative")] * 6
@@ -161,6 +165,29 @@ def test_classification_commands_run_as_written(tmp_path):
     predictions = (work / "predictions.csv").read_text().splitlines()
     assert predictions[0] == "id,text,label,predicted_label,probability"
     assert len(predictions) == 13
+
+
+@needs_cli
+def test_word_vector_commands_run_as_written(tmp_path):
+    pytest.importorskip("gensim")  # the section's Python reads the .vec file with it
+    work = _run_section("Word vectors", tmp_path)
+    lines = (work / "ptb.vec").read_text().splitlines()
+    assert lines[0].split()[1] == "64" and len(lines) == int(lines[0].split()[0]) + 1
+    assert len((work / "sentence.txt").read_text().split()) == 64
+
+
+def test_the_subword_table_is_the_benchmark_s():
+    results = json.loads((ROOT / "benchmarks" / "results" / "subwords.json").read_text())
+    table = _section("Text classification")
+    for row in results["summary"]:
+        name = {"sst2": "SST-2", "trec": "TREC"}[row["dataset"]]
+        cells = f"{row['accuracy']:.2f} ± {row['accuracy_std']:.2f}"
+        line = next(
+            x
+            for x in table.splitlines()
+            if x.startswith(f"| {name} ({100 * row['oov_token_share']:.1f}%) | {row['recipe']} |")
+        )
+        assert cells in line and f"{row['accuracy_texts_with_unseen_words']:.2f}" in line
 
 
 def test_quickstart_is_one_command_that_installs_and_runs_the_demo():

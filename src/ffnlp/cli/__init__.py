@@ -16,6 +16,13 @@ Language models:
     ffnlp {lm,ngram} predict MODEL [PROMPT ...]        the most likely next words
     ffnlp {lm,ngram} generate MODEL                    sampled sentences
 
+Word vectors (of a neural LM or a classifier):
+
+    ffnlp vectors MODEL --out FILE.vec                 the embeddings in word2vec's text format
+    ffnlp neighbours MODEL WORD ... [-k 10]            nearest words by cosine similarity
+    ffnlp analogies MODEL A B C                        A is to B as C is to ? (3CosAdd)
+    ffnlp sentence-vectors MODEL [FILE]                the pooled vector of each text
+
 Pictures, the demo and the standard datasets:
 
     ffnlp demo                                         the whole chapter in a minute, offline
@@ -33,8 +40,8 @@ is docs/errors.md.
 Every subcommand is a function ``run_*(args) -> int``; :func:`main` parses the arguments,
 runs one, and turns the errors a user can cause (bad values, missing or damaged files) into
 one line on stderr and a non-zero exit code instead of a traceback. The commands live by
-topic: :mod:`ffnlp.cli.lm`, :mod:`~ffnlp.cli.classify`, :mod:`~ffnlp.cli.pictures`,
-:mod:`~ffnlp.cli.data`, and what they share in :mod:`~ffnlp.cli.common`.
+topic: :mod:`ffnlp.cli.lm`, :mod:`~ffnlp.cli.classify`, :mod:`~ffnlp.cli.vectors`,
+:mod:`~ffnlp.cli.pictures`, :mod:`~ffnlp.cli.data`, and what they share in :mod:`~ffnlp.cli.common`.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, CommandParser, Formatter
 from ffnlp.cli.data import add_data_commands
 from ffnlp.cli.lm import add_lm_commands
 from ffnlp.cli.pictures import add_picture_commands
+from ffnlp.cli.vectors import add_vector_commands
 from ffnlp.train import TrainingDiverged, TrainingInterrupted
 
 
@@ -81,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lm_commands(commands)
     add_classify_commands(commands)
+    add_vector_commands(commands)
     add_picture_commands(commands)
     add_data_commands(commands)
     return parser

@@ -170,6 +170,19 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
         default=False,
         help="add a feature for the shape of each word after the first (Xx for Paris, X for NASA, dddd for 1990), shapes seen at least twice",
     )
+    f.add_argument(
+        "--subwords",
+        action="store_true",
+        help="add the character n-grams of every word (fastText's subwords: 3 to 6 characters, '<' and '>' around the word), hashed into as many rows as the training words have distinct n-grams: a word training never saw still gets rows",
+    )
+    f.add_argument(
+        "--char-ngrams",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("MIN", "MAX"),
+        help="the same with n-grams of MIN to MAX characters (0 0: none, e.g. to remove a recipe's)",
+    )
     g.add_argument(
         "--contrast-words",
         type=_word_list,
@@ -207,7 +220,10 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
 # The settings whose flag's destination is not their own name.
 _PARAMETER_FLAGS = {"random_state": "seed"}
 # The flags that make the feature objects (a recipe's features give way to any of them).
-_FEATURE_FLAGS = ("bigrams", "buckets", "prefix_ngrams", "prefix_pairs", "word_shapes")
+_FEATURE_FLAGS = (
+    "bigrams", "buckets", "prefix_ngrams", "prefix_pairs", "word_shapes", "subwords",
+    "char_ngrams",
+)  # fmt: skip
 # Settings of one classifier and not the other: given to the other, they are refused.
 _LEXICON_ONLY = ("lexicon", "lexicon_size")
 _EMBEDDINGS_ONLY = (
@@ -224,7 +240,13 @@ def _flag(dest: str) -> str:
 def _features(args: argparse.Namespace, base: Sequence[Any] = ()) -> list[Any]:
     """The feature objects: ``base`` (a recipe's), each kind the feature flags name
     replaced, added or (with 0) removed; rows are laid out in the list's order."""
-    from ffnlp.text.row_features import Bigrams, OpeningPairs, Openings, WordShapes
+    from ffnlp.text.row_features import (
+        Bigrams,
+        CharNgrams,
+        OpeningPairs,
+        Openings,
+        WordShapes,
+    )
 
     given = getattr(args, GIVEN, frozenset())
     features = {f.kind: f for f in base}
@@ -247,6 +269,17 @@ def _features(args: argparse.Namespace, base: Sequence[Any] = ()) -> list[Any]:
         features["word-shapes"] = WordShapes()
     elif "word_shapes" in given:  # --no-word-shapes
         features.pop("word-shapes", None)
+    if args.char_ngrams == [0, 0]:  # none of them
+        features.pop(CharNgrams.kind, None)
+    elif args.char_ngrams is not None:
+        low, high = args.char_ngrams
+        if not 1 <= low <= high:
+            raise ValueError(
+                f"--char-ngrams MIN MAX needs 1 <= MIN <= MAX (0 0 for none); got {low} {high}"
+            )
+        features[CharNgrams.kind] = CharNgrams(low, high)
+    elif args.subwords:
+        features[CharNgrams.kind] = CharNgrams()
     return list(features.values())
 
 

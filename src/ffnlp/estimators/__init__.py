@@ -21,11 +21,18 @@ from ffnlp.estimators.feedforward import FeedforwardClassifier
 from ffnlp.estimators.files import load_classifier
 from ffnlp.estimators.lexicon import LexiconClassifier
 from ffnlp.estimators.text import TextClassifier
-from ffnlp.text.row_features import Bigrams, OpeningPairs, Openings, WordShapes
+from ffnlp.text.row_features import (
+    Bigrams,
+    CharNgrams,
+    OpeningPairs,
+    Openings,
+    WordShapes,
+)
 
 __all__ = [
     "KIND",
     "Bigrams",
+    "CharNgrams",
     "ContrastClauses",
     "FeedforwardClassifier",
     "LexiconClassifier",

@@ -282,18 +282,22 @@ class DeepAveragingNetwork(Module):
             empty = ~keep.any(axis=1)
             keep[empty] = mask[empty]  # never drop every word of a text
             mask = keep
-        pool_ids, pool_mask = ids, mask
-        if self.config.pool_words_only:  # the other rows have no embedding
-            pool_mask = mask & (ids < self.config.vocab_size)
-            pool_ids = np.where(pool_mask, ids, 0)
-        pooled = self._pooled(pool_ids, pool_mask)  # (B, D) or (B, 2D)
-        features = self.dropout(pooled)
+        features = self.dropout(self.pooled((ids, mask)))  # (B, D) or (B, 2D)
         if self.config.nb_features:  # never dropped: they are few
             features = ops.concatenate(
                 [features, Tensor(nb_scores(self.nb_table, ids, mask))], axis=1
             )
         logits = self.mlp(features)
         return logits, None if targets is None else self.loss(logits, targets)
+
+    def pooled(self, inputs: tuple[np.ndarray, np.ndarray]) -> Tensor:
+        """The pooled vector of each text (B, D), or (B, 2D) for "mean+max": what the MLP
+        reads beside the naive Bayes scores (before dropout). ``inputs`` as for forward."""
+        ids, mask = inputs
+        if self.config.pool_words_only:  # the other rows have no embedding
+            mask = mask & (ids < self.config.vocab_size)
+            ids = np.where(mask, ids, 0)
+        return self._pooled(ids, mask)
 
     def _pooled(self, ids: np.ndarray, mask: np.ndarray) -> Tensor:
         if self.config.pooling == "nb":  # weights |r| on a text's distinct rows

@@ -1,5 +1,6 @@
 """Input rows of a text beyond its words: word bigrams, the text's opening words, pairs
-of an opening word with a later one, and word shapes, as feature objects.
+of an opening word with a later one, word shapes, and the character n-grams of each word
+(fastText's subwords), as feature objects.
 
 A classifier on pooled embeddings reads each text as a bag of rows of its embedding
 table: first its words (rows ``0 .. V-1``), then the rows of each feature object it was
@@ -27,6 +28,7 @@ tokens (for features that read spelling).
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ffnlp.checks import check_int
+from ffnlp.checks import check_int, is_int
 from ffnlp.text.features import bigram_keys, hash_keys, word_shape
 from ffnlp.text.vocab import PrefixBackoff, Vocab
 
@@ -48,12 +50,15 @@ class Texts:
         starts: where each text starts in ``ids`` (len = texts + 1).
         tokens: the texts' tokens (for features of spelling, such as word shapes).
         vocab_size: V, the number of word ids.
+        spelling: the tokens as written, where ``tokens`` has unknown words read as known
+            ones (``unknown_words="prefix"``); None when they are the same.
     """
 
     ids: np.ndarray
     starts: np.ndarray
     tokens: Sequence[Sequence[str]]
     vocab_size: int
+    spelling: Sequence[Sequence[str]] | None = None
 
     @classmethod
     def encode(cls, tokens: Sequence[Sequence[str]], vocab: Vocab) -> Texts:
@@ -285,6 +290,94 @@ class WordShapes(RowFeature):
         self.table_ = [str(shape) for shape in meta["shapes"]]
 
 
+class CharNgrams(RowFeature):
+    """The character n-grams of every word, ``min_n`` to ``max_n`` characters of the word
+    with ``<`` and ``>`` around it (fastText's subwords, Bojanowski et al. 2017: "where"
+    gives "<wh", "whe", ..., "<where>"), each hashed (CRC-32 of its UTF-8 bytes) into one of
+    ``buckets`` rows. So a word training never saw still has rows: those of the n-grams it
+    shares with the words it did see.
+
+    With ``buckets=0`` the table is sized to the data: as many rows as the training words
+    have distinct n-grams (``buckets_``, kept in the model file), so the rows grow with the
+    vocabulary instead of fastText's fixed 2 million. Every word's n-grams are pooled with
+    the text's other rows, as fastText's classifier pools them.
+
+    >>> grams = CharNgrams(3, 4)
+    >>> grams.ngrams("cat")
+    ['<ca', '<cat', 'cat', 'cat>', 'at>']
+    """
+
+    kind = "char-ngrams"
+    _params = ("min_n", "max_n", "buckets")
+
+    def __init__(self, min_n: int = 3, max_n: int = 6, buckets: int = 0) -> None:
+        self.min_n, self.max_n, self.buckets = min_n, max_n, buckets
+
+    def check(self) -> None:
+        self.min_n = check_int("min_n", self.min_n, minimum=1)
+        self.max_n = check_int("max_n", self.max_n, minimum=1)
+        self.buckets = check_int("buckets", self.buckets, minimum=0)
+        if self.max_n < self.min_n:
+            raise ValueError(
+                f"char n-grams: max_n must be >= min_n; got min_n={self.min_n}, max_n={self.max_n}"
+            )
+
+    def ngrams(self, word: str) -> list[str]:
+        """The n-grams of ``word``, in the order they start, shorter first."""
+        marked = f"<{word}>"
+        return [
+            marked[i : i + n]
+            for i in range(len(marked))
+            for n in range(self.min_n, self.max_n + 1)
+            if i + n <= len(marked) and marked[i : i + n] not in ("<", ">")
+        ]
+
+    def fit(self, texts: Texts, min_count: int) -> None:
+        words = {w for text in (texts.spelling or texts.tokens) for w in text}
+        self.buckets_ = self.buckets or max(1, len({g for w in words for g in self.ngrams(w)}))
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _word_rows(self, word: str) -> np.ndarray:
+        rows = self._cache.get(word)
+        if rows is None:
+            hashes = [zlib.crc32(g.encode("utf-8")) for g in self.ngrams(word)]
+            rows = np.array(hashes, dtype=np.int64) % self.buckets_
+            self._cache[word] = rows
+        return rows
+
+    def rows(self, texts: Texts) -> tuple[np.ndarray, np.ndarray]:
+        if not hasattr(self, "_cache"):
+            self._cache = {}
+        empty = np.zeros(0, dtype=np.int64)
+        return ragged(
+            [
+                np.concatenate([self._word_rows(w) for w in text]) if len(text) else empty
+                for text in (texts.spelling or texts.tokens)
+            ]
+        )
+
+    def word_rows(self, word: str) -> np.ndarray:
+        """The rows (in ``[0, size)``) of one word's n-grams."""
+        if not hasattr(self, "_cache"):
+            self._cache = {}
+        return self._word_rows(word)
+
+    @property
+    def size(self) -> int:
+        return self.buckets_
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"buckets": self.buckets_}, {}
+
+    def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        buckets = meta.get("buckets")
+        wrong = not is_int(buckets) or buckets < 1
+        if wrong or (self.buckets and buckets != self.buckets):
+            raise ValueError(f"the char n-gram table has a wrong size: {buckets!r}")
+        self.buckets_ = int(buckets)
+        self._cache = {}
+
+
 class TextRows:
     """Tokens to rows of the embedding table: the words (read through ``PrefixBackoff``
     with ``unknown_words="prefix"``), then each feature object's rows, offset to follow
@@ -321,11 +414,13 @@ class TextRows:
         known: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Every text's rows as one ragged array (rows, starts)."""
+        spelling = None
         if self.unknown_words == "prefix" and not known:
             if self._backoff is None:
                 self._backoff = PrefixBackoff(self.vocab)
-            tokens = self._backoff.tokens(tokens, self.vocab)
+            tokens, spelling = self._backoff.tokens(tokens, self.vocab), tokens
         texts = Texts.encode(tokens, self.vocab)
+        texts.spelling = spelling
         blocks = [(texts.ids, texts.starts)]  # each a (rows, starts) ragged array
         offset = len(self.vocab)
         for feature in self.features:
@@ -360,7 +455,7 @@ def _array(arrays: dict[str, np.ndarray], key: str, ndim: int, what: str) -> np.
 
 
 FEATURE_KINDS: dict[str, type[RowFeature]] = {
-    cls.kind: cls for cls in (Bigrams, Openings, OpeningPairs, WordShapes)
+    cls.kind: cls for cls in (Bigrams, Openings, OpeningPairs, WordShapes, CharNgrams)
 }
 
 
@@ -410,6 +505,7 @@ def check_features(features: Any) -> list[RowFeature]:
 __all__ = [
     "FEATURE_KINDS",
     "Bigrams",
+    "CharNgrams",
     "OpeningPairs",
     "Openings",
     "RowFeature",
