@@ -44,7 +44,6 @@ from ffnlp.train import (
 )
 from ffnlp.viz.curves import LOG_SUFFIX
 
-
 MODEL_HELP = {
     "neural LM": "the model file (ffnlp lm train)",
     "n-gram LM": "the model file (ffnlp ngram train), or an ARPA file of any order",

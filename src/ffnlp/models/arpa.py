@@ -139,7 +139,9 @@ class ArpaLM(TextLM):
             )
         words: list[str] = []
         stoi: dict[str, int] = {}
-        raw: list[list[tuple[tuple[str, ...], float, float | None]]] = [[] for _ in range(order + 1)]
+        raw: list[list[tuple[tuple[str, ...], float, float | None]]] = [
+            [] for _ in range(order + 1)
+        ]
         ended = False
         while at < len(lines):
             line = lines[at].strip()
@@ -187,7 +189,9 @@ class ArpaLM(TextLM):
                 )
         for n in range(1, order + 1):
             if counts[n] and not raw[n]:
-                raise ValueError(f"{name}: the header declares {counts[n]} {n}-grams, but there is no \\{n}-grams: section")
+                raise ValueError(
+                    f"{name}: the header declares {counts[n]} {n}-grams, but there is no \\{n}-grams: section"
+                )
         if not ended:
             raise ValueError(f"{name} has no \\end\\ line: the file is cut short")
         unigrams = [entry[0][0] for entry in raw[1]]
