@@ -280,7 +280,7 @@ class ArpaLM(TextLM):
             raise ValueError(f"context ids must be in [0, {V})")
         if Vocab.bos_id in context:  # nothing comes before the start of a sentence
             context = context[len(context) - 1 - context[::-1].index(Vocab.bos_id) :]
-        context = context[len(context) - (self.order - 1) :] if self.order > 1 else []
+        context = context[max(0, len(context) - (self.order - 1)) :] if self.order > 1 else []
         index = self._index()
         logp = self.unigram.copy()
         for k in range(1, len(context) + 1):
