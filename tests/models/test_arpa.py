@@ -138,7 +138,7 @@ def test_a_file_without_unk_gives_unknown_words_kenlms_minus_100(tmp_path, kenlm
 
 @pytest.mark.parametrize("order", [2, 3, 5])
 def test_ffnlp_kneser_ney_written_as_arpa_reads_back_the_same(tmp_path, order):
-    train, test = _ptb_like(0, 600), _ptb_like(1, 80) + ["never seen words here"]
+    train, test = _ptb_like(0, 600), [*_ptb_like(1, 80), "never seen words here"]
     tokenizer = Tokenizer("whitespace")
     vocab = Vocab.build([tokenizer(s) for s in train], min_count=2)  # some words become <unk>
     kn = KneserNeyLM(order, vocab=vocab, tokenizer=tokenizer)
