@@ -205,3 +205,12 @@ def test_the_lexicon_classifier_and_the_contrast_wrapper_are_refused():
     wrapped.fit(texts, labels)
     with pytest.raises(ValueError, match="cannot express the contrast-clause wrapper"):
         classifier_to_onnx(wrapped)
+
+
+def test_a_model_over_onnx_s_2_gb_is_refused_before_writing(monkeypatch):
+    import ffnlp.export
+
+    lm = FeedforwardLM(FeedforwardLMConfig(vocab_size=20, context_size=2, embed_dim=4), rng=0)
+    monkeypatch.setattr(ffnlp.export, "MAX_BYTES", 1000)  # as if the weights were 2 GB
+    with pytest.raises(ValueError, match=r"over the 2 GB an ONNX file holds in one piece"):
+        lm_to_onnx(lm)

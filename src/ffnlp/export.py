@@ -39,6 +39,7 @@ from ffnlp.nn import Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
 
 OPSET = 17
 FORMATS = ("onnx",)
+MAX_BYTES = 2**31 - 2**24  # protobuf's limit on one message, less room for the graph
 
 
 def _onnx() -> Any:
@@ -85,6 +86,13 @@ class _Graph:
         doc: str,
     ) -> Any:
         helper = self.onnx.helper
+        size = sum(len(t.raw_data) for t in self.constants)
+        if size >= MAX_BYTES:
+            raise ValueError(
+                f"the model's weights are {size / 2**30:.1f} GB, over the 2 GB an ONNX file "
+                "holds in one piece; export a smaller model (fewer --buckets, a smaller "
+                "vocabulary or embedding)"
+            )
         graph = helper.make_graph(
             self.nodes,
             "ffnlp",

@@ -237,6 +237,10 @@ BAD_ARPA = {
         "\\data\\\nngram 1=2\nngram 2=1\n\\1-grams:\n-1 <s>\n-1 </s>\n\\2-grams:\n-1 <s> x\n\\end\\\n",
         "the 2-gram '<s> x' has the word 'x', which is not among the unigrams",
     ),
+    "nan-probability": (
+        "\\data\\\nngram 1=2\n\\1-grams:\n-1 <s>\nnan </s>\n\\end\\\n",
+        "line 5: 'nan </s>' has a log10 value that is not a number or is +infinity",
+    ),
     "not-a-number": (
         "\\data\\\nngram 1=2\n\\1-grams:\nhigh <s>\n-1 </s>\n\\end\\\n",
         "line 4: 'high <s>' does not start with a number",

@@ -181,6 +181,11 @@ class ArpaLM(TextLM):
                     raise ValueError(
                         f"{name}, line {at}: {lines[at - 1].strip()!r} does not start with a number"
                     ) from None
+                if not all(v is None or v < math.inf for v in (logp, bow)):  # NaN, +inf
+                    raise ValueError(
+                        f"{name}, line {at}: {lines[at - 1].strip()!r} has a log10 value that "
+                        "is not a number or is +infinity"
+                    )
                 entries.append((tuple(fields[1 : n + 1]), logp, bow))
             if len(entries) != counts[n]:
                 raise ValueError(
