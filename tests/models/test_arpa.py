@@ -255,3 +255,24 @@ def test_broken_arpa_files_are_refused_in_one_line(tmp_path, name):
         ArpaLM.read(_write(tmp_path, text))
     assert message in str(info.value) and "\n" not in str(info.value)
     assert "m.arpa" in str(info.value)
+
+
+def test_the_neural_lm_mixes_with_an_arpa_file_as_with_the_model_file(tmp_path, capsys):
+    import json
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(_ptb_like(4, 60)) + "\n")
+    kn, arpa, lm = (str(tmp_path / n) for n in ("kn.npz", "kn.arpa", "lm.npz"))
+    assert main(["ngram", "train", str(corpus), "--order", "3", "--out", kn, "--arpa", arpa]) == 0
+    assert main(["lm", "train", str(corpus), "--out", lm, "--context-size", "2",
+                 "--embed-dim", "4", "--hidden", "8", "--epochs", "1", "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    results = []
+    for ngram in (kn, arpa):
+        argv = ["lm", "eval", lm, str(corpus), "--ngram", ngram, "--weight", "0.5", "--json"]
+        assert main(argv) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[0]["ngram_perplexity"] == pytest.approx(results[1]["ngram_perplexity"], rel=1e-5)
+    assert results[0]["interpolated_perplexity"] == pytest.approx(
+        results[1]["interpolated_perplexity"], rel=1e-5
+    )

@@ -60,7 +60,10 @@ def add_use_commands(commands: Any, load: Any, kind: str) -> None:
     p.add_argument("--encoding", default=None, help="encoding of the text file")
     if kind == "neural LM":
         p.add_argument(
-            "--ngram", default=None, help="an n-gram model (ffnlp ngram train) to interpolate with"
+            "--ngram",
+            default=None,
+            help="an n-gram model (ffnlp ngram train, or an ARPA file of the same vocabulary) "
+            "to interpolate with",
         )
         p.add_argument(
             "--weight",
@@ -315,7 +318,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "perplexity": float(np.exp(-log_probs.mean())),
     }
     if getattr(args, "ngram", None):
-        ngram = KneserNeyLM.load(args.ngram)
+        ngram = load_ngram(args.ngram)  # ffnlp's model file, or an ARPA file
         if ngram.vocab != model.vocab:
             raise ValueError(
                 f"{args.ngram!r} was built with a different vocabulary than {args.model!r}; build both from the same training file and settings"
