@@ -296,7 +296,7 @@ def test_model_files_that_are_not_models(corpus, capsys):
     tmp, train, valid = corpus
     fake = _write(tmp / "fake.npz", b"not a model at all")
     code, _, err = _run(["lm", "eval", fake, valid], capsys)
-    _assert_clean_failure(code, err, "is not a readable ffnlp model file")
+    _assert_clean_failure(code, err, "looks like a text file, not an ffnlp model file")
     _run(["ngram", "train", train, "--order", "2", "--out", tmp / "kn.npz"], capsys)
     code, _, err = _run(["lm", "generate", tmp / "kn.npz"], capsys)
     _assert_clean_failure(code, err, "holds a 'kneser_ney_lm' model, not a 'feedforward_lm' model")

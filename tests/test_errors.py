@@ -348,7 +348,7 @@ CASES = [
     Case(
         "not-a-model",
         lambda t, m: ["lm", "eval", _write(t / "m.npz", "hello"), str(m / "corpus.txt")],
-        "is not a readable ffnlp model file",
+        "looks like a text file, not an ffnlp model file",
         guard="model",
     ),
     Case(
@@ -589,6 +589,111 @@ CASES = [
         "--char-ngrams MIN MAX needs 1 <= MIN <= MAX (0 0 for none); got 5 3",
     ),
 ]
+
+
+# Files of other tools, and models ONNX export cannot express.
+ARPA_HEAD = "\\data\\\nngram 1=3\n\n\\1-grams:\n-1 <unk>\n-99 <s>\n-1 </s>\n"
+
+
+def _ngram_eval(tmp, models, arpa_text):
+    return ["ngram", "eval", _write(tmp / "m.arpa", arpa_text), str(models / "corpus.txt")]
+
+
+def _fake_torch_file(tmp):
+    """A zip laid out as torch.save writes one (its pickle inside), made without torch."""
+    import zipfile
+
+    path = tmp / "model.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model/data.pkl", b"\x80\x02}q\x00.")
+        archive.writestr("model/version", b"3\n")
+    return str(path)
+
+
+def _export_of(kind):
+    def setup(tmp, models):
+        corpus = str(models / "corpus.txt")
+        if kind == "ngram":
+            assert (
+                main(["ngram", "train", corpus, "--out", str(tmp / "ng.npz"), "--order", "2"]) == 0
+            )
+            return ["export", str(tmp / "ng.npz"), "--out", str(tmp / "m.onnx")]
+        data = _write(tmp / "lex.ft", LABELLED * 3)
+        argv = ["classify", "train", data, "--out", str(tmp / "lex.npz"), "--features", "lexicon"]
+        assert main([*argv, "--epochs", "1", "--no-progress"]) == 0
+        return ["export", str(tmp / "lex.npz"), "--format", "onnx", "--out", str(tmp / "m.onnx")]
+
+    return setup
+
+
+OTHER_TOOLS = [
+    Case(
+        "arpa-broken-header",
+        lambda t, m: _ngram_eval(t, m, "\\data\\\nngram 1=three\n\\1-grams:\n"),
+        "the \\data\\ header has 'ngram 1=three' where 'ngram N=COUNT' was expected",
+        guard="model",
+    ),
+    Case(
+        "arpa-inconsistent-counts",
+        lambda t, m: _ngram_eval(t, m, ARPA_HEAD.replace("1=3", "1=4") + "\\end\\\n"),
+        "the header says 4 1-grams, but the \\1-grams: section has 3",
+        guard="model",
+    ),
+    Case(
+        "arpa-cut-short",
+        lambda t, m: _ngram_eval(t, m, ARPA_HEAD),
+        "has no \\end\\ line: the file is cut short",
+        guard="model",
+    ),
+    Case(
+        "arpa-given-to-the-neural-lm",
+        lambda t, m: [
+            *("lm", "eval", _write(t / "m.arpa", ARPA_HEAD + "\\end\\\n")),
+            str(m / "corpus.txt"),
+        ],
+        "looks like an ARPA n-gram model, not an ffnlp model file; ffnlp ngram eval, score, "
+        "predict and generate read ARPA files",
+        guard="model",
+    ),
+    Case(
+        "fasttext-model",
+        lambda t, m: [
+            *("classify", "predict", _write(t / "m.bin", b"\xba\x16\x4f\x2f\x0c\x00\x00\x00")),
+            str(m / "corpus.txt"),
+        ],
+        "looks like a fastText model, not an ffnlp model file",
+        guard="model",
+    ),
+    Case(
+        "pytorch-model",
+        lambda t, m: ["lm", "eval", _fake_torch_file(t), str(m / "corpus.txt")],
+        "looks like a PyTorch file (torch.save), not an ffnlp model file",
+        guard="model",
+    ),
+    Case(
+        "csv-file-as-a-model",
+        lambda t, m: [
+            *("classify", "test", _write(t / "data.csv", "text,label\ngood,pos\nbad,neg\n")),
+            str(m / "labelled.ft"),
+        ],
+        "looks like a CSV file, not an ffnlp model file",
+        guard="model",
+    ),
+    Case(
+        "export-a-lexicon-classifier",
+        _export_of("lexicon"),
+        "ONNX export cannot express the lexicon classifier: its six features are counted "
+        "from the text in Python",
+        guard="none",
+    ),
+    Case(
+        "export-an-ngram-model",
+        _export_of("ngram"),
+        "is a Kneser-Ney n-gram model: ONNX cannot express an n-gram model's look-up tables",
+        guard="none",
+    ),
+]
+CASES += OTHER_TOOLS
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow of the diverging run

@@ -235,3 +235,38 @@ def test_model_reader_on_forged_descriptions(workdir, model_files, which, key, f
     except (TypeError, ValueError):  # not JSON (nan is, as Python writes it)
         return
     _load_any(path)
+
+
+ARPA_PIECES = st.sampled_from(
+    [
+        b"\\data\\\n",
+        b"ngram 1=3\n",
+        b"ngram 2=1\n",
+        b"ngram 3=0\n",
+        b"\\1-grams:\n",
+        b"\\2-grams:\n",
+        b"\\end\\\n",
+        b"-0.5\t<s>\t-0.1\n",
+        b"-1\t</s>\n",
+        b"-1\t<unk>\n",
+        b"-0.3 a\n",
+        b"-0.2\t<s> a\n",
+        b"nan\ta\n",
+        b"1e999 a\n",
+        b"\n",
+        b" ",
+        b"\t",
+        b"\xe9",
+    ]
+)
+
+
+@FUZZ
+@given(data=st.one_of(st.lists(ARPA_PIECES, max_size=30).map(b"".join), TEXTISH))
+def test_arpa_reader(workdir, data):
+    from ffnlp.models.arpa import ArpaLM
+
+    lm = _only_value_errors(ArpaLM.read, _file(workdir, data, "m.arpa"))
+    if lm is not None:  # what it read, it scores: a probability for every token
+        log_probs = lm.log_probs(lm.encode_lines(["a b", ""]))
+        assert len(log_probs) == 3 and not np.isnan(log_probs).any()

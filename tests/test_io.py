@@ -47,7 +47,7 @@ def test_one_altered_byte_is_refused(tmp_path):
     ("content", "message"),
     [
         (b"", "not a readable ffnlp model file"),
-        (b"hello, I am text", "not a readable ffnlp model file"),
+        (b"hello, I am text", "looks like a text file, not an ffnlp model file"),
     ],
 )
 def test_foreign_files_are_refused(tmp_path, content, message):

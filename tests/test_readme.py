@@ -190,6 +190,15 @@ def test_the_subword_table_is_the_benchmark_s():
         assert cells in line and f"{row['accuracy_texts_with_unseen_words']:.2f}" in line
 
 
+@needs_cli
+def test_files_for_other_tools_commands_run_as_written(tmp_path):
+    pytest.importorskip("onnx", reason="ffnlp export needs the onnx package")
+    pytest.importorskip("onnxruntime", reason="the README serves the files with onnxruntime")
+    work = _run_section("Files for other tools", tmp_path)
+    for name in ("kn5.arpa", "trec.onnx", "lm.onnx"):
+        assert (work / name).stat().st_size > 0
+
+
 def test_quickstart_is_one_command_that_installs_and_runs_the_demo():
     command = _blocks("bash", _section("Quickstart"))[0].strip()
     assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install -e ")

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import zipfile
 import zlib
@@ -195,6 +196,73 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
     return arrays
 
 
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # torch.save before 1.6
+_FOREIGN_HINT = "ffnlp reads the .npz model files its train commands write"
+
+
+def foreign_kind(path: str | os.PathLike, data: bytes) -> tuple[str, str] | None:
+    """What a file that is not an ffnlp model file looks like, judged by its first bytes:
+    (what it is, what to do instead), or None when it looks like nothing in particular
+    (then it is damaged, or truncated). Never raises."""
+    try:
+        return _foreign_kind(Path(path), data)
+    except Exception:  # a guess about a strange file must never hide the real error
+        return None
+
+
+def _foreign_kind(path: Path, data: bytes) -> tuple[str, str] | None:
+    if data[:4] == b"\xba\x16\x4f\x2f":  # fastText's magic number, 793712314 little-endian
+        return "a fastText model", _FOREIGN_HINT + "; train one from fastText's text files"
+    if data.startswith(b"mmap lm "):
+        return "a KenLM binary model", "ffnlp ngram reads the ARPA file it was built from"
+    if data.startswith(_TORCH_LEGACY_MAGIC):
+        return "a PyTorch file (torch.save)", _FOREIGN_HINT
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(BytesIO(data)) as archive:
+            names = archive.namelist()
+        if any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
+            return "a PyTorch file (torch.save)", _FOREIGN_HINT
+        if names and not any(name.endswith(".npy") for name in names):
+            return "a zip archive", _FOREIGN_HINT
+        return None
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle", _FOREIGN_HINT + " (never pickles)"
+    if path.suffix.lower() == ".onnx":
+        return (
+            "an ONNX model",
+            "ffnlp writes ONNX files (ffnlp export) for other runtimes, but reads its own .npz files",
+        )
+    head = data[: 1 << 16]
+    if not head or b"\0" in head:
+        return None
+    text = head.decode("utf-8", errors="replace")
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if any(line.strip() == "\\data\\" for line in lines):
+        return (
+            "an ARPA n-gram model",
+            "ffnlp ngram eval, score, predict and generate read ARPA files",
+        )
+    if lines and re.fullmatch(r"\d+ \d+", lines[0].strip()):
+        return (
+            "a word-vectors text file (word2vec format)",
+            "give it to --pretrained; " + _FOREIGN_HINT,
+        )
+    sample = lines[:20]
+    for separator, name in ((",", "a CSV file"), ("\t", "a TSV file")):
+        if len(sample) >= 2 and len({line.count(separator) for line in sample}) == 1:
+            if sample[0].count(separator):
+                return name, "data files go to train, test or predict; " + _FOREIGN_HINT
+    return "a text file", _FOREIGN_HINT
+
+
+def _not_a_model(path: Path, data: bytes) -> ValueError | None:
+    found = foreign_kind(path, data)
+    if found is None:
+        return None
+    what, hint = found
+    return ValueError(f"{str(path)!r} looks like {what}, not an ffnlp model file; {hint}")
+
+
 def load_archive(
     path: str | os.PathLike, kind: str | None = None
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -210,6 +278,7 @@ def load_archive(
         raise ValueError(f"model file {str(path)!r} does not exist")
     if path.is_dir():
         raise ValueError(f"model file {str(path)!r} is a directory, not a file")
+    data = b""
     try:
         data = path.read_bytes()
         if _looks_sealed(data):  # check the bytes first: an altered byte is named as such
@@ -231,11 +300,17 @@ def load_archive(
         MemoryError,
         zlib.error,
     ) as err:
+        foreign = _not_a_model(path, data)
+        if foreign is not None:
+            raise foreign from None
         raise ValueError(
             f"{str(path)!r} is not a readable ffnlp model file (damaged or truncated: {err})"
         ) from None
     blob = arrays.pop(META_KEY, None)
     if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
+        foreign = _not_a_model(path, data)
+        if foreign is not None:
+            raise foreign
         raise ValueError(f"{str(path)!r} is not an ffnlp model file (no {META_KEY} entry)")
     try:
         meta = json.loads(blob.tobytes().decode("utf-8"))

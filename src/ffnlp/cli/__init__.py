@@ -15,6 +15,11 @@ Language models:
     ffnlp {lm,ngram} score MODEL [FILE]                log-probability of each sentence
     ffnlp {lm,ngram} predict MODEL [PROMPT ...]        the most likely next words
     ffnlp {lm,ngram} generate MODEL                    sampled sentences
+    ffnlp ngram eval|score|predict|generate FILE.arpa  the same on an ARPA file (KenLM, SRILM)
+
+Files for other tools:
+
+    ffnlp export MODEL --format onnx --out M.onnx      a classifier or neural LM for ONNX runtimes
 
 Word vectors (of a neural LM or a classifier):
 
@@ -64,6 +69,7 @@ from ffnlp.backend.threads import set_num_threads
 from ffnlp.cli.classify import add_classify_commands
 from ffnlp.cli.common import EXIT_FAILURE, EXIT_USAGE, CommandParser, Formatter
 from ffnlp.cli.data import add_data_commands
+from ffnlp.cli.export import add_export_commands
 from ffnlp.cli.lm import add_lm_commands
 from ffnlp.cli.pictures import add_picture_commands
 from ffnlp.cli.vectors import add_vector_commands
@@ -92,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_vector_commands(commands)
     add_picture_commands(commands)
     add_data_commands(commands)
+    add_export_commands(commands)
     return parser
 
 

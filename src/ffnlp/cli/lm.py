@@ -31,6 +31,7 @@ from ffnlp.cli.common import (
 from ffnlp.cli.common import (
     train_config as cli_train_config,
 )
+from ffnlp.models.arpa import load_ngram
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
@@ -43,18 +44,26 @@ from ffnlp.train import (
 )
 from ffnlp.viz.curves import LOG_SUFFIX
 
+MODEL_HELP = {
+    "neural LM": "the model file (ffnlp lm train)",
+    "n-gram LM": "the model file (ffnlp ngram train), or an ARPA file of any order",
+}
+
 
 def add_use_commands(commands: Any, load: Any, kind: str) -> None:
     """eval, score, predict and generate, the same for both kinds of language model."""
     p = commands.add_parser(
         "eval", help=f"perplexity of a {kind} on a text file", formatter_class=Formatter
     )
-    p.add_argument("model", help="the model file")
+    p.add_argument("model", help=MODEL_HELP[kind])
     p.add_argument("test", help="text file, one sentence per line")
     p.add_argument("--encoding", default=None, help="encoding of the text file")
     if kind == "neural LM":
         p.add_argument(
-            "--ngram", default=None, help="an n-gram model (ffnlp ngram train) to interpolate with"
+            "--ngram",
+            default=None,
+            help="an n-gram model (ffnlp ngram train, or an ARPA file of the same vocabulary) "
+            "to interpolate with",
         )
         p.add_argument(
             "--weight",
@@ -71,7 +80,7 @@ def add_use_commands(commands: Any, load: Any, kind: str) -> None:
     p = commands.add_parser(
         "score", help="log-probability of each sentence", formatter_class=Formatter
     )
-    p.add_argument("model", help="the model file")
+    p.add_argument("model", help=MODEL_HELP[kind])
     p.add_argument(
         "file",
         nargs="?",
@@ -84,7 +93,7 @@ def add_use_commands(commands: Any, load: Any, kind: str) -> None:
     p = commands.add_parser(
         "predict", help="the most probable next words after a prompt", formatter_class=Formatter
     )
-    p.add_argument("model", help="the model file")
+    p.add_argument("model", help=MODEL_HELP[kind])
     p.add_argument(
         "prompt",
         nargs="*",
@@ -94,7 +103,7 @@ def add_use_commands(commands: Any, load: Any, kind: str) -> None:
     p.set_defaults(handler=run_predict, load=load)
 
     p = commands.add_parser("generate", help="sample sentences", formatter_class=Formatter)
-    p.add_argument("model", help="the model file")
+    p.add_argument("model", help=MODEL_HELP[kind])
     p.add_argument("-n", "--num", type=int, default=5, help="how many sentences")
     p.add_argument(
         "--max-tokens", type=int, default=50, help="stop a sentence after this many tokens"
@@ -158,7 +167,10 @@ def add_lm_commands(commands: Any) -> None:
 
     # ------------------------------------------------------------------ ngram
     ngram = commands.add_parser(
-        "ngram", help="Kneser-Ney n-gram language models (the baseline)", formatter_class=Formatter
+        "ngram",
+        help="Kneser-Ney n-gram language models (the baseline); eval, score, predict and "
+        "generate also read ARPA files (KenLM's, SRILM's, ffnlp's own)",
+        formatter_class=Formatter,
     )
     ngram_commands = ngram.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     p = ngram_commands.add_parser(
@@ -170,7 +182,7 @@ def add_lm_commands(commands: Any) -> None:
     p.add_argument("--arpa", default=None, help="also write the model in ARPA format to this file")
     add_text_options(p)
     p.set_defaults(handler=run_ngram_train)
-    add_use_commands(ngram_commands, KneserNeyLM.load, "n-gram LM")
+    add_use_commands(ngram_commands, load_ngram, "n-gram LM")
 
 
 def run_lm_train(args: argparse.Namespace) -> int:
@@ -332,7 +344,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "perplexity": float(np.exp(-log_probs.mean())),
     }
     if getattr(args, "ngram", None):
-        ngram = KneserNeyLM.load(args.ngram)
+        ngram = load_ngram(args.ngram)  # ffnlp's model file, or an ARPA file
         if ngram.vocab != model.vocab:
             raise ValueError(
                 f"{args.ngram!r} was built with a different vocabulary than {args.model!r}; build both from the same training file and settings"
