@@ -63,6 +63,12 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
     (:class:`~ffnlp.models.classifier.DeepAveragingNetwork`), and with ``wide`` a naive
     Bayes linear model trained beside it and averaged with it.
 
+    ``TextClassifier()`` is the chapter's plain model (mean-pooled word embeddings and a
+    softmax); ``ffnlp classify train`` starts from the ``default`` recipe instead
+    (``load_recipe("default").estimator()``: bigrams, a hidden layer and the wide tower,
+    settings chosen for no one dataset), and :func:`ffnlp.autotune.fit_auto` searches for
+    the data's own.
+
     The settings of the network, of the text and of training sit in three groups, each
     declared once with its defaults, help and rules (the command line's flags are made from
     the same declarations); :meth:`from_settings` takes them flat:
