@@ -1017,3 +1017,32 @@ def test_a_layout_2_file_loads_and_predicts_as_it_did(name):
         inner = model.estimator_
         assert inner.training.lazy_embeddings is False and inner.text.unknown_words == "prefix"
         assert inner.class_weight == "balanced"
+
+
+def test_every_setting_is_declared_once_and_the_flags_and_defaults_come_from_it():
+    import dataclasses
+    import inspect
+
+    from ffnlp.cli import build_parser
+    from ffnlp.models.classifier import ClassifierOptions
+    from ffnlp.train import CLASSIFIER_TRAINING
+
+    parser = build_parser()._subparsers._group_actions[0].choices["classify"]
+    train = parser._subparsers._group_actions[0].choices["train"]
+    flags = {a.dest: a for a in train._actions if a.option_strings}
+    signature = inspect.signature(TextClassifier.__init__).parameters
+    for name, rule in ClassifierOptions.declared().items():  # the estimator's own
+        assert signature[name].default == ClassifierOptions.default_of(name), name
+        assert flags[name].help == rule.help and flags[name].default == signature[name].default
+    for group, cls in TextClassifier.GROUPS.items():
+        defaults = TextClassifier.group_default(group)
+        for name, rule in cls.declared().items():
+            assert flags[name].help == rule.help, name  # one help text, the declaration's
+            expected = getattr(defaults, name)
+            given = flags[name].default
+            assert (tuple(given) if isinstance(given, list) else given) == expected, name
+    assert dataclasses.asdict(TextClassifier().group("training")) == dataclasses.asdict(
+        CLASSIFIER_TRAINING
+    )
+    with pytest.raises(ValueError, match="wide must be True or False; got 'yes'"):
+        TextClassifier(wide="yes").fit(TEXTS, LABELS)

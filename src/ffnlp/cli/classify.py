@@ -29,7 +29,7 @@ from ffnlp.cli.common import (
     warn_unusual_lr,
 )
 from ffnlp.metrics import classification_report, stratified_kfold
-from ffnlp.models.classifier import DeepAveraging
+from ffnlp.models.classifier import ClassifierOptions, DeepAveraging
 from ffnlp.recipes import load_recipe, recipe_names
 from ffnlp.settings import parse_duration
 from ffnlp.text.features import read_lexicon
@@ -133,12 +133,7 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
     )
     g.add_argument("--lexicon-size", type=int, default=200, help="words in a derived lexicon")
     DeepAveraging.add_flags(g)  # --embed-dim, --pooling, --hidden, ... as declared
-    g.add_argument(
-        "--wide",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="train a linear model of the naive-Bayes-weighted rows (words, bigrams, ...) beside the network, which then pools the words alone, in the same pass, and average their probabilities",
-    )
+    ClassifierOptions.add_flags(g, skip=("batch_by_length",))  # --wide, --freeze-embeddings
     f = p.add_argument_group("features", "Rows added after the words (ffnlp.text.row_features).")
     f.add_argument(
         "--bigrams",
@@ -195,20 +190,9 @@ def _add_classifier_options(p: argparse.ArgumentParser, log: bool) -> None:
         default=None,
         help="word2vec/GloVe text file for the embeddings (words it lacks start from N(0, std of the vectors found))",
     )
-    g.add_argument(
-        "--freeze-embeddings",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="keep the embeddings fixed",
-    )
     TextSettings.add_flags(p.add_argument_group("text"))
     t = add_training_options(p, defaults=CLASSIFIER_TRAINING, log=log)
-    t.add_argument(
-        "--batch-by-length",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="batches of texts of similar length (less padding, faster steps)",
-    )
+    ClassifierOptions.add_flags(t, skip=("wide", "freeze_embeddings"))  # --batch-by-length
     t.add_argument(
         "--class-weight",
         choices=("none", "balanced"),
@@ -556,14 +540,11 @@ def _classifier(args: argparse.Namespace) -> Any:
                 f"{_flag(wrong[0])} is a setting of --features lexicon, not of the "
                 "classifier on embeddings: leave it out"
             )
-        params = _flat_settings(args, (DeepAveraging, TextSettings))
+        params = _flat_settings(args, (DeepAveraging, TextSettings, ClassifierOptions))
         params.update(
             dataclasses.asdict(training),
             features=[] if args.recipe else _features(args),  # with a recipe: _with_recipe
-            wide=args.wide,
             pretrained=args.pretrained,
-            freeze_embeddings=args.freeze_embeddings,
-            batch_by_length=args.batch_by_length,
             class_weight=None if args.class_weight == "none" else args.class_weight,
             **own,
         )

@@ -14,7 +14,7 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import no_grad
-from ffnlp.checks import check_bool, check_real
+from ffnlp.checks import check_real
 from ffnlp.estimators.base import (
     LAYOUT,
     ClassifierBase,
@@ -33,6 +33,7 @@ from ffnlp.estimators.base import (
     train_config,
 )
 from ffnlp.models.classifier import (
+    ClassifierOptions,
     DeepAveraging,
     DeepAveragingConfig,
     DeepAveragingNetwork,
@@ -84,10 +85,10 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             (:class:`~ffnlp.models.classifier.DeepAveraging`: ``embed_dim``, ``pooling``,
             ``hidden_dims``, ``activation``, ``dropout``, ``word_dropout``, ``nb_features``,
             ``pool_words_only``), a dict of some of them, or None for its defaults.
-        wide: train a naive Bayes linear model of all the rows
-            (:class:`~ffnlp.models.classifier.NaiveBayesLinear`) beside the network, in the
-            same pass, and average their probabilities; the network then pools the words
-            alone (a wide-and-deep pair).
+        wide, batch_by_length, freeze_embeddings: the classifier's own settings, declared
+            with their help in :class:`~ffnlp.models.classifier.ClassifierOptions` (``wide``:
+            a naive Bayes linear model of all the rows trained beside the network, which
+            then pools the words alone, their probabilities averaged).
         text: how texts become words and rows (:class:`~ffnlp.text.settings.TextSettings`:
             ``tokenizer``, ``lowercase``, ``min_count``, ``max_vocab``, ``unknown_words``;
             feature tables keep what training saw ``min_count`` times), a dict, or None.
@@ -97,12 +98,10 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             rate, lazy Adam on the embedding rows), or None for those. The "plateau"
             schedule and ``early_stopping`` watch the ``eval_set`` given to :meth:`fit`,
             whose best epoch's weights are then the ones kept.
-        batch_by_length: batches of texts of similar length (less padding, faster steps).
         pretrained: optional (vectors, found) from :func:`ffnlp.text.vectors.load_vectors`
             over ``vocab_``, or a path to a word2vec/GloVe text file. Words the vectors lack
             start from N(0, std of the pretrained rows), as in the language model
             (:func:`ffnlp.text.vectors.fill_missing`).
-        freeze_embeddings: keep the embeddings fixed.
         class_weight: None (every text counts alike), "balanced" (each class's texts
             weighted n / (C * n_c) in the loss, so every class counts as much as any
             other), or a dict label -> weight >= 0 (1 for labels it leaves out), as in
@@ -154,8 +153,8 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         """Refuse settings that cannot work, before anything is built; returns the groups,
         checked, and fresh copies of the feature objects (the ones given are never fitted)."""
         network, text, training = (self.group(g) for g in ("network", "text", "training"))
-        for name in ("wide", "batch_by_length", "freeze_embeddings"):
-            check_bool(name, getattr(self, name))
+        for name, rule in ClassifierOptions.declared().items():
+            rule.check(name, getattr(self, name))
         return network, text, training, [copy.deepcopy(f) for f in check_features(self.features)]
 
     def _class_weights(self, classes: np.ndarray, targets: np.ndarray) -> tuple[float, ...]:

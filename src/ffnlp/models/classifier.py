@@ -148,6 +148,27 @@ class DeepAveraging(Settings):
 
 
 @dataclass
+class ClassifierOptions(Settings):
+    """The text classifier's own settings beside its groups (``TextClassifier``'s
+    parameters of the same names, whose defaults a test holds to these): declared here, so
+    that the command line's flags and the estimator's checks come from one place."""
+
+    wide: bool = setting(
+        False,
+        "train a naive Bayes linear model of all the rows (words, bigrams, ...) beside the "
+        "network, which then pools the words alone, in the same pass, and average their "
+        "probabilities (a wide-and-deep pair)",
+        kind="bool",
+    )
+    batch_by_length: bool = setting(
+        False, "batches of texts of similar length (less padding, faster steps)", kind="bool"
+    )
+    freeze_embeddings: bool = setting(
+        False, "keep the embeddings fixed (for pretrained vectors)", kind="bool"
+    )
+
+
+@dataclass
 class DeepAveragingConfig:
     """Hyperparameters of :class:`DeepAveragingNetwork`.
 
