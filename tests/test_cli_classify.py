@@ -434,3 +434,21 @@ def test_max_time_bounds_classify_train_and_says_where_it_stopped(data, capsys):
     assert code == 0, err
     assert "stopped by --max-time 0.000001 after 1 step, in epoch 1 of" in printed
     assert "kept epoch 1 of 1" in printed
+
+
+def test_predict_and_test_do_not_load_scikit_learn(data, tmp_path):
+    # Importing scikit-learn is most of a second; a command that only uses a model skips it.
+    import subprocess
+    import sys
+
+    _, train, test = data
+    model = tmp_path / "m.npz"
+    assert main(["classify", "train", str(train), "--out", str(model), *FAST]) == 0
+    code = (
+        "import sys; from ffnlp.cli import main; "
+        f"main(['classify', 'predict', {str(model)!r}, {str(test)!r}, '--format', 'text']); "
+        "print('sklearn' in sys.modules, file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr.strip().endswith("False"), done.stderr
+    assert len(done.stdout.splitlines()) == 3

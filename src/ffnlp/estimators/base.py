@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,11 +25,19 @@ from ffnlp.train import TrainConfig, Training
 KIND = "text_classifier"
 LAYOUT = 3
 
+# Set to "0" by the command lines that only load a model and use it (classify predict,
+# test): importing scikit-learn is most of a second of their start-up, and the estimators
+# they load are never handed to scikit-learn. Elsewhere, with scikit-learn installed, the
+# estimators are real scikit-learn estimators.
+SKLEARN_ENV = "FFNLP_SKLEARN_BASES"
+
 try:  # scikit-learn is optional: with it, the estimators are real sklearn estimators.
+    if os.environ.get(SKLEARN_ENV, "1") == "0":
+        raise ImportError("scikit-learn's bases are not wanted in this process")
     from sklearn.base import BaseEstimator as EstimatorBase
     from sklearn.base import ClassifierMixin as ClassifierBase
     from sklearn.exceptions import NotFittedError
-except ImportError:  # pragma: no cover - exercised when scikit-learn is absent
+except ImportError:  # without scikit-learn, or with FFNLP_SKLEARN_BASES=0
 
     class NotFittedError(ValueError, AttributeError):
         """Raised when a model is used before ``fit``."""
