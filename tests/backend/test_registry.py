@@ -238,3 +238,29 @@ def test_ffnlp_backend_reference_in_the_environment_runs_the_plain_ops():
             check=True,
         )
         assert run.stdout.strip() == module
+
+
+def test_a_small_prediction_does_not_load_the_compiled_loops(monkeypatch):
+    # One line from the shell would wait a few tenths of a second for Numba: a prediction
+    # of few tokens runs the plain op while the loops are not loaded, with the same sums.
+    from ffnlp.autograd import Tensor, no_grad, ops
+    from ffnlp.backend import compiled, kernels
+
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1)
+    monkeypatch.setattr(kernels, "_compiled", {})
+    loads = []
+    monkeypatch.setattr(kernels, "_load", lambda: loads.append(1) or False)
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(50, 4)).astype(np.float32)
+    ids = rng.integers(0, 50, size=(3, 5))
+    weights = np.full((3, 5), 0.2, dtype=np.float32)
+    plain = ops.EmbeddingBag.apply(Tensor(weight), ids, weights).data
+    with no_grad():
+        op = compiled.EmbeddingBag()
+        out = op.forward(weight, ids, weights)
+    assert not op.ran_compiled and not loads
+    np.testing.assert_array_equal(out, plain)
+    big = rng.integers(0, 50, size=(2, compiled.SMALL_INFERENCE))
+    with no_grad():
+        compiled.EmbeddingBag().forward(weight, big, np.ones(big.shape, np.float32))
+    assert loads  # a large batch asks for them

@@ -14,9 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ffnlp.autograd import ops
+from ffnlp.autograd import is_grad_enabled, ops
 from ffnlp.autograd.sparse import RowSparseGrad
 from ffnlp.backend import kernels
+
+# Below this many tokens, a prediction (no gradient) with the loops not yet loaded runs the
+# plain op: loading them costs a few tenths of a second, which one line from the shell
+# would wait for (training loads them anyway, for the optimizer of a large table).
+SMALL_INFERENCE = 4096
+
+
+def _small_inference(ids) -> bool:
+    return not is_grad_enabled() and not kernels.loaded() and np.size(ids) < SMALL_INFERENCE
 
 
 class EmbeddingBag(ops.EmbeddingBag):
@@ -25,7 +34,7 @@ class EmbeddingBag(ops.EmbeddingBag):
     ran_compiled = False  # whether this node's forward ran the loop (its backward follows)
 
     def forward(self, weight, ids, weights, sparse=False):
-        if not kernels.use_for(weight):
+        if _small_inference(ids) or not kernels.use_for(weight):
             return super().forward(weight, ids, weights, sparse)
         ids, weights = ops.check_embedding_bag(weight, ids, weights)
         if not weights.size:

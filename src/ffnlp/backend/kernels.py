@@ -51,6 +51,12 @@ _compiled: dict[str, Callable[..., Any]] = {}
 _LOOPS = ("adam_block", "adam_rows_block", "adam_lazy_rows", "bag_forward", "bag_backward")
 
 
+def loaded() -> bool:
+    """Whether the compiled loops are loaded in this process (by a :func:`use_for` that
+    said yes)."""
+    return bool(_compiled)
+
+
 def compiled(name: str) -> Callable[..., Any]:
     """The loop ``name`` of this module, compiled (after :func:`use_for` said yes)."""
     return _compiled[name]

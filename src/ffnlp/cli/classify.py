@@ -23,6 +23,7 @@ from ffnlp.cli.common import (
     check_output,
     check_positive,
     checkpoint_settings,
+    import_estimators,
     lr_schedule,
     record_given_options,
     say,
@@ -427,7 +428,7 @@ def _add_contrast_override(p: argparse.ArgumentParser) -> None:
 
 def _load_classifier(args: argparse.Namespace) -> tuple[Any, Reading | None]:
     """The model, and how its training data was read (None: not recorded)."""
-    estimators = _estimators(use_only=True)
+    estimators = _estimators()
     model = estimators.load_classifier(args.model)
     recorded = getattr(model, "reading_", None)
     reading = None if recorded is None else Reading.from_dict(recorded)
@@ -495,25 +496,8 @@ def _format_hint(args: argparse.Namespace, reading: Reading) -> str:
     return f" ({args.input[0]!r} looks like {looks}: leave out --format, or give --format {looks})"
 
 
-def _estimators(use_only: bool = False) -> Any:
-    """ffnlp.estimators, imported on use: with scikit-learn installed, it costs most of a
-    second at start-up. ``use_only``: this command only loads a model and uses it, so the
-    estimators need not be scikit-learn's (ffnlp.estimators.base.SKLEARN_ENV)."""
-    import os
-
-    if use_only and "ffnlp.estimators" not in sys.modules:
-        before = os.environ.get("FFNLP_SKLEARN_BASES")
-        os.environ["FFNLP_SKLEARN_BASES"] = "0"
-        try:
-            from ffnlp import estimators
-        finally:  # read once, at import: the process's children are not concerned
-            if before is None:
-                os.environ.pop("FFNLP_SKLEARN_BASES")
-            else:
-                os.environ["FFNLP_SKLEARN_BASES"] = before
-    from ffnlp import estimators
-
-    return estimators
+def _estimators() -> Any:
+    return import_estimators()
 
 
 def _classifier(args: argparse.Namespace) -> Any:
@@ -612,6 +596,7 @@ def run_classify_train(args: argparse.Namespace) -> int:
     if "early_stopping" in getattr(args, GIVEN, frozenset()) and not args.valid:
         raise ValueError("--early-stopping judges the epochs on held-out data: give --valid FILE")
     budget, fixed = _auto_settings(args)
+    _estimators()  # before the recipes import them: see import_estimators
     model = None if args.auto else _classifier(args)
     reading, texts, labels = _read_labelled(args)
     check_labelling(labels, reading)
@@ -699,7 +684,7 @@ def _best_epoch(model: Any, args: argparse.Namespace) -> str:
 def run_classify_test(args: argparse.Namespace) -> int:
     model, recorded = _load_classifier(args)
     _, texts, labels = _read_labelled(args, recorded)
-    _estimators(use_only=True).check_unseen_labels(model.classes_.tolist(), labels)
+    _estimators().check_unseen_labels(model.classes_.tolist(), labels)
     predicted = [str(p) for p in model.predict(texts)]
     report = classification_report(
         [str(y) for y in labels], predicted, labels=[str(c) for c in model.classes_]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ffnlp.cli.common import Formatter, check_output
+from ffnlp.cli.common import Formatter, check_output, import_estimators
 
 
 def add_export_commands(commands: Any) -> None:
@@ -27,6 +27,7 @@ def add_export_commands(commands: Any) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import_estimators()  # without scikit-learn's bases: see import_estimators
     from ffnlp.export import export_model  # onnx is imported only when it is needed
 
     out = check_output(args.out)

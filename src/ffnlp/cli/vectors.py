@@ -7,7 +7,13 @@ import argparse
 import sys
 from typing import Any
 
-from ffnlp.cli.common import Formatter, check_output, check_positive, read_text_lines
+from ffnlp.cli.common import (
+    Formatter,
+    check_output,
+    check_positive,
+    import_estimators,
+    read_text_lines,
+)
 
 MODEL_HELP = "a neural LM (ffnlp lm train) or a classifier (ffnlp classify train)"
 
@@ -61,6 +67,7 @@ def add_vector_commands(commands: Any) -> None:
 
 
 def _load(path: str) -> Any:
+    import_estimators()  # without scikit-learn's bases: see import_estimators
     from ffnlp.vectors import WordVectors
 
     return WordVectors.load(path)
