@@ -156,3 +156,20 @@ def test_the_text_settings_given_with_auto_hold_for_every_candidate(clock):
     search = autotune(TEXTS, LABELS, time_budget=5, settings={"lowercase": True})
     assert search.recipe.params["lowercase"] is True
     assert all(t.options.get("lowercase") is None for t in itertools.islice(search.trials, 3))
+
+
+def test_the_first_trial_within_one_standard_error_of_the_best_is_chosen():
+    from ffnlp.autotune import Trial, choose, standard_error
+
+    trials = [
+        Trial(1, "recipe default", {}, [0.70, 0.72, 0.74], 1.0),
+        Trial(2, "recipe mr", {}, [0.76, 0.78, 0.80], 1.0),
+        Trial(3, "trial 2: lr", {}, [0.78, 0.79, 0.80], 1.0),  # the best mean, 0.79
+    ]
+    assert standard_error(trials[2], [100]) == pytest.approx(0.01 / np.sqrt(3))
+    # 0.78 is below 0.79 - 0.0058: the later trial beats the recipe by more than the noise.
+    assert choose(trials, [100, 100, 100]).number == 3
+    trials[2].scores = [0.72, 0.82, 0.86]  # mean 0.80, standard error 0.042
+    assert choose(trials, [100] * 3).number == 2
+    one = [Trial(1, "a", {}, [0.80], 1.0), Trial(2, "b", {}, [0.81], 1.0)]
+    assert choose(one, [400]).number == 1  # sqrt(.81 * .19 / 400) = 0.0196 > 0.01

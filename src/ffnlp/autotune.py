@@ -15,8 +15,8 @@ else one stratified fifth held out. A candidate is started only when its fits (e
 from the trials of its family so far) and the final fit on all the data still fit in the
 budget, so a search ends on time; the same texts, seed and budget on the same machine run
 the same candidates in the same order, and choose the same recipe unless the clock puts a
-candidate on the other side of the budget. The best mean held-out accuracy wins (the
-earlier trial on a tie).
+candidate on the other side of the budget. The recipe chosen is the first trial within one
+standard error of the best mean held-out accuracy (:func:`choose`).
 """
 
 from __future__ import annotations
@@ -287,6 +287,7 @@ def autotune(
                     )
                     for i in order
                 ] + [q for q in queue if q[0].startswith("recipe")]
+    best = choose(trials, [len(held) for _, held in splits])
     for trial in trials:
         trial.options.pop("_family", None)
     recipe = recipe_from_options({**best.options, **fixed})
@@ -309,6 +310,26 @@ def autotune(
         scoring,
         skipped,
     )
+
+
+def standard_error(trial: Trial, held_out: Sequence[int]) -> float:
+    """The standard error of a trial's held-out accuracy: of the mean over its folds, or,
+    from one held-out part, of a proportion (sqrt(p (1 - p) / n))."""
+    if len(trial.scores) > 1:
+        return float(np.std(trial.scores, ddof=1) / np.sqrt(len(trial.scores)))
+    p = trial.score
+    return float(np.sqrt(max(p * (1 - p), 1e-12) / max(held_out[0], 1)))
+
+
+def choose(trials: Sequence[Trial], held_out: Sequence[int]) -> Trial:
+    """The trial the search settles on: the first (a shipped recipe before its variations,
+    an earlier step before a later one) whose held-out accuracy is within one standard
+    error of the best's (Breiman et al.'s one-standard-error rule). Many candidates scored
+    on the same held-out texts let the best of them win partly by chance; a later, more
+    tuned one must beat an earlier one by more than the noise to replace it."""
+    best = max(trials, key=lambda t: (t.score, -t.number))
+    bar = best.score - standard_error(best, held_out)
+    return next(t for t in trials if t.score >= bar)
 
 
 def _estimate(fit_seconds: dict[str, list[float]], options: dict[str, Any], texts: float) -> float:
@@ -339,9 +360,15 @@ def fit_auto(
     the search as its ``search_``, which its model file keeps."""
     search = autotune(texts, labels, time_budget, random_state, say, settings)
     if say is not None:
+        top = max(search.trials, key=lambda t: (t.score, -t.number))
+        within = (
+            f", within one standard error of the best, trial {top.number} ({100 * top.score:.2f})"
+            if top is not search.best
+            else ""
+        )
         say(
             f"chose trial {search.best.number} ({search.best.origin}): held-out accuracy "
-            f"{100 * search.best.score:.2f}; training it on all "
+            f"{100 * search.best.score:.2f}{within}; training it on all "
             f"{plural(len(texts), 'text')}"
         )
     model = search.recipe.estimator(random_state=random_state, verbose=verbose)
@@ -350,4 +377,14 @@ def fit_auto(
     return model
 
 
-__all__ = ["Search", "Trial", "autotune", "fit_auto", "held_out_splits", "neighbours", "recipe_of"]
+__all__ = [
+    "Search",
+    "Trial",
+    "autotune",
+    "choose",
+    "fit_auto",
+    "held_out_splits",
+    "neighbours",
+    "recipe_of",
+    "standard_error",
+]
