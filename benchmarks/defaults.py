@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.report:
         results = json.loads((bench.RESULTS / "defaults.json").read_text())
-        write_report(results, choose(results))
+        write_report(results, choose(results), args.folds)
         return 0
     data = Path(args.data_dir)
     if not all((data / d).is_dir() for d in ("mr", "sst2", "sst2_glue", "trec")):
@@ -148,16 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     for scores in results.values():
         scores["mean"] = float(np.mean([scores[d]["accuracy"] for d in ("mr", "sst2", "trec")]))
     best = choose(results)
-    write_report(results, best)
+    write_report(results, best, args.folds)
     return 0
 
 
-def write_report(results: dict[str, Any], best: str) -> None:
+def write_report(results: dict[str, Any], best: str, folds: int | None) -> None:
     lines = [
         "# Choosing the default recipe on training data",
         "",
         "Each candidate's held-out accuracy by cross-validation of the training data "
-        f"(`python benchmarks/defaults.py`, {time.strftime('%Y-%m-%d %H:%M')}); the default "
+        f"(`python benchmarks/defaults.py{f' --folds {folds}' if folds else ''}`: "
+        f"{f'the first {folds} folds of each dataset' if folds else 'every fold'}; "
+        f"written {time.strftime('%Y-%m-%d %H:%M')}); the default "
         "is the best mean over the three datasets among the candidates above fastText's "
         "defaults on each.",
         "",
