@@ -25,9 +25,11 @@ from ffnlp.estimators.base import (
     classes_of,
     held_out_metrics,
     held_out_targets,
+    label_matrix,
+    label_sets_of,
     labels_of,
+    multi_label_metrics,
     read_classes,
-    softmax_rows,
     texts_of,
     tokens_of,
     train_config,
@@ -41,9 +43,11 @@ from ffnlp.models.classifier import (
     ProbabilityAverage,
     TextDataset,
     check_class_weights,
+    probabilities,
 )
 from ffnlp.nn import Module
 from ffnlp.nn import init as nn_init
+from ffnlp.text.labelled import as_label_sets
 from ffnlp.text.row_features import (
     RowFeature,
     TextRows,
@@ -216,10 +220,21 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                 bit for bit, as one that was never interrupted.
         """
         texts = texts_of(X)
-        y = labels_of(y, len(texts))
+        sets = label_sets_of(y, len(texts))
         network, text, training_settings, features = self._check_params()
-        classes, targets = classes_of(y)
-        class_weights = self._class_weights(classes, targets)
+        if sets is None:
+            classes, targets = classes_of(labels_of(y, len(texts)))
+            class_weights = self._class_weights(classes, targets)
+            targets = targets.astype(np.int64)
+        else:
+            if self.class_weight is not None and self.class_weight != {}:
+                raise ValueError(
+                    "class_weight weighs the one class of each text: multi-label data "
+                    "(texts with several labels) takes none; leave it out"
+                )
+            classes = classes_of(np.array(sorted({str(c) for s in sets for c in s})))[0]
+            targets, class_weights = label_matrix(classes, sets), ()
+        loss = network.loss if network.loss != "auto" else "softmax" if sets is None else "ova"
         tokenizer = text.make_tokenizer()
         tokens = tokens_of(tokenizer, texts)
         eval_tokens = None
@@ -232,12 +247,13 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         encoder = TextRows(vocab, features, text.unknown_words)
         data = TextDataset.from_ragged(
             *encoder.fit_rows(tokens, text.min_count, text.keeps_every_word),
-            targets.astype(np.int64),
+            targets,
             by_length=bool(self.batch_by_length),
         )
         seed = self.random_state if self.random_state is not None else 0
         model = self._network(
-            network, len(vocab), encoder.extra_rows, len(classes), class_weights, seed
+            network, len(vocab), encoder.extra_rows, len(classes), class_weights, seed, loss,
+            multi_label=sets is not None,
         )
         _load_pretrained(self, deep_network(model), vocab, text.lowercase, seed)
         for member in _members(model):
@@ -245,7 +261,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                 member.set_nb_table(data, data.targets)
             if getattr(member.config, "pooling", None) == "tfidf":
                 member.set_idf_table(data)
-        fitted = _Fitted(classes, tokenizer, encoder, model)
+        fitted = _Fitted(classes, tokenizer, encoder, model, multi_label=sets is not None)
         training = train_config(
             training_settings, self.random_state, self.verbose, held_out=eval_set is not None
         )
@@ -254,8 +270,14 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             # the held-out loss steers the rate or ends training
             valid = TextDataset.from_ragged(
                 *encoder.rows(eval_tokens),
-                held_out_targets(classes, eval_set[1]),
+                held_out_targets(classes, eval_set[1])
+                if sets is None
+                else label_matrix(classes, as_label_sets(eval_set[1])),
             )
+        if sets is None:
+            metrics = held_out_metrics(fitted.predict_proba, classes, eval_set)
+        else:
+            metrics = multi_label_metrics(fitted.predict_proba, classes, eval_set, loss)
         history = fit(
             model,
             data,
@@ -263,7 +285,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             training,
             log_path=log_path,
             unit="texts",
-            epoch_metrics=held_out_metrics(fitted.predict_proba, classes, eval_set),
+            epoch_metrics=metrics,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
@@ -280,8 +302,11 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         num_classes: int,
         class_weights: tuple[float, ...],
         seed: int,
+        loss: str = "softmax",
+        multi_label: bool = False,
     ) -> Module:
-        nb = 1 if num_classes == 2 else num_classes  # one score, or one per class
+        # one score, or one per class (label sets: every class, as each is its own question)
+        nb = 1 if num_classes == 2 and not multi_label else num_classes
         config = DeepAveragingConfig(
             vocab_size=vocab_size,
             num_classes=num_classes,
@@ -295,6 +320,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             nb_features=nb if settings.nb_features else 0,
             pool_words_only=bool(settings.pool_words_only or self.wide),
             class_weights=class_weights,
+            loss=loss,
         )
         rng = nn_init.as_generator(seed)  # one generator, drawn from in turn by each part
         network = DeepAveragingNetwork(config, rng=rng)
@@ -308,6 +334,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             nb_features=nb,
             dropout=settings.dropout,
             class_weights=class_weights,
+            loss=loss,
         )
         return ProbabilityAverage(
             [network, NaiveBayesLinear(linear, rng=rng, dropout=network.dropout)]
@@ -319,6 +346,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         self.vocab_ = fitted.encoder.vocab
         self.features_ = fitted.encoder.features
         self.model_ = fitted.model
+        self.multi_label_ = fitted.multi_label
         self._fitted = fitted
 
     # ------------------------------------------------------------------ predict
@@ -362,6 +390,8 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             ],
             "features": features,
         }
+        if self.multi_label_:  # trained on label sets (files without the key were not)
+            meta["multi_label"] = True
         return meta, arrays
 
     @classmethod
@@ -400,7 +430,8 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                     f"{str(path)!r}: the feature tables make {encoder.extra_rows} rows, the "
                     f"configuration {config.extra_rows}"
                 )
-        est._set_fitted(_Fitted(classes, text.make_tokenizer(), encoder, model))
+        multi_label = bool(meta.get("multi_label", False))
+        est._set_fitted(_Fitted(classes, text.make_tokenizer(), encoder, model, multi_label))
         return est
 
 
@@ -409,9 +440,16 @@ class _Fitted:
     training come from it before the estimator is touched."""
 
     def __init__(
-        self, classes: np.ndarray, tokenizer: Tokenizer, encoder: TextRows, model: Module
+        self,
+        classes: np.ndarray,
+        tokenizer: Tokenizer,
+        encoder: TextRows,
+        model: Module,
+        multi_label: bool = False,
     ) -> None:
         self.classes, self.tokenizer, self.encoder, self.model = classes, tokenizer, encoder, model
+        self.multi_label = multi_label
+        self.loss = _members(model)[0].config.loss
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         return self.proba_of_tokens(tokens_of(self.tokenizer, texts_of(X)), batch_size)
@@ -424,7 +462,7 @@ class _Fitted:
             for start in range(0, len(data), batch_size):
                 idx = np.arange(start, min(start + batch_size, len(data)))
                 logits, _ = self.model(data.batch(idx)[0])
-                out[start : start + len(idx)] = softmax_rows(logits.data.astype(np.float64))
+                out[start : start + len(idx)] = probabilities(logits.data, self.loss)
         return out
 
 
