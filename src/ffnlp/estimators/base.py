@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
-from ffnlp.checks import check_int, check_real
+from ffnlp.checks import check_int, check_threshold
 from ffnlp.nn import Module
 from ffnlp.settings import Settings, as_settings
 from ffnlp.text.labelled import as_label_sets, is_multi_label
@@ -424,12 +424,6 @@ def top_labels(
         [(labels[j], float(row[j])) for j in top if row[j] >= low]
         for row, top in zip(probs, order)
     ]
-
-
-def check_threshold(threshold: Any, name: str = "threshold") -> float:
-    """A probability threshold, refused outside (0, 1): 0 keeps every label and 1 none
-    (leave it out for the first; the second is never meant)."""
-    return check_real(name, threshold, minimum=0, maximum=1, min_inclusive=False, max_inclusive=False)
 
 
 def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:
