@@ -421,8 +421,7 @@ def top_labels(
     labels = classes.tolist()  # plain Python values
     low = -np.inf if threshold is None else threshold
     return [
-        [(labels[j], float(row[j])) for j in top if row[j] >= low]
-        for row, top in zip(probs, order)
+        [(labels[j], float(row[j])) for j in top if row[j] >= low] for row, top in zip(probs, order)
     ]
 
 

@@ -252,7 +252,13 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         )
         seed = self.random_state if self.random_state is not None else 0
         model = self._network(
-            network, len(vocab), encoder.extra_rows, len(classes), class_weights, seed, loss,
+            network,
+            len(vocab),
+            encoder.extra_rows,
+            len(classes),
+            class_weights,
+            seed,
+            loss,
             multi_label=sets is not None,
         )
         _load_pretrained(self, deep_network(model), vocab, text.lowercase, seed)

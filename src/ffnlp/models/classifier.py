@@ -572,7 +572,10 @@ def nb_table(
     doc, token = np.divmod(pairs, rows)
     if targets.ndim == 2:  # label sets: a text counts in each of its classes
         counts = np.stack(
-            [np.bincount(token, weights=targets[doc, c], minlength=rows) for c in range(num_classes)]
+            [
+                np.bincount(token, weights=targets[doc, c], minlength=rows)
+                for c in range(num_classes)
+            ]
         )
         texts_with = np.bincount(token, minlength=rows).astype(np.float64)
     else:
