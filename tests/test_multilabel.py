@@ -284,7 +284,24 @@ def test_precision_at_k_as_fasttext_test_reports_it(data, tmp_path, k, threshold
         pytest.skip("fastText is not installed (no 'fasttext' on PATH)")
     model = tmp_path / "ft"
     subprocess.run(
-        [fasttext, "supervised", "-input", str(data / "train.ft"), "-output", str(model), "-loss", "ova", "-epoch", "5", "-lr", "0.3", "-thread", "1", "-verbose", "0"],
+        [
+            fasttext,
+            "supervised",
+            "-input",
+            str(data / "train.ft"),
+            "-output",
+            str(model),
+            "-loss",
+            "ova",
+            "-epoch",
+            "5",
+            "-lr",
+            "0.3",
+            "-thread",
+            "1",
+            "-verbose",
+            "0",
+        ],
         check=True,
         capture_output=True,
     )

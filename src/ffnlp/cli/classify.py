@@ -361,7 +361,8 @@ def add_classify_commands(commands: Any) -> None:
     p.set_defaults(handler=run_classify_train, data_parallel=True)
     p = sub.add_parser(
         "test",
-        help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix",
+        help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix; "
+        "of multi-label data, P@k, R@k and micro/macro F1",
         formatter_class=Formatter,
     )
     p.add_argument("model", help="the model file")

@@ -112,6 +112,16 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
     >>> texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
     >>> clf.fit(texts, ["pos", "neg", "pos", "neg"] * 5).predict(["great fun", "dull"]).tolist()
     ['pos', 'neg']
+
+    Label sets (a tuple of labels for each text: multi-label data) are learned with an
+    independent sigmoid for each class (``loss="auto"`` picks "ova" for them), and
+    :meth:`predict_labels` gives each text's set:
+
+    >>> sets = [("sport",), ("money",), ("sport", "money")] * 10
+    >>> texts = ["goal match", "bank stock", "goal bank"] * 10
+    >>> clf = TextClassifier.from_settings(embed_dim=8, epochs=30, lr=0.05).fit(texts, sets)
+    >>> [sorted(labels) for labels in clf.predict_labels(["goal bank", "match", "stock"])]
+    [['money', 'sport'], ['sport'], ['money']]
     """
 
     GROUPS: ClassVar[dict[str, type]] = {
@@ -206,7 +216,9 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         it was (fitted to its old data, or not at all).
 
         Args:
-            X, y: the texts and one label per text.
+            X, y: the texts and one label per text, or a label set per text (a tuple,
+                list or set of its labels; a label alone is a set of one): multi-label
+                data, after which ``multi_label_`` is True (see the ``loss`` setting).
             eval_set: optional held-out (texts, labels) whose loss and accuracy are measured
                 after every epoch (for the log). With ``training``'s ``early_stopping`` (3 by
                 default) or its "plateau" schedule, its loss also judges every epoch: the best
