@@ -348,6 +348,8 @@ def test_train_test_predict_on_the_command_line(data, tmp_path, capsys):
     assert len(rows) == 3 and all(len(row.split(",")) == 7 for row in rows)  # padded
     assert main(["classify", "cv", str(data / "train.ft")]) == 2
     assert "classify cv splits texts of one label each" in capsys.readouterr().err
+    assert main([*train, "--auto"]) == 2
+    assert "--auto learns one label per text" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("wide", [False, True])
