@@ -559,6 +559,16 @@ CASES = [
         guard="model",
     ),
     Case(
+        "threshold-outside-0-1",
+        lambda t, m: [
+            *("classify", "predict", str(m / "clf.npz")),
+            _write(t / "t.txt", "a film\n"),
+            *("-k", "3", "--threshold", "1.5"),
+        ],
+        "--threshold must be a number in (0, 1); got 1.5",
+        guard="model",
+    ),
+    Case(
         "neighbours-of-an-unknown-word",
         lambda t, m: ["neighbours", str(m / "clf.npz"), "flim"],
         "'flim' is not in the model's vocabulary of 4 words (closest known: 'film')",

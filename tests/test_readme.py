@@ -91,6 +91,17 @@ def _fake_data(root: Path) -> None:
         ("\n".join(questions * 4) + "\n1 a sister\xf0city ?\n").encode("latin-1")
     )
     (data / "trec" / "TREC.test.all").write_text("\n".join(questions) + "\n")
+    raw = [
+        "NUM:dist How far is Denver from Aspen ?",
+        "LOC:other Where is the Eiffel Tower ?",
+        "DESC:def What is a caldera ?",
+        "NUM:count How many miles is it to the Moon ?",
+    ]
+    (data / "trec" / "raw").mkdir()
+    (data / "trec" / "raw" / "TREC.train").write_bytes(
+        ("\n".join(raw * 4) + "\nENTY:other A sister\xf0city ?\n").encode("latin-1")
+    )
+    (data / "trec" / "raw" / "TREC.test").write_text("\n".join(raw) + "\n")
     (data / "mr" / "rt-polarity.pos").write_bytes(
         "\n".join(["a great caf\xe9 film", "warm and fun"] * 6).encode("cp1252")
     )
@@ -162,6 +173,12 @@ def test_language_model_commands_run_as_written(tmp_path):
 def test_classification_commands_run_as_written(tmp_path):
     work = _run_section("Text classification", tmp_path)
     assert (work / "trec.npz").exists() and (work / "sst2.npz").exists()
+    assert (work / "trec-ml.npz").exists()  # multi-label
+    assert (
+        (work / "trec-ml.train")
+        .read_text(encoding="latin-1")
+        .startswith("__label__NUM __label__NUM:dist how far is denver")
+    )
     predictions = (work / "predictions.csv").read_text().splitlines()
     assert predictions[0] == "id,text,label,predicted_label,probability"
     assert len(predictions) == 13

@@ -206,3 +206,9 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     ('1 epoch', '2 epochs', '2 queries')
     """
     return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def check_threshold(value: Any, name: str = "threshold") -> float:
+    """A probability threshold, refused outside (0, 1): 0 would keep every label (leave the
+    threshold out for that) and 1 none."""
+    return check_real(name, value, 0, 1, min_inclusive=False, max_inclusive=False)

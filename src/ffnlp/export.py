@@ -8,7 +8,8 @@ evaluation mode (dropout off), built node by node with the ``onnx`` package's he
   inputs ``ids`` int64 (batch, length), a text's row ids padded with anything, and
   ``mask`` bool (batch, length), True at the real rows; outputs ``logits`` and
   ``probabilities`` float32 (batch, classes), in the order of the metadata's
-  ``ffnlp.classes``. The row ids are what :func:`classifier_inputs` gives: the words' ids
+  ``ffnlp.classes`` (a softmax; for a model of the "ova" loss, multi-label, each class's
+  own sigmoid). The row ids are what :func:`classifier_inputs` gives: the words' ids
   in ``ffnlp.vocab`` (0, ``<unk>``, for an unknown word), then the rows of any feature
   objects (bigrams, ...), whose tables stay in Python;
 - the feedforward language model (:class:`~ffnlp.models.FeedforwardLM`, with a full or
@@ -268,8 +269,17 @@ def classifier_to_onnx(clf: Any) -> Any:
             logits.append(_deep_averaging(g, member, "ids", "mask"))
         else:
             logits.append(_naive_bayes_linear(g, member, "ids", "mask"))
+    ova = members[0].config.loss == "ova"  # each class its own sigmoid (multi-label)
     if len(logits) == 1:
         out = logits[0]
+    elif ova:  # the logit of each class's mean probability (ProbabilityAverage)
+        stacked = g.op("Concat", *(g.unsqueeze(g.op("Sigmoid", x), 0) for x in logits), axis=0)
+        mean = g.op("ReduceMean", stacked, axes=[0], keepdims=0)
+        tiny = g.const(np.finfo(np.float32).tiny, np.float32)
+        rest = g.op("Sub", g.const(1.0, np.float32), mean)
+        out = g.op(
+            "Sub", g.op("Log", g.op("Max", mean, tiny)), g.op("Log", g.op("Max", rest, tiny))
+        )
     else:  # the log of the mean of the members' probabilities (ProbabilityAverage)
         stacked = g.op(
             "Concat", *(g.unsqueeze(g.op("LogSoftmax", x, axis=1), 0) for x in logits), axis=0
@@ -277,7 +287,10 @@ def classifier_to_onnx(clf: Any) -> Any:
         total = g.op("ReduceLogSumExp", stacked, axes=[0], keepdims=0)
         out = g.op("Sub", total, g.const(np.log(len(logits)), np.float32))
     g.rename(out, "logits")
-    g.nodes.append(onnx.helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+    if ova:
+        g.nodes.append(onnx.helper.make_node("Sigmoid", ["logits"], ["probabilities"]))
+    else:
+        g.nodes.append(onnx.helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
     classes = len(clf.classes_)
     float_, int64, bool_ = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64, onnx.TensorProto.BOOL
     metadata = {

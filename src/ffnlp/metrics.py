@@ -157,3 +157,136 @@ def stratified_kfold(
         offset += len(members)
     for fold in range(k):
         yield np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
+
+
+# ---------------------------------------------------------------------------- label sets
+
+
+def _f1(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    total = precision + recall
+    return np.where(total > 0, 2 * precision * recall / np.where(total > 0, total, 1), 0.0)
+
+
+@dataclass
+class MultiLabelReport:
+    """How well predicted label sets match the true ones.
+
+    ``precision`` and ``recall`` are fastText's P@k and R@k (``fasttext test MODEL FILE
+    K``): the correct predictions over all predictions, and over all true labels, summed
+    over the texts (micro averages); ``micro_f1`` is their harmonic mean; ``macro_f1`` the
+    mean of each label's F1, over the labels the texts have or were predicted; per label,
+    ``label_precision``, ``label_recall``, ``label_f1`` and ``support`` (texts with it).
+    """
+
+    texts: int
+    k: int
+    threshold: float
+    precision: float
+    recall: float
+    labels: list[Any]
+    label_precision: np.ndarray
+    label_recall: np.ndarray
+    label_f1: np.ndarray
+    support: np.ndarray
+
+    @property
+    def micro_f1(self) -> float:
+        return float(_f1(np.array(self.precision), np.array(self.recall)))
+
+    @property
+    def macro_f1(self) -> float:
+        return float(self.label_f1.mean()) if len(self.labels) else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "texts": self.texts,
+            "k": self.k,
+            "threshold": self.threshold,
+            f"precision_at_{self.k}": self.precision,
+            f"recall_at_{self.k}": self.recall,
+            "micro_f1": self.micro_f1,
+            "macro_f1": self.macro_f1,
+            "labels": {
+                str(label): {
+                    "precision": float(p),
+                    "recall": float(r),
+                    "f1": float(f),
+                    "support": int(s),
+                }
+                for label, p, r, f, s in zip(
+                    self.labels,
+                    self.label_precision,
+                    self.label_recall,
+                    self.label_f1,
+                    self.support,
+                )
+            },
+        }
+
+    def __str__(self) -> str:
+        width = max(9, *(len(str(label)) for label in self.labels)) if self.labels else 9
+        shown = f"k {self.k}" + (f", threshold {self.threshold:g}" if self.threshold else "")
+        lines = [
+            f"{'texts':<{width}}  {self.texts}",
+            f"{f'P@{self.k}':<{width}}  {self.precision:.4f}",
+            f"{f'R@{self.k}':<{width}}  {self.recall:.4f}",
+            f"{'micro F1':<{width}}  {self.micro_f1:.4f}",
+            f"{'macro F1':<{width}}  {self.macro_f1:.4f}",
+            "",
+            f"per label ({shown}):",
+            f"{'label':<{width}}  precision  recall     f1  support",
+        ]
+        for label, p, r, f, s in zip(
+            self.labels, self.label_precision, self.label_recall, self.label_f1, self.support
+        ):
+            lines.append(f"{label!s:<{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}")
+        return "\n".join(lines)
+
+
+def multi_label_report(
+    y_true: Sequence[Sequence[Any]],
+    y_pred: Sequence[Sequence[Any]],
+    k: int = 1,
+    threshold: float = 0.0,
+) -> MultiLabelReport:
+    """P@k, R@k and F1 of predicted label sets ``y_pred`` (each text's predictions: its at
+    most ``k`` labels of probability >= ``threshold``, as ``fasttext predict -k K`` gives
+    them) against the true label sets ``y_true``. ``k`` and ``threshold`` are recorded, not
+    applied: the predictions are already cut.
+
+    A prediction counts as correct when the text has that label, so P@k = correct / all
+    predictions and R@k = correct / all true labels, as fastText's ``test`` computes
+    them (0 where there is nothing to divide by, where fastText says nan).
+    """
+    truth = [set(labels) for labels in y_true]
+    guesses = [list(dict.fromkeys(labels)) for labels in y_pred]
+    if len(truth) != len(guesses):
+        raise ValueError(f"y_true has {len(truth)} label sets but y_pred has {len(guesses)}")
+    if not truth:
+        raise ValueError("cannot evaluate on zero examples")
+    correct = sum(len(truth_i & set(guess)) for truth_i, guess in zip(truth, guesses))
+    predicted = sum(len(guess) for guess in guesses)
+    gold = sum(len(truth_i) for truth_i in truth)
+    labels = sorted({y for s in [*truth, *map(set, guesses)] for y in s}, key=str)
+    index = {label: j for j, label in enumerate(labels)}
+    tp, pred, support = (np.zeros(len(labels)) for _ in range(3))
+    for truth_i, guess in zip(truth, guesses):
+        for y in guess:
+            pred[index[y]] += 1
+            tp[index[y]] += y in truth_i
+        for y in truth_i:
+            support[index[y]] += 1
+    precision = np.where(pred > 0, tp / np.maximum(pred, 1), 0.0)
+    recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+    return MultiLabelReport(
+        texts=len(truth),
+        k=k,
+        threshold=threshold,
+        precision=correct / predicted if predicted else 0.0,
+        recall=correct / gold if gold else 0.0,
+        labels=labels,
+        label_precision=precision,
+        label_recall=recall,
+        label_f1=_f1(precision, recall),
+        support=support.astype(np.int64),
+    )

@@ -270,6 +270,9 @@ def _bce_cases(rng: np.random.Generator) -> Iterator[Case]:
             yield Case(
                 [values(shape, rng) * 2], {"targets": rng.random(shape), "reduction": reduction}
             )
+    # label sets, as the one-vs-all loss gives them: a 0/1 row of classes for each text
+    labels = (rng.random((4, 5)) < 0.4).astype(np.float64)
+    yield Case([values((4, 5), rng) * 2], {"targets": labels, "reduction": "sum"})
 
 
 def _torch_ce(torch: Any, z: Any, targets: Any, reduction: str) -> Any:

@@ -46,7 +46,7 @@ def test_every_format(tmp_path):
     ("fmt", "content", "message"),
     [
         ("fasttext", "__label__pos fine\njust text without a label\n", r"line 2 has no label"),
-        ("fasttext", "__label__pos __label__neg fine\n", r"line 1 has 2 labels"),
+        ("fasttext", "__label__pos __label__ fine\n", r"line 1 has an empty label"),
         ("fasttext", "__label__pos\n", r"line 1 has a label but no text"),
         ("label-first", "pos\n", r"line 1 has a label but no text"),
         ("tsv", "pos\n", r"line 1 has 1 column;"),

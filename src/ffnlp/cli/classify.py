@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
-from ffnlp.checks import plural
+from ffnlp.checks import check_threshold, plural
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -29,12 +29,12 @@ from ffnlp.cli.common import (
     say,
     warn_unusual_lr,
 )
-from ffnlp.metrics import classification_report, stratified_kfold
+from ffnlp.metrics import classification_report, multi_label_report, stratified_kfold
 from ffnlp.models.classifier import ClassifierOptions, DeepAveraging
 from ffnlp.recipes import load_recipe, recipe_names
 from ffnlp.settings import parse_duration
 from ffnlp.text.features import read_lexicon
-from ffnlp.text.labelled import FORMATS, read_labelled_text
+from ffnlp.text.labelled import FORMATS, as_label_sets, is_multi_label, read_labelled_text
 from ffnlp.text.reading import (
     Reading,
     TextTable,
@@ -213,7 +213,7 @@ _FEATURE_FLAGS = (
 _LEXICON_ONLY = ("lexicon", "lexicon_size")
 _EMBEDDINGS_ONLY = (
     "embed_dim", "pooling", "word_dropout", *_FEATURE_FLAGS, "nb_features",
-    "pool_words_only", "wide", "min_count", "max_vocab", "unknown_words", "pretrained",
+    "pool_words_only", "loss", "wide", "min_count", "max_vocab", "unknown_words", "pretrained",
     "freeze_embeddings", "batch_by_length", "class_weight", "recipe",
 )  # fmt: skip
 
@@ -346,12 +346,23 @@ def add_classify_commands(commands: Any) -> None:
     p.set_defaults(handler=run_classify_train, data_parallel=True)
     p = sub.add_parser(
         "test",
-        help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix",
+        help="accuracy, per-class and macro precision/recall/F1 and the confusion matrix; "
+        "of multi-label data, P@k, R@k and micro/macro F1",
         formatter_class=Formatter,
     )
     p.add_argument("model", help="the model file")
     _add_labelled_input(p, model=True)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument(
+        "-k",
+        "--top",
+        type=int,
+        default=None,
+        help="multi-label report (P@k, R@k, micro and macro F1, as fastText's test) of each "
+        "text's k most probable labels; the report of a multi-label model, or of texts with "
+        "several labels, with k 1 when not given",
+    )
+    _add_threshold(p, "multi-label report: count only the predictions of probability >= P")
     _add_contrast_override(p)
     p.set_defaults(handler=run_classify_test)
     p = sub.add_parser(
@@ -365,6 +376,7 @@ def add_classify_commands(commands: Any) -> None:
         help="texts: one a line, or a tsv/csv table ('-': standard input)",
     )
     p.add_argument("-k", "--top", type=int, default=1, help="how many labels per text")
+    _add_threshold(p, "only the labels of probability >= P (at most k; a text may get none)")
     _add_prediction_input(p)
     _add_contrast_override(p)
     p.set_defaults(handler=run_classify_predict)
@@ -377,6 +389,18 @@ def add_classify_commands(commands: Any) -> None:
     _add_classifier_options(p, log=False)
     record_given_options(p)
     p.set_defaults(handler=run_classify_cv)
+
+
+def _add_threshold(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument(
+        "--threshold", type=float, default=None, metavar="P", help=help + "; P in (0, 1)"
+    )
+
+
+def _threshold(args: argparse.Namespace) -> float | None:
+    if args.threshold is None:
+        return None
+    return check_threshold(args.threshold, "--threshold")
 
 
 def _add_prediction_input(p: argparse.ArgumentParser) -> None:
@@ -600,6 +624,12 @@ def run_classify_train(args: argparse.Namespace) -> int:
     model = None if args.auto else _classifier(args)
     reading, texts, labels = _read_labelled(args)
     check_labelling(labels, reading)
+    if is_multi_label(labels) and (args.auto or args.features == "lexicon"):
+        raise ValueError(
+            f"{args.input[0]!r} has texts with several labels: "
+            f"{'--auto' if args.auto else '--features lexicon'} learns one label per text; "
+            "leave it out (the classifier on embeddings learns label sets)"
+        )
     eval_set = None
     if args.valid:
         # One file, in the training data's reading (a file per class: its own, guessed)
@@ -682,8 +712,21 @@ def _best_epoch(model: Any, args: argparse.Namespace) -> str:
 
 
 def run_classify_test(args: argparse.Namespace) -> int:
+    threshold = _threshold(args)
+    if args.top is not None:
+        check_positive("--top", args.top)
     model, recorded = _load_classifier(args)
     _, texts, labels = _read_labelled(args, recorded)
+    multi = getattr(getattr(model, "estimator_", model), "multi_label_", False)
+    if multi or is_multi_label(labels) or args.top is not None or threshold is not None:
+        sets = [tuple(str(y) for y in s) for s in as_label_sets(labels)]
+        _estimators().check_unseen_labels(model.classes_.tolist(), [y for s in sets for y in s])
+        k = args.top or 1
+        tops = model.predict_top(texts, k=k, threshold=threshold)
+        predicted = [[str(label) for label, _ in top] for top in tops]
+        report = multi_label_report(sets, predicted, k, threshold or 0.0)
+        print(json.dumps(report.to_dict()) if args.json else str(report))
+        return 0
     _estimators().check_unseen_labels(model.classes_.tolist(), labels)
     predicted = [str(p) for p in model.predict(texts)]
     report = classification_report(
@@ -695,10 +738,11 @@ def run_classify_test(args: argparse.Namespace) -> int:
 
 def run_classify_predict(args: argparse.Namespace) -> int:
     check_positive("--top", args.top)
+    threshold = _threshold(args)
     model, recorded = _load_classifier(args)
     table = _prediction_input(args, recorded)
     texts = table.texts
-    tops = model.predict_top(texts, k=args.top)
+    tops = model.predict_top(texts, k=args.top, threshold=threshold)
     if args.output_format == "text":
         for text, top in zip(texts, tops):
             print("\t".join(f"{label} {p:.4f}" for label, p in top) + f"\t{text}")
@@ -730,7 +774,8 @@ def run_classify_predict(args: argparse.Namespace) -> int:
     if table.names:
         writer.writerow(table.names + added)
     for row, top in zip(table.rows, tops):
-        writer.writerow(row + [x for label, p in top for x in (label, f"{p:.6f}")])
+        cells = [x for label, p in top for x in (label, f"{p:.6f}")]
+        writer.writerow(row + cells + [""] * (len(added) - len(cells)))  # below --threshold
     return 0
 
 
@@ -774,6 +819,11 @@ def run_classify_cv(args: argparse.Namespace) -> int:
     check_positive("--folds", args.folds)
     reading, texts, labels = _read_labelled(args)
     check_labelling(labels, reading)
+    if is_multi_label(labels):
+        raise ValueError(
+            f"{args.input[0]!r} has texts with several labels: classify cv splits texts of "
+            "one label each; train, then classify test on held-out texts"
+        )
     template = _classifier(args)
     getattr(template, "estimator", template).verbose = False
     accuracies, f1s = [], []

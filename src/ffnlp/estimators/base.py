@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
+from ffnlp.checks import check_int, check_threshold
 from ffnlp.nn import Module
 from ffnlp.settings import Settings, as_settings
+from ffnlp.text.labelled import as_label_sets, is_multi_label
 from ffnlp.train import TrainConfig, Training
 
 # The kind of model file every text classifier is written as (ffnlp.io), and the layout of
@@ -88,9 +90,24 @@ class TextPredictions:
         check_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def predict_top(self, X: Any, k: int = 1) -> list[list[tuple[Any, float]]]:
-        """The ``k`` most probable labels of each text, with their probabilities."""
-        return top_labels(self.predict_proba(X), self.classes_, k)
+    def predict_top(
+        self, X: Any, k: int = 1, threshold: float | None = None
+    ) -> list[list[tuple[Any, float]]]:
+        """The ``k`` most probable labels of each text, with their probabilities, most
+        probable first; with ``threshold`` (in (0, 1)), only those of probability >=
+        ``threshold`` (fastText's ``predict -k K --threshold P``: a text may get none)."""
+        return top_labels(self.predict_proba(X), self.classes_, k, threshold)
+
+    def predict_labels(
+        self, X: Any, k: int | None = None, threshold: float = 0.5
+    ) -> list[tuple[Any, ...]]:
+        """The label set of each text: its labels of probability >= ``threshold``, the most
+        probable first, at most ``k`` of them (None: no limit). For a multi-label model
+        (``multi_label_``: trained on texts with several labels), whose "ova" probabilities
+        are each class's own, 0.5 picks every label more likely present than not."""
+        k = len(self.classes_) if k is None else k
+        tops = top_labels(self.predict_proba(X), self.classes_, k, threshold)
+        return [tuple(label for label, _ in top) for top in tops]
 
     def save(self, path: str | Path, reading: Mapping[str, Any] | None = None) -> None:
         """Write the fitted classifier: :meth:`to_archive` as a model file (``ffnlp.io``).
@@ -295,11 +312,45 @@ def tokens_of(tokenizer: Any, texts: Sequence[str]) -> list[list[str]]:
     return tokens
 
 
-def labels_of(y: Any, n: int) -> np.ndarray:
+def labels_of(y: Any, n: int, multi_label: bool = False) -> np.ndarray:
+    """``y`` as an array of one label per text; label sets (tuples of labels) are refused
+    unless ``multi_label`` (the estimator learns from them: see :func:`label_sets_of`)."""
+    if not multi_label and not isinstance(y, np.ndarray) and is_multi_label(list(y)):
+        raise ValueError(
+            "y holds label sets (several labels for a text): this classifier learns one "
+            "label per text; TextClassifier learns from label sets"
+        )
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"y must hold one label per text; got {y.shape} labels for {n} texts")
     return y
+
+
+def label_sets_of(y: Any, n: int) -> list[tuple[Any, ...]] | None:
+    """The label set of each text when ``y`` holds label sets (a tuple, list or set of
+    labels for some text; a label alone is a set of one), else None."""
+    if isinstance(y, (str, np.ndarray)) or not isinstance(y, Sequence):
+        return None
+    if not is_multi_label(y):
+        return None
+    sets = as_label_sets(y)
+    if len(sets) != n:
+        raise ValueError(f"y must hold one label set per text; got {len(sets)} for {n} texts")
+    empty = [i for i, labels in enumerate(sets) if not labels]
+    if empty:
+        raise ValueError(f"text {empty[0]} has an empty label set; every text needs a label")
+    return sets
+
+
+def label_matrix(classes: np.ndarray, sets: Sequence[Sequence[Any]]) -> np.ndarray:
+    """A 0/1 matrix (N, C): row i marks the classes of label set i (refused when a label is
+    not among ``classes``)."""
+    check_unseen_labels(classes.tolist(), [y for labels in sets for y in labels])
+    index = {str(c): j for j, c in enumerate(classes.tolist())}
+    out = np.zeros((len(sets), len(classes)), dtype=np.float32)
+    for i, labels in enumerate(sets):
+        out[i, [index[str(y)] for y in labels]] = 1.0
+    return out
 
 
 def classes_of(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -335,12 +386,51 @@ def held_out_metrics(
     return epoch_metrics
 
 
-def top_labels(probs: np.ndarray, classes: np.ndarray, k: int) -> list[list[tuple[Any, float]]]:
-    """The ``k`` most probable labels of each row of ``probs``, with their probabilities."""
+def multi_label_metrics(
+    predict_proba: Callable[[Any], np.ndarray],
+    classes: np.ndarray,
+    eval_set: tuple[Any, Any] | None,
+    loss: str,
+) -> Callable[[Module], dict[str, float]] | None:
+    """:func:`held_out_metrics` for label sets: the mean loss of a text (the ova loss, or
+    the softmax cross-entropy of its labels, each a share) and the precision at 1 (the
+    share of texts whose most probable label is one of theirs)."""
+    if eval_set is None:
+        return None
+    inputs, labels = eval_set
+    targets = label_matrix(classes, as_label_sets(labels))
+
+    def epoch_metrics(model: Module) -> dict[str, float]:
+        probs = np.clip(predict_proba(inputs), 1e-300, 1 - 1e-16)
+        if loss == "ova":
+            losses = -(targets * np.log(probs) + (1 - targets) * np.log1p(-probs)).sum(axis=1)
+        else:
+            shares = targets / targets.sum(axis=1, keepdims=True)
+            losses = -(shares * np.log(probs)).sum(axis=1)
+        top = probs.argmax(axis=1)
+        return {
+            "valid_loss": float(losses.mean()),
+            "valid_precision_at_1": float(targets[np.arange(len(top)), top].mean()),
+        }
+
+    return epoch_metrics
+
+
+def top_labels(
+    probs: np.ndarray, classes: np.ndarray, k: int, threshold: float | None = None
+) -> list[list[tuple[Any, float]]]:
+    """The ``k`` most probable labels of each row of ``probs``, with their probabilities;
+    with ``threshold``, only those of probability >= ``threshold``."""
+    check_int("k", k, minimum=1)
+    if threshold is not None:
+        check_threshold(threshold)
     k = min(k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     labels = classes.tolist()  # plain Python values
-    return [[(labels[j], float(row[j])) for j in top] for row, top in zip(probs, order)]
+    low = -np.inf if threshold is None else threshold
+    return [
+        [(labels[j], float(row[j])) for j in top if row[j] >= low] for row, top in zip(probs, order)
+    ]
 
 
 def check_unseen_labels(known: Sequence[Any], labels: Sequence[Any]) -> None:

@@ -25,9 +25,11 @@ from ffnlp.estimators.base import (
     classes_of,
     held_out_metrics,
     held_out_targets,
+    label_matrix,
+    label_sets_of,
     labels_of,
+    multi_label_metrics,
     read_classes,
-    softmax_rows,
     texts_of,
     tokens_of,
     train_config,
@@ -42,9 +44,11 @@ from ffnlp.models.classifier import (
     ProbabilityAverage,
     TextDataset,
     check_class_weights,
+    probabilities,
 )
 from ffnlp.nn import Module
 from ffnlp.nn import init as nn_init
+from ffnlp.text.labelled import as_label_sets
 from ffnlp.text.row_features import (
     RowFeature,
     TextRows,
@@ -113,6 +117,16 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
     >>> texts = ["a great film", "a dull film", "great fun", "dull and flat"] * 5
     >>> clf.fit(texts, ["pos", "neg", "pos", "neg"] * 5).predict(["great fun", "dull"]).tolist()
     ['pos', 'neg']
+
+    Label sets (a tuple of labels for each text: multi-label data) are learned with an
+    independent sigmoid for each class (``loss="auto"`` picks "ova" for them), and
+    :meth:`predict_labels` gives each text's set:
+
+    >>> sets = [("sport",), ("money",), ("sport", "money")] * 10
+    >>> texts = ["goal match", "bank stock", "goal bank"] * 10
+    >>> clf = TextClassifier.from_settings(embed_dim=8, epochs=30, lr=0.05).fit(texts, sets)
+    >>> [sorted(labels) for labels in clf.predict_labels(["goal bank", "match", "stock"])]
+    [['money', 'sport'], ['sport'], ['money']]
     """
 
     GROUPS: ClassVar[dict[str, type]] = {
@@ -207,7 +221,9 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         it was (fitted to its old data, or not at all).
 
         Args:
-            X, y: the texts and one label per text.
+            X, y: the texts and one label per text, or a label set per text (a tuple,
+                list or set of its labels; a label alone is a set of one): multi-label
+                data, after which ``multi_label_`` is True (see the ``loss`` setting).
             eval_set: optional held-out (texts, labels) whose loss and accuracy are measured
                 after every epoch (for the log). With ``training``'s ``early_stopping`` (3 by
                 default) or its "plateau" schedule, its loss also judges every epoch: the best
@@ -221,10 +237,21 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                 bit for bit, as one that was never interrupted.
         """
         texts = texts_of(X)
-        y = labels_of(y, len(texts))
+        sets = label_sets_of(y, len(texts))
         network, text, training_settings, features = self._check_params()
-        classes, targets = classes_of(y)
-        class_weights = self._class_weights(classes, targets)
+        if sets is None:
+            classes, targets = classes_of(labels_of(y, len(texts)))
+            class_weights = self._class_weights(classes, targets)
+            targets = targets.astype(np.int64)
+        else:
+            if self.class_weight is not None and self.class_weight != {}:
+                raise ValueError(
+                    "class_weight weighs the one class of each text: multi-label data "
+                    "(texts with several labels) takes none; leave it out"
+                )
+            classes = classes_of(np.array(sorted({str(c) for s in sets for c in s})))[0]
+            targets, class_weights = label_matrix(classes, sets), ()
+        loss = network.loss if network.loss != "auto" else "softmax" if sets is None else "ova"
         tokenizer = text.make_tokenizer()
         tokens = tokens_of(tokenizer, texts)
         eval_tokens = None
@@ -237,12 +264,19 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         encoder = TextRows(vocab, features, text.unknown_words)
         data = TextDataset.from_ragged(
             *encoder.fit_rows(tokens, text.min_count, text.keeps_every_word),
-            targets.astype(np.int64),
+            targets,
             by_length=bool(self.batch_by_length),
         )
         seed = self.random_state if self.random_state is not None else 0
         model = self._network(
-            network, len(vocab), encoder.extra_rows, len(classes), class_weights, seed
+            network,
+            len(vocab),
+            encoder.extra_rows,
+            len(classes),
+            class_weights,
+            seed,
+            loss,
+            multi_label=sets is not None,
         )
         _load_pretrained(self, deep_network(model), vocab, text.lowercase, seed)
         for member in _members(model):
@@ -250,7 +284,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                 member.set_nb_table(data, data.targets)
             if getattr(member.config, "pooling", None) == "tfidf":
                 member.set_idf_table(data)
-        fitted = _Fitted(classes, tokenizer, encoder, model)
+        fitted = _Fitted(classes, tokenizer, encoder, model, multi_label=sets is not None)
         training = train_config(
             training_settings, self.random_state, self.verbose, held_out=eval_set is not None
         )
@@ -259,8 +293,14 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             # the held-out loss steers the rate or ends training
             valid = TextDataset.from_ragged(
                 *encoder.rows(eval_tokens),
-                held_out_targets(classes, eval_set[1]),
+                held_out_targets(classes, eval_set[1])
+                if sets is None
+                else label_matrix(classes, as_label_sets(eval_set[1])),
             )
+        if sets is None:
+            metrics = held_out_metrics(fitted.predict_proba, classes, eval_set)
+        else:
+            metrics = multi_label_metrics(fitted.predict_proba, classes, eval_set, loss)
         history = fit(
             model,
             data,
@@ -268,7 +308,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             training,
             log_path=log_path,
             unit="texts",
-            epoch_metrics=held_out_metrics(fitted.predict_proba, classes, eval_set),
+            epoch_metrics=metrics,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             resume=resume,
@@ -285,8 +325,11 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         num_classes: int,
         class_weights: tuple[float, ...],
         seed: int,
+        loss: str = "softmax",
+        multi_label: bool = False,
     ) -> Module:
-        nb = 1 if num_classes == 2 else num_classes  # one score, or one per class
+        # one score, or one per class (label sets: every class, as each is its own question)
+        nb = 1 if num_classes == 2 and not multi_label else num_classes
         config = DeepAveragingConfig(
             vocab_size=vocab_size,
             num_classes=num_classes,
@@ -300,6 +343,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             nb_features=nb if settings.nb_features else 0,
             pool_words_only=bool(settings.pool_words_only or self.wide),
             class_weights=class_weights,
+            loss=loss,
         )
         rng = nn_init.as_generator(seed)  # one generator, drawn from in turn by each part
         network = DeepAveragingNetwork(config, rng=rng)
@@ -313,6 +357,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             nb_features=nb,
             dropout=settings.dropout,
             class_weights=class_weights,
+            loss=loss,
         )
         return ProbabilityAverage(
             [network, NaiveBayesLinear(linear, rng=rng, dropout=network.dropout)]
@@ -324,6 +369,7 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         self.vocab_ = fitted.encoder.vocab
         self.features_ = fitted.encoder.features
         self.model_ = fitted.model
+        self.multi_label_ = fitted.multi_label
         self._fitted = fitted
 
     # ------------------------------------------------------------------ predict
@@ -367,6 +413,8 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
             ],
             "features": features,
         }
+        if self.multi_label_:  # trained on label sets (files without the key were not)
+            meta["multi_label"] = True
         return meta, arrays
 
     @classmethod
@@ -405,7 +453,8 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                     f"{str(path)!r}: the feature tables make {encoder.extra_rows} rows, the "
                     f"configuration {config.extra_rows}"
                 )
-        est._set_fitted(_Fitted(classes, text.make_tokenizer(), encoder, model))
+        multi_label = bool(meta.get("multi_label", False))
+        est._set_fitted(_Fitted(classes, text.make_tokenizer(), encoder, model, multi_label))
         return est
 
 
@@ -414,9 +463,16 @@ class _Fitted:
     training come from it before the estimator is touched."""
 
     def __init__(
-        self, classes: np.ndarray, tokenizer: Tokenizer, encoder: TextRows, model: Module
+        self,
+        classes: np.ndarray,
+        tokenizer: Tokenizer,
+        encoder: TextRows,
+        model: Module,
+        multi_label: bool = False,
     ) -> None:
         self.classes, self.tokenizer, self.encoder, self.model = classes, tokenizer, encoder, model
+        self.multi_label = multi_label
+        self.loss = _members(model)[0].config.loss
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         return self.proba_of_tokens(tokens_of(self.tokenizer, texts_of(X)), batch_size)
@@ -429,7 +485,7 @@ class _Fitted:
             for start in range(0, len(data), batch_size):
                 idx = np.arange(start, min(start + batch_size, len(data)))
                 logits, _ = self.model(data.batch(idx)[0])
-                out[start : start + len(idx)] = softmax_rows(logits.data.astype(np.float64))
+                out[start : start + len(idx)] = probabilities(logits.data, self.loss)
         return out
 
 

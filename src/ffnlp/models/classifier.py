@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, no_grad, ops
-from ffnlp.checks import check_int, check_probability
+from ffnlp.checks import check_choice, check_int, check_probability
 from ffnlp.nn import (
     ACTIVATIONS,
     MLP,
@@ -38,11 +38,13 @@ from ffnlp.nn import (
     Parameter,
     Pooling,
 )
+from ffnlp.nn import functional as F
 from ffnlp.nn import init as nn_init
 from ffnlp.settings import Settings, setting
 from ffnlp.text.batching import length_bucketed_minibatches, minibatches
 
 CLASSIFIER_POOLING = ("mean", "max", "mean+max", "nb", "tfidf")
+CLASSIFIER_LOSSES = ("auto", "softmax", "ova")
 
 
 def _checked_class_weights(weights: Any, num_classes: int) -> tuple[float, ...]:
@@ -80,6 +82,41 @@ def weighted_cross_entropy(
     weights = np.asarray(class_weights, dtype=logits.dtype)[targets]
     losses = ops.cross_entropy(logits, targets, reduction="none")
     return (losses * Tensor(weights)).mean()
+
+
+def classifier_loss(
+    logits: Tensor, targets: np.ndarray, loss: str, class_weights: tuple[float, ...] = ()
+) -> Tensor:
+    """The training loss of a classifier's logits (B, C).
+
+    ``targets``: class ids (B,), or a 0/1 matrix (B, C) of each text's labels (label sets).
+    ``loss``: "softmax", the cross-entropy of the class ids (of the labels of a set, each
+    a share of the text, with a matrix); "ova", one-vs-all, an independent binary logistic
+    loss for each class (:func:`ffnlp.nn.functional.one_vs_all_loss`).
+    """
+    if loss == "ova":
+        if targets.ndim == 1:  # one label a text: its one-hot row
+            targets = np.eye(logits.shape[1], dtype=logits.dtype)[targets]
+        return F.one_vs_all_loss(logits, targets)
+    if targets.ndim == 2:
+        return F.soft_cross_entropy(logits, targets)
+    return weighted_cross_entropy(logits, targets, class_weights)
+
+
+def probabilities(logits: np.ndarray, loss: str) -> np.ndarray:
+    """Class probabilities from logits (B, C): softmax rows, or with "ova" each class's
+    own sigmoid (they need not sum to 1)."""
+    logits = logits.astype(np.float64)
+    if loss == "ova":
+        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, in float64, never overflowing
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _resolved_loss(loss: Any) -> str:
+    """A network's loss: "softmax" or "ova" ("auto" is the estimator's to resolve)."""
+    return check_choice("loss", loss, ("softmax", "ova"))
 
 
 # ---------------------------------------------------------------------------- deep averaging
@@ -131,6 +168,14 @@ class DeepAveraging(Settings):
         "pool the words' embeddings alone: the other rows (bigrams, ...) reach the network "
         "through the naive Bayes scores only (needs nb_features)",
         kind="bool",
+    )
+    loss: str = setting(
+        "auto",
+        "softmax: one distribution over the classes; ova: one-vs-all, an independent "
+        "sigmoid for each class (fastText's -loss ova), for texts with several labels; "
+        "auto: ova when a training text has several labels, else softmax",
+        kind="choice",
+        choices=CLASSIFIER_LOSSES,
     )
 
     def check(self) -> DeepAveraging:
@@ -196,6 +241,8 @@ class DeepAveragingConfig:
             the network through the naive Bayes scores alone, or not at all (they are then
             another model's, as in a :class:`ProbabilityAverage` with a naive Bayes one).
         class_weights: one weight (>= 0) per class for the loss (empty: all 1).
+        loss: "softmax" or "ova" (one-vs-all; see :func:`classifier_loss`); files from
+            before it was a setting hold none, and are softmax.
     """
 
     vocab_size: int
@@ -210,8 +257,10 @@ class DeepAveragingConfig:
     nb_features: int = 0
     pool_words_only: bool = False
     class_weights: tuple[float, ...] = ()
+    loss: str = "softmax"
 
     def __post_init__(self) -> None:
+        self.loss = _resolved_loss(self.loss)
         self.hidden_dims = tuple(
             check_int(f"hidden_dims[{i}]", h, minimum=1) for i, h in enumerate(self.hidden_dims)
         )
@@ -334,7 +383,7 @@ class DeepAveragingNetwork(Module):
         return self.pool.rows(self.embedding, ids, mask)
 
     def loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
-        return weighted_cross_entropy(logits, targets, self.config.class_weights)
+        return classifier_loss(logits, targets, self.config.loss, self.config.class_weights)
 
     def set_nb_table(self, data: TextDataset, targets: np.ndarray, alpha: float = 1.0) -> None:
         """Fill the naive Bayes table from the training texts (see :func:`nb_table`)."""
@@ -372,6 +421,7 @@ class NaiveBayesLinearConfig:
         nb_features: K >= 1 naive Bayes scores (1 for two classes, else one per class).
         dropout: on the pooled vector.
         class_weights: one weight per class for the loss (empty: all 1).
+        loss: "softmax" or "ova", as :class:`DeepAveragingConfig`.
     """
 
     vocab_size: int
@@ -381,8 +431,10 @@ class NaiveBayesLinearConfig:
     nb_features: int = 1
     dropout: float = 0.0
     class_weights: tuple[float, ...] = ()
+    loss: str = "softmax"
 
     def __post_init__(self) -> None:
+        self.loss = _resolved_loss(self.loss)
         for name in ("vocab_size", "num_classes", "embed_dim", "nb_features"):
             setattr(self, name, check_int(name, getattr(self, name), minimum=1))
         self.extra_rows = check_int("extra_rows", self.extra_rows, minimum=0)
@@ -446,7 +498,7 @@ class NaiveBayesLinear(Module):
         return logits, None if targets is None else self.loss(logits, targets)
 
     def loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
-        return weighted_cross_entropy(logits, targets, self.config.class_weights)
+        return classifier_loss(logits, targets, self.config.loss, self.config.class_weights)
 
     def set_nb_table(self, data: TextDataset, targets: np.ndarray, alpha: float = 1.0) -> None:
         self.nb_table.data[...] = nb_table(
@@ -468,7 +520,8 @@ class ProbabilityAverage(Module):
     """Models trained together and averaged: p(y | x) = mean over members of p_m(y | x).
 
     ``forward`` returns the log of the mean of the members' probabilities (log-space, so
-    the logits a softmax turns back into that mean) and, with targets, the mean of the
+    the logits a softmax turns back into that mean; with the "ova" loss, the logit of each
+    class's mean probability, which a sigmoid turns back into it) and, with targets, the mean of the
     members' own losses: each member learns as if alone, on the same batches, in one
     pass. The average itself is not trained through (it is an ensemble, not a mixture).
     """
@@ -492,8 +545,13 @@ class ProbabilityAverage(Module):
     ) -> tuple[Tensor, Tensor | None]:
         outputs = [m(inputs, targets) for m in self.members]
         with no_grad():
-            log_probs = [ops.log_softmax(logits.data, axis=1).data for logits, _ in outputs]
-            mean = np.logaddexp.reduce(log_probs, axis=0) - np.log(len(log_probs))
+            if self.members[0].config.loss == "ova":  # each class's own probability
+                mean = np.mean([probabilities(z.data, "ova") for z, _ in outputs], axis=0)
+                tiny = np.finfo(np.float64).tiny  # the logit of that mean, finite
+                mean = np.log(np.maximum(mean, tiny)) - np.log(np.maximum(1 - mean, tiny))
+            else:
+                log_probs = [ops.log_softmax(logits.data, axis=1).data for logits, _ in outputs]
+                mean = np.logaddexp.reduce(log_probs, axis=0) - np.log(len(log_probs))
         logits = Tensor(mean)
         if targets is None:
             return logits, None
@@ -524,7 +582,8 @@ def nb_table(
     """The naive Bayes log-count ratios of every row, (rows, k), from training texts.
 
     For class c, r_c = log(p / |p|_1) - log(q / |q|_1), p and q the smoothed counts of
-    texts containing each row inside and outside c (k = 1: c is the second class); the
+    texts containing each row inside and outside c (k = 1: c is the second class;
+    ``targets`` are class ids (N,), or a 0/1 matrix (N, C) of label sets); the
     table is scaled so the scores of the training texts have unit standard deviation.
     """
     data = docs if isinstance(docs, TextDataset) else TextDataset(docs)
@@ -532,16 +591,26 @@ def nb_table(
     pairs = np.sort(doc_of * rows + data.flat)
     pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # binarized counts
     doc, token = np.divmod(pairs, rows)
-    counts = (
-        np.bincount(targets[doc] * rows + token, minlength=num_classes * rows)
-        .reshape(num_classes, rows)
-        .astype(np.float64)
-    )
+    if targets.ndim == 2:  # label sets: a text counts in each of its classes
+        counts = np.stack(
+            [
+                np.bincount(token, weights=targets[doc, c], minlength=rows)
+                for c in range(num_classes)
+            ]
+        )
+        texts_with = np.bincount(token, minlength=rows).astype(np.float64)
+    else:
+        counts = (
+            np.bincount(targets[doc] * rows + token, minlength=num_classes * rows)
+            .reshape(num_classes, rows)
+            .astype(np.float64)
+        )
+        texts_with = counts.sum(axis=0)
     columns = [1] if k == 1 else list(range(num_classes))
     table = np.empty((rows, k))
     for j, c in enumerate(columns):
         p = counts[c] + alpha
-        q = counts.sum(axis=0) - counts[c] + alpha
+        q = texts_with - counts[c] + alpha
         table[:, j] = np.log(p / p.sum()) - np.log(q / q.sum())
     # Each text's score sums the ratios of its distinct rows (the pairs above).
     scores = np.zeros((len(data), k))

@@ -34,8 +34,10 @@ __all__ = [
     "max_pool",
     "mean_pool",
     "nll_loss",
+    "one_vs_all_loss",
     "relu",
     "sigmoid",
+    "soft_cross_entropy",
     "softmax",
     "tanh",
 ]
@@ -80,6 +82,44 @@ def binary_cross_entropy(probs: Tensor, targets: Any, reduction: str = "mean") -
     if reduction == "mean":
         return losses.mean()
     return losses.sum() if reduction == "sum" else losses
+
+
+def _label_matrix(op: str, logits: Tensor, targets: Any) -> np.ndarray:
+    y = np.asarray(targets.data if isinstance(targets, Tensor) else targets, dtype=logits.dtype)
+    if logits.ndim != 2 or y.shape != logits.shape:
+        raise ValueError(
+            f"{op}: expected logits (B, C) and targets (B, C); got {logits.shape} and {y.shape}"
+        )
+    return y
+
+
+def one_vs_all_loss(logits: Tensor, targets: Any) -> Tensor:
+    """One-vs-all loss of multi-label data: each class an independent binary decision.
+
+    L = (1/B) sum_b sum_c BCE(sigmoid(z_bc), y_bc), the sum of C binary logistic losses a
+    text, averaged over the batch (fastText's ``-loss ova``, which sums its classes'
+    binary losses for each example).
+
+    Args:
+        logits: (B, C).
+        targets: (B, C) of 0/1 (1: the text has that label); values in [0, 1] also work.
+    """
+    y = _label_matrix("one_vs_all_loss", logits, targets)
+    return binary_cross_entropy_with_logits(logits, y, reduction="sum") * (1.0 / len(y))
+
+
+def soft_cross_entropy(logits: Tensor, targets: Any) -> Tensor:
+    """Cross-entropy of target distributions under softmax(logits), averaged over the batch:
+    -(1/B) sum_b sum_c q_bc log softmax(z_b)_c, with q each row of ``targets`` (B, C)
+    scaled to sum to 1. For label sets, q spreads a text's weight evenly over its labels:
+    the expected loss of fastText's softmax on a multi-label line, where each update picks
+    one of the line's labels at random."""
+    y = _label_matrix("soft_cross_entropy", logits, targets)
+    totals = y.sum(axis=1, keepdims=True)
+    if np.any(totals <= 0):
+        raise ValueError("soft_cross_entropy: every row of targets needs a label (a sum > 0)")
+    q = Tensor(y / totals)
+    return -(q * log_softmax(logits, axis=1)).sum() * (1.0 / len(y))
 
 
 def dropout(x: Tensor, p: float, rng: np.random.Generator, training: bool = True) -> Tensor:

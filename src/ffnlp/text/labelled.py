@@ -2,7 +2,8 @@
 
 Formats:
 
-- ``fasttext``: ``__label__pos some text`` (fastText's format; one label per line);
+- ``fasttext``: ``__label__pos some text`` (fastText's format); a line may carry several
+  labels (``__label__sports __label__politics some text``): multi-label data;
 - ``label-first``: ``pos some text``, the label is the first word (SST-2 and TREC as
   distributed with Kim 2014);
 - ``tsv`` / ``csv``: a label column and a text column, chosen by index or, with a header,
@@ -10,7 +11,9 @@ Formats:
 - one file per class (MR's rt-polarity.pos / .neg): :func:`read_class_files`.
 
 Every reader returns ``(texts, labels)`` as lists of strings and raises ``ValueError`` naming
-the file and line for a line without a label or without text.
+the file and line for a line without a label or without text. When a line of a fastText file
+has several labels, every label of the read is a tuple of labels instead (a label set,
+each of its labels once, in the order of the line): multi-label data.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ffnlp.checks import check_choice, plural
 from ffnlp.text.datasets import read_text
@@ -52,30 +56,47 @@ def _lines(text: str) -> list[str]:
 
 def read_fasttext(
     path: str | os.PathLike, encoding: str | None = None
-) -> tuple[list[str], list[str]]:
-    texts, labels = [], []
+) -> tuple[list[str], list[str] | list[tuple[str, ...]]]:
+    """The texts and labels of a fastText file: strings, or label sets (tuples) for every
+    line when a line has several labels (see the module's docstring)."""
+    texts: list[str] = []
+    found_sets: list[tuple[str, ...]] = []
     for number, line in enumerate(_lines(read_labelled_text(path, encoding)), start=1):
         if not line.strip():
             continue
         words = line.split()
-        found = [w for w in words if w.startswith(LABEL_PREFIX)]
+        found = [w[len(LABEL_PREFIX) :] for w in words if w.startswith(LABEL_PREFIX)]
         if not found:
             raise ValueError(
                 f"{_where(path, number)} has no label: expected '{LABEL_PREFIX}NAME text...'"
             )
-        if len(found) > 1:
-            raise ValueError(
-                f"{_where(path, number)} has {len(found)} labels; ffnlp classifies one label per text"
-            )
-        label = found[0][len(LABEL_PREFIX) :]
-        if not label:
+        if not all(found):
             raise ValueError(f"{_where(path, number)} has an empty label ('{LABEL_PREFIX}' alone)")
         text = " ".join(w for w in words if not w.startswith(LABEL_PREFIX))
         if not text:
             raise ValueError(f"{_where(path, number)} has a label but no text")
         texts.append(text)
-        labels.append(label)
-    return texts, labels
+        found_sets.append(tuple(dict.fromkeys(found)))  # a label twice counts once
+    if any(len(labels) > 1 for labels in found_sets):
+        return texts, found_sets
+    return texts, [labels[0] for labels in found_sets]
+
+
+def is_multi_label(labels: Sequence[Any]) -> bool:
+    """Whether ``labels`` are label sets (a tuple, list or set of labels for each text)
+    rather than one label per text."""
+    return any(isinstance(y, (tuple, list, set, frozenset)) for y in labels)
+
+
+def as_label_sets(labels: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Each text's labels as a tuple, each label once: a label alone becomes a tuple of
+    one, a set is sorted."""
+    out = []
+    for y in labels:
+        if isinstance(y, (set, frozenset)):
+            y = sorted(y, key=str)
+        out.append(tuple(dict.fromkeys(y)) if isinstance(y, (tuple, list)) else (y,))
+    return out
 
 
 def read_label_first(
@@ -237,4 +258,6 @@ def read_labelled(
         labels += y
     if not texts:
         raise ValueError(f"no labelled texts in {[str(p) for p in paths]}")
+    if is_multi_label(labels):  # one file of label sets makes them all sets
+        labels = as_label_sets(labels)
     return texts, labels

@@ -36,6 +36,8 @@ from ffnlp.text.labelled import (
     FORMATS,
     LABEL_PREFIX,
     _lines,
+    as_label_sets,
+    is_multi_label,
     read_labelled,
     read_labelled_text,
     read_table,
@@ -412,6 +414,8 @@ def check_labelling(labels: Sequence[Any], reading: Reading | None = None) -> No
     Raises:
         ValueError: naming where the labels were read from and the likely cause.
     """
+    if is_multi_label(labels):  # label sets: judged by the labels they hold
+        labels = [y for labels_of_text in as_label_sets(labels) for y in labels_of_text]
     n, distinct = len(labels), len(set(labels))
     if n < 10 or distinct <= n / 2:
         return
