@@ -564,6 +564,9 @@ def worker(
         connection.send(("error", _why(error)))
         return
     torch = sys.modules.get("torch") if framework != "ffnlp" else None
+    matmul = extra.pop("matmul", None)
+    limits: list[float] = []  # NumPy's time for the step's products, after each turn
+    fractions: list[float] = []  # that over the turn's median step: the fraction of the limit
     done, chunks = 0, 0
     connection.send(("ok", units))
     while True:
@@ -584,13 +587,23 @@ def worker(
             extra["warmup_seconds"] = times
             if torch is not None:
                 extra["graphs_after_warmup"] = _graphs_compiled(torch)
+        elif matmul is not None:
+            # in this turn, so the limit meets the same spell of a shared machine as the
+            # steps it is compared with (measured once at the end, one busy spell made the
+            # limit a third of itself)
+            limit = matmul()
+            extra["step_flops"] = limit["step_flops"]
+            limits.append(limit["matmul_seconds"])
+            fractions.append(limit["matmul_seconds"] / statistics.median(times))
         chunks += 1
         connection.send(("ok", times))
     if torch is not None:
         extra["graphs_at_end"] = _graphs_compiled(torch)
-    matmul = extra.pop("matmul", None)
-    if matmul is not None:
-        extra.update(matmul())
+    if limits:
+        extra["matmul_seconds"] = statistics.median(limits)
+        extra["numpy_gflops"] = extra["step_flops"] / extra["matmul_seconds"] / 1e9
+        extra["matmul_rounds"] = limits
+        extra["limit_fractions"] = fractions
     connection.send(("ok", {**extra, "peak_mb": _peak_mb()}))
 
 
@@ -703,9 +716,8 @@ def compare(
             **{f"{fw}_gflops": flops / out[fw]["seconds"] / 1e9 for fw in ran},
             "numpy_matmul_gflops": out["ffnlp"]["numpy_gflops"],
         }
-        out["flops"]["fraction_of_limit"] = (
-            out["flops"]["ffnlp_gflops"] / out["ffnlp"]["numpy_gflops"]
-        )
+        # the median of each turn's fraction, step and limit timed in the same turn
+        out["flops"]["fraction_of_limit"] = statistics.median(out["ffnlp"]["limit_fractions"])
         if peak:
             for key, value in peak.items():
                 out["flops"][f"{key}_gflops"] = value
@@ -790,9 +802,12 @@ def _report_lines(results: dict[str, Any], command: str, torch_version: str) -> 
             notes.append(f"- {name}: torch.compile failed: {c['failed']}")
         elif "warmup_seconds" in c:
             warm = c["warmup_seconds"]
+            timed = c["seconds"]  # its median step in the timed rounds
+            steps = f"{len(warm)} warm-up steps" if len(warm) > 1 else "one warm-up pass"
             notes.append(
-                f"- {name}: {len(warm)} warm-up steps; the first took {warm[0]:.1f} s "
-                f"(compiling), the last {warm[-1] * 1e3:.1f} ms; graphs compiled: "
+                f"- {name}: {steps}; the first took {warm[0]:.1f} s (compiling; "
+                f"a timed one {timed * 1e3:,.1f} ms), the last {warm[-1] * 1e3:,.1f} ms; "
+                f"graphs compiled: "
                 f"{c.get('graphs_after_warmup', '?')} in the warm-up, "
                 f"{c.get('graphs_at_end', 0) - c.get('graphs_after_warmup', 0)} in the timed rounds."
             )
@@ -822,8 +837,10 @@ def _report_lines(results: dict[str, Any], command: str, torch_version: str) -> 
             "",
             f"Config A: one training step is {a['step_gflop']:.2f} GFLOP (six matrix products); "
             f"ffnlp achieves {a['ffnlp_gflops']:.0f} GFLOP/s, PyTorch {torch_rates}, "
-            f"and NumPy's matmul on the same shapes in the same run {a['numpy_matmul_gflops']:.0f}: "
-            f"ffnlp runs at **{a['fraction_of_limit']:.2f}** of NumPy's matrix-multiply limit.",
+            f"and NumPy's matmul on the same shapes {a['numpy_matmul_gflops']:.0f} (timed in each "
+            f"of ffnlp's turns right after its steps; medians): ffnlp runs at "
+            f"**{a['fraction_of_limit']:.2f}** of NumPy's matrix-multiply limit (the median of "
+            f"each turn's fraction).",
         ]
         if peak and "ffnlp_fraction_of_computed_peak" in a:
             lines += [
@@ -836,13 +853,20 @@ def _report_lines(results: dict[str, Any], command: str, torch_version: str) -> 
             ]
             measured = peak.get("measured")
             if measured and "ffnlp_fraction_of_measured_peak" in a:
+                computed = peak["computed"]
+                per_cycle = computed["cores"] * computed["fma_units"] * computed["lanes"] * 2
+                ghz = a["measured_peak_gflops"] / per_cycle
+                faster = ghz > 1.05 * computed["ghz"]
                 lines[-1] += (
-                    f" Measured in the same run by a loop of independent "
+                    f" Measured at the start of the run by a loop of independent "
                     f"{measured['lanes'] * 32}-bit FMAs on {measured['threads']} threads "
                     f"(benchmarks/peak_flops.py, {measured['how']}, best of three): "
-                    f"{a['measured_peak_gflops']:.0f} GFLOP/s, so ffnlp "
-                    f"{a['ffnlp_fraction_of_measured_peak']:.2f} and NumPy "
-                    f"{a['numpy_fraction_of_measured_peak']:.2f} of that."
+                    f"**{a['measured_peak_gflops']:.0f} GFLOP/s**, which is {ghz:.2f} GHz at "
+                    f"{per_cycle} FLOP a cycle"
+                    + (f", above the nominal {computed['ghz']:.2f} GHz" if faster else "")
+                    + ". Of that peak, ffnlp's "
+                    f"step runs at **{a['ffnlp_fraction_of_measured_peak']:.2f}** and NumPy's "
+                    f"matmul at {a['numpy_fraction_of_measured_peak']:.2f}."
                 )
     d = results["configs"].get("D", {})
     if "ffnlp" in d:

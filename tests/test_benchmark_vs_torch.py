@@ -103,6 +103,9 @@ def _results() -> dict:
             "computed_peak_gflops": 332.0,
             "ffnlp_fraction_of_computed_peak": 180 / 332,
             "numpy_fraction_of_computed_peak": 200 / 332,
+            "measured_peak_gflops": 560.0,
+            "ffnlp_fraction_of_measured_peak": 180 / 560,
+            "numpy_fraction_of_measured_peak": 200 / 560,
         },
     }
     d = {
@@ -119,7 +122,10 @@ def _results() -> dict:
         "rounds": 5,
         "load_average": [0.5, 0.5, 0.5],
         "configs": {"A": a, "D": d},
-        "machine_peak": {"computed": peak, "measured": None},
+        "machine_peak": {
+            "computed": peak,
+            "measured": {"threads": 2, "lanes": 16, "gflops": 560.0, "how": "gcc"},
+        },
     }
 
 
@@ -135,10 +141,13 @@ def test_the_report_heads_with_the_fastest_pytorch_and_keeps_every_variant():
     cells = [c.strip() for c in row_d.split("|")[1:-1]]
     assert cells[3:7] == ["16,000", "-", "failed", "**1.25** (default)"]
     assert "- D: torch.compile failed: BackendCompilerFailed: no compiler" in text
-    assert "- A: 5 warm-up steps; the first took 30.0 s (compiling)" in text
+    assert "- A: 5 warm-up steps; the first took 30.0 s (compiling; a timed one 0.2 ms)" in text
     assert "1 in the warm-up, 0 in the timed rounds" in text
     assert "ffnlp's whole step runs at **0.54** of it, NumPy's matmul on A's shapes at 0.60" in text
     assert "2 cores x 2 FMA units x 16 float32 lanes x 2 x 2.596 GHz" in text
+    # the measured peak, and the clock it implies: 560 / (2 x 2 x 16 x 2) = 4.375 GHz
+    assert "**560 GFLOP/s**, which is 4.38 GHz at 128 FLOP a cycle, above the nominal 2.60" in text
+    assert "ffnlp's step runs at **0.32** and NumPy's matmul at 0.36." in text
     assert "ffnlp 10005.37, default 10005.37." in text  # the failed variant is left out
 
 
