@@ -146,7 +146,7 @@ def _limit_threads(threads: int, framework: str) -> Any:
 
     if hasattr(ffnlp, "set_num_threads"):  # BLAS (through threadpoolctl) and ffnlp's own pool
         ffnlp.set_num_threads(threads)
-    if framework == "torch":
+    if framework != "ffnlp":
         import torch
 
         torch.set_num_threads(threads)
@@ -336,31 +336,59 @@ def _torch_model(cfg: dict[str, Any], sizes: dict[str, int], weights, torch):
     return model
 
 
-def _torch_trainer(model, cfg: dict[str, Any], next_batch, torch):
+def _torch_trainer(model, cfg: dict[str, Any], next_batch, torch, variant: str):
+    """One PyTorch step: ``variant`` "torch" is PyTorch's defaults; "torch_fused" the fused
+    optimizers (SparseAdam, which has no fused form, stays on the lazy embedding rows);
+    "torch_compile" those plus ``torch.compile`` of the model with its loss."""
     F = torch.nn.functional
+    fused = True if variant in ("torch_fused", "torch_compile") else None
     if cfg["optimizer"] == "sgd":
-        optimizers = [torch.optim.SGD(model.parameters(), lr=cfg["lr"])]
+        optimizers = [torch.optim.SGD(model.parameters(), lr=cfg["lr"], fused=fused)]
     elif cfg.get("lazy"):
         rest = [p for name, p in model.named_parameters() if not name.startswith("embedding")]
         optimizers = [
             torch.optim.SparseAdam([model.embedding.weight], lr=cfg["lr"]),
-            torch.optim.Adam(rest, lr=cfg["lr"]),
+            torch.optim.Adam(rest, lr=cfg["lr"], fused=fused),
         ]
     else:
-        optimizers = [torch.optim.Adam(model.parameters(), lr=cfg["lr"])]
+        optimizers = [torch.optim.Adam(model.parameters(), lr=cfg["lr"], fused=fused)]
     model.train()
+
+    def loss_of(inputs, targets):
+        return F.cross_entropy(model(inputs), targets)
+
+    if variant == "torch_compile":
+        loss_of = _compiled(loss_of, cfg, torch)
 
     def step(i: int) -> None:
         inputs, targets = next_batch(i)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(inputs), targets)
+        loss = loss_of(inputs, targets)
         loss.item()
         loss.backward()
         for optimizer in optimizers:
             optimizer.step()
 
     return step
+
+
+def _compiled(function, cfg: dict[str, Any], torch):
+    """``torch.compile`` as a user tuning for speed would call it. The LM's batches all
+    have one shape (D's last is shorter), so its graphs are specialised to their shapes
+    (``dynamic=False``; D compiles once more for its last batch); the classifier's bags
+    differ in length every batch, so its shapes are left to PyTorch's automatic dynamic
+    shapes (a second compile, dynamic, on the second batch)."""
+    return torch.compile(function, dynamic=False if cfg["task"] != "classify" else None)
+
+
+def _graphs_compiled(torch) -> int:
+    """How many graphs torch.compile has compiled in this process so far."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:  # a PyTorch without torch.compile
+        return 0
+    return int(counters["stats"]["unique_graphs"])
 
 
 # ---------------------------------------------------------------------------- one measurement
@@ -400,7 +428,7 @@ def _setup(framework: str, name: str, data_dir: Path, seed: int, total: int, opt
     """Build configuration ``name`` in ``framework``; returns (run one step, units per step,
     extra facts). A step of D is one pass over the test set."""
     cfg = {**CONFIGS[name], **options}
-    if framework == "torch":
+    if framework != "ffnlp":
         import torch
     if cfg["task"] == "classify":
         data = _sst2_data(data_dir)
@@ -435,15 +463,24 @@ def _setup(framework: str, name: str, data_dir: Path, seed: int, total: int, opt
         else:
             model = _torch_model(cfg, sizes, weights, torch).eval()
 
+            def summed_loss(x, y):
+                return torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
+
+            if framework == "torch_compile":  # no optimizer here: compile alone
+                summed_loss = _compiled(summed_loss, cfg, torch)
+
+            # inference_mode for eager PyTorch, as before; no_grad under torch.compile, which
+            # has recompiled on inference tensors and crashed on views of them in forward
+            # (pytorch/pytorch issues 148983, 180823); this model reshapes its embeddings
+            no_grad = torch.no_grad if framework == "torch_compile" else torch.inference_mode
+
             def mean_loss() -> float:
                 total = 0.0
-                with torch.inference_mode():
+                with no_grad():
                     for a in range(0, len(targets), cfg["batch_size"]):
                         x = torch.from_numpy(contexts[a : a + cfg["batch_size"]])
                         y = torch.from_numpy(targets[a : a + cfg["batch_size"]])
-                        total += float(
-                            torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
-                        )
+                        total += float(summed_loss(x, y))
                 return total / len(targets)
 
         def evaluate(step: int) -> None:
@@ -480,7 +517,30 @@ def _setup(framework: str, name: str, data_dir: Path, seed: int, total: int, opt
     else:
         tc, tt = torch.from_numpy(contexts), torch.from_numpy(targets)
         next_batch = lambda i: (tc[batches[i]], tt[batches[i]])  # noqa: E731
-    return _torch_trainer(model, cfg, next_batch, torch), cfg["batch_size"], extra
+    return _torch_trainer(model, cfg, next_batch, torch, framework), cfg["batch_size"], extra
+
+
+TORCH_VARIANTS = ("torch", "torch_fused", "torch_compile")
+
+
+def variants(name: str) -> tuple[str, ...]:
+    """The PyTorch variants run for configuration ``name``: D has no optimizer, so its
+    only tuned variant is torch.compile alone."""
+    if CONFIGS[name]["task"] == "eval":
+        return ("torch", "torch_compile")
+    return TORCH_VARIANTS
+
+
+def label(variant: str, name: str) -> str:
+    if variant == "torch_compile":
+        return "compile" if CONFIGS[name]["task"] == "eval" else "fused + compile"
+    return {"ffnlp": "ffnlp", "torch": "default", "torch_fused": "fused"}[variant]
+
+
+def _why(error: BaseException) -> str:
+    """An exception as one short line for the results (compile errors run to pages)."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}"
 
 
 def worker(
@@ -494,47 +554,88 @@ def worker(
     options: dict,
 ) -> None:
     """A spawned process holding one framework's model: runs steps when asked, reports
-    their times, and its peak memory at the end."""
+    their times, and its peak memory at the end. Every reply is ("ok", payload) or
+    ("error", why): a variant that cannot run (torch.compile without a working compiler)
+    says why and stops, and the others go on."""
     _limit_threads(threads, framework)
-    step, units, extra = _setup(framework, name, Path(data_dir), seed, total, options)
-    done = 0
-    connection.send(units)
+    try:
+        step, units, extra = _setup(framework, name, Path(data_dir), seed, total, options)
+    except Exception as error:  # reported in the results, not raised: the rest go on
+        connection.send(("error", _why(error)))
+        return
+    torch = sys.modules.get("torch") if framework != "ffnlp" else None
+    matmul = extra.pop("matmul", None)
+    limits: list[float] = []  # NumPy's time for the step's products, after each turn
+    fractions: list[float] = []  # that over the turn's median step: the fraction of the limit
+    done, chunks = 0, 0
+    connection.send(("ok", units))
     while True:
         count = connection.recv()
         if count is None:
             break
         times = []
-        for _ in range(count):
-            start = time.perf_counter()
-            step(done)
-            times.append(time.perf_counter() - start)
-            done += 1
-        connection.send(times)
-    matmul = extra.pop("matmul", None)
-    if matmul is not None:
-        extra.update(matmul())
-    connection.send({**extra, "peak_mb": _peak_mb()})
+        try:
+            for _ in range(count):
+                start = time.perf_counter()
+                step(done)
+                times.append(time.perf_counter() - start)
+                done += 1
+        except Exception as error:
+            connection.send(("error", _why(error)))
+            return
+        if chunks == 0:  # the warm-up, which absorbs torch.compile's compiling
+            extra["warmup_seconds"] = times
+            if torch is not None:
+                extra["graphs_after_warmup"] = _graphs_compiled(torch)
+        elif matmul is not None:
+            # in this turn, so the limit meets the same spell of a shared machine as the
+            # steps it is compared with (measured once at the end, one busy spell made the
+            # limit a third of itself)
+            limit = matmul()
+            extra["step_flops"] = limit["step_flops"]
+            limits.append(limit["matmul_seconds"])
+            fractions.append(limit["matmul_seconds"] / statistics.median(times))
+        chunks += 1
+        connection.send(("ok", times))
+    if torch is not None:
+        extra["graphs_at_end"] = _graphs_compiled(torch)
+    if limits:
+        extra["matmul_seconds"] = statistics.median(limits)
+        extra["numpy_gflops"] = extra["step_flops"] / extra["matmul_seconds"] / 1e9
+        extra["matmul_rounds"] = limits
+        extra["limit_fractions"] = fractions
+    connection.send(("ok", {**extra, "peak_mb": _peak_mb()}))
 
 
-def compare(name: str, data_dir: str, threads: int, seed: int, rounds: int, options: dict) -> dict:
-    """Both frameworks in their own process, taking turns: warm-up, then ``rounds`` turns
-    of ``steps`` steps each, the first to go alternating."""
+def compare(
+    name: str,
+    data_dir: str,
+    threads: int,
+    seed: int,
+    rounds: int,
+    options: dict,
+    peak: dict | None = None,
+) -> dict:
+    """ffnlp and each PyTorch variant in its own process, taking turns: warm-up, then
+    ``rounds`` turns of ``steps`` steps each, in one order on even rounds and the reverse
+    on odd ones. The headline ratio is ffnlp's against the fastest PyTorch variant."""
     cfg = {**CONFIGS[name], **options}
     total = cfg["warmup"] + rounds * cfg["steps"]
     context = multiprocessing.get_context("spawn")
+    order = ("ffnlp", *variants(name))
     workers = {}
-    for fw in ("ffnlp", "torch"):
+    for fw in order:
         mine, theirs = context.Pipe()
         process = context.Process(
             target=worker, args=(theirs, fw, name, data_dir, threads, seed, total, options)
         )
         # Each worker runs tune_process() at the top of this module, as it is spawned. The
-        # PyTorch worker uses ffnlp too (threads, data, initial weights), but runs with the
+        # PyTorch workers use ffnlp too (threads, data, initial weights), but run with the
         # C library's own malloc policy, as PyTorch does without ffnlp; unless
-        # --torch-keeps-freed-memory gives it ffnlp's (ffnlp/backend/process.py). Both get
+        # --torch-keeps-freed-memory gives them ffnlp's (ffnlp/backend/process.py). All get
         # OPENBLAS_THREAD_TIMEOUT; PyTorch does not use OpenBLAS.
         before = os.environ.get("FFNLP_KEEP_FREED_MEMORY")
-        if fw == "torch" and not options.get("torch_keeps_freed_memory"):
+        if fw != "ffnlp" and not options.get("torch_keeps_freed_memory"):
             os.environ["FFNLP_KEEP_FREED_MEMORY"] = "0"
         try:
             process.start()  # the spawned process copies the environment now
@@ -544,26 +645,54 @@ def compare(name: str, data_dir: str, threads: int, seed: int, rounds: int, opti
             else:
                 os.environ["FFNLP_KEEP_FREED_MEMORY"] = before
         workers[fw] = (mine, process)
-    units = {fw: conn.recv() for fw, (conn, _) in workers.items()}
-    times: dict[str, list[float]] = {"ffnlp": [], "torch": []}
-    for conn, _ in workers.values():
-        conn.send(cfg["warmup"])
-        conn.recv()
+    failed: dict[str, str] = {}
+
+    def ask(fw: str, message: Any) -> Any:
+        """Send ``message`` to ``fw``'s worker; its answer, or None once it has failed."""
+        conn, process = workers[fw]
+        if message is not ...:
+            conn.send(message)
+        try:
+            status, payload = conn.recv()
+        except EOFError:  # the process died (a compiler crash can take it down)
+            status, payload = "error", f"the worker exited (code {process.exitcode})"
+        if status == "ok":
+            return payload
+        if fw == "ffnlp":
+            raise RuntimeError(f"{name}: ffnlp failed: {payload}")
+        print(f"{name}: PyTorch {label(fw, name)} failed: {payload}", file=sys.stderr)
+        failed[fw] = payload
+        process.join()
+        del workers[fw]
+        return None
+
+    units = {fw: ask(fw, ...) for fw in order}
+    times: dict[str, list[float]] = {fw: [] for fw in order}
+    for fw in order:
+        if fw in workers:
+            ask(fw, cfg["warmup"])
     for round_ in range(rounds):
-        for fw in ("ffnlp", "torch") if round_ % 2 == 0 else ("torch", "ffnlp"):
-            conn = workers[fw][0]
-            conn.send(cfg["steps"])
-            chunk = conn.recv()
-            times[fw].append(statistics.median(chunk))
+        for fw in order if round_ % 2 == 0 else order[::-1]:
+            if fw in workers:
+                chunk = ask(fw, cfg["steps"])
+                if chunk is not None:
+                    times[fw].append(statistics.median(chunk))
         print(
             f"{name} round {round_ + 1}: "
-            + ", ".join(f"{fw} {units[fw] / times[fw][-1]:,.0f}/s" for fw in times),
+            + ", ".join(
+                f"{label(fw, name)} {units[fw] / times[fw][-1]:,.0f}/s"
+                for fw in order
+                if fw in workers
+            ),
             flush=True,
         )
     out: dict[str, Any] = {}
-    for fw, (conn, process) in workers.items():
-        conn.send(None)
-        facts = conn.recv()
+    for fw in order:
+        if fw not in workers:
+            out[fw] = {"failed": failed[fw]}
+            continue
+        process = workers[fw][1]
+        facts = ask(fw, None)
         process.join()
         seconds = statistics.median(times[fw])
         out[fw] = {
@@ -572,19 +701,28 @@ def compare(name: str, data_dir: str, threads: int, seed: int, rounds: int, opti
             "rounds": [units[fw] / t for t in times[fw]],
             **facts,
         }
-    out["ratio"] = out["ffnlp"]["units_per_second"] / out["torch"]["units_per_second"]
-    out["round_ratios"] = [t / f for f, t in zip(times["ffnlp"], times["torch"])]
+    ran = [fw for fw in order[1:] if "failed" not in out[fw]]
+    fastest = max(ran, key=lambda fw: out[fw]["units_per_second"])
+    speed = out["ffnlp"]["units_per_second"]
+    out["fastest_torch"] = fastest
+    out["ratio"] = speed / out[fastest]["units_per_second"]  # the headline
+    out["ratios"] = {fw: speed / out[fw]["units_per_second"] for fw in ran}
+    out["round_ratios"] = [t / f for f, t in zip(times["ffnlp"], times[fastest])]
     if "step_flops" in out["ffnlp"]:
         flops = out["ffnlp"]["step_flops"]
         out["flops"] = {
             "step_gflop": flops / 1e9,
             "ffnlp_gflops": flops / out["ffnlp"]["seconds"] / 1e9,
-            "torch_gflops": flops / out["torch"]["seconds"] / 1e9,
+            **{f"{fw}_gflops": flops / out[fw]["seconds"] / 1e9 for fw in ran},
             "numpy_matmul_gflops": out["ffnlp"]["numpy_gflops"],
         }
-        out["flops"]["fraction_of_limit"] = (
-            out["flops"]["ffnlp_gflops"] / out["ffnlp"]["numpy_gflops"]
-        )
+        # the median of each turn's fraction, step and limit timed in the same turn
+        out["flops"]["fraction_of_limit"] = statistics.median(out["ffnlp"]["limit_fractions"])
+        if peak:
+            for key, value in peak.items():
+                out["flops"][f"{key}_gflops"] = value
+                out["flops"][f"ffnlp_fraction_of_{key}"] = out["flops"]["ffnlp_gflops"] / value
+                out["flops"][f"numpy_fraction_of_{key}"] = out["ffnlp"]["numpy_gflops"] / value
     return out
 
 
@@ -593,57 +731,163 @@ def compare(name: str, data_dir: str, threads: int, seed: int, rounds: int, opti
 UNITS = {"lm": "tokens/s", "classify": "examples/s", "eval": "tokens/s"}
 
 
-def write_report(results: dict[str, Any], command: str) -> None:
-    from importlib.metadata import version
+def _cell(r: dict[str, Any], fw: str, what: str, fmt: str) -> str:
+    if fw not in r:
+        return "-"
+    if "failed" in r[fw]:
+        return "failed"
+    return format(r[fw][what], fmt)
 
-    torch_version = version("torch")
+
+def _report_lines(results: dict[str, Any], command: str, torch_version: str) -> list[str]:
     blas = results.get("blas", "?")
     lines = [
         "# ffnlp against PyTorch (CPU, float32)",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__}, PyTorch {torch_version}, BLAS: {blas}. "
-        f"Run {time.strftime('%Y-%m-%d %H:%M')} with `{command}`; "
+        f"Run {results.get('started', '?')} with `{command}`; "
         f"{results['threads']} threads, {results['rounds']} alternating rounds, medians. "
         f"Load average at the start: {results['load_average']}.",
         "",
-        "| config | unit | ffnlp | PyTorch | ffnlp / PyTorch | peak MB ffnlp | peak MB PyTorch | (after data: ffnlp / PyTorch) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "PyTorch runs three ways, each in its own process: its defaults; *fused*, the fused "
+        "optimizer (`Adam(..., fused=True)`, `SGD(..., fused=True)`; C-lazy keeps `SparseAdam` "
+        "on the embedding rows, which has no fused form, and fused Adam elsewhere); and "
+        "*fused + compile*, those plus `torch.compile` of the model with its loss (D, "
+        "evaluation only: compile alone). The headline is ffnlp against the fastest of them.",
+        "",
+        "| config | unit | ffnlp | PyTorch default | PyTorch fused | PyTorch fused + compile "
+        "| **ffnlp / fastest PyTorch** | ffnlp / default | ffnlp / fused | ffnlp / fused + compile |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in results["configs"].items():
         if "skipped" in r:
-            lines.append(f"| {name} | skipped: {r['skipped']} | | | | | | |")
+            lines.append(f"| {name} | skipped: {r['skipped']} |" + " |" * 8)
             continue
-        f, t = r["ffnlp"], r["torch"]
+        speeds = [_cell(r, fw, "units_per_second", ",.0f") for fw in ("ffnlp", *TORCH_VARIANTS)]
+        ratios = [
+            f"{r['ratios'][fw]:.2f}" if fw in r["ratios"] else _cell(r, fw, "", "")
+            for fw in TORCH_VARIANTS
+        ]
         lines.append(
-            f"| {name} | {UNITS[CONFIGS[name]['task']]} | {f['units_per_second']:,.0f} | "
-            f"{t['units_per_second']:,.0f} | **{r['ratio']:.2f}** | {f['peak_mb']:,.0f} | "
-            f"{t['peak_mb']:,.0f} | {f['baseline_mb']:,.0f} / {t['baseline_mb']:,.0f} |"
+            f"| {name} | {UNITS[CONFIGS[name]['task']]} | "
+            + " | ".join(speeds)
+            + f" | **{r['ratio']:.2f}** ({label(r['fastest_torch'], name)}) | "
+            + " | ".join(ratios)
+            + " |"
         )
+    lines += [
+        "",
+        "D's last PyTorch column is compile alone (no optimizer). "
+        "Peak resident memory (VmHWM) of each worker process, MB, imports and data included; "
+        "in brackets its resident memory after imports and data, before the model is built:",
+        "",
+        "| config | ffnlp | PyTorch default | PyTorch fused | PyTorch fused + compile |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, r in results["configs"].items():
+        if "skipped" in r:
+            continue
+        cells = [
+            f"{r[fw]['peak_mb']:,.0f} ({r[fw]['baseline_mb']:,.0f})"
+            if fw in r and "failed" not in r[fw]
+            else _cell(r, fw, "", "")
+            for fw in ("ffnlp", *TORCH_VARIANTS)
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    notes = []
+    for name, r in results["configs"].items():
+        c = r.get("torch_compile", {})
+        if "failed" in c:
+            notes.append(f"- {name}: torch.compile failed: {c['failed']}")
+        elif "warmup_seconds" in c:
+            warm = c["warmup_seconds"]
+            timed = c["seconds"]  # its median step in the timed rounds
+            steps = f"{len(warm)} warm-up steps" if len(warm) > 1 else "one warm-up pass"
+            notes.append(
+                f"- {name}: {steps}; the first took {warm[0]:.1f} s (compiling; "
+                f"a timed one {timed * 1e3:,.1f} ms), the last {warm[-1] * 1e3:,.1f} ms; "
+                f"graphs compiled: "
+                f"{c.get('graphs_after_warmup', '?')} in the warm-up, "
+                f"{c.get('graphs_at_end', 0) - c.get('graphs_after_warmup', 0)} in the timed rounds."
+            )
+    if notes:
+        lines += [
+            "",
+            "torch.compile (default mode, inductor; `dynamic=False` for the LMs, automatic "
+            "dynamic shapes for the classifier's bags). Every process runs the same warm-up "
+            "steps before the timed rounds (A 5, B 200, C and C-lazy 20, D one pass); for the "
+            "compiled process they absorb the compiling:",
+            "",
+            *notes,
+        ]
+    for name, r in results["configs"].items():
+        for fw in ("torch", "torch_fused"):
+            if "failed" in r.get(fw, {}):
+                lines.append(f"- {name}: PyTorch {label(fw, name)} failed: {r[fw]['failed']}")
     a = results["configs"].get("A", {}).get("flops")
+    peak = results.get("machine_peak")
     if a:
+        torch_rates = ", ".join(
+            f"{label(fw, 'A')} {a[fw + '_gflops']:.0f}"
+            for fw in TORCH_VARIANTS
+            if fw + "_gflops" in a
+        )
         lines += [
             "",
             f"Config A: one training step is {a['step_gflop']:.2f} GFLOP (six matrix products); "
-            f"ffnlp achieves {a['ffnlp_gflops']:.0f} GFLOP/s, PyTorch {a['torch_gflops']:.0f}, "
-            f"and NumPy's matmul on the same shapes in the same run {a['numpy_matmul_gflops']:.0f}: "
-            f"ffnlp runs at **{a['fraction_of_limit']:.2f}** of the matrix-multiply limit.",
+            f"ffnlp achieves {a['ffnlp_gflops']:.0f} GFLOP/s, PyTorch {torch_rates}, "
+            f"and NumPy's matmul on the same shapes {a['numpy_matmul_gflops']:.0f} (timed in each "
+            f"of ffnlp's turns right after its steps; medians): ffnlp runs at "
+            f"**{a['fraction_of_limit']:.2f}** of NumPy's matrix-multiply limit (the median of "
+            f"each turn's fraction).",
         ]
+        if peak and "ffnlp_fraction_of_computed_peak" in a:
+            lines += [
+                "",
+                f"Against the machine's peak float32 rate, {a['computed_peak_gflops']:.0f} GFLOP/s "
+                f"({peak['computed']['how']}; CPU: {peak['computed']['cpu']}, "
+                f"hypervisor: {peak['computed']['hypervisor'] or 'none'}): ffnlp's whole step "
+                f"runs at **{a['ffnlp_fraction_of_computed_peak']:.2f}** of it, NumPy's matmul "
+                f"on A's shapes at {a['numpy_fraction_of_computed_peak']:.2f}.",
+            ]
+            measured = peak.get("measured")
+            if measured and "ffnlp_fraction_of_measured_peak" in a:
+                computed = peak["computed"]
+                per_cycle = computed["cores"] * computed["fma_units"] * computed["lanes"] * 2
+                ghz = a["measured_peak_gflops"] / per_cycle
+                faster = ghz > 1.05 * computed["ghz"]
+                lines[-1] += (
+                    f" Measured at the start of the run by a loop of independent "
+                    f"{measured['lanes'] * 32}-bit FMAs on {measured['threads']} threads "
+                    f"(benchmarks/peak_flops.py, {measured['how']}, best of three): "
+                    f"**{a['measured_peak_gflops']:.0f} GFLOP/s**, which is {ghz:.2f} GHz at "
+                    f"{per_cycle} FLOP a cycle"
+                    + (f", above the nominal {computed['ghz']:.2f} GHz" if faster else "")
+                    + ". Of that peak, ffnlp's "
+                    f"step runs at **{a['ffnlp_fraction_of_measured_peak']:.2f}** and NumPy's "
+                    f"matmul at {a['numpy_fraction_of_measured_peak']:.2f}."
+                )
     d = results["configs"].get("D", {})
     if "ffnlp" in d:
+        ppl = ", ".join(
+            f"{label(fw, 'D')} {d[fw].get('test_ppl', float('nan')):.2f}"
+            for fw in ("ffnlp", *variants("D"))
+            if "failed" not in d.get(fw, {"failed": 1})
+        )
         lines += [
             "",
-            f"Config D perplexity (untrained model A, a check that both compute the same): "
-            f"ffnlp {d['ffnlp'].get('test_ppl', float('nan')):.2f}, PyTorch {d['torch'].get('test_ppl', float('nan')):.2f}.",
+            f"Config D perplexity (untrained model A, a check that all compute the same): {ppl}.",
         ]
-    lines += [
-        "",
-        "Peak memory is each worker process's peak resident memory (VmHWM), imports and "
-        "data included; the last column is its resident memory after imports and data, "
-        "before the model is built.",
-    ]
+    return lines
+
+
+def write_report(results: dict[str, Any], command: str) -> None:
+    from importlib.metadata import version
+
     from ffnlp.io import atomic_write_text
 
+    lines = _report_lines(results, command, version("torch"))
     atomic_write_text(RESULTS / "vs_torch.md", "\n".join(lines) + "\n")
     atomic_write_text(RESULTS / "vs_torch.json", json.dumps(results, indent=2) + "\n")
 
@@ -662,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--torch-keeps-freed-memory",
         action="store_true",
-        help="give the PyTorch worker ffnlp's malloc policy too (ffnlp/backend/process.py)",
+        help="give the PyTorch workers ffnlp's malloc policy too (ffnlp/backend/process.py)",
     )
     args = parser.parse_args(argv)
     import importlib.util
@@ -678,9 +922,20 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "threads": args.threads,
         "rounds": args.rounds,
+        "started": time.strftime("%Y-%m-%d %H:%M"),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "configs": {},
     }
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import peak_flops
+
+    computed = peak_flops.machine_peak(args.threads)
+    measured = peak_flops.measured_fma(args.threads)  # here, before any worker starts
+    results["machine_peak"] = {"computed": computed, "measured": measured}
+    peak = {"computed_peak": computed["peak_gflops"]}
+    if measured:
+        peak["measured_peak"] = measured["gflops"]
+    print(f"peak float32: {json.dumps(results['machine_peak'])}", flush=True)
     for name in args.configs:
         missing = [f for f in DATA_FILES[CONFIGS[name]["data"]] if not (data / f).exists()]
         if missing:
@@ -689,11 +944,16 @@ def main(argv: list[str] | None = None) -> int:
             results["configs"][name] = {"skipped": reason}
             continue
         results["configs"][name] = compare(
-            name, str(data), args.threads, args.seed, args.rounds, options
+            name, str(data), args.threads, args.seed, args.rounds, options, peak
         )
         r = results["configs"][name]
         results.setdefault("blas", r["ffnlp"].get("blas"))
-        print(f"{name}: ffnlp/PyTorch = {r['ratio']:.2f}", flush=True)
+        print(
+            f"{name}: ffnlp / fastest PyTorch ({label(r['fastest_torch'], name)}) = "
+            f"{r['ratio']:.2f}; "
+            + ", ".join(f"/ {label(fw, name)} {x:.2f}" for fw, x in r["ratios"].items()),
+            flush=True,
+        )
         if "flops" in r:
             print(f"{name}: {json.dumps(r['flops'])}", flush=True)
     if not args.no_write:
