@@ -436,3 +436,12 @@ def test_the_speed_and_accuracy_summaries_are_the_benchmarks():
         assert f"{label} {100 * ours['accuracy']:.2f}" in summary
         assert ours["accuracy"] > fasttext["accuracy"]
         assert ours["train_seconds"] <= 3 * fasttext["train_seconds"]
+
+
+def test_the_auto_table_comes_from_its_results_file():
+    results = _results("auto.json")
+    columns = ("auto", "recipe", "defaults", "plain", "fasttext-autotune", "fasttext")
+    names = {"mr": "MR (10-fold)", "sst2": "SST-2", "trec": "TREC"}
+    for dataset, label in names.items():
+        cells = " | ".join(f"{results[dataset][c]['accuracy']:.2f}" for c in columns)
+        assert f"| {label} | {cells} |" in README
