@@ -20,7 +20,7 @@ import numpy as np
 from ffnlp.checks import check_int
 
 KSUB = 256  # centroids per codebook: one byte a code
-MAX_POINTS_PER_CENTROID = 256  # k-means learns from a sample of at most 256 * 256 rows
+MAX_POINTS_PER_CENTROID = 64  # k-means learns from at most 64 * 256 rows (fastText: 256 * 256)
 KMEANS_ITERATIONS = 25
 
 
@@ -38,8 +38,9 @@ def kmeans(
     for _ in range(iterations):
         assign = nearest(x, centroids)
         counts = np.bincount(assign, minlength=k)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, assign, x)
+        sums = np.stack(
+            [np.bincount(assign, weights=x[:, j], minlength=k) for j in range(x.shape[1])], axis=1
+        )
         filled = counts > 0
         centroids[filled] = sums[filled] / counts[filled, None]
         empty = np.flatnonzero(~filled)
@@ -136,7 +137,7 @@ def quantize_rows(
     x: np.ndarray, dsub: int = 2, qnorm: bool = False, rng: int | np.random.Generator = 0
 ) -> QuantizedRows:
     """Product-quantize the rows of ``x`` (N, D): parts of ``dsub`` dims, a codebook of up to
-    256 centroids each (k-means on a sample of at most 65,536 rows, seeded by ``rng``).
+    256 centroids each (k-means on a sample of at most 16,384 rows, seeded by ``rng``).
 
     >>> x = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
     >>> q = quantize_rows(x, dsub=2)
