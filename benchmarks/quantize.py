@@ -47,8 +47,8 @@ VARIANTS = {
         cutoff=100000, dsub=2, qnorm=True, retrain=True, qout=True
     ),
     "dsub 4, qnorm, retrain, qout": dict(dsub=4, qnorm=True, retrain=True, qout=True),
-    "cutoff 30000, dsub 4, qnorm, retrain, qout": dict(
-        cutoff=30000, dsub=4, qnorm=True, retrain=True, qout=True
+    "cutoff 20000, dsub 2, qnorm, retrain, qout": dict(
+        cutoff=20000, dsub=2, qnorm=True, retrain=True, qout=True
     ),
 }
 

@@ -67,10 +67,11 @@ class QuantizedRows:
     Attributes:
         codes: (N, M) uint8, one code per part of each row (M parts of ``dsub`` dims, the
             last one shorter when ``dsub`` does not divide D).
-        codebooks: (M, K, dsub) float32 centroids, a shorter last part zero-padded.
+        codebooks: (M, K, dsub) float16 centroids (half the bytes of float32, and errors
+            far below the quantization's own), a shorter last part zero-padded.
         dim: D.
         norm_codes: (N,) uint8 codes of the rows' norms (``qnorm``), or None.
-        norm_codebook: (K,) float32 norm levels, or None.
+        norm_codebook: (K,) float16 norm levels, or None.
     """
 
     codes: np.ndarray
@@ -85,13 +86,13 @@ class QuantizedRows:
 
     def decode(self) -> np.ndarray:
         """The rows the codes stand for, (N, D) float32."""
-        parts = [
-            self.codebooks[m, self.codes[:, m].astype(np.int64)] for m in range(self.codes.shape[1])
-        ]
+        books = self.codebooks.astype(np.float32)
+        parts = [books[m, self.codes[:, m].astype(np.int64)] for m in range(self.codes.shape[1])]
         rows = np.concatenate(parts, axis=1)[:, : self.dim] if parts else np.zeros((0, self.dim))
         rows = rows.astype(np.float32)
         if self.norm_codes is not None:
-            rows *= self.norm_codebook[self.norm_codes.astype(np.int64)][:, None]
+            levels = self.norm_codebook.astype(np.float32)
+            rows *= levels[self.norm_codes.astype(np.int64)][:, None]
         return rows
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
@@ -153,8 +154,9 @@ def quantize_rows(
     norm_codes = norm_codebook = None
     if qnorm:
         norms = np.sqrt((x * x).sum(axis=1))
-        norm_codebook = kmeans(norms[:, None], KSUB, rng)[:, 0]
-        norm_codes = nearest(norms[:, None], norm_codebook[:, None]).astype(np.uint8)
+        norm_codebook = kmeans(norms[:, None], KSUB, rng)[:, 0].astype(np.float16)
+        levels = norm_codebook.astype(np.float32)[:, None]
+        norm_codes = nearest(norms[:, None], levels).astype(np.uint8)
         x = x / np.maximum(norms, np.finfo(np.float32).tiny)[:, None]
     parts = -(-dim // dsub)
     padded = np.zeros((n, parts * dsub), dtype=np.float32)
@@ -163,11 +165,11 @@ def quantize_rows(
     if n > KSUB * MAX_POINTS_PER_CENTROID:
         sample = padded[rng.choice(n, size=KSUB * MAX_POINTS_PER_CENTROID, replace=False)]
     k = min(KSUB, n)
-    codebooks = np.zeros((parts, k, dsub), dtype=np.float32)
+    codebooks = np.zeros((parts, k, dsub), dtype=np.float16)
     codes = np.empty((n, parts), dtype=np.uint8)
     for m in range(parts):
         columns = slice(m * dsub, (m + 1) * dsub)
         found = kmeans(sample[:, columns], k, rng)
         codebooks[m, : len(found)] = found
-        codes[:, m] = nearest(padded[:, columns], codebooks[m])
+        codes[:, m] = nearest(padded[:, columns], codebooks[m].astype(np.float32))
     return QuantizedRows(codes, codebooks, dim, norm_codes, norm_codebook)
