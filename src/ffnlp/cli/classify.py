@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
-from ffnlp.checks import plural
+from ffnlp.checks import check_int, plural
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -433,6 +433,8 @@ def _add_quantize_command(sub: Any) -> None:
 def run_classify_quantize(args: argparse.Namespace) -> int:
     out = check_output(args.out)
     check_positive("--epochs", args.epochs)
+    check_positive("--dsub", args.dsub)
+    check_int("--cutoff", args.cutoff, minimum=0)
     if args.input and not args.retrain:
         raise ValueError("labelled input is for --retrain: give --retrain, or leave the files out")
     if args.retrain and not args.input:
