@@ -64,6 +64,9 @@ def load(name: str, data: Path) -> tuple[tuple[list, list], tuple[list, list]]:
             encoding="cp1252",
         )
         train, test = next(iter(stratified_kfold(labels, 10, seed=0)))
+        # The files come class by class: shuffled, so that fastText (which reads its input
+        # in order) does not end on one class (ffnlp shuffles every epoch itself).
+        train = np.random.default_rng(0).permutation(train)
         pick = lambda idx: ([texts[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
         return pick(train), pick(test)
     if name == "sst2":
@@ -227,16 +230,21 @@ def main(argv: list[str] | None = None) -> int:
         "fasttext_settings": "-dim 100 -wordNgrams 2 -epoch (the recipe's) -lr 0.5 -thread 1",
         "datasets": {},
     }
+    path = RESULTS / "quantize.json"
+    if path.exists() and set(args.datasets) != {"mr", "sst2", "trec"}:  # a partial rerun
+        kept = json.loads(path.read_text(encoding="utf-8"))["datasets"]
+        result["datasets"] = {k: v for k, v in kept.items() if k not in args.datasets}
+        result["command"] += " (other datasets: an earlier run)"
     for name in args.datasets:
         train, test = load(name, args.data)
         with tempfile.TemporaryDirectory() as tmp:
             entry = {"ffnlp": run_ffnlp(name, train, test, Path(tmp))}
             entry["fasttext"] = run_fasttext(name, train, test, Path(tmp))
+        entry["run"] = result["time"]
         result["datasets"][name] = entry
+        result["datasets"] = {k: result["datasets"][k] for k in sorted(result["datasets"])}
         print(f"{name}: fastText {entry['fasttext']}", file=sys.stderr, flush=True)
-        (RESULTS / "quantize.json").write_text(
-            json.dumps(result, indent=1) + "\n", encoding="utf-8"
-        )
+        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         write_report(result)
     return 0
 
