@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -121,6 +122,8 @@ def test_quantized_file_round_trips(fitted, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(Xt), small.predict_proba(Xt))
     assert loaded.quantized_.describe() == "cutoff 800, dsub 4, qnorm, qout, retrain"
     assert loaded.quantized_.kept.sum() == 800
+    copied = copy.deepcopy(loaded)  # as scikit-learn's clone and a pickle would copy it
+    np.testing.assert_array_equal(copied.predict_proba(Xt), small.predict_proba(Xt))
     loaded.save(tmp_path / "again.npz")  # saved again: the same codes, the same file size
     assert (tmp_path / "again.npz").stat().st_size == (tmp_path / "small.npz").stat().st_size
 

@@ -404,3 +404,22 @@ def test_the_speed_and_accuracy_summaries_are_the_benchmarks():
         assert f"{label} {100 * ours['accuracy']:.2f}" in summary
         assert ours["accuracy"] > fasttext["accuracy"]
         assert ours["train_seconds"] <= 3 * fasttext["train_seconds"]
+
+
+def test_the_quantize_table_is_the_benchmark_s():
+    results = json.loads((ROOT / "benchmarks" / "results" / "quantize.json").read_text())
+    table = _section("Text classification")
+    names = {"mr": "MR", "sst2": "SST-2", "trec": "TREC"}
+    for key, entry in results["datasets"].items():
+        ours, fasttext = entry["ffnlp"], entry["fasttext"]
+        line = next(x for x in table.splitlines() if x.startswith(f"| {names[key]} |"))
+        assert f"| {ours['size'] / 1e6:.2f} MB, {100 * ours['accuracy']:.2f} |" in line
+        for label in (
+            "dsub 4, qnorm, retrain, qout",
+            "cutoff 100000, qnorm, retrain (fastText's flags)",
+        ):
+            small = ours["quantized"][label]
+            change = 100 * (small["accuracy"] - ours["accuracy"])
+            cell = f"{small['size'] / 1e6:.2f} MB (1/{small['ratio']:.1f}), {100 * small['accuracy']:.2f} ({change:+.2f})"
+            assert cell in line, label
+        assert f"{100 * fasttext['quantized_accuracy']:.2f}" in line

@@ -25,9 +25,18 @@ from typing import Any
 import numpy as np
 
 from ffnlp.checks import check_bool, check_int
+from ffnlp.estimators.base import (
+    check_fitted,
+    held_out_targets,
+    labels_of,
+    texts_of,
+    tokens_of,
+    train_config,
+)
 from ffnlp.models.classifier import DeepAveragingNetwork, NaiveBayesLinear, TextDataset
 from ffnlp.nn import Module
 from ffnlp.quantize import QuantizedRows, quantize_rows
+from ffnlp.train import fit
 
 PREFIX = "quantized."
 
@@ -41,7 +50,10 @@ class PrunedRows:
         self.kept = kept
 
     def __getattr__(self, name: str) -> Any:  # vocab, features, extra_rows, ...
-        return getattr(self.__dict__["encoder"], name)
+        encoder = self.__dict__.get("encoder")  # absent while copy or pickle rebuild it
+        if encoder is None:
+            raise AttributeError(name)
+        return getattr(encoder, name)
 
     def rows(self, tokens: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         rows, starts = self.encoder.rows(tokens, **kwargs)
@@ -209,15 +221,6 @@ def quantize_classifier(
         ValueError: for a classifier already quantized, settings out of range, or
             ``retrain`` without data.
     """
-    from ffnlp.estimators.base import (
-        check_fitted,
-        held_out_targets,
-        labels_of,
-        texts_of,
-        tokens_of,
-        train_config,
-    )
-
     check_fitted(clf)
     if getattr(clf, "quantized_", None) is not None:
         raise ValueError(
@@ -237,7 +240,7 @@ def quantize_classifier(
         epochs = check_int("epochs", epochs, minimum=1)
     small = copy.deepcopy(clf)
     model = small.model_
-    rows = small._fitted.encoder.vocab.__len__() + small._fitted.encoder.extra_rows
+    rows = len(small.vocab_) + small._fitted.encoder.extra_rows
     settings = {"cutoff": cutoff, "dsub": dsub, "qnorm": qnorm, "qout": qout, "retrain": retrain}
     record = Quantization(settings)
     if cutoff and cutoff < rows:
@@ -272,8 +275,6 @@ def quantize_classifier(
         training = small.group("training")
         if epochs is not None:
             training = dataclasses.replace(training, epochs=epochs)
-        from ffnlp.train import fit
-
         fit(
             model,
             data,
@@ -288,5 +289,4 @@ def quantize_classifier(
             record.shapes[name] = tuple(param.data.shape)
             param.data = record.decoded(name).astype(param.data.dtype)
     small.quantized_ = record
-    small._fitted.model = model
     return small
