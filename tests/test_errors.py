@@ -206,6 +206,12 @@ def _offline(tmp, models, monkeypatch):
     return ["data", "fetch", "mr", "--cache-dir", str(tmp / "cache")]
 
 
+def _quantized_twice(tmp, models):
+    small = str(tmp / "small.npz")
+    assert main(["classify", "quantize", str(models / "clf.npz"), "--out", small]) == 0
+    return ["classify", "quantize", small, "--out", str(tmp / "out.npz")]
+
+
 CASES = [
     Case(
         "unknown-option",
@@ -592,6 +598,27 @@ CASES = [
         _ngram_vectors,
         "holds a 'kneser_ney_lm' model, which has no word vectors; give a neural LM (ffnlp lm "
         "train) or a classifier (ffnlp classify train)",
+    ),
+    Case(
+        "quantize-a-quantized-model",
+        _quantized_twice,
+        "is already quantized (dsub 2); quantize the original model instead",
+    ),
+    Case(
+        "quantize-retrain-without-data",
+        lambda t, m: [
+            *("classify", "quantize", str(m / "clf.npz"), "--out", str(t / "out.npz")),
+            "--retrain",
+        ],
+        "--retrain trains on labelled texts: give the training file(s) after MODEL",
+    ),
+    Case(
+        "quantize-zero-dsub",
+        lambda t, m: [
+            *("classify", "quantize", str(m / "clf.npz"), "--out", str(t / "out.npz")),
+            *("--dsub", "0"),
+        ],
+        "--dsub must be a positive integer; got 0",
     ),
     Case(
         "bad-char-ngram-sizes",

@@ -441,7 +441,26 @@ def test_the_speed_and_accuracy_summaries_are_the_benchmarks():
 def test_the_auto_table_comes_from_its_results_file():
     results = _results("auto.json")
     columns = ("auto", "recipe", "defaults", "plain", "fasttext-autotune", "fasttext")
-    names = {"mr": "MR (10-fold)", "sst2": "SST-2", "trec": "TREC"}
+    names = {"mr": "MR, 10 folds", "sst2": "SST-2, test set", "trec": "TREC, test set"}
     for dataset, label in names.items():
         cells = " | ".join(f"{results[dataset][c]['accuracy']:.2f}" for c in columns)
         assert f"| {label} | {cells} |" in README
+
+
+def test_the_quantize_table_is_the_benchmark_s():
+    results = json.loads((ROOT / "benchmarks" / "results" / "quantize.json").read_text())
+    table = _section("Text classification")
+    names = {"mr": "MR", "sst2": "SST-2", "trec": "TREC"}
+    for key, entry in results["datasets"].items():
+        ours, fasttext = entry["ffnlp"], entry["fasttext"]
+        line = next(x for x in table.splitlines() if x.startswith(f"| {names[key]} |"))
+        assert f"| {ours['size'] / 1e6:.2f} MB, {100 * ours['accuracy']:.2f} |" in line
+        for label in (
+            "dsub 4, qnorm, retrain, qout",
+            "cutoff 100000, qnorm, retrain (fastText's flags)",
+        ):
+            small = ours["quantized"][label]
+            change = 100 * (small["accuracy"] - ours["accuracy"])
+            cell = f"{small['size'] / 1e6:.2f} MB (1/{small['ratio']:.1f}), {100 * small['accuracy']:.2f} ({change:+.2f})"
+            assert cell in line, label
+        assert f"{100 * fasttext['quantized_accuracy']:.2f}" in line

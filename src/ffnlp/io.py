@@ -113,9 +113,14 @@ def _checksum(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
 
 
 def save_archive(
-    path: str | os.PathLike, kind: str, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    path: str | os.PathLike,
+    kind: str,
+    meta: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    compress: bool = False,
 ) -> None:
-    """Save ``arrays`` and the JSON-able ``meta`` as a model file of the given ``kind``."""
+    """Save ``arrays`` and the JSON-able ``meta`` as a model file of the given ``kind``
+    (``compress``: its members deflated, as ``np.savez_compressed`` writes them)."""
     if META_KEY in arrays:
         raise ValueError(f"array name {META_KEY!r} is reserved")
     for name, array in arrays.items():
@@ -127,7 +132,7 @@ def save_archive(
     full["checksum"] = _checksum(full, arrays)
     blob = np.frombuffer(json.dumps(full, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     buffer = BytesIO()
-    np.savez(buffer, **{META_KEY: blob}, **arrays)
+    (np.savez_compressed if compress else np.savez)(buffer, **{META_KEY: blob}, **arrays)
     sealed = _seal(buffer.getvalue())
     atomic_write(path, lambda handle: handle.write(sealed))
 

@@ -6,6 +6,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp import distributed
-from ffnlp.checks import check_threshold, plural
+from ffnlp.checks import check_int, check_threshold, plural
 from ffnlp.cli.common import (
     GIVEN,
     Formatter,
@@ -380,6 +381,7 @@ def add_classify_commands(commands: Any) -> None:
     _add_prediction_input(p)
     _add_contrast_override(p)
     p.set_defaults(handler=run_classify_predict)
+    _add_quantize_command(sub)
     p = sub.add_parser("cv", help="stratified k-fold cross-validation", formatter_class=Formatter)
     _add_labelled_input(p)
     p.add_argument(
@@ -401,6 +403,92 @@ def _threshold(args: argparse.Namespace) -> float | None:
     if args.threshold is None:
         return None
     return check_threshold(args.threshold, "--threshold")
+
+
+def _add_quantize_command(sub: Any) -> None:
+    p = sub.add_parser(
+        "quantize",
+        help="a small copy of a model (fastText's quantize): rows cut, product-quantized",
+        formatter_class=Formatter,
+    )
+    p.add_argument("model", help="the model file")
+    _add_labelled_input(p, nargs="*", model=True)
+    p.add_argument("--out", required=True, help="where to write the small model")
+    p.add_argument(
+        "--cutoff",
+        type=int,
+        default=0,
+        help="keep this many rows (words, bigrams, ...), those of largest norm; 0: all",
+    )
+    p.add_argument(
+        "--dsub", type=int, default=2, help="dimensions per quantized part of a row (1 byte each)"
+    )
+    p.add_argument("--qnorm", action="store_true", help="quantize the rows' norms apart")
+    p.add_argument(
+        "--qout", action="store_true", help="quantize the dense layers' weights too (8-bit)"
+    )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train the dense layers again on the labelled input, the quantized rows fixed",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=None, help="--retrain: epochs (None: the model's own)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of k-means and the retraining")
+    p.set_defaults(handler=run_classify_quantize)
+
+
+def run_classify_quantize(args: argparse.Namespace) -> int:
+    out = check_output(args.out)
+    check_positive("--epochs", args.epochs)
+    check_positive("--dsub", args.dsub)
+    check_int("--cutoff", args.cutoff, minimum=0)
+    if args.input and not args.retrain:
+        raise ValueError("labelled input is for --retrain: give --retrain, or leave the files out")
+    if args.retrain and not args.input:
+        raise ValueError(
+            "--retrain trains on labelled texts: give the training file(s) after MODEL"
+        )
+    model = _estimators().load_classifier(args.model)
+    inner = getattr(model, "estimator_", model)
+    if not hasattr(inner, "quantize"):
+        raise ValueError(
+            f"{args.model!r} holds a {type(inner).__name__}; only a TextClassifier quantizes"
+        )
+    if getattr(inner, "quantized_", None) is not None:
+        raise ValueError(
+            f"{args.model!r} is already quantized ({inner.quantized_.describe()}); "
+            "quantize the original model instead"
+        )
+    texts = labels = None
+    if args.retrain:
+        recorded = getattr(model, "reading_", None)
+        _, texts, labels = _read_labelled(
+            args, None if recorded is None else Reading.from_dict(recorded)
+        )
+    small = inner.quantize(
+        cutoff=args.cutoff,
+        dsub=args.dsub,
+        qnorm=args.qnorm,
+        qout=args.qout,
+        retrain=args.retrain,
+        X=texts,
+        y=labels,
+        epochs=args.epochs,
+        random_state=args.seed,
+    )
+    if inner is not model:  # the contrast words stay around the small classifier
+        model.estimator_ = small
+    else:
+        model = small
+    model.save(out)
+    before, after = os.path.getsize(args.model), os.path.getsize(out)
+    print(
+        f"wrote {str(out)!r}: {after / 1e6:.2f} MB, from {before / 1e6:.2f} MB "
+        f"(1/{before / after:.1f}; {small.quantized_.describe()})"
+    )
+    return 0
 
 
 def _add_prediction_input(p: argparse.ArgumentParser) -> None:

@@ -127,7 +127,8 @@ class TextPredictions:
             meta = {**meta, "reading": Reading.from_dict(reading).to_dict()}
         if getattr(self, "search_", None) is not None:
             meta = {**meta, "search": self.search_}
-        io.save_archive(path, KIND, meta, arrays)
+        # A quantized model's file is compressed: it is made to be small.
+        io.save_archive(path, KIND, meta, arrays, compress="quantized" in meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Any:

@@ -34,6 +34,7 @@ from ffnlp.estimators.base import (
     tokens_of,
     train_config,
 )
+from ffnlp.estimators.quantized import PrunedRows, Quantization, quantize_classifier
 from ffnlp.models.classifier import (
     ClassifierOptions,
     DeepAveraging,
@@ -385,6 +386,26 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         check_fitted(self)
         return self._fitted.proba_of_tokens(tokens, batch_size)
 
+    def quantize(
+        self,
+        cutoff: int = 0,
+        dsub: int = 2,
+        qnorm: bool = False,
+        qout: bool = False,
+        retrain: bool = False,
+        X: Any = None,
+        y: Any = None,
+        epochs: int | None = None,
+        random_state: int = 0,
+    ) -> TextClassifier:
+        """A small copy of this classifier, as fastText's ``quantize`` makes: rows cut to
+        ``cutoff``, product-quantized by parts of ``dsub`` dimensions, optionally the
+        dense layers retrained on texts ``X``, labels ``y`` and quantized (``qout``); see
+        :func:`ffnlp.estimators.quantized.quantize_classifier`. Its ``quantized_`` says how."""
+        return quantize_classifier(
+            self, cutoff, dsub, qnorm, qout, retrain, X, y, epochs, random_state
+        )
+
     def to_archive(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """What :meth:`save` writes: (meta, arrays)."""
         check_fitted(self)
@@ -415,6 +436,8 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         }
         if self.multi_label_:  # trained on label sets (files without the key were not)
             meta["multi_label"] = True
+        if getattr(self, "quantized_", None) is not None:  # the codes, not the tables
+            meta, arrays = self.quantized_.archive(meta, arrays)
         return meta, arrays
 
     @classmethod
@@ -433,6 +456,9 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         vocab = Vocab.from_dict(meta["vocab"])
         features = [copy.deepcopy(f) for f in est.features]
         arrays = dict(arrays)
+        quantized = None
+        if meta.get("quantized") is not None:  # decoded here, then checked as any file
+            quantized, arrays = Quantization.from_archive(path, meta["quantized"], arrays)
         for i, (feature, state) in enumerate(zip(features, meta["features"], strict=True)):
             prefix = f"features.{i}."
             tables = {k[len(prefix) :]: arrays.pop(k) for k in list(arrays) if k.startswith(prefix)}
@@ -453,8 +479,14 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
                     f"{str(path)!r}: the feature tables make {encoder.extra_rows} rows, the "
                     f"configuration {config.extra_rows}"
                 )
+        if quantized is not None and quantized.kept is not None:
+            if len(quantized.kept) != len(vocab) + encoder.extra_rows:
+                raise ValueError(f"{str(path)!r}: its quantized tables are damaged (rows kept)")
+            encoder = PrunedRows(encoder, quantized.kept)
         multi_label = bool(meta.get("multi_label", False))
         est._set_fitted(_Fitted(classes, text.make_tokenizer(), encoder, model, multi_label))
+        if quantized is not None:
+            est.quantized_ = quantized
         return est
 
 
