@@ -214,3 +214,13 @@ def test_a_model_over_onnx_s_2_gb_is_refused_before_writing(monkeypatch):
     monkeypatch.setattr(ffnlp.export, "MAX_BYTES", 1000)  # as if the weights were 2 GB
     with pytest.raises(ValueError, match=r"over the 2 GB an ONNX file holds in one piece"):
         lm_to_onnx(lm)
+
+
+def test_a_model_quantized_with_a_cutoff_is_refused():
+    # Its dropped rows are taken out of each text in Python, which the graph cannot do.
+    texts = ["a great good film", "a bad awful film", "good fun", "bad and dull"] * 5
+    labels = ["pos", "neg", "pos", "neg"] * 5
+    model = TextClassifier.from_settings(embed_dim=4, epochs=1).fit(texts, labels)
+    classifier_to_onnx(model.quantize(dsub=2))  # without a cutoff: exported
+    with pytest.raises(ValueError, match="cannot express a model quantized with --cutoff"):
+        classifier_to_onnx(model.quantize(cutoff=5, dsub=2))

@@ -260,6 +260,13 @@ def classifier_to_onnx(clf: Any) -> Any:
         )
     if not isinstance(clf, TextClassifier):
         raise TypeError(f"classifier_to_onnx: expected a TextClassifier; got {type(clf).__name__}")
+    quantized = getattr(clf, "quantized_", None)
+    if quantized is not None and quantized.kept is not None:
+        raise ValueError(
+            "ONNX export cannot express a model quantized with --cutoff: the rows it dropped "
+            "are taken out of each text in Python before pooling; export the model before "
+            "quantizing, or quantize it without --cutoff"
+        )
     onnx = _onnx()
     g = _Graph(onnx)
     members = _members(clf.model_)
