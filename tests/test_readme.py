@@ -464,3 +464,14 @@ def test_the_quantize_table_is_the_benchmark_s():
             cell = f"{small['size'] / 1e6:.2f} MB (1/{small['ratio']:.1f}), {100 * small['accuracy']:.2f} ({change:+.2f})"
             assert cell in line, label
         assert f"{100 * fasttext['quantized_accuracy']:.2f}" in line
+
+
+def test_the_prediction_figures_come_from_their_results_file():
+    results = _results("predict.json")
+    text = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    lps, median = results["lines_per_second"], results["median_seconds"]
+    assert (
+        f"file: {lps['ffnlp_file']:,.0f} lines/s against fastText's {lps['fasttext_file']:,.0f}"
+        in text
+    )
+    assert f"one line from the shell, {median['ffnlp_line']:.2f} s" in text
