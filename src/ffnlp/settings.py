@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from ffnlp.checks import check_bool, check_choice, check_int, check_probability, check_real
 
-__all__ = ["Setting", "Settings", "as_settings", "parse_duration", "setting"]
+__all__ = ["Setting", "Settings", "given_settings", "parse_duration", "setting"]
 
 KINDS = ("real", "probability", "int", "bool", "choice", "ints", "text", "duration")
 
@@ -267,20 +267,22 @@ class Settings:
         return cls.declared()[name].flag_name(name)
 
 
-def as_settings(cls: type, value: Any, name: str) -> Any:
-    """``value`` as a ``cls`` group, checked (:meth:`Settings.check`): an instance, a dict
-    of its settings, or None for the declared defaults; refused naming ``name`` otherwise."""
+def given_settings(cls: type, value: Any, name: str, defaults: Any = None) -> Any:
+    """``value`` as a ``cls`` group, unchecked: an instance as it is, a dict of some of its
+    settings laid over ``defaults`` (a ``cls``; None: the declared defaults), or None for
+    ``defaults``; refused naming ``name`` otherwise (an unknown setting, another type)."""
+    base = defaults if defaults is not None else cls()
     if value is None:
-        value = cls()
-    elif isinstance(value, dict):
+        return base
+    if isinstance(value, dict):
         unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(
                 f"{name} has no setting {unknown[0]!r}; its settings are {sorted(cls.declared())}"
             )
-        value = cls(**value)
-    elif not isinstance(value, cls):
+        return dataclasses.replace(base, **value)
+    if not isinstance(value, cls):
         raise ValueError(
             f"{name} must be a {cls.__name__} or a dict of its settings; got {value!r}"
         )
-    return value.check()
+    return value

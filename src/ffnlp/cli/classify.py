@@ -450,7 +450,7 @@ def run_classify_quantize(args: argparse.Namespace) -> int:
         raise ValueError(
             "--retrain trains on labelled texts: give the training file(s) after MODEL"
         )
-    model = _estimators().load_classifier(args.model)
+    model = import_estimators().load_classifier(args.model)
     inner = getattr(model, "estimator_", model)
     if not hasattr(inner, "quantize"):
         raise ValueError(
@@ -540,7 +540,7 @@ def _add_contrast_override(p: argparse.ArgumentParser) -> None:
 
 def _load_classifier(args: argparse.Namespace) -> tuple[Any, Reading | None]:
     """The model, and how its training data was read (None: not recorded)."""
-    estimators = _estimators()
+    estimators = import_estimators()
     model = estimators.load_classifier(args.model)
     recorded = getattr(model, "reading_", None)
     reading = None if recorded is None else Reading.from_dict(recorded)
@@ -608,14 +608,10 @@ def _format_hint(args: argparse.Namespace, reading: Reading) -> str:
     return f" ({args.input[0]!r} looks like {looks}: leave out --format, or give --format {looks})"
 
 
-def _estimators() -> Any:
-    return import_estimators()
-
-
 def _classifier(args: argparse.Namespace) -> Any:
     for name in ("lexicon_size",):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
-    estimators = _estimators()
+    estimators = import_estimators()
     given = getattr(args, GIVEN, frozenset())
     training = Training.from_args(args)
     training.lr_schedule = lr_schedule(args, f"classify {args.subcommand}")
@@ -708,7 +704,7 @@ def run_classify_train(args: argparse.Namespace) -> int:
     if "early_stopping" in getattr(args, GIVEN, frozenset()) and not args.valid:
         raise ValueError("--early-stopping judges the epochs on held-out data: give --valid FILE")
     budget, fixed = _auto_settings(args)
-    _estimators()  # before the recipes import them: see import_estimators
+    import_estimators()  # before the recipes import them: see import_estimators
     model = None if args.auto else _classifier(args)
     reading, texts, labels = _read_labelled(args)
     check_labelling(labels, reading)
@@ -808,14 +804,16 @@ def run_classify_test(args: argparse.Namespace) -> int:
     multi = getattr(getattr(model, "estimator_", model), "multi_label_", False)
     if multi or is_multi_label(labels) or args.top is not None or threshold is not None:
         sets = [tuple(str(y) for y in s) for s in as_label_sets(labels)]
-        _estimators().check_unseen_labels(model.classes_.tolist(), [y for s in sets for y in s])
+        import_estimators().check_unseen_labels(
+            model.classes_.tolist(), [y for s in sets for y in s]
+        )
         k = args.top or 1
         tops = model.predict_top(texts, k=k, threshold=threshold)
         predicted = [[str(label) for label, _ in top] for top in tops]
         report = multi_label_report(sets, predicted, k, threshold or 0.0)
         print(json.dumps(report.to_dict()) if args.json else str(report))
         return 0
-    _estimators().check_unseen_labels(model.classes_.tolist(), labels)
+    import_estimators().check_unseen_labels(model.classes_.tolist(), labels)
     predicted = [str(p) for p in model.predict(texts)]
     report = classification_report(
         [str(y) for y in labels], predicted, labels=[str(c) for c in model.classes_]

@@ -16,7 +16,7 @@ import numpy as np
 from ffnlp.autograd import Tensor, ops
 from ffnlp.checks import check_int, check_threshold
 from ffnlp.nn import Module
-from ffnlp.settings import Settings, as_settings
+from ffnlp.settings import Settings, given_settings
 from ffnlp.text.labelled import as_label_sets, is_multi_label
 from ffnlp.train import TrainConfig, Training
 
@@ -219,22 +219,13 @@ class GroupedSettings:
 
     def _given_group(self, name: str) -> Any:
         """The ``name`` group as given (defaults for None, a dict laid over them), unchecked."""
-        value = getattr(self, name)
-        if value is None:
-            return self.group_default(name)
-        if isinstance(value, dict):
-            declared = self.GROUPS[name].declared()
-            unknown = sorted(set(value) - set(declared))
-            if unknown:
-                raise ValueError(
-                    f"{name} has no setting {unknown[0]!r}; its settings are {sorted(declared)}"
-                )
-            return dataclasses.replace(self.group_default(name), **value)
-        return value
+        return given_settings(
+            self.GROUPS[name], getattr(self, name), name, self.group_default(name)
+        )
 
     def group(self, name: str) -> Any:
         """The ``name`` group as this estimator trains with it, every setting checked."""
-        return as_settings(self.GROUPS[name], self._given_group(name), name)
+        return self._given_group(name).check()
 
     def flat_settings(self) -> dict[str, Any]:
         """Every setting by its own name, the groups' included (what a file holds)."""
