@@ -15,7 +15,8 @@ from ffnlp.recipes import load_recipe, recipe_from_options
 
 from .test_estimators import NEG, POS
 
-TEXTS = POS * 4 + NEG * 4
+# Four versions of each text, told apart (copies would be held out together, as one).
+TEXTS = [f"{text} ({copy})" for texts in (POS, NEG) for copy in range(4) for text in texts]
 LABELS = ["pos"] * (4 * len(POS)) + ["neg"] * (4 * len(NEG))
 
 
@@ -173,3 +174,19 @@ def test_the_first_trial_within_one_standard_error_of_the_best_is_chosen():
     assert choose(trials, [100] * 3).number == 2
     one = [Trial(1, "a", {}, [0.80], 1.0), Trial(2, "b", {}, [0.81], 1.0)]
     assert choose(one, [400]).number == 1  # sqrt(.81 * .19 / 400) = 0.0196 > 0.01
+
+
+def test_a_phrase_of_a_longer_text_is_held_out_with_it_and_only_whole_texts_are_scored():
+    sentences = [f"the film number {i} was {'good' if i % 2 else 'bad'} indeed" for i in range(30)]
+    phrases = [s.split(" was ")[1] for s in sentences]  # "good indeed": inside many sentences
+    pieces = [s.split(" was ")[0].upper() for s in sentences]  # "THE FILM NUMBER 3": inside one
+    texts = sentences + phrases + pieces
+    labels = [i % 2 for i in range(30)] * 3
+    splits, how = held_out_splits(labels, 0, texts)
+    assert how == "3-fold cross-validation of the 30 whole texts"
+    scored = np.concatenate([held for _, held in splits])
+    assert sorted(scored.tolist()) == list(range(30))  # each sentence scored once, no piece
+    for train, held in splits:
+        for i in held:  # sentence i's piece trains only where sentence i does not
+            assert 60 + i not in train
+    assert held_out_splits(labels, 0)[1] == "3-fold cross-validation"  # no texts: plain split

@@ -11,7 +11,7 @@ import pytest
 
 from ffnlp.cli import main
 from ffnlp.estimators import TextClassifier
-from ffnlp.metrics import stratified_kfold
+from ffnlp.metrics import containing_groups, stratified_kfold
 
 from .test_estimators import NEG, POS
 
@@ -121,7 +121,11 @@ def test_cross_validation(data, capsys):
     params = TextClassifier.load(tmp / "m.npz").flat_settings()
     texts, labels = _read(train)
     expected = []
-    for train_idx, test_idx in stratified_kfold(labels, 3, seed=0):
+    # The file holds each text three times: the copies share a fold, and one is scored.
+    groups = containing_groups(texts)
+    assert len(set(groups.tolist())) == len(texts) // 3
+    for train_idx, test_idx in stratified_kfold(labels, 3, seed=0, groups=groups):
+        test_idx = test_idx[groups[test_idx] == test_idx]
         model = TextClassifier.from_settings(**params).fit(
             [texts[i] for i in train_idx], [labels[i] for i in train_idx]
         )
@@ -452,3 +456,13 @@ def test_predict_and_test_do_not_load_scikit_learn(data, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stderr.strip().endswith("False"), done.stderr
     assert len(done.stdout.splitlines()) == 3
+
+
+def test_cross_validation_says_when_texts_lie_inside_others(data, capsys):
+    _, train, _ = data  # each text three times
+    code, _, err = _run(["classify", "cv", train, "--folds", "2", *FAST], capsys)
+    whole = len(set(POS + NEG))
+    assert code == 0 and (
+        f"{2 * whole} texts lie inside longer ones (phrases, copies): each is kept in its "
+        f"longer text's fold, and the {whole} whole texts are scored"
+    ) in err.replace("\n", " ")

@@ -7,7 +7,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ffnlp.metrics import accuracy, classification_report, confusion_matrix, stratified_kfold
+from ffnlp.metrics import (
+    accuracy,
+    classification_report,
+    confusion_matrix,
+    containing_groups,
+    stratified_kfold,
+)
 
 
 def test_report_on_a_worked_example():
@@ -88,3 +94,29 @@ def test_metric_errors():
         list(stratified_kfold(["a", "b"], k=1))
     with pytest.raises(ValueError, match="cannot make 5 folds from 3 examples"):
         list(stratified_kfold(["a", "b", "a"], k=5))
+
+
+def test_containing_groups_put_each_text_with_the_longest_text_it_lies_inside():
+    texts = ["a b c d", "B c", "x y", "a b c d", "c d e", "", "b c d e f", "d e"]
+    groups = containing_groups(texts)
+    # "B c" lies in "a b c d" (case ignored) but "b c d e f" is longer and holds it too: the
+    # longest holder comes first; the copy of "a b c d" joins it; "c d e" lies in "b c d e f".
+    assert groups.tolist() == [0, 6, 2, 0, 6, 5, 6, 6]
+    assert containing_groups(["ab c", "b c"]).tolist() == [0, 1]  # whole words only
+
+
+def test_grouped_folds_keep_each_group_in_one_fold_and_stratify_the_groups():
+    labels = ["p", "n"] * 10 + ["p"] * 5
+    groups = [*range(20), 0, 2, 4, 6, 8]  # five more members of groups 0..8
+    folds = list(stratified_kfold(labels, 5, seed=1, groups=groups))
+    for train, test in folds:
+        for g in range(20):
+            members = {i for i in range(25) if groups[i] == g}
+            assert members <= set(test.tolist()) or members <= set(train.tolist())
+        assert sum(labels[i] == "p" for i in test if i < 20) == 2  # each fold: 2 p, 2 n groups
+    assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(25))
+    assert [t.tolist() for _, t in stratified_kfold(labels, 5, seed=1, groups=range(25))] == [
+        t.tolist() for _, t in stratified_kfold(labels, 5, seed=1)
+    ]
+    with pytest.raises(ValueError, match="3 groups of examples"):
+        list(stratified_kfold(["p", "n", "p"], 4, groups=[0, 1, 2]))

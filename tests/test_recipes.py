@@ -11,7 +11,9 @@ from ffnlp.cli import main
 from ffnlp.estimators import Bigrams, OpeningPairs, Openings, TextClassifier, WordShapes
 from ffnlp.recipes import load_recipe, recipe_names
 
-LABELLED = "__label__pos a great film\n__label__neg a dull film\n" * 4
+LABELLED = "".join(
+    f"__label__pos a great film, take {i}\n__label__neg a dull film, take {i}\n" for i in range(4)
+)
 
 
 def test_the_shipped_recipes_are_listed_and_each_makes_a_classifier():

@@ -11,7 +11,9 @@ embeddings, a hidden layer or none, bigrams or none, the wide tower or none. Not
 knows a dataset.
 
 Scoring: stratified 3-fold cross-validation of the training texts (below 20,000 texts),
-else one stratified fifth held out. A candidate is started only when its fits (estimated
+else one stratified fifth held out; a text that lies inside a longer one (a labelled phrase
+of a sentence, a duplicate) stays on the longer one's side, and only whole texts are
+scored (:func:`held_out_splits`). A candidate is started only when its fits (estimated
 from the trials of its family so far) and the final fit on all the data still fit in the
 budget, so a search ends on time; the same texts, seed and budget on the same machine run
 the same candidates in the same order, and choose the same recipe unless the clock puts a
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.checks import check_real, plural
-from ffnlp.metrics import stratified_kfold
+from ffnlp.metrics import containing_groups, stratified_kfold
 from ffnlp.recipes import Recipe, load_recipe, recipe_from_options, recipe_names
 
 # At or above this many texts, one held-out fifth is enough (and 3 fits would cost 3x).
@@ -173,14 +175,32 @@ def neighbours(options: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def held_out_splits(
-    labels: Sequence[Any], seed: int
+    labels: Sequence[Any], seed: int, texts: Sequence[str] | None = None
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     """The (train, held-out) index pairs every candidate is scored on, and how they were
-    made: 3 stratified folds below 20,000 texts, else one stratified fifth."""
-    if len(labels) < CROSS_VALIDATE_BELOW:
-        return list(stratified_kfold(labels, FOLDS, seed=seed)), f"{FOLDS}-fold cross-validation"
-    train, held = next(iter(stratified_kfold(labels, 5, seed=seed)))
-    return [(train, held)], "one stratified fifth held out"
+    made: 3 stratified folds below 20,000 whole texts, else one stratified fifth.
+
+    With ``texts``, a text that lies inside a longer one (a labelled phrase of a sentence,
+    a duplicate: :func:`ffnlp.metrics.containing_groups`) stays on its side of the split,
+    and only whole texts are scored: what the classifier will be asked about is new text,
+    not pieces of the text it was trained on."""
+    groups = None if texts is None else containing_groups(texts)
+    whole = len(labels) if groups is None else int(np.sum(groups == np.arange(len(labels))))
+    how = "" if whole == len(labels) else f" of the {plural(whole, 'whole text')}"
+    if whole < CROSS_VALIDATE_BELOW:
+        folds, scoring = (
+            stratified_kfold(labels, FOLDS, seed, groups),
+            f"{FOLDS}-fold cross-validation",
+        )
+    else:
+        folds, scoring = (
+            iter(stratified_kfold(labels, 5, seed, groups)),
+            "one stratified fifth held out",
+        )
+        folds = [next(folds)]
+    if groups is None:
+        return list(folds), scoring
+    return [(train, held[groups[held] == held]) for train, held in folds], scoring + how
 
 
 def autotune(
@@ -204,7 +224,7 @@ def autotune(
     fixed = dict(settings or {})
     started = time.perf_counter()
     texts, labels = list(texts), list(labels)
-    splits, scoring = held_out_splits(labels, random_state)
+    splits, scoring = held_out_splits(labels, random_state, texts)
     fraction = float(np.mean([len(train) for train, _ in splits])) / len(texts)
     rng = np.random.default_rng(random_state)
     queue: list[tuple[str, dict[str, Any]]] = [

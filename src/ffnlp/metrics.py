@@ -1,5 +1,5 @@
 """Evaluation of classifiers: accuracy, precision, recall, F1, the confusion matrix, and
-stratified k-fold cross-validation splits."""
+stratified k-fold cross-validation splits (kept apart where texts lie inside others)."""
 
 from __future__ import annotations
 
@@ -136,27 +136,85 @@ def classification_report(
 
 
 def stratified_kfold(
-    labels: Sequence[Any], k: int = 10, seed: int = 0
+    labels: Sequence[Any], k: int = 10, seed: int = 0, groups: Sequence[int] | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(train_indices, test_indices) for each of ``k`` folds; every class is spread evenly
-    over the folds (each fold gets its share, to within one example), in a seeded order."""
+    over the folds (each fold gets its share, to within one example), in a seeded order.
+
+    ``groups`` (one id per example, e.g. from :func:`containing_groups`): the examples of
+    one group always fall in the same fold, the groups dealt out by the label of their
+    first example."""
     labels = list(labels)
     k = check_int("folds", k, minimum=2)
+    if groups is None:
+        first = np.arange(len(labels))
+        group_of = first
+    else:
+        group_of = np.asarray(groups, dtype=np.int64)
+        if group_of.shape != (len(labels),):
+            raise ValueError(f"groups must give one group per example ({len(labels)})")
+        _, first, group_of = np.unique(group_of, return_index=True, return_inverse=True)
+    units = [labels[i] for i in first]  # one label per group
+    if len(units) < k:
+        raise ValueError(
+            f"cannot make {k} folds from {len(units)} "
+            + ("examples" if groups is None else "groups of examples")
+        )
     counts: dict[Any, int] = {}
-    for label in labels:
+    for label in units:
         counts[label] = counts.get(label, 0) + 1
-    if len(labels) < k:
-        raise ValueError(f"cannot make {k} folds from {len(labels)} examples")
     rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), dtype=np.int64)
+    fold_of_unit = np.empty(len(units), dtype=np.int64)
     offset = 0
     for label in sorted(counts, key=str):
-        members = np.flatnonzero(np.array([y == label for y in labels]))
+        members = np.flatnonzero(np.array([y == label for y in units]))
         members = rng.permutation(members)
-        fold_of[members] = (np.arange(len(members)) + offset) % k  # deal the class round the folds
+        fold_of_unit[members] = (np.arange(len(members)) + offset) % k  # deal the class round
         offset += len(members)
+    fold_of = fold_of_unit[group_of]
     for fold in range(k):
         yield np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
+
+
+def containing_groups(texts: Sequence[str], max_candidates: int = 1000) -> np.ndarray:
+    """For each text, the index of the longest text it lies inside as a run of words
+    (ignoring case; itself when none does): a phrase annotated apart from its sentence, a
+    duplicate, a sentence quoted in a review, all join the longer text's group.
+
+    Held-out scoring needs this. Where the training data holds labelled pieces of its own
+    texts (SST's phrases), a random split puts pieces of the held-out texts in training,
+    and the held-out accuracy no longer measures new text: on SST-2's 67,349 phrases a
+    random fifth scores 92% and its 6,885 whole texts about 82%. Splitting by these groups
+    keeps every piece with its whole text.
+
+    Texts are taken longest first; a text is looked for only in the longer texts that
+    contain its rarest word (the first ``max_candidates`` of them, which bounds the cost on
+    large data: a text may then be missed inside a longer one, never put in a wrong group).
+    """
+    tokens = [str(text).lower().split() for text in texts]
+    counts: dict[str, int] = {}
+    for words in tokens:
+        for word in set(words):
+            counts[word] = counts.get(word, 0) + 1
+    group = np.arange(len(tokens), dtype=np.int64)
+    holders: dict[str, list[int]] = {}  # word -> the whole texts containing it
+    spelled: dict[int, str] = {}  # a whole text, space-padded so a match is whole words
+    for i in sorted(range(len(tokens)), key=lambda i: -len(tokens[i])):
+        words = tokens[i]
+        if not words:
+            continue
+        needle = " " + " ".join(words) + " "
+        rarest = min(set(words), key=counts.__getitem__)
+        inside = next(
+            (j for j in holders.get(rarest, ())[:max_candidates] if needle in spelled[j]), None
+        )
+        if inside is not None:
+            group[i] = inside
+            continue
+        spelled[i] = needle
+        for word in set(words):
+            holders.setdefault(word, []).append(i)
+    return group
 
 
 # ---------------------------------------------------------------------------- label sets

@@ -30,7 +30,12 @@ from ffnlp.cli.common import (
     say,
     warn_unusual_lr,
 )
-from ffnlp.metrics import classification_report, multi_label_report, stratified_kfold
+from ffnlp.metrics import (
+    classification_report,
+    containing_groups,
+    multi_label_report,
+    stratified_kfold,
+)
 from ffnlp.models.classifier import ClassifierOptions, DeepAveraging
 from ffnlp.recipes import load_recipe, recipe_names
 from ffnlp.settings import parse_duration
@@ -914,9 +919,21 @@ def run_classify_cv(args: argparse.Namespace) -> int:
     getattr(template, "estimator", template).verbose = False
     accuracies, f1s = [], []
     started = time.perf_counter()
+    # A text inside a longer one (a labelled phrase of a sentence, a copy) stays in that
+    # one's fold, and only whole texts are scored: else pieces of a test text train.
+    groups = containing_groups(texts)
+    whole = groups == np.arange(len(texts))
+    if not whole.all() and not args.json:
+        print(
+            f"{plural(int((~whole).sum()), 'text')} lie inside longer ones (phrases, copies): "
+            f"each is kept in its longer text's fold, and the {plural(int(whole.sum()), 'whole text')} "
+            "are scored",
+            file=sys.stderr,
+        )
     for fold, (train_idx, test_idx) in enumerate(
-        stratified_kfold(labels, args.folds, seed=args.seed), start=1
+        stratified_kfold(labels, args.folds, seed=args.seed, groups=groups), start=1
     ):
+        test_idx = test_idx[whole[test_idx]]
         model = type(template)(**template.get_params(deep=False))
         model.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
         predicted = [str(p) for p in model.predict([texts[i] for i in test_idx])]
