@@ -466,3 +466,22 @@ def test_cross_validation_says_when_texts_lie_inside_others(data, capsys):
         f"{2 * whole} texts lie inside longer ones (phrases, copies): each is kept in its "
         f"longer text's fold, and the {whole} whole texts are scored"
     ) in err.replace("\n", " ")
+
+
+@pytest.mark.parametrize("k, threshold", [(1, None), (2, None), (3, 0.3), (5, 0.9)])
+def test_predict_text_lines_are_the_top_labels_of_each_text(k, threshold):
+    from ffnlp.cli.classify import _top_lines
+    from ffnlp.estimators.base import top_labels
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=50).astype(np.float32)
+    probs[0] = [0.25, 0.25, 0.25, 0.25]  # ties keep the classes' order
+    classes = np.array(["a", "b", "c", "d"])
+    texts = [f"text {i}" for i in range(50)]
+    expected = "".join(
+        "\t".join(f"{label} {p:.4f}" for label, p in top) + f"\t{text}\n"
+        for text, top in zip(texts, top_labels(probs, classes, k, threshold))
+    )
+    assert _top_lines(probs, classes, k, threshold, texts) == expected
+    if threshold == 0.9:
+        assert expected.startswith("\ttext 0\n")  # a text with no label keeps its tab
