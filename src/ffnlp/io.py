@@ -152,16 +152,16 @@ def _seal(data: bytes) -> bytes:
 
 
 def _looks_sealed(data: bytes) -> bool:
-    head = data[:-_SEAL]
+    end = data[-22 - _SEAL :]  # the zip's end record and the seal: no copy of the rest
     return (
         len(data) > 22 + _SEAL
-        and head[-22:-18] == _EOCD
-        and head[-2:] == _SEAL.to_bytes(2, "little")
+        and end[:4] == _EOCD
+        and end[20:22] == _SEAL.to_bytes(2, "little")
     )
 
 
 def _check_seal(path: Path, data: bytes) -> None:
-    head, seal = data[:-_SEAL], data[-_SEAL:]
+    head, seal = memoryview(data)[:-_SEAL], data[-_SEAL:]
     if not _looks_sealed(data):
         raise ValueError(
             f"{str(path)!r} is not a readable ffnlp model file (truncated: its end is missing)"
@@ -193,11 +193,10 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
                 size = dtype.itemsize * math.prod(shape)
                 if size > info.file_size - member.tell():  # a header that claims too much
                     raise ValueError(f"member {info.filename!r} is shorter than its header says")
-                data = member.read(size)
-                array = np.frombuffer(data, dtype=dtype).reshape(
-                    shape, order="F" if fortran else "C"
-                )
-                arrays[info.filename[: -len(".npy")]] = array.copy()
+                array = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+                if member.readinto(array.reshape(-1, order="A").view(np.uint8)) != size:
+                    raise ValueError(f"member {info.filename!r} is shorter than its header says")
+                arrays[info.filename[: -len(".npy")]] = array
     return arrays
 
 
