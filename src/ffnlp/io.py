@@ -153,11 +153,7 @@ def _seal(data: bytes) -> bytes:
 
 def _looks_sealed(data: bytes) -> bool:
     end = data[-22 - _SEAL :]  # the zip's end record and the seal: no copy of the rest
-    return (
-        len(data) > 22 + _SEAL
-        and end[:4] == _EOCD
-        and end[20:22] == _SEAL.to_bytes(2, "little")
-    )
+    return len(data) > 22 + _SEAL and end[:4] == _EOCD and end[20:22] == _SEAL.to_bytes(2, "little")
 
 
 def _check_seal(path: Path, data: bytes) -> None:
