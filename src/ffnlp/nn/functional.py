@@ -257,9 +257,10 @@ def fofe(
     before a text's start) add nothing.
 
     It is one weighted :func:`~ffnlp.autograd.ops.embedding_bag` per code (a composition of
-    that gradient-checked op, not a new one): for PTB-sized batches it is ten times faster
-    than gathering the (B, K, D) rows and multiplying them by the weights
-    (``benchmarks/fofe.py``), and its gradient of ``weight`` is row-sparse when ``sparse``.
+    that gradient-checked op, not a new one): on a PTB-sized batch it is 7-14 times faster
+    than gathering the (B, K, D) rows and multiplying them by the weights with the fast
+    backend, 1.3-3 times in the NumPy form (``benchmarks/fofe.py``), and its gradient of
+    ``weight`` is row-sparse when ``sparse``.
 
     Args:
         weight: the embedding matrix E, (V, D).
