@@ -538,3 +538,41 @@ def test_messages_use_plurals_and_units(corpus, capsys):
     one.write_text("a\tgood\nb\n")
     code, _, err = _run(["classify", "test", tmp / "c.npz", one, "--format", "tsv"], capsys)
     assert code == 2 and "line 2 has 1 column; the label is column 0" in err
+
+
+@pytest.mark.parametrize("layout", ["stream", "sentence"])
+def test_lm_train_with_fofe_and_every_use_command(corpus, capsys, layout):
+    tmp, train, valid = corpus
+    model = tmp / "fofe.npz"
+    argv = ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN]
+    code, _, err = _run(
+        [*argv, "--fofe", "0.7", "0.3", "--fofe-window", "6", "--layout", layout], capsys
+    )
+    assert code == 0, err
+    lm = FeedforwardLM.load(model)
+    assert (lm.config.fofe, lm.config.fofe_window, lm.config.window_size) == ((0.7, 0.3), 6, 6)
+    assert FeedforwardLM.parameter_shapes(lm.config)["hidden.0.weight"] == (16, (2 + 2) * 8)
+    # eval and score: what the model gives asked one token at a time, 6 previous ids each
+    code, out, _ = _run(["lm", "eval", model, valid, "--json"], capsys)
+    expected = _token_by_token(lm, _lines(valid), stream=layout == "stream")
+    assert code == 0 and json.loads(out)["perplexity"] == pytest.approx(
+        math.exp(-expected.mean()), rel=1e-5
+    )
+    code, out, _ = _run(["lm", "score", model, valid], capsys)
+    each = np.add.reduceat(_token_by_token(lm, _lines(valid)), [0, 7, 14])
+    scores = [float(row.split("\t")[0]) for row in out.splitlines()]
+    assert code == 0 and scores == pytest.approx(each, abs=1e-4)
+    code, out, _ = _run(["lm", "predict", model, "the", "cat", "-k", "2"], capsys)
+    top = lm.predict_next("the cat", k=2)
+    assert code == 0 and out == "the cat\t" + "  ".join(f"{w} {p:.4f}" for w, p in top) + "\n"
+    code, out, _ = _run(["lm", "generate", model, "-n", "2", "--seed", "1"], capsys)
+    assert code == 0 and out.splitlines() == lm.generate(num_sentences=2, seed=1)
+
+
+def test_lm_train_fofe_bad_factor(corpus, capsys):
+    tmp, train, _ = corpus
+    code, _, err = _run(
+        ["lm", "train", train, "--out", tmp / "m.npz", *LM_TRAIN, "--fofe", "1.5"], capsys
+    )
+    assert code == 2 and err.strip().endswith("--fofe[0] must be a number in (0, 1); got 1.5")
+    assert "Traceback" not in err

@@ -167,3 +167,16 @@ def test_training_on_a_corpus_several_times_larger_than_a_memory_cap(tmp_path):
     assert "the corpus does not fit under the cap" in result.stdout
     assert "within the cap: True" in result.stdout
     assert (tmp_path / "lm.npz").exists()
+
+
+def test_cli_trains_fofe_from_the_folder_on_windows_of_k_ids(corpus, tmp_path, capsys):
+    folder = tmp_path / "enc"
+    assert main(["data", "encode", str(corpus), "--out", str(folder)]) == 0
+    out = tmp_path / "lm.npz"
+    argv = ["lm", "train", str(folder), "--valid", str(corpus), "--out", str(out), "--no-progress"]
+    argv += ["--context-size", "2", "--embed-dim", "8", "--hidden", "8", "--epochs", "1"]
+    assert main([*argv, "--fofe", "0.6", "--fofe-window", "5", "--max-steps", "3"]) == 0
+    from ffnlp.models.language_model import FeedforwardLM
+
+    lm = FeedforwardLM.load(out)
+    assert lm.config.window_size == 5 and np.isfinite(lm.perplexity(lm.encode_lines(["a b"])))

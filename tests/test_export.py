@@ -13,6 +13,7 @@ from ffnlp.cli import main
 from ffnlp.estimators import TextClassifier
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.text.row_features import Bigrams, Openings
+from ffnlp.text.vocab import Vocab
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package (ffnlp[onnx])")
 ort = pytest.importorskip("onnxruntime", reason="the export is checked by onnxruntime")
@@ -110,6 +111,9 @@ LMS = {
     "adaptive": {"output": "adaptive", "cutoffs": (8, 14), "div_value": 2.0},
     "no-hidden": {"hidden_dims": ()},
     "two-hidden-dropout": {"hidden_dims": (8, 6), "dropout": 0.3},
+    "fofe": {"fofe": (0.7, 0.4), "fofe_window": 5},
+    "fofe-shorter-than-n-direct": {"fofe": (0.5,), "fofe_window": 2, "direct": True},
+    "fofe-adaptive": {"fofe": (0.6,), "fofe_window": 4, "output": "adaptive", "cutoffs": (8,)},
 }
 
 
@@ -119,7 +123,8 @@ def test_language_model_matches_onnxruntime(name):
         vocab_size=20, context_size=3, embed_dim=4, **({"hidden_dims": (8,)} | LMS[name])
     )
     lm = FeedforwardLM(config, rng=1)
-    contexts = np.random.default_rng(0).integers(0, 20, size=(9, 3))
+    contexts = np.random.default_rng(0).integers(0, 20, size=(9, config.window_size))
+    contexts[:3, :2] = Vocab.bos_id  # the padding before a text's start, which FOFE skips
     lm.eval()
     with no_grad():
         logits, _ = lm(contexts)

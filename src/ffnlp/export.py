@@ -37,6 +37,7 @@ from ffnlp import io
 from ffnlp.models.classifier import DeepAveragingNetwork, NaiveBayesLinear, TextDataset
 from ffnlp.models.language_model import FeedforwardLM
 from ffnlp.nn import Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
+from ffnlp.text.vocab import Vocab
 
 OPSET = 17
 FORMATS = ("onnx",)
@@ -333,15 +334,18 @@ def classifier_inputs(clf: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
 
 
 def lm_to_onnx(lm: FeedforwardLM) -> Any:
-    """The ONNX model of a :class:`~ffnlp.models.FeedforwardLM`: context ids (B, N) ->
-    log-probabilities of the next token (B, V)."""
+    """The ONNX model of a :class:`~ffnlp.models.FeedforwardLM`: context ids (B, W) ->
+    log-probabilities of the next token (B, V); W is N, or with FOFE the K words it sums."""
     onnx = _onnx()
     g = _Graph(onnx)
     config = lm.config
-    V, N, D = config.vocab_size, config.context_size, config.embed_dim
+    V, N, D, W = config.vocab_size, config.context_size, config.embed_dim, config.window_size
     embedding = lm.embedding.weight.data
-    rows = g.op("Gather", g.const(embedding, name="embedding"), "contexts")  # (B, N, D)
-    x = g.op("Reshape", rows, g.const([-1, N * D], np.int64))  # (B, N*D)
+    rows = g.op("Gather", g.const(embedding, name="embedding"), "contexts")  # (B, W, D)
+    exact = g.op("Slice", rows, g.axes(W - N), g.axes(W), g.axes(1))  # (B, N, D)
+    x = g.op("Reshape", exact, g.const([-1, N * D], np.int64))  # (B, N*D)
+    if config.fofe:
+        x = g.op("Concat", x, _fofe_codes(g, rows, lm), axis=1)  # (B, (N+J)*D)
     h = g.sequential(x, lm.hidden)
     if config.output == "adaptive":
         head = lm.output.head
@@ -364,6 +368,7 @@ def lm_to_onnx(lm: FeedforwardLM) -> Any:
     metadata = {
         "ffnlp.kind": "feedforward_lm",
         "ffnlp.context_size": str(N),
+        "ffnlp.window_size": str(W),  # the ids a context holds: N, or K with FOFE
         "ffnlp.layout": config.layout,
     }
     if lm.vocab is not None:
@@ -371,12 +376,28 @@ def lm_to_onnx(lm: FeedforwardLM) -> Any:
     if lm.tokenizer is not None:
         metadata["ffnlp.tokenizer"] = json.dumps(lm.tokenizer.to_dict())
     return g.model(
-        [("contexts", onnx.TensorProto.INT64, ["batch", N])],
+        [("contexts", onnx.TensorProto.INT64, ["batch", W])],
         [("log_probs", onnx.TensorProto.FLOAT, ["batch", V])],
         metadata,
         "ffnlp feedforward language model: context ids (batch, N) int64 -> natural-log "
         "probabilities of the next token (batch, vocabulary)",
     )
+
+
+def _fofe_codes(g: _Graph, rows: str, lm: FeedforwardLM) -> str:
+    """The FOFE codes of :func:`ffnlp.nn.functional.fofe` from the context's rows
+    (B, W, D): a (J, K) matrix of powers a^(K-k), zero where the id is ``<s>``, times the
+    last K rows; (B, J*D)."""
+    config = lm.config
+    W, K, D = config.window_size, config.fofe_history, config.embed_dim
+    alphas = np.asarray(config.fofe, dtype=np.float64)
+    powers = (alphas[:, None] ** np.arange(K - 1, -1, -1)[None, :]).astype(np.float32)
+    ids = g.op("Slice", "contexts", g.axes(W - K), g.axes(W), g.axes(1))  # (B, K)
+    counts = g.op("Cast", g.op("Not", g.op("Equal", ids, g.const(Vocab.bos_id, np.int64))), to=1)
+    weights = g.op("Mul", g.unsqueeze(counts, 1), g.const(powers))  # (B, J, K)
+    last = g.op("Slice", rows, g.axes(W - K), g.axes(W), g.axes(1))  # (B, K, D)
+    codes = g.op("MatMul", weights, last)  # (B, J, D)
+    return g.op("Reshape", codes, g.const([-1, len(alphas) * D], np.int64))
 
 
 # ---------------------------------------------------------------------------- files
@@ -416,7 +437,7 @@ def export_model(path: str | Path, out: str | Path, format: str = "onnx") -> str
         model = lm_to_onnx(lm)
         what = (
             f"feedforward LM ({lm.config.output} softmax); input contexts int64 "
-            f"(batch, {lm.config.context_size}); output log_probs float32 "
+            f"(batch, {lm.config.window_size}); output log_probs float32 "
             f"(batch, {lm.config.vocab_size})"
         )
     elif kind == CLASSIFIER:

@@ -36,7 +36,7 @@ from ffnlp.checks import check_bool, check_choice, check_int, check_probability,
 
 __all__ = ["Setting", "Settings", "given_settings", "parse_duration", "setting"]
 
-KINDS = ("real", "probability", "int", "bool", "choice", "ints", "text", "duration")
+KINDS = ("real", "probability", "int", "bool", "choice", "ints", "reals", "text", "duration")
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ class Setting:
         help: one line for ``--help`` (the default is shown beside it).
         kind: "real", "probability" (a rate in [0, 1), such as dropout), "int", "bool",
             "choice" (one of ``choices``), "ints" (a sequence of integers, held as a tuple),
-            "text", or "duration" (seconds > 0, also written "90s", "20m", "1h30m"; held
+            "reals" (a sequence of real numbers, a tuple of floats), "text", or "duration" (seconds > 0, also written "90s", "20m", "1h30m"; held
             as a float of seconds).
         minimum, maximum, min_inclusive, max_inclusive: the bounds of a number (of each
-            integer of "ints").
+            number of "ints" and "reals").
         choices: the values of a "choice".
         optional: None is allowed too (what it means is said in ``help``).
         flag: the command-line name when it is not the field's (``hidden`` for
@@ -69,7 +69,7 @@ class Setting:
 
     def check(self, name: str, value: Any) -> Any:
         """``value`` checked against the rule (named ``name`` in the message) and returned
-        as a plain Python value (a tuple for "ints")."""
+        as a plain Python value (a tuple for "ints" and "reals")."""
         if value is None and self.optional:
             return None
         bounds = dict(min_inclusive=self.min_inclusive, max_inclusive=self.max_inclusive)
@@ -85,11 +85,14 @@ class Setting:
             return check_choice(name, value, self.choices)
         if self.kind == "duration":
             return parse_duration(name, value)
-        if self.kind == "ints":
+        if self.kind in ("ints", "reals"):
+            what, check = (
+                ("integers", check_int) if self.kind == "ints" else ("numbers", check_real)
+            )
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-                raise ValueError(f"{name} must be a sequence of integers; got {value!r}")
+                raise ValueError(f"{name} must be a sequence of {what}; got {value!r}")
             return tuple(
-                check_int(f"{name}[{i}]", v, self.minimum, self.maximum, **bounds)
+                check(f"{name}[{i}]", v, self.minimum, self.maximum, **bounds)
                 for i, v in enumerate(value)
             )
         if not isinstance(value, str):
@@ -111,13 +114,13 @@ class Setting:
                 **kwargs,
             )
             return
-        kwargs["default"] = list(default) if self.kind == "ints" else default
+        kwargs["default"] = list(default) if self.kind in ("ints", "reals") else default
         if self.kind != "choice":
             kwargs["metavar"] = (self.flag or name).upper()
         if self.kind == "choice":
             kwargs["choices"] = self.choices
-        elif self.kind == "ints":
-            kwargs.update(type=int, nargs="*")
+        elif self.kind in ("ints", "reals"):
+            kwargs.update(type=int if self.kind == "ints" else float, nargs="*")
         elif self.kind == "duration":
             kwargs["metavar"] = "TIME"
         elif self.kind in ("int", "real", "probability"):

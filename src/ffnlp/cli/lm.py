@@ -222,7 +222,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
     )
     encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
     if corpus is not None:
-        train_windows = StreamWindows(corpus.ids, config.context_size, config.layout)
+        train_windows = StreamWindows(corpus.ids, config.window_size, config.layout)
     else:
         train_windows = ArrayDataset(*model.windows(encode(train)))
     valid_windows = None

@@ -14,7 +14,11 @@ Options from the paper and after it:
 - ``dropout`` on the concatenated embeddings and after each hidden layer;
 - embeddings initialised from pretrained vectors, optionally frozen;
 - ``output="adaptive"``: the adaptive softmax (Grave et al. 2017) for training, much cheaper
-  over a large vocabulary; the probabilities it gives for evaluation are exact.
+  over a large vocabulary; the probabilities it gives for evaluation are exact;
+- ``fofe``: beside the N exact embeddings, the fixed-size ordinally-forgetting encoding of
+  the whole history (Zhang, Jiang, Xu, Hou & Dai 2015), z_t = a z_{t-1} + E x_t, one D-vector
+  per forgetting factor a, so the network sees far back while its input stays
+  (N + J) * D wide (:func:`ffnlp.nn.functional.fofe`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ffnlp.models.lm_text import TextLM
 from ffnlp.nn import ACTIVATIONS, MLP, Dropout, Embedding, Linear, Module, Parameter, Sequential
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
+from ffnlp.nn.functional import fofe, fofe_window
 from ffnlp.settings import Settings, setting
 from ffnlp.text.ngrams import LAYOUTS, context_windows
 from ffnlp.text.tokenize import Tokenizer
@@ -40,6 +45,9 @@ from ffnlp.text.vocab import Vocab
 
 KIND = "feedforward_lm"
 OUTPUTS = ("full", "adaptive")
+# With fofe_window 0, the FOFE codes sum the fewest previous words K whose left-out words
+# would carry at most this fraction (max a^K) of a code's weight.
+FOFE_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -66,6 +74,10 @@ class FeedforwardLMConfig(Settings):
         div_value: for the adaptive softmax, each cluster's projection is this much smaller.
         layout: how training text is cut into windows: "stream" (contexts cross sentence
             ends, the PTB convention) or "sentence" (each sentence padded with <s>).
+        fofe: forgetting factors a in (0, 1) of FOFE codes of the history (one code each,
+            fed beside the N exact embeddings); empty: none.
+        fofe_window: K, how many previous words the codes sum; 0: derived, the smallest K
+            with max(fofe)^K <= :data:`FOFE_TOLERANCE` (20 words for 0.7).
     """
 
     check_on_init: ClassVar[bool] = True
@@ -123,13 +135,30 @@ class FeedforwardLMConfig(Settings):
         kind="choice",
         choices=LAYOUTS,
     )
+    fofe: tuple[float, ...] = setting(
+        (),
+        "forgetting factors of FOFE codes of the history (Zhang et al. 2015), fed beside the "
+        "--context-size exact embeddings, e.g. 0.7 (none: off)",
+        kind="reals",
+        minimum=0,
+        maximum=1,
+        min_inclusive=False,
+        max_inclusive=False,
+    )
+    fofe_window: int = setting(
+        0,
+        "how many previous words the FOFE codes sum (0: the fewest whose left-out words "
+        f"would carry under {FOFE_TOLERANCE:g} of the weight, 20 for 0.7)",
+        kind="int",
+        minimum=0,
+    )
 
     def __post_init__(self) -> None:
         # Each setting checked by its declaration, and stored as a plain int, float or tuple
         # (a NumPy integer is accepted), so the file's JSON can hold them.
         super().__post_init__()
         self.vocab_size = check_int("vocab_size", self.vocab_size, minimum=1)
-        last = self.hidden_dims[-1] if self.hidden_dims else self.context_size * self.embed_dim
+        last = self.hidden_dims[-1] if self.hidden_dims else self.input_dim
         if self.tie_embeddings and last != self.embed_dim:
             raise ValueError(
                 f"tie_embeddings needs the last hidden size to equal embed_dim ({self.embed_dim}); "
@@ -144,10 +173,28 @@ class FeedforwardLMConfig(Settings):
                     "use output='full' for those"
                 )
 
+    @property
+    def fofe_history(self) -> int:
+        """K, how many previous words the FOFE codes sum (0 without FOFE)."""
+        if not self.fofe:
+            return 0
+        return self.fofe_window or fofe_window(self.fofe, FOFE_TOLERANCE)
+
+    @property
+    def window_size(self) -> int:
+        """How many previous ids each context holds: max(N, K)."""
+        return max(self.context_size, self.fofe_history)
+
+    @property
+    def input_dim(self) -> int:
+        """The width of the network's input: N exact embeddings and J codes, (N + J) * D."""
+        return (self.context_size + len(self.fofe)) * self.embed_dim
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hidden_dims"] = list(self.hidden_dims)
         data["cutoffs"] = list(self.cutoffs)
+        data["fofe"] = list(self.fofe)
         return data
 
     @classmethod
@@ -167,10 +214,11 @@ class FeedforwardLMConfig(Settings):
 class FeedforwardLM(Module, TextLM):
     """Bengio et al. (2003)'s neural probabilistic language model.
 
-    ``forward(contexts, targets=None)`` takes ids (B, N) and returns (logits (B, V), loss),
+    ``forward(contexts, targets=None)`` takes ids (B, W) and returns (logits (B, V), loss),
     the mean cross-entropy when targets (B,) are given (else None). With
     ``output="adaptive"``, a training-mode call with targets computes only the loss and
-    returns None for the logits; otherwise the "logits" are exact log-probabilities.
+    returns None for the logits; otherwise the "logits" are exact log-probabilities. W is
+    ``config.window_size``: N, or with FOFE the K previous words its codes sum if more.
 
     Args:
         config: the hyperparameters.
@@ -201,7 +249,7 @@ class FeedforwardLM(Module, TextLM):
         self.vocab = vocab
         self.tokenizer = tokenizer
         rng = nn_init.as_generator(rng)
-        V, N, D = config.vocab_size, config.context_size, config.embed_dim
+        V, D = config.vocab_size, config.embed_dim
         self.embedding = Embedding(V, D, sparse=config.sparse_embeddings, rng=rng)
         if pretrained is not None:
             pretrained = np.asarray(pretrained, dtype=np.float32)
@@ -214,13 +262,13 @@ class FeedforwardLM(Module, TextLM):
             self.embedding.weight.requires_grad_(False)
         self.input_dropout = Dropout(config.dropout, rng=rng)
         # The hidden layers: an MLP whose every layer, the last too, is activated.
-        sizes = [N * D, *config.hidden_dims]
+        sizes = [config.input_dim, *config.hidden_dims]
         self.hidden = (
             MLP(sizes, config.activation, config.dropout, rng=rng, activate_last=True)
             if config.hidden_dims
             else Sequential()
         )
-        width = sizes[-1]  # H, or N*D with no hidden layer
+        width = sizes[-1]  # H, or the input's (N+J)*D with no hidden layer
         if config.output == "adaptive":
             self.output = AdaptiveSoftmax(width, V, config.cutoffs, config.div_value, rng=rng)
         elif config.tie_embeddings:
@@ -228,15 +276,15 @@ class FeedforwardLM(Module, TextLM):
         else:
             self.output = Linear(width, V, rng=rng)
         if config.direct:
-            self.direct = Linear(N * D, V, bias=False, rng=rng)
+            self.direct = Linear(config.input_dim, V, bias=False, rng=rng)
 
     @staticmethod
     def parameter_shapes(config: FeedforwardLMConfig) -> dict[str, tuple[int, ...]]:
         """The name and shape of every parameter a model of ``config`` has, without building
         it (to check a file before trusting its sizes)."""
-        V, N, D = config.vocab_size, config.context_size, config.embed_dim
+        V, D = config.vocab_size, config.embed_dim
         shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, D)}
-        sizes = [N * D, *config.hidden_dims]
+        sizes = [config.input_dim, *config.hidden_dims]
         if config.hidden_dims:
             shapes.update(
                 MLP.parameter_shapes(sizes, config.dropout, prefix="hidden.", activate_last=True)
@@ -253,15 +301,25 @@ class FeedforwardLM(Module, TextLM):
         else:
             shapes["output.weight"], shapes["output.bias"] = (V, width), (V,)
         if config.direct:
-            shapes["direct.weight"] = (V, N * D)
+            shapes["direct.weight"] = (V, config.input_dim)
         return shapes
 
     def forward(self, contexts: Any, targets: Any = None) -> tuple[Tensor | None, Tensor | None]:
         contexts = np.asarray(contexts)
-        N = self.config.context_size
-        if contexts.ndim != 2 or contexts.shape[1] != N:
-            raise ValueError(f"contexts must have shape (B, {N}); got {contexts.shape}")
-        x = self.embedding(contexts).reshape(len(contexts), N * self.config.embed_dim)  # (B, N*D)
+        config = self.config
+        N, W = config.context_size, config.window_size
+        if contexts.ndim != 2 or contexts.shape[1] != W:
+            raise ValueError(f"contexts must have shape (B, {W}); got {contexts.shape}")
+        x = self.embedding(contexts[:, W - N :]).reshape(len(contexts), N * config.embed_dim)
+        if config.fofe:  # the codes of the last K words beside the N exact ones
+            codes = fofe(
+                self.embedding.weight,
+                contexts[:, W - config.fofe_history :],
+                config.fofe,
+                ignore=Vocab.bos_id,  # the padding before a text's start adds nothing
+                sparse=self.embedding.sparse,
+            )  # (B, J*D)
+            x = ops.concatenate([x, codes], axis=1)  # (B, (N+J)*D)
         x = self.input_dropout(x)
         h = self.hidden(x)
         if self.config.output == "adaptive":
@@ -285,7 +343,7 @@ class FeedforwardLM(Module, TextLM):
     # ------------------------------------------------------------------ use
     def windows(self, sentences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(contexts, targets) of ``sentences`` in this model's layout."""
-        return context_windows(sentences, self.config.context_size, self.config.layout)
+        return context_windows(sentences, self.config.window_size, self.config.layout)
 
     def log_probs(self, sentences: Sequence[np.ndarray], batch_size: int = 1024) -> np.ndarray:
         """Natural-log probability of each predicted token (every token, then ``</s>``, per
@@ -297,7 +355,7 @@ class FeedforwardLM(Module, TextLM):
         self, sentences: Sequence[np.ndarray], batch_size: int = 1024
     ) -> np.ndarray:
         """Each sentence scored on its own, its context starting from :meth:`start_context`."""
-        N = self.config.context_size
+        N = self.config.window_size
         start = np.array(self.start_context(), dtype=np.int64)
         eos = np.array([Vocab.eos_id], dtype=np.int64)
         ids = np.concatenate(
@@ -330,13 +388,13 @@ class FeedforwardLM(Module, TextLM):
         return out
 
     def start_context(self) -> list[int]:
-        N = self.config.context_size
+        N = self.config.window_size
         if self.config.layout == "sentence":
             return [Vocab.bos_id] * N
         return [Vocab.bos_id] * (N - 1) + [Vocab.eos_id]  # a sentence follows the last one's </s>
 
     def next_distribution(self, context: Sequence[int]) -> np.ndarray:
-        N = self.config.context_size
+        N = self.config.window_size
         context = [Vocab.bos_id] * max(0, N - len(context)) + [int(t) for t in context][-N:]
         was_training = self.training
         self.eval()

@@ -1,4 +1,5 @@
-"""Stateless building blocks: activations, losses, dropout, pooling and the L2 penalty.
+"""Stateless building blocks: activations, losses, dropout, pooling, the L2 penalty and the
+ordinally-forgetting encoding of a word history.
 
 The losses are defined here (cross-entropy reuses the fused op of
 :mod:`ffnlp.autograd.ops`); the layers in ``layers.py`` wrap these functions as modules.
@@ -6,7 +7,8 @@ The losses are defined here (cross-entropy reuses the fused op of
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,8 @@ __all__ = [
     "concat_pool",
     "cross_entropy",
     "dropout",
+    "fofe",
+    "fofe_window",
     "l2_penalty",
     "log_softmax",
     "max_pool",
@@ -215,3 +219,80 @@ def concat_pool(x: Tensor, mask: Any = None) -> Tensor:
         mask = _check_pool_inputs("concat_pool", x, mask)
         x = x * mask.astype(x.dtype)[:, :, None]
     return x.reshape(x.shape[0], x.shape[1] * x.shape[2])
+
+
+# ---------------------------------------------------------------------------- FOFE
+
+
+def fofe_window(alphas: Sequence[float], tolerance: float = 1e-3) -> int:
+    """The smallest history length K with max(alphas)^K <= ``tolerance``.
+
+    The words a FOFE code of K words leaves out would carry together a fraction
+    sum_{k>=K} a^k / sum_{k>=0} a^k = a^K of its total weight (for a in (0, 1)), so K words
+    keep all but ``tolerance`` of it: 20 words for a = 0.7 and 1e-3, 66 for a = 0.9.
+    """
+    if not alphas:
+        raise ValueError("fofe_window: no forgetting factors given")
+    largest = max(
+        check_real(f"alphas[{i}]", a, 0, 1, min_inclusive=False, max_inclusive=False)
+        for i, a in enumerate(alphas)
+    )
+    check_real("tolerance", tolerance, 0, 1, min_inclusive=False, max_inclusive=False)
+    return max(1, math.ceil(math.log(tolerance) / math.log(largest) - 1e-9))
+
+
+def fofe(
+    weight: Tensor,
+    ids: Any,
+    alphas: Sequence[float],
+    ignore: int | None = None,
+    sparse: bool = False,
+) -> Tensor:
+    """The fixed-size ordinally-forgetting encoding (Zhang, Jiang, Xu, Hou & Dai 2015) of
+    each row of ``ids``, one code per forgetting factor.
+
+    The code of a history w_1 ... w_K (oldest first) is the end of the recursion
+    z_k = a z_{k-1} + E[w_k] from z_0 = 0, that is sum_k a^(K-k) E[w_k]: the last word with
+    weight 1, the one before with a, then a^2, ... Ids equal to ``ignore`` (the padding
+    before a text's start) add nothing.
+
+    It is one weighted :func:`~ffnlp.autograd.ops.embedding_bag` per code (a composition of
+    that gradient-checked op, not a new one): on a PTB-sized batch it is 7-14 times faster
+    than gathering the (B, K, D) rows and multiplying them by the weights with the fast
+    backend, 1.3-3 times in the NumPy form (``benchmarks/fofe.py``), and its gradient of
+    ``weight`` is row-sparse when ``sparse``.
+
+    Args:
+        weight: the embedding matrix E, (V, D).
+        ids: integer array (B, K), each row a history, oldest word first.
+        alphas: the J forgetting factors, each in (0, 1).
+        ignore: an id that contributes nothing (None: every id counts).
+        sparse: a row-sparse gradient for ``weight``.
+
+    Returns:
+        (B, J*D): the J codes of each history side by side, in the order of ``alphas``.
+
+    >>> E = Tensor(np.eye(3))
+    >>> fofe(E, np.array([[0, 1, 2]]), [0.5]).data.tolist()
+    [[0.25, 0.5, 1.0]]
+    """
+    ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    if ids.ndim != 2:
+        raise ValueError(f"fofe: ids must be (B, K); got shape {ids.shape}")
+    if not len(alphas):
+        raise ValueError("fofe: no forgetting factors given")
+    alphas = np.array(
+        [
+            check_real(f"fofe: alphas[{i}]", a, 0, 1, min_inclusive=False, max_inclusive=False)
+            for i, a in enumerate(alphas)
+        ]
+    )
+    batch, length = ids.shape
+    J = len(alphas)
+    powers = alphas[:, None] ** np.arange(length - 1, -1, -1)[None, :]  # (J, K): a^(K-k)
+    weights = np.broadcast_to(powers, (batch, J, length))
+    if ignore is not None:
+        weights = weights * (ids != ignore)[:, None, :]
+    bags = np.repeat(ids, J, axis=0)  # (B*J, K): row b*J + j is history b under alpha j
+    codes = ops.embedding_bag(weight, bags, weights.reshape(batch * J, length), sparse=sparse)
+    return codes.reshape(batch, J * weight.shape[1])  # (B, J*D)

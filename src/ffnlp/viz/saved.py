@@ -65,7 +65,7 @@ def sample_step(
     from the model's vocabulary; returns (loss, the network that was run)."""
     rng = np.random.default_rng(seed)
     if isinstance(model, FeedforwardLM):
-        V, N = model.config.vocab_size, model.config.context_size
+        V, N = model.config.vocab_size, model.config.window_size
         contexts = rng.integers(3, V, size=(batch_size, N))
         return training_step(model, contexts, rng.integers(3, V, size=batch_size)), model
     try:
