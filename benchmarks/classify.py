@@ -9,6 +9,9 @@ chosen. Every candidate's held-out scores are kept in the results JSON.
 
 Writes ``benchmarks/results/classify.md`` and ``classify.json``. Every model is trained in
 a fresh process, so the peak memory reported is its own; fastText runs with 2 threads.
+The final fits of the systems take turns (fold by fold, seed by seed, in alternating
+order) and each one's fit time is the median over them; the target is ffnlp's fit no
+slower than fastText's (``TIME_TARGET``).
 
     python benchmarks/classify.py                      # all datasets
     python benchmarks/classify.py --datasets trec sst2
