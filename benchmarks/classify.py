@@ -9,6 +9,9 @@ chosen. Every candidate's held-out scores are kept in the results JSON.
 
 Writes ``benchmarks/results/classify.md`` and ``classify.json``. Every model is trained in
 a fresh process, so the peak memory reported is its own; fastText runs with 2 threads.
+The final fits of the systems take turns (fold by fold, seed by seed, in alternating
+order) and each one's fit time is the median over them; the target is ffnlp's fit no
+slower than fastText's (``TIME_TARGET``).
 
     python benchmarks/classify.py                      # all datasets
     python benchmarks/classify.py --datasets trec sst2
@@ -64,6 +67,8 @@ FASTTEXT_GRID = [
 ]
 ANCHORS = {"mr": "NBSVM-bi 79.4", "sst2": "DAN-RAND 83.2", "trec": "CNN-rand 91.2"}
 TARGETS = {"mr": 79.5, "sst2": 83.5, "trec": 91.0}
+# ffnlp's fit time over fastText's (2 threads, the strongest it runs on this machine), at most.
+TIME_TARGET = 1.0
 
 
 def load(name: str, data: Path) -> dict[str, Any]:
@@ -347,6 +352,7 @@ def _summary(runs: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         "accuracy_std": float(np.std([r["accuracy"] for r in runs])),
         "runs": [r["accuracy"] for r in runs],
         "train_seconds": float(np.median([r["train_seconds"] for r in runs])),
+        "train_seconds_runs": [r["train_seconds"] for r in runs],
         "peak_memory_mb": float(max(r["peak_memory_mb"] for r in runs)),
         "protocol": f"test set, mean of {repeats} seeds",
     }
@@ -373,25 +379,30 @@ def evaluate(
         chosen_per_fold = []
         for f, (train_idx, test_idx) in enumerate(folds):
             train, test = _subset(everything, train_idx), _subset(everything, test_idx)
+            fits = {}
             if "ffnlp" in systems:  # nested: this fold's recipe chosen on its training part
                 splits = selection_splits(name, sets, seed, train)
                 scores = _fresh(score_candidates, splits, RECIPES, seed)
                 chosen = choose(scores)
                 chosen_per_fold.append({"fold": f, "chosen": chosen, "scores": scores})
                 print(f"{name} fold {f}: chose {chosen!r}", _brief(scores), flush=True)
-                runs["ffnlp"].append(_fresh(run_ffnlp, train, test, RECIPES[chosen], seed))
+                fits["ffnlp"] = (run_ffnlp, train, test, RECIPES[chosen], seed)
             if fasttext_settings:
-                runs["fasttext"].append(_fresh(run_fasttext, train, test, fasttext_settings, seed))
+                fits["fasttext"] = (run_fasttext, train, test, fasttext_settings, seed)
             if "logreg" in systems:
-                runs["logreg"].append(_fresh(run_logreg, train, test, seed))
+                fits["logreg"] = (run_logreg, train, test, seed)
+            for system, result in _in_turn(fits, f).items():
+                runs[system].append(result)
         for system, fold_runs in runs.items():
             if fold_runs:
                 results[system] = {
                     "accuracy": float(np.mean([r["accuracy"] for r in fold_runs])),
                     "accuracy_std": float(np.std([r["accuracy"] for r in fold_runs])),
-                    "train_seconds": float(np.mean([r["train_seconds"] for r in fold_runs])),
+                    "train_seconds": float(np.median([r["train_seconds"] for r in fold_runs])),
+                    "train_seconds_runs": [r["train_seconds"] for r in fold_runs],
                     "peak_memory_mb": float(max(r["peak_memory_mb"] for r in fold_runs)),
-                    "protocol": f"{sets['folds']}-fold CV (mean per fold)",
+                    "protocol": f"{sets['folds']}-fold CV (accuracy: mean per fold; "
+                    "fit time: median per fold)",
                 }
         if fasttext_settings:
             results["fasttext"]["settings"] = fasttext_settings
@@ -409,13 +420,29 @@ def evaluate(
         train, test = sets["train"], sets["test"]
         dev = sets["dev"] or _dev_split(train, seed)[1]
         seeds = range(seed, seed + repeats)
+        chosen, settings = None, None
         if "ffnlp" in systems:
             scores = _fresh(score_candidates, selection_splits(name, sets, seed), RECIPES, seed)
             chosen = choose(scores)
             print(f"{name}: chose {chosen!r}", _brief(scores), flush=True)
-            results["ffnlp"] = _summary(
-                [_fresh(run_ffnlp, train, test, RECIPES[chosen], s) for s in seeds], repeats
-            )
+        if have_fasttext and "fasttext" in systems:
+            tuning_train = train if sets["dev"] else _dev_split(train, seed)[0]
+            settings = choose_fasttext(tuning_train, dev, seed)
+        # The final fits take turns, seed by seed, so the fit times they are compared by
+        # were measured under the same conditions (another process's load, the CPU's clock).
+        runs = {s: [] for s in systems}
+        for r, s in enumerate(seeds):
+            fits = {}
+            if chosen is not None:
+                fits["ffnlp"] = (run_ffnlp, train, test, RECIPES[chosen], s)
+            if settings is not None:
+                fits["fasttext"] = (run_fasttext, train, test, settings, s)
+            if "logreg" in systems:
+                fits["logreg"] = (run_logreg, train, test, s)
+            for system, result in _in_turn(fits, r).items():
+                runs[system].append(result)
+        if chosen is not None:
+            results["ffnlp"] = _summary(runs["ffnlp"], repeats)
             where = "training sentences" if name == "sst2" else "training questions"
             results["ffnlp"]["selection"] = {
                 "protocol": f"{SELECTION_FOLDS}-fold cross-validation over the {where}",
@@ -423,16 +450,20 @@ def evaluate(
                 "chosen": chosen,
                 "scores": scores,
             }
-        if have_fasttext and "fasttext" in systems:
-            tuning_train = train if sets["dev"] else _dev_split(train, seed)[0]
-            settings = choose_fasttext(tuning_train, dev, seed)
-            runs = [_fresh(run_fasttext, train, test, settings, s) for s in seeds]
-            results["fasttext"] = {**_summary(runs, repeats), "settings": settings}
+        if settings is not None:
+            results["fasttext"] = {**_summary(runs["fasttext"], repeats), "settings": settings}
         if "logreg" in systems:
-            results["logreg"] = _summary(
-                [_fresh(run_logreg, train, test, s) for s in seeds], repeats
-            )
+            results["logreg"] = _summary(runs["logreg"], repeats)
     return results
+
+
+def _in_turn(fits: dict[str, tuple], round_: int) -> dict[str, dict[str, Any]]:
+    """Run each system's fit (``function, *args``) in a fresh process, one after another:
+    in the order given on even rounds, in the reverse order on odd ones, so that neither
+    system always runs first (after a pause) or last."""
+    order = list(fits) if round_ % 2 == 0 else list(reversed(fits))
+    done = {system: _fresh(*fits[system]) for system in order}
+    return {system: done[system] for system in fits}
 
 
 def _brief(scores: dict[str, dict[str, Any]]) -> str:
@@ -489,7 +520,7 @@ def write_report(results: dict[str, Any]) -> None:
         "rows marked *test-selected* are the earlier figures of each dataset's own recipe, "
         "which was tuned with that dataset's test scores in view.",
         "",
-        "| dataset | system | recipe | accuracy | target | anchor | training time | peak memory | run |",
+        "| dataset | system | recipe | accuracy | target | anchor | fit time (median) | peak memory | run |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in ("mr", "sst2", "trec"):
@@ -512,7 +543,7 @@ def write_report(results: dict[str, Any]) -> None:
                 recipe, label = "", system
             target = f"≥ {TARGETS[name]}" if system == "ffnlp" else ""
             anchor = ANCHORS[name] if system == "ffnlp" else ""
-            seconds = f"{s['train_seconds']:.1f} s" if "train_seconds" in s else ""
+            seconds = f"{s['train_seconds']:.2f} s" if "train_seconds" in s else ""
             memory = f"{s['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in s else ""
             lines.append(
                 f"| {name} | {label} | {recipe} | {acc} | {target} | {anchor} | {seconds} "
@@ -521,9 +552,13 @@ def write_report(results: dict[str, Any]) -> None:
     lines += [
         "",
         "Accuracy: MR, mean ± spread over the 10 folds; SST-2 and TREC, mean ± spread over "
-        "the seeds (`--repeats`). Training time: mean per fold, or median over the seeds.",
+        "the seeds (`--repeats`). Fit time: the median over the 10 folds (MR) or the seeds, "
+        "each fit in a fresh process, the systems taking turns fold by fold (seed by seed), "
+        "in alternating order. ffnlp's is its `fit` call (loading the compiled loops "
+        "included); fastText's the whole `fasttext supervised -thread 2` command (starting, "
+        "reading the file, training, saving the model).",
         "",
-        "| dataset | accuracy target met | accuracy − fastText (≥ 0) | time / fastText's (≤ 3) | all three met |",
+        f"| dataset | accuracy target met | accuracy − fastText (≥ 0) | fit time / fastText's at 2 threads (≤ {TIME_TARGET}) | all three met |",
         "| --- | --- | --- | --- | --- |",
     ]
     for name in ("mr", "sst2", "trec"):
@@ -534,9 +569,9 @@ def write_report(results: dict[str, Any]) -> None:
         met = 100 * ours["accuracy"] >= TARGETS[name]
         gap = 100 * (ours["accuracy"] - theirs["accuracy"])
         ratio = ours["train_seconds"] / theirs["train_seconds"]
-        every = met and gap >= 0 and ratio <= 3
+        every = met and gap >= 0 and ratio <= TIME_TARGET
         yes = {True: "yes", False: "**no**"}
-        lines.append(f"| {name} | {yes[met]} | {gap:+.2f} | {ratio:.1f} | {yes[every]} |")
+        lines.append(f"| {name} | {yes[met]} | {gap:+.2f} | {ratio:.2f} | {yes[every]} |")
     lines += ["", "## How each recipe was chosen", ""]
     for name in ("mr", "sst2", "trec"):
         selection = results.get(name, {}).get("ffnlp", {}).get("selection")

@@ -174,3 +174,38 @@ def test_the_readme_s_before_and_after_claim_holds_in_the_kept_runs():
             assert {c: v["folds"] for c, v in x.items()} == {c: v["folds"] for c, v in y.items()}
     current = json.loads((ROOT / "benchmarks" / "results" / "classify.json").read_text())
     assert all(current[n]["ffnlp"]["accuracy"] == after[n]["accuracy"] for n in after)
+
+
+def test_the_final_fits_take_turns_in_alternating_order(bench, monkeypatch):
+    """ffnlp's and fastText's fit times are compared as medians over fits that alternate,
+    seed by seed, first one system first, then the other."""
+    train, test = _pairs("train", 40), _pairs("test", 10)
+    monkeypatch.setattr(
+        bench, "load", lambda name, data: {"train": train, "dev": None, "test": test}
+    )
+    monkeypatch.setattr(bench, "_fresh", lambda function, *args: function(*args))
+    monkeypatch.setattr(bench.shutil, "which", lambda name: "/usr/bin/fasttext")
+    monkeypatch.setattr(bench, "choose_fasttext", lambda train, dev, seed: {"epoch": 5})
+    monkeypatch.setattr(
+        bench,
+        "score_candidates",
+        lambda splits, candidates, seed: {n: {"accuracy": 0.5} for n in candidates},
+    )
+    calls = []
+
+    def runner(system, seconds):
+        def run(*args):
+            calls.append((system, args[-1]))
+            return {"accuracy": 0.5, "train_seconds": seconds[args[-1]], "peak_memory_mb": 1}
+
+        return run
+
+    monkeypatch.setattr(bench, "run_ffnlp", runner("ffnlp", [1.0, 9.0, 2.0]))
+    monkeypatch.setattr(bench, "run_fasttext", runner("fasttext", [3.0, 4.0, 5.0]))
+    results = bench.evaluate("trec", Path("."), seed=0, systems=["ffnlp", "fasttext"], repeats=3)
+    assert calls == [
+        ("ffnlp", 0), ("fasttext", 0), ("fasttext", 1), ("ffnlp", 1), ("ffnlp", 2), ("fasttext", 2)
+    ]  # fmt: skip
+    assert results["ffnlp"]["train_seconds_runs"] == [1.0, 9.0, 2.0]
+    assert results["ffnlp"]["train_seconds"] == 2.0  # the median, not the mean
+    assert results["fasttext"]["train_seconds"] == 4.0

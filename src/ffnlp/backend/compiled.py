@@ -51,9 +51,30 @@ class EmbeddingBag(ops.EmbeddingBag):
         if not self.ran_compiled:
             return super().backward(grad)
         shape, sparse, ids, weights = self.saved
-        unique, slots = np.unique(ids, return_inverse=True)
+        unique, slots = distinct_rows(ids, shape[0])
         values = np.empty((len(unique), grad.shape[1]), dtype=grad.dtype)
         grad = np.ascontiguousarray(grad)
         kernels.compiled("bag_backward")(slots.reshape(ids.shape), weights, grad, values)
         rows = RowSparseGrad(unique, values, shape)
         return rows if sparse else rows.to_dense()
+
+
+def distinct_rows(ids: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` for ids in ``range(rows)``: the sorted
+    distinct ids (U,) and each id's place among them (ids' shape).
+
+    np.unique sorts the batch's ids (argsort, for the inverse), a few tenths of a
+    millisecond for a classifier's batch of ten thousand tokens, every step. Marking them in
+    a table of ``rows`` flags reads them twice and the flags once, several times faster
+    while the table is not much larger than the batch; past that, np.unique is used.
+    """
+    flat = ids.reshape(-1)
+    if rows > 64 * flat.size:
+        unique, slots = np.unique(flat, return_inverse=True)
+        return unique, slots.reshape(ids.shape)
+    seen = np.zeros(rows, dtype=bool)
+    seen[flat] = True
+    unique = np.flatnonzero(seen)
+    place = np.empty(rows, dtype=np.int64)
+    place[unique] = np.arange(len(unique))
+    return unique, place[ids]
