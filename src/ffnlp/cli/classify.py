@@ -827,16 +827,23 @@ def run_classify_test(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICT_PART = 8192  # texts classified and written at a time
+
+
 def run_classify_predict(args: argparse.Namespace) -> int:
     check_positive("--top", args.top)
     threshold = _threshold(args)
     model, recorded = _load_classifier(args)
     table = _prediction_input(args, recorded)
     texts = table.texts
-    probs = model.predict_proba(texts)
     if args.output_format == "text":
-        sys.stdout.write(_top_lines(probs, model.classes_, args.top, threshold, texts))
+        # A part at a time, each written as it is ready: ``| head`` ends the run early.
+        for start in range(0, len(texts), PREDICT_PART):
+            part = texts[start : start + PREDICT_PART]
+            probs = model.predict_proba(part)
+            sys.stdout.write(_top_lines(probs, model.classes_, args.top, threshold, part))
         return 0
+    probs = model.predict_proba(texts)
     tops = import_estimators().base.top_labels(probs, model.classes_, args.top, threshold)
     k = min(args.top, len(model.classes_))
     added = [
