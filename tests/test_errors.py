@@ -329,6 +329,47 @@ CASES = [
         "'epoch' is not a TextClassifier setting (did you mean 'epochs'?)",
     ),
     Case(
+        "language-model-recipe-for-the-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--recipe", "ptb"),
+        "recipe 'ptb' is a language-model recipe (for ffnlp lm train --recipe ptb), not a "
+        "classifier one; the classifier recipes are default, mr, sst2, trec",
+    ),
+    Case(
+        "classifier-recipe-for-the-language-model",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--recipe", "mr"),
+        "recipe 'mr' is a classifier recipe (for ffnlp classify train --recipe mr), not a "
+        "language-model one; the language-model recipes are ptb, wikitext2",
+    ),
+    Case(
+        "language-model-recipe-with-an-unknown-setting",
+        lambda t, m: _lm_train(
+            t,
+            str(m / "corpus.txt"),
+            "--recipe",
+            _write(t / "r.toml", "[language_model]\nembed_size = 8\n"),
+        ),
+        "'embed_size' is not a language-model setting (did you mean 'embed_dim'?)",
+    ),
+    Case(
+        "valid-and-valid-fraction",
+        lambda t, m: _lm_train(
+            t, str(m / "corpus.txt"), "--valid", str(m / "corpus.txt"), "--valid-fraction", "0.1"
+        ),
+        "--valid gives the validation text and --valid-fraction holds part of the training "
+        "text out instead: give one of them",
+    ),
+    Case(
+        "valid-fraction-out-of-range",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--valid-fraction", "0.7"),
+        "--valid-fraction must be a number in (0, 0.5] (e.g. 0.1 holds out a tenth); got 0.7",
+    ),
+    Case(
+        "valid-fraction-holds-out-none",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--valid-fraction", "0.01"),
+        "--valid-fraction 0.01 of 9 sentences holds out none: give more text, a larger "
+        "fraction, or a --valid FILE",
+    ),
+    Case(
         "empty-vocabulary",
         lambda t, m: _lm_train(t, _write(t / "r.txt", "a b c\n"), "--min-count", "2"),
         "the vocabulary is empty: no token occurs at least min_count=2 times",

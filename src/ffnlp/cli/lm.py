@@ -43,7 +43,6 @@ from ffnlp.text import Tokenizer, Vocab, encoded, held_out_blocks, load_corpus, 
 from ffnlp.text.ngrams import StreamWindows
 from ffnlp.text.running import RunningText, choose_min_count, guess_running_text
 from ffnlp.text.vectors import fill_missing, load_vectors
-from ffnlp.text.vocab import UNK
 from ffnlp.train import (
     ArrayDataset,
     fit,
@@ -165,7 +164,6 @@ def add_lm_commands(commands: Any) -> None:
         help="no --valid file: hold out this share of the training text as validation, in "
         "10 contiguous blocks of sentences placed by --seed (e.g. 0.1)",
     )
-    p.add_argument("--out", required=True, help="where to write the model")
     p.add_argument(
         "--recipe",
         default=None,
@@ -174,6 +172,7 @@ def add_lm_commands(commands: Any) -> None:
         "or a recipe file (TOML, a [language_model] table); the flags given beside it "
         "override its settings",
     )
+    p.add_argument("--out", required=True, help="where to write the model")
     add_text_options(p, guess=True)
     g = p.add_argument_group("model")
     FeedforwardLMConfig.add_flags(g, skip=_NOT_FLAGS)  # --context-size, --embed-dim, ...
@@ -233,28 +232,30 @@ def read_training_text(args: argparse.Namespace) -> tuple[list[list[str]], Runni
     return train, running
 
 
-def build_vocab(args: argparse.Namespace, train: list[list[str]], running: RunningText) -> Vocab:
+def build_vocab(
+    args: argparse.Namespace, train: list[list[str]], running: RunningText
+) -> tuple[Vocab, str]:
     """The vocabulary of the training sentences, with --min-count chosen from the data
-    when neither it nor --max-vocab is given; says what was read and chosen in one line."""
+    when neither it nor --max-vocab is given, and the line that says what was read and
+    chosen (empty when nothing was guessed), to be said once nothing can fail any more."""
     counts = Counter(itertools.chain.from_iterable(train))
     min_count, chosen = args.min_count, None
     if min_count is None:
         if args.max_vocab is None:
-            min_count = chosen = choose_min_count(sum(counts.values()), counts[UNK] > 0)
+            min_count = chosen = choose_min_count(counts)
         else:
             min_count = 1
     vocab = Vocab.from_counts(counts, min_count=min_count, max_size=args.max_vocab)
     line = running.describe(chosen, sum(counts.values()))
-    if line:
-        say(f"{args.train!r} {line}")
-    return vocab
+    return vocab, f"{args.train!r} {line}" if line else ""
 
 
-def _held_out(args: argparse.Namespace, train: list[list[str]]) -> tuple[list, list]:
-    """--valid-fraction: the training sentences kept and those held out, said in one line."""
+def _held_out(args: argparse.Namespace, train: list[list[str]]) -> tuple[list, list, str]:
+    """--valid-fraction: the training sentences kept and those held out, and the line that
+    says which."""
     kept, valid, spans = held_out_blocks(train, args.valid_fraction, seed=args.seed)
     sizes = sorted(stop - start for start, stop in spans)
-    say(
+    line = (
         f"--valid-fraction {args.valid_fraction:g}: held out {plural(len(valid), 'sentence')} "
         f"of {len(train):,} ({plural(sum(map(len, valid)), 'token')}) as validation, in "
         f"{plural(len(spans), 'contiguous block')} of "
@@ -265,7 +266,7 @@ def _held_out(args: argparse.Namespace, train: list[list[str]]) -> tuple[list, l
         )
         + f" placed by --seed {args.seed}; training uses the rest"
     )
-    return kept, valid
+    return kept, valid, line
 
 
 def _oov(sentences: list[list[str]], vocab: Vocab) -> tuple[int, int]:
@@ -284,7 +285,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             "training text out instead: give one of them"
         )
     train_config = cli_train_config(args, "lm train")
-    corpus = None
+    corpus, notes = None, []  # what was guessed and held out: said once nothing can fail
     if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
         if args.valid_fraction is not None:
             raise ValueError(
@@ -306,8 +307,9 @@ def run_lm_train(args: argparse.Namespace) -> int:
         tokenizer = running.tokenizer
         held_out = _held_out(args, train) if args.valid_fraction is not None else None
         if held_out is not None:
-            train = held_out[0]
-        vocab = build_vocab(args, train, running)
+            train, notes = held_out[0], [held_out[2]]
+        vocab, line = build_vocab(args, train, running)
+        notes.insert(0, line)
         args.tokenizer, args.lowercase = tokenizer.mode, tokenizer.lowercase  # for --pretrained
         sentences, tokens = len(train), sum(len(s) for s in train)
     config = FeedforwardLMConfig.from_args(args, skip=_NOT_FLAGS, vocab_size=len(vocab))
@@ -342,6 +344,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
         valid = held_out[1]
     if valid is not None:
         valid_windows = ArrayDataset(*model.windows(encode(valid)))
+    for note in filter(None, notes):
+        say(note)
     say(
         f"{plural(sentences, 'sentence')}, {plural(len(train_windows), 'training token')}, vocabulary {len(vocab):,}, {plural(model.num_parameters(), 'parameter')}"
     )
@@ -401,13 +405,9 @@ def run_lm_train(args: argparse.Namespace) -> int:
     checkpointing["checkpoint"].unlink(missing_ok=True)  # the run is complete
     summary = f"wrote {str(out)!r} after {_how_far(history, args, len(train_windows))} in {time.perf_counter() - started:.0f}s"
     if history.best_valid_loss is not None:
-        summary += (
-            f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch "
-            f"{history.best_epoch}; {oov[0]:,} of the {oov[1]:,} validation tokens out of the "
-            "vocabulary)"
-            if oov is not None
-            else f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
-        )
+        summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
+        if oov is not None:
+            summary += f"; {oov[0]:,} of the {oov[1]:,} validation tokens out of the vocabulary (scored as <unk>)"
     print(summary)
     return 0
 
@@ -435,13 +435,15 @@ def run_ngram_train(args: argparse.Namespace) -> int:
         check_output(args.arpa)
     check_positive("--order", args.order)
     train, running = read_training_text(args)
-    vocab = build_vocab(args, train, running)
+    vocab, line = build_vocab(args, train, running)
     started = time.perf_counter()
     lm = KneserNeyLM(args.order, vocab=vocab, tokenizer=running.tokenizer)
     lm.fit([vocab.encode(s) for s in train], len(vocab))
     lm.save(out)
     if args.arpa:
         lm.to_arpa(args.arpa)
+    if line:
+        say(line)
     n = ", ".join(
         f"{len(lm.counts[k]) if k > 1 else len(vocab)} {k}-grams" for k in range(1, args.order + 1)
     )

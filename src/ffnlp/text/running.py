@@ -15,14 +15,14 @@ content when not given, as :mod:`ffnlp.text.reading` guesses a labelled file's f
   marks rare words ``<unk>`` (its vocabulary was cut by its makers); otherwise drop words
   seen once (2) below a million training tokens and words seen fewer than 3 times (3, the
   WikiText rule) above, so that ``<unk>`` is trained on real rare words and a word the
-  model never saw gets a learned probability.
+  model never saw gets a learned probability (1 when no word is seen that often).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ffnlp.settings import Settings, setting
@@ -117,12 +117,17 @@ def guess_running_text(
     return RunningText(Tokenizer(tokenizer, lowercase, sentences), kind, tuple(guessed))
 
 
-def choose_min_count(tokens: int, has_unk: bool) -> int:
-    """The vocabulary cutoff for a training text of ``tokens`` tokens (see the module
-    docstring); ``has_unk``: the text already holds ``<unk>``."""
-    if has_unk:
+def choose_min_count(counts: Mapping[str, int]) -> int:
+    """The vocabulary cutoff for a training text of these token ``counts`` (see the module
+    docstring); 1 where a higher one would keep no word at all (a text of words seen once).
+
+    >>> choose_min_count({"a": 2, "b": 1}), choose_min_count({"a": 1, "<unk>": 1})
+    (2, 1)
+    """
+    if counts.get(UNK, 0) > 0:
         return 1
-    return 2 if tokens < LARGE_CORPUS else 3
+    cutoff = 2 if sum(counts.values()) < LARGE_CORPUS else 3
+    return cutoff if any(c >= cutoff for c in counts.values()) else 1
 
 
 @dataclass
