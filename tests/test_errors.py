@@ -127,6 +127,13 @@ def _forged_reading(tmp, models):
     return ["classify", "test", str(path), str(tmp / "reviews.csv")]
 
 
+def _encoded(tmp, models):
+    """The tiny corpus as ``ffnlp data encode`` writes it (token ids, memory-mapped)."""
+    folder = tmp / "encoded"
+    assert main(["data", "encode", str(models / "corpus.txt"), "--out", str(folder)]) == 0
+    return str(folder)
+
+
 def _unknown_version(tmp, models):
     meta = {"format": "ffnlp", "version": 99, "kind": "feedforward_lm"}
     path = tmp / "future.npz"
@@ -368,6 +375,16 @@ CASES = [
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--valid-fraction", "0.01"),
         "--valid-fraction 0.01 of 9 sentences holds out none: give more text, a larger "
         "fraction, or a --valid FILE",
+    ),
+    Case(
+        "valid-fraction-of-an-encoded-corpus",
+        lambda t, m: _lm_train(t, _encoded(t, m), "--valid-fraction", "0.1"),
+        "--valid-fraction holds out part of a text file, and",
+    ),
+    Case(
+        "prose-sentences-of-an-encoded-corpus",
+        lambda t, m: _lm_train(t, _encoded(t, m), "--sentences", "prose"),
+        "was encoded one sentence a line; leave --sentences out, or train on the text file itself",
     ),
     Case(
         "empty-vocabulary",
