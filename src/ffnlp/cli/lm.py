@@ -285,7 +285,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
             "training text out instead: give one of them"
         )
     train_config = cli_train_config(args, "lm train")
-    corpus, notes = None, []  # what was guessed and held out: said once nothing can fail
+    corpus, held_out, notes = None, None, []  # notes: what was guessed, said once nothing can fail
     if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
         if args.valid_fraction is not None:
             raise ValueError(
@@ -340,7 +340,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
     valid_windows, valid = None, None
     if args.valid:
         valid = load_corpus(args.valid, tokenizer, args.encoding, "validation file")
-    elif corpus is None and held_out is not None:
+    elif held_out is not None:
         valid = held_out[1]
     if valid is not None:
         valid_windows = ArrayDataset(*model.windows(encode(valid)))
