@@ -195,4 +195,9 @@ def model_rows(results: dict[str, Any], keys: Sequence[str], anchors: dict[str, 
 def recipe_line(results: dict[str, Any], name: str) -> list[str]:
     if not results.get("neural"):
         return []
-    return ["", f"Neural LM recipe (`{name}`): `" + json.dumps(results["neural"]["recipe"]) + "`"]
+    return [
+        "",
+        f"Neural LM recipe (the `{name}` recipe file, with the run's own bounds): `"
+        + json.dumps(results["neural"]["recipe"])
+        + "`",
+    ]

@@ -94,8 +94,8 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
     if quick:
         lines += [
             f"**A smoke run (--quick): the first {QUICK_LINES[0]:,} lines of train and "
-            f"{QUICK_LINES[1]:,} of valid and test, a small model, {QUICK_SECONDS:.0f} s of "
-            "training. Not a measurement.**",
+            f"{QUICK_LINES[1]:,} of valid and test, a small model, one epoch of at most "
+            f"{QUICK_SECONDS:.0f} s. Not a measurement.**",
             "",
         ]
     lines += [
@@ -114,8 +114,9 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
         stop = "stopped by --max-time" if neural.get("out_of_time") else "ran to its end"
         lines += [
             "",
-            f"The neural LM trained {neural['epochs_run']} epochs (best: {neural['best_epoch']}; "
-            f"{stop}).",
+            f"The neural LM trained {neural['epochs_run']} epoch"
+            + ("s" if neural["epochs_run"] != 1 else "")
+            + f" (best: {neural['best_epoch']}; {stop}).",
         ]
     lines += recipe_line(results, RECIPE)
     from ffnlp.io import atomic_write_text
