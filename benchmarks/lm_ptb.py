@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -36,31 +34,28 @@ tune_process()  # the ffnlp command's process settings, made before NumPy loads 
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lm_common import (  # noqa: E402
+    curve,
+    in_fresh_process,
+    mixture,
+    model_rows,
+    peak_mb,
+    recipe_dict,
+    recipe_line,
+    run_kn,
+    run_neural,
+    train_neural,
+    trained_on,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FFNLP_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
 
-# The neural LM recipe: chosen on the PTB validation set.
-NEURAL = {
-    "model": {
-        "context_size": 5,
-        "embed_dim": 256,
-        "hidden_dims": [1024, 256],
-        "activation": "relu",
-        "dropout": 0.4,
-        "tie_embeddings": True,
-        "layout": "stream",
-    },
-    "training": {
-        "epochs": 15,
-        "batch_size": 256,
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "lr_decay": 0.5,
-        "lr_patience": 0,
-        "early_stopping": 2,
-    },
-}
+# The neural LM recipe: the recipe file src/ffnlp/recipes/ptb.toml (its origin says how it
+# was chosen), also `ffnlp lm train --recipe ptb`.
+NEURAL = recipe_dict("ptb")
 # The character-level models on names (80/10/10 split, seed 0). NAMES is ffnlp's recipe,
 # NAMES_ANCHOR the anchor's: makemore's MLP (context 3, embedding 10, 200 tanh units, no
 # dropout; SGD, batch 32, rate 0.1 then 0.01, 200,000 steps). This loop lowers the rate
@@ -111,96 +106,8 @@ NAMES_RECIPES = {
 }
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _ptb(data_dir: Path):
-    from ffnlp.text import Vocab, load_corpus
-
-    splits = [
-        load_corpus(data_dir / "ptb" / f"ptb.{name}.txt") for name in ("train", "valid", "test")
-    ]
-    vocab = Vocab.build(splits[0])
-    return vocab, [[vocab.encode(s) for s in split] for split in splits]
-
-
-def run_kn(data_dir: str, order: int) -> dict[str, Any]:
-    from ffnlp.models import KneserNeyLM
-
-    vocab, (train, valid, test) = _ptb(Path(data_dir))
-    start = time.perf_counter()
-    lm = KneserNeyLM(order).fit(train, len(vocab))
-    build = time.perf_counter() - start
-    start = time.perf_counter()
-    test_lp = lm.log_probs(test)
-    evaluate = time.perf_counter() - start
-    valid_lp = lm.log_probs(valid)
-    np.save(RESULTS / f".kn{order}_valid.npy", valid_lp)
-    np.save(RESULTS / f".kn{order}_test.npy", test_lp)
-    return {
-        "model": f"KN{order}",
-        "run": time.strftime("%Y-%m-%d %H:%M"),
-        "valid_ppl": float(np.exp(-valid_lp.mean())),
-        "test_ppl": float(np.exp(-test_lp.mean())),
-        "train_seconds": build,
-        "eval_seconds": evaluate,
-        "tokens_per_second": sum(len(s) + 1 for s in train) / build,
-        "peak_memory_mb": _peak_mb(),
-    }
-
-
-def _train_neural(vocab, train, valid, recipe, seed: int, log_path: Path | None = None):
-    from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
-    from ffnlp.text import Tokenizer
-    from ffnlp.train import ArrayDataset, TrainConfig, fit
-
-    config = FeedforwardLMConfig(vocab_size=len(vocab), **recipe["model"])
-    lm = FeedforwardLM(config, vocab=vocab, tokenizer=Tokenizer(), rng=seed)
-    train_data = ArrayDataset(*lm.windows(train))
-    valid_data = ArrayDataset(*lm.windows(valid))
-    training = TrainConfig(seed=seed, progress=False, **recipe["training"])
-    start = time.perf_counter()
-    history = fit(lm, train_data, valid_data, training, log_path=log_path)
-    seconds = time.perf_counter() - start
-    return lm, history, seconds, len(train_data)
-
-
-def run_neural(data_dir: str, seed: int, epochs: int | None) -> dict[str, Any]:
-    vocab, (train, valid, test) = _ptb(Path(data_dir))
-    recipe = json.loads(json.dumps(NEURAL))
-    if epochs is not None:
-        recipe["training"]["epochs"] = epochs
-    log_path = RESULTS / ".neural_log.jsonl"  # follow the run with: tail -f
-    log_path.unlink(missing_ok=True)
-    lm, history, seconds, tokens = _train_neural(vocab, train, valid, recipe, seed, log_path)
-    valid_lp, test_lp = lm.log_probs(valid), lm.log_probs(test)
-    np.save(RESULTS / ".neural_valid.npy", valid_lp)
-    np.save(RESULTS / ".neural_test.npy", test_lp)
-    return {
-        "model": "feedforward NNLM",
-        "recipe": recipe,
-        "run": time.strftime("%Y-%m-%d %H:%M"),
-        "epochs_run": len(history.epochs),
-        "best_epoch": history.best_epoch,
-        "valid_ppl": float(np.exp(-valid_lp.mean())),
-        "test_ppl": float(np.exp(-test_lp.mean())),
-        "train_seconds": seconds,
-        "tokens_per_second": tokens * len(history.epochs) / seconds,
-        "peak_memory_mb": _peak_mb(),
-        "curve": [
-            {k: r.get(k) for k in ("epoch", "train_loss", "valid_loss", "lr", "seconds")}
-            for r in history.epochs
-        ],
-    }
-
-
-def _trained_on(history, tokens: int, recipe: dict[str, Any]) -> int:
-    """Characters trained on: a run cut by ``max_steps`` ends inside an epoch, whose
-    batches before the cut are all full (the short batch comes last)."""
-    batch = recipe["training"]["batch_size"]
-    epochs, steps = divmod(history.epochs[-1]["step"], -(-tokens // batch))
-    return epochs * tokens + steps * batch
+def _ptb_paths(data_dir: str | Path) -> list[str]:
+    return [str(Path(data_dir) / "ptb" / f"ptb.{name}.txt") for name in ("train", "valid", "test")]
 
 
 def run_names(data_dir: str, seed: int, key: str = "names") -> dict[str, Any]:
@@ -213,7 +120,7 @@ def run_names(data_dir: str, seed: int, key: str = "names") -> dict[str, Any]:
     train, dev, test = split(names, (0.8, 0.1, 0.1), seed=0)
     vocab = Vocab.build(train)
     encode = lambda part: [vocab.encode(s) for s in part]  # noqa: E731
-    lm, history, seconds, tokens = _train_neural(vocab, encode(train), encode(dev), recipe, seed)
+    lm, history, seconds, tokens = train_neural(vocab, encode(train), encode(dev), recipe, seed)
     lm.tokenizer = Tokenizer("char")
     return {
         "model": model,
@@ -227,38 +134,14 @@ def run_names(data_dir: str, seed: int, key: str = "names") -> dict[str, Any]:
         "test_loss": float(-lm.log_probs(encode(test)).mean()),
         "train_seconds": seconds,
         "load_average": [load, os.getloadavg()[0]],
-        "tokens_per_second": _trained_on(history, tokens, recipe) / seconds,
-        "peak_memory_mb": _peak_mb(),
+        "tokens_per_second": trained_on(history, tokens, recipe) / seconds,
+        "peak_memory_mb": peak_mb(),
         "samples": lm.generate(num_sentences=8, seed=seed, max_tokens=20),
-        "curve": [
-            {k: r.get(k) for k in ("epoch", "train_loss", "valid_loss", "lr", "seconds")}
-            for r in history.epochs
-        ],
+        "curve": curve(history),
     }
 
 
-def _in_fresh_process(function, *args) -> dict[str, Any]:
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
-
-
-def mixture(results: dict[str, Any]) -> dict[str, Any] | None:
-    from ffnlp.models import interpolate_log_probs, interpolate_weight
-
-    paths = [
-        RESULTS / name
-        for name in (".neural_valid.npy", ".neural_test.npy", ".kn5_valid.npy", ".kn5_test.npy")
-    ]
-    if not all(p.exists() for p in paths):
-        return None
-    neural_valid, neural_test, kn_valid, kn_test = (np.load(p) for p in paths)
-    weight = interpolate_weight(neural_valid, kn_valid)
-    return {
-        "model": "NNLM + KN5",
-        "weight": weight,
-        "valid_ppl": float(np.exp(-interpolate_log_probs(neural_valid, kn_valid, weight).mean())),
-        "test_ppl": float(np.exp(-interpolate_log_probs(neural_test, kn_test, weight).mean())),
-    }
+_in_fresh_process = in_fresh_process  # a name of this module, which the tests replace
 
 
 def _names_section(results: dict[str, Any]) -> list[str]:
@@ -331,21 +214,10 @@ def write_report(results: dict[str, Any], folder: Path | None = None) -> None:
             "| model | valid ppl | test ppl | anchor | training time | tokens/s | peak memory |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
-    anchors = {"KN3": "", "KN5": "141.2", "feedforward NNLM": "140.2", "NNLM + KN5": "116.7"}
-    for key in ("kn3", "kn5", "neural", "mixture"):
-        r = results.get(key)
-        if not r:
-            continue
-        time_cell = f"{r['train_seconds']:.1f} s" if "train_seconds" in r else "-"
-        rate = f"{r['tokens_per_second']:,.0f}" if "tokens_per_second" in r else "-"
-        memory = f"{r['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in r else "-"
-        name = r["model"] + (f" (weight {r['weight']:.2f})" if "weight" in r else "")
-        lines.append(
-            f"| {name} | {r['valid_ppl']:.2f} | {r['test_ppl']:.2f} | {anchors[r['model']]} | {time_cell} | {rate} | {memory} |"
-        )
+    anchors = {"KN5": "141.2", "feedforward NNLM": "140.2", "NNLM + KN5": "116.7"}
+    lines += model_rows(results, ("kn3", "kn5", "neural", "mixture"), anchors)
     lines += _names_section(results)
-    if results.get("neural"):
-        lines += ["", "Neural LM recipe: `" + json.dumps(results["neural"]["recipe"]) + "`"]
+    lines += recipe_line(results, "ptb")
     from ffnlp.io import atomic_write_text
 
     atomic_write_text(folder / "lm_ptb.md", "\n".join(lines) + "\n")
@@ -379,16 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
     if "kn" in args.parts:
         for order in (3, 5):
-            results[f"kn{order}"] = _in_fresh_process(run_kn, str(data), order)
+            results[f"kn{order}"] = _in_fresh_process(run_kn, _ptb_paths(data), order, str(RESULTS))
             print(json.dumps(results[f"kn{order}"]), flush=True)
     if "neural" in args.parts:
-        results["neural"] = _in_fresh_process(run_neural, str(data), args.seed, args.epochs)
+        recipe = json.loads(json.dumps(NEURAL))
+        if args.epochs is not None:
+            recipe["training"]["epochs"] = args.epochs
+        results["neural"] = _in_fresh_process(
+            run_neural, _ptb_paths(data), recipe, args.seed, str(RESULTS)
+        )
         print(json.dumps({k: v for k, v in results["neural"].items() if k != "curve"}), flush=True)
     if "names" in args.parts and (data / "names" / "names.txt").exists():
         for key in NAMES_RECIPES:
             results[key] = _in_fresh_process(run_names, str(data), args.seed, key)
             print(json.dumps({k: v for k, v in results[key].items() if k != "curve"}), flush=True)
-    mixed = mixture(results)
+    mixed = mixture(RESULTS)
     if mixed:
         results["mixture"] = mixed
         print(json.dumps(mixed), flush=True)

@@ -576,3 +576,107 @@ def test_lm_train_fofe_bad_factor(corpus, capsys):
     )
     assert code == 2 and err.strip().endswith("--fofe[0] must be a number in (0, 1); got 1.5")
     assert "Traceback" not in err
+
+
+BOOK = """It was the best of times, it was the worst of times. It was the age of
+wisdom, it was the age of foolishness. The king sat on the throne, and the
+queen sat beside him.
+
+The queen said: "It was the season of light." The king said nothing, and
+the night was cold. It was the age of wisdom.
+"""
+
+
+def test_raw_hard_wrapped_prose_trains_with_no_text_flag(tmp_path, capsys):
+    """A user's own prose: the tokenizer, the sentences and the cutoff are guessed and said
+    in one line, kept in the model, and used again to read the text eval is given."""
+    book = tmp_path / "book.txt"
+    book.write_text((BOOK + "\n") * 4 + "A lonely zebra.\n")
+    model = tmp_path / "m.npz"
+    code, out, err = _run(["lm", "train", book, "--out", model, *LM_TRAIN], capsys)
+    assert code == 0, err
+    assert (
+        f"{str(book)!r} read as hard-wrapped prose: --tokenizer regex (punctuation apart from "
+        "words), --sentences prose (rebuilt from paragraphs), --min-count 2 (words seen once "
+        "become <unk>; 296 training tokens); guessed (--tokenizer, --sentences, --min-count "
+        "say otherwise)"
+    ) in err.splitlines()
+    assert "25 sentences, 321 training tokens" in err  # 6 a copy of BOOK, and the zebra's
+    lm = FeedforwardLM.load(model)
+    assert (lm.tokenizer.mode, lm.tokenizer.sentences) == ("regex", "prose")
+    assert "zebra" not in lm.vocab and "queen" in lm.vocab and "," in lm.vocab
+    test = tmp_path / "test.txt"
+    test.write_text(BOOK)
+    code, out, _ = _run(["lm", "eval", model, test, "--json"], capsys)
+    # 6 sentences of 73 tokens, each with its </s>: as training read them, not 5 lines
+    assert code == 0 and json.loads(out)["tokens"] == 73 + 6 and json.loads(out)["oov"] == 0
+    code, out, _ = _run(["lm", "score", model, test], capsys)
+    assert out.splitlines()[3].endswith('\tThe queen said: "It was the season of light."')
+    code, _, err = _run(
+        [
+            "lm",
+            "train",
+            book,
+            "--out",
+            model,
+            *LM_TRAIN,
+            "--tokenizer",
+            "regex",
+            "--min-count",
+            "1",
+        ],
+        capsys,
+    )
+    assert "guessed (--sentences say otherwise)" in err and "--min-count 1" not in err
+
+
+def test_valid_fraction_holds_out_blocks_and_the_perplexity_counts_oov(tmp_path, capsys):
+    book = tmp_path / "book.txt"
+    book.write_text((BOOK + "\n") * 6 + "A lonely zebra.\n")
+    model = tmp_path / "m.npz"
+    argv = ["lm", "train", book, "--out", model, *LM_TRAIN, "--valid-fraction", "0.2"]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    assert (
+        "--valid-fraction 0.2: held out 7 sentences of 37 (89 tokens) as validation, in 7 "
+        "contiguous blocks of 1 sentence placed by --seed 0; training uses the rest"
+    ) in err.splitlines()
+    assert "30 sentences, 383 training tokens" in err  # 37 - 7 sentences, 353 tokens and </s>
+    assert "validation: 7 sentences, 89 tokens, 0 of them out of the vocabulary" in err
+    assert out.rstrip().endswith(
+        "; 0 of the 89 validation tokens out of the vocabulary (scored as <unk>)"
+    )
+    again = _run([*argv[:4], tmp_path / "again.npz", *argv[5:], "--seed", "1"], capsys)[2]
+    assert again.count("held out") == 1 and "--seed 1" in again  # another seed, other blocks
+
+
+def test_a_language_model_recipe_gives_way_to_the_flags_given(corpus, capsys):
+    tmp, train, valid = corpus
+    model = tmp / "lm.npz"
+    argv = ["lm", "train", train, "--valid", valid, "--out", model, "--recipe", "ptb"]
+    small = ["--embed-dim", "8", "--hidden", "16", "8", "--epochs", "1", "--no-progress"]
+    code, _, err = _run([*argv, *small], capsys)
+    assert code == 0, err
+    assert err.startswith("recipe 'ptb': a Bengio-style feedforward LM")
+    config = FeedforwardLM.load(model).config
+    assert (config.context_size, config.activation, config.dropout) == (5, "relu", 0.4)
+    assert config.tie_embeddings and (config.embed_dim, config.hidden_dims) == (8, (16, 8))
+    log = json.loads((tmp / "lm.npz.log.jsonl").read_text().splitlines()[0])
+    assert (log["training"]["epochs"], log["training"]["lr_decay"]) == (1, 0.5)
+    assert log["training"]["early_stopping"] == 2 and log["training"]["optimizer"] == "adam"
+
+
+def test_training_says_how_many_validation_tokens_are_out_of_the_vocabulary(corpus, capsys):
+    tmp, train, _ = corpus
+    valid = tmp / "odd.txt"
+    valid.write_text("the cat sat on the zebra\nthe yak ate a fish\n")
+    argv = ["lm", "train", train, "--valid", valid, "--out", tmp / "lm.npz", *LM_TRAIN]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    assert (
+        "validation: 2 sentences, 11 tokens, 2 of them out of the vocabulary (scored as <unk>)"
+        in err
+    )
+    assert out.rstrip().endswith(
+        "; 2 of the 11 validation tokens out of the vocabulary (scored as <unk>)"
+    )

@@ -127,6 +127,13 @@ def _forged_reading(tmp, models):
     return ["classify", "test", str(path), str(tmp / "reviews.csv")]
 
 
+def _encoded(tmp, models):
+    """The tiny corpus as ``ffnlp data encode`` writes it (token ids, memory-mapped)."""
+    folder = tmp / "encoded"
+    assert main(["data", "encode", str(models / "corpus.txt"), "--out", str(folder)]) == 0
+    return str(folder)
+
+
 def _unknown_version(tmp, models):
     meta = {"format": "ffnlp", "version": 99, "kind": "feedforward_lm"}
     path = tmp / "future.npz"
@@ -327,6 +334,57 @@ CASES = [
             t, str(m / "labelled.ft"), "--recipe", _write(t / "r.toml", "[classifier]\nepoch = 3\n")
         ),
         "'epoch' is not a TextClassifier setting (did you mean 'epochs'?)",
+    ),
+    Case(
+        "language-model-recipe-for-the-classifier",
+        lambda t, m: _clf_train(t, str(m / "labelled.ft"), "--recipe", "ptb"),
+        "recipe 'ptb' is a language-model recipe (for ffnlp lm train --recipe ptb), not a "
+        "classifier one; the classifier recipes are default, mr, sst2, trec",
+    ),
+    Case(
+        "classifier-recipe-for-the-language-model",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--recipe", "mr"),
+        "recipe 'mr' is a classifier recipe (for ffnlp classify train --recipe mr), not a "
+        "language-model one; the language-model recipes are ptb, wikitext2",
+    ),
+    Case(
+        "language-model-recipe-with-an-unknown-setting",
+        lambda t, m: _lm_train(
+            t,
+            str(m / "corpus.txt"),
+            "--recipe",
+            _write(t / "r.toml", "[language_model]\nembed_size = 8\n"),
+        ),
+        "'embed_size' is not a language-model setting (did you mean 'embed_dim'?)",
+    ),
+    Case(
+        "valid-and-valid-fraction",
+        lambda t, m: _lm_train(
+            t, str(m / "corpus.txt"), "--valid", str(m / "corpus.txt"), "--valid-fraction", "0.1"
+        ),
+        "--valid gives the validation text and --valid-fraction holds part of the training "
+        "text out instead: give one of them",
+    ),
+    Case(
+        "valid-fraction-out-of-range",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--valid-fraction", "0.7"),
+        "--valid-fraction must be a number in (0, 0.5] (e.g. 0.1 holds out a tenth); got 0.7",
+    ),
+    Case(
+        "valid-fraction-holds-out-none",
+        lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--valid-fraction", "0.01"),
+        "--valid-fraction 0.01 of 9 sentences holds out none: give more text, a larger "
+        "fraction, or a --valid FILE",
+    ),
+    Case(
+        "valid-fraction-of-an-encoded-corpus",
+        lambda t, m: _lm_train(t, _encoded(t, m), "--valid-fraction", "0.1"),
+        "--valid-fraction holds out part of a text file, and",
+    ),
+    Case(
+        "prose-sentences-of-an-encoded-corpus",
+        lambda t, m: _lm_train(t, _encoded(t, m), "--sentences", "prose"),
+        "was encoded one sentence a line; leave --sentences out, or train on the text file itself",
     ),
     Case(
         "empty-vocabulary",

@@ -102,11 +102,16 @@ def _fake_data(root: Path) -> None:
         ("\n".join(raw * 4) + "\nENTY:other A sister\xf0city ?\n").encode("latin-1")
     )
     (data / "trec" / "raw" / "TREC.test").write_text("\n".join(raw) + "\n")
+    # Distinct sentences: cross-validation keeps copies of a text in one fold.
     (data / "mr" / "rt-polarity.pos").write_bytes(
-        "\n".join(["a great caf\xe9 film", "warm and fun"] * 6).encode("cp1252")
+        "\n".join(
+            f"{t}, take {i}" for t in ["a great caf\xe9 film", "warm and fun"] for i in range(6)
+        ).encode("cp1252")
     )
     (data / "mr" / "rt-polarity.neg").write_bytes(
-        "\n".join(["a dull film", "flat and awful"] * 6).encode("cp1252")
+        "\n".join(
+            f"{t}, take {i}" for t in ["a dull film", "flat and awful"] for i in range(6)
+        ).encode("cp1252")
     )
     phrases = ["a great film \t1", "great \t1", "a dull film \t0", "dull \t0"]
     (data / "sst2_glue" / "train.tsv").write_text(
@@ -118,6 +123,11 @@ def _fake_data(root: Path) -> None:
     )
     work = root / "work"  # the user's own files, where the commands run
     work.mkdir()
+    paragraph = (
+        "It was the best of times, it was the worst of times. The king sat on the\n"
+        "throne, and the queen sat beside him. It was the age of wisdom.\n\n"
+    )
+    (work / "mybook.txt").write_text(paragraph * 30)
     reviews = [("a great film", "positive"), ("a dull , flat film", "negative")] * 6
     for name in ("reviews.csv", "reviews-test.csv"):
         (work / name).write_text(
@@ -157,6 +167,28 @@ needs_cli = pytest.mark.skipif(
     shutil.which("ffnlp") is None and not Path(sys.executable).with_name("ffnlp").exists(),
     reason="the ffnlp command is not installed",
 )
+
+
+def test_the_raw_text_lines_are_what_lm_train_says(tmp_path, capsys, monkeypatch):
+    """The README's lines for mybook.txt are what ``lm train`` prints for the file the
+    section's commands run on."""
+    from ffnlp.cli import main
+
+    _fake_data(tmp_path)
+    monkeypatch.chdir(tmp_path / "work")
+    section = _section("Language models")
+    command = next(
+        line
+        for block in _blocks("bash", section)
+        for line in block.splitlines()
+        if line.startswith("ffnlp lm train mybook.txt")
+    )
+    assert main([*command.split()[1:], "--no-progress"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    shown = re.search(r"```\n('mybook.txt' read as .*?)```", section, flags=re.S).group(1)
+    assert len(shown.strip().splitlines()) == 2
+    for line in shown.strip().splitlines():
+        assert line in err
 
 
 @needs_cli

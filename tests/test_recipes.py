@@ -143,3 +143,66 @@ def test_classify_cv_takes_a_recipe(tmp_path, capsys, monkeypatch):
     for params in fitted:
         assert params["epochs"] == 3 and params["lr"] == 0.01
         assert params["features"][2] == OpeningPairs(4)
+
+
+def test_the_language_model_recipes_are_their_own_kind():
+    from ffnlp.models.language_model import FeedforwardLMConfig
+    from ffnlp.recipes import load_lm_recipe
+
+    assert recipe_names("language_model") == ["ptb", "wikitext2"]
+    for name in recipe_names("language_model"):
+        recipe = load_lm_recipe(name)
+        assert recipe.name == name and recipe.description and "validation" in recipe.origin
+        groups = recipe.groups()
+        assert set(groups) == {"model", "training"}
+        FeedforwardLMConfig(vocab_size=33_279, **groups["model"])  # a model it can build
+    ptb = load_lm_recipe("ptb")
+    assert ptb.params["hidden_dims"] == (1024, 256) and ptb.groups()["model"]["hidden_dims"] == [
+        1024,
+        256,
+    ]
+    assert load_lm_recipe("wikitext2").params["output"] == "adaptive"
+
+
+def test_the_ptb_benchmark_reads_its_recipe_from_the_file_and_it_is_the_one_measured():
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("lm_ptb", root / "benchmarks" / "lm_ptb.py")
+    lm_ptb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lm_ptb)
+    recorded = json.loads((root / "benchmarks" / "results" / "lm_ptb.json").read_text())
+    assert lm_ptb.NEURAL == recorded["neural"]["recipe"]  # the recipe behind 126.0 test
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[language_model]\nhiden = [8]\n", "'hiden' is not a language-model setting"),
+        ("[language_model]\ndropout = 1.5\n", r"dropout must be a number in \[0, 1\); got 1.5"),
+        ("[language_model]\nunknown_words = 'prefix'\n", "'unknown_words' is not a language"),
+        ("[classifier]\nepochs = 3\n", "is a classifier recipe \\(a \\[classifier\\] table"),
+        ("epochs = 3\n", "has no \\[language_model\\] table"),
+    ],
+)
+def test_a_bad_language_model_recipe_file_is_refused_with_the_reason(tmp_path, text, message):
+    from ffnlp.recipes import load_lm_recipe
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_lm_recipe(path)
+
+
+def test_the_classifier_loader_refuses_a_language_model_recipe_by_name_and_by_path(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"'ptb' is a language-model recipe .*lm train --recipe ptb"
+    ):
+        load_recipe("ptb")
+    path = tmp_path / "lm.toml"
+    path.write_text("[language_model]\nepochs = 3\n")
+    with pytest.raises(
+        ValueError, match=r"is a language-model recipe \(a \[language_model\] table"
+    ):
+        load_recipe(path)

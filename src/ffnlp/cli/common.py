@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ffnlp.checks import check_int
-from ffnlp.text import Tokenizer, load_corpus, read_lines
+from ffnlp.text import Tokenizer, load_corpus, read_lines, read_text
+from ffnlp.text.running import RunningTextSettings
 from ffnlp.text.settings import TextSettings
 from ffnlp.train import TrainConfig, Training, parse_every
 
@@ -111,11 +112,30 @@ def _recording(cls: type) -> type:
     return Recorded
 
 
-def add_text_options(parser: argparse.ArgumentParser) -> None:
+# What a language model's training command guesses from its file when the flag is not given.
+_GUESSED_HELP = {
+    "tokenizer": "how texts become tokens: whitespace (pre-tokenized text such as PTB), regex "
+    "(raw text: words and punctuation apart), char (characters); unset: guessed from the "
+    "file (whitespace when its punctuation already stands apart, else regex)",
+    "min_count": "keep words seen at least this often; rarer ones become <unk>; unset: 1 "
+    "for text that already holds <unk>, else 2 below a million training tokens and 3 above "
+    "(1 with --max-vocab)",
+}
+
+
+def add_text_options(parser: argparse.ArgumentParser, guess: bool = False) -> None:
     """The text flags of the commands that read running text (the language models'): the
-    :class:`~ffnlp.text.settings.TextSettings` but the classifier's ``unknown_words``."""
+    :class:`~ffnlp.text.settings.TextSettings` but the classifier's ``unknown_words``.
+    With ``guess`` (the commands that train), ``--tokenizer`` and ``--min-count`` are unset
+    by default and ``--sentences`` is there too: what is not given is guessed from the file
+    (:mod:`ffnlp.text.running`)."""
     group = parser.add_argument_group("text")
-    TextSettings.add_flags(group, skip=("unknown_words",))
+    if guess:
+        unset = dataclasses.replace(TextSettings(), tokenizer=None, min_count=None)
+        TextSettings.add_flags(group, defaults=unset, skip=("unknown_words",), help=_GUESSED_HELP)
+        RunningTextSettings.add_flags(group)
+    else:
+        TextSettings.add_flags(group, skip=("unknown_words",))
     group.add_argument(
         "--encoding",
         default=None,
@@ -186,7 +206,7 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
 def lr_schedule(args: argparse.Namespace, command: str) -> str:
     """The --lr-schedule asked for (or the command's default), refused as plateau when there
     is no validation data to watch."""
-    has_valid = bool(getattr(args, "valid", None))
+    has_valid = bool(getattr(args, "valid", None) or getattr(args, "valid_fraction", None))
     schedule = args.lr_schedule or ("plateau" if has_valid else "constant")
     if schedule == "plateau" and not has_valid:
         fix = "give --valid FILE" if hasattr(args, "valid") else f"{command} has no --valid"
@@ -256,7 +276,7 @@ def use_encoded_settings(args: argparse.Namespace, meta: dict[str, Any]) -> None
     defaults = {"tokenizer": "whitespace", "lowercase": False, "min_count": 1, "max_vocab": None}
     for name, default in defaults.items():
         given = getattr(args, name)
-        if given != default and given != meta[name]:
+        if given is not None and given != default and given != meta[name]:
             flag = "--" + name.replace("_", "-")
             raise ValueError(
                 f"{args.train!r} was encoded with {flag} {meta[name]}; this run asks for "
@@ -288,10 +308,20 @@ def read_corpus(path: str, args: argparse.Namespace, what: str) -> list[list[str
     return load_corpus(path, Tokenizer(args.tokenizer, args.lowercase), args.encoding, what)
 
 
-def read_text_lines(path: str, encoding: str | None) -> list[str]:
+def read_text_lines(
+    path: str, encoding: str | None, tokenizer: Tokenizer | None = None
+) -> list[str]:
+    """The non-blank lines of ``path`` ('-': standard input), or the sentences of its text
+    as ``tokenizer`` cuts them (a model's, so that a file is read as its training file was)."""
     if path == "-":
-        return [line for line in sys.stdin.read().splitlines() if line.strip()]
-    return read_lines(path, encoding, what="text file")
+        text = sys.stdin.read()
+    elif tokenizer is None:
+        return read_lines(path, encoding, what="text file")
+    else:
+        text = read_text(path, encoding, what="text file")
+    if tokenizer is None:
+        return [line for line in text.splitlines() if line.strip()]
+    return tokenizer.sentence_texts(text)
 
 
 def import_estimators() -> Any:

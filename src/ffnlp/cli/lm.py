@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 from ffnlp import distributed
 from ffnlp.checks import check_probability, plural
 from ffnlp.cli.common import (
+    GIVEN,
     Formatter,
     add_checkpoint_options,
     add_text_options,
@@ -23,8 +26,8 @@ from ffnlp.cli.common import (
     check_output,
     check_positive,
     checkpoint_settings,
-    read_corpus,
     read_text_lines,
+    record_given_options,
     say,
     use_encoded_settings,
 )
@@ -35,8 +38,10 @@ from ffnlp.models.arpa import load_ngram
 from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
-from ffnlp.text import Tokenizer, Vocab, encoded
+from ffnlp.recipes import load_lm_recipe, recipe_names
+from ffnlp.text import Tokenizer, Vocab, encoded, held_out_blocks, load_corpus, read_text
 from ffnlp.text.ngrams import StreamWindows
+from ffnlp.text.running import RunningText, choose_min_count, guess_running_text
 from ffnlp.text.vectors import fill_missing, load_vectors
 from ffnlp.train import (
     ArrayDataset,
@@ -143,15 +148,32 @@ def add_lm_commands(commands: Any) -> None:
     )
     p.add_argument(
         "train",
-        help="training text, one sentence per line, or a folder from ffnlp data encode (read memory-mapped)",
+        help="training text (one sentence per line, or raw prose: see --sentences), or a folder "
+        "from ffnlp data encode (read memory-mapped)",
     )
     p.add_argument(
         "--valid",
         default=None,
         help="validation text (for the learning-rate schedule, early stopping and the best model)",
     )
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="no --valid file: hold out this share of the training text as validation, in "
+        "10 contiguous blocks of sentences placed by --seed (e.g. 0.1)",
+    )
+    p.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME|PATH",
+        help=f"start from a named language-model recipe ({', '.join(recipe_names('language_model'))}) "
+        "or a recipe file (TOML, a [language_model] table); the flags given beside it "
+        "override its settings",
+    )
     p.add_argument("--out", required=True, help="where to write the model")
-    add_text_options(p)
+    add_text_options(p, guess=True)
     g = p.add_argument_group("model")
     FeedforwardLMConfig.add_flags(g, skip=_NOT_FLAGS)  # --context-size, --embed-dim, ...
     g.add_argument(
@@ -162,6 +184,7 @@ def add_lm_commands(commands: Any) -> None:
     )
     add_training_options(p)
     add_checkpoint_options(p)
+    record_given_options(p)  # a recipe's settings give way to the flags given
     p.set_defaults(handler=run_lm_train, data_parallel=True)
     add_use_commands(lm_commands, FeedforwardLM.load, "neural LM")
 
@@ -180,26 +203,115 @@ def add_lm_commands(commands: Any) -> None:
     p.add_argument("--out", required=True, help="where to write the model")
     p.add_argument("--order", type=int, default=5, help="n-gram order (5: the 5-gram model)")
     p.add_argument("--arpa", default=None, help="also write the model in ARPA format to this file")
-    add_text_options(p)
+    add_text_options(p, guess=True)
     p.set_defaults(handler=run_ngram_train)
     add_use_commands(ngram_commands, load_ngram, "n-gram LM")
 
 
+def _apply_recipe(args: argparse.Namespace) -> None:
+    """Lay ``--recipe``'s settings over the flags the user did not give."""
+    if not args.recipe:
+        return
+    recipe = load_lm_recipe(args.recipe)
+    given = getattr(args, GIVEN, frozenset())
+    for key, value in recipe.params.items():
+        if key not in given:
+            setattr(args, key, list(value) if isinstance(value, tuple) else value)
+    say(f"recipe {recipe.name!r}: {recipe.description} (flags given beside it win)")
+
+
+def read_training_text(args: argparse.Namespace) -> tuple[list[list[str]], RunningText]:
+    """The training file's sentences, read as the flags say and, where they do not, as its
+    content suggests (:func:`ffnlp.text.running.guess_running_text`)."""
+    text = read_text(args.train, args.encoding, "training file")
+    running = guess_running_text(text, args.tokenizer, args.sentences, args.lowercase)
+    tokenizer = running.tokenizer
+    train = [tokens for tokens in tokenizer.many(tokenizer.sentence_texts(text)) if tokens]
+    if not train:
+        raise ValueError(f"training file {args.train!r} has no tokens")
+    return train, running
+
+
+def build_vocab(
+    args: argparse.Namespace, train: list[list[str]], running: RunningText
+) -> tuple[Vocab, str]:
+    """The vocabulary of the training sentences, with --min-count chosen from the data
+    when neither it nor --max-vocab is given, and the line that says what was read and
+    chosen (empty when nothing was guessed), to be said once nothing can fail any more."""
+    counts = Counter(itertools.chain.from_iterable(train))
+    min_count, chosen = args.min_count, None
+    if min_count is None:
+        if args.max_vocab is None:
+            min_count = chosen = choose_min_count(counts)
+        else:
+            min_count = 1
+    vocab = Vocab.from_counts(counts, min_count=min_count, max_size=args.max_vocab)
+    line = running.describe(chosen, sum(counts.values()))
+    return vocab, f"{args.train!r} {line}" if line else ""
+
+
+def _held_out(args: argparse.Namespace, train: list[list[str]]) -> tuple[list, list, str]:
+    """--valid-fraction: the training sentences kept and those held out, and the line that
+    says which."""
+    kept, valid, spans = held_out_blocks(train, args.valid_fraction, seed=args.seed)
+    sizes = sorted(stop - start for start, stop in spans)
+    line = (
+        f"--valid-fraction {args.valid_fraction:g}: held out {plural(len(valid), 'sentence')} "
+        f"of {len(train):,} ({plural(sum(map(len, valid)), 'token')}) as validation, in "
+        f"{plural(len(spans), 'contiguous block')} of "
+        + (
+            f"{sizes[0]}-{sizes[-1]} sentences"
+            if sizes[-1] != sizes[0]
+            else plural(sizes[0], "sentence")
+        )
+        + f" placed by --seed {args.seed}; training uses the rest"
+    )
+    return kept, valid, line
+
+
+def _oov(sentences: list[list[str]], vocab: Vocab) -> tuple[int, int]:
+    """(tokens outside the vocabulary, tokens) of ``sentences``: those scored as <unk>."""
+    tokens = sum(map(len, sentences))
+    return sum(1 for s in sentences for t in s if t not in vocab), tokens
+
+
 def run_lm_train(args: argparse.Namespace) -> int:
+    _apply_recipe(args)
     out = check_output(args.out)
     checkpointing = checkpoint_settings(args, out)
+    if args.valid and args.valid_fraction is not None:
+        raise ValueError(
+            "--valid gives the validation text and --valid-fraction holds part of the "
+            "training text out instead: give one of them"
+        )
     train_config = cli_train_config(args, "lm train")
-    corpus = None
+    corpus, held_out, notes = None, None, []  # notes: what was guessed, said once nothing can fail
     if encoded.is_encoded(args.train):  # ids memory-mapped: the corpus is never loaded
+        if args.valid_fraction is not None:
+            raise ValueError(
+                f"--valid-fraction holds out part of a text file, and {args.train!r} is an "
+                "encoded corpus: give the validation text with --valid FILE"
+            )
+        if args.sentences not in (None, "lines"):
+            raise ValueError(
+                f"{args.train!r} was encoded one sentence a line; leave --sentences out, or "
+                "train on the text file itself"
+            )
         corpus = encoded.open_encoded(args.train)
         use_encoded_settings(args, corpus.meta)
         vocab = corpus.vocab
         sentences, tokens = corpus.meta["sentences"], corpus.meta["tokens"]
+        tokenizer = Tokenizer(args.tokenizer, args.lowercase)
     else:
-        train = read_corpus(args.train, args, "training file")
-        vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+        train, running = read_training_text(args)
+        tokenizer = running.tokenizer
+        held_out = _held_out(args, train) if args.valid_fraction is not None else None
+        if held_out is not None:
+            train, notes = held_out[0], [held_out[2]]
+        vocab, line = build_vocab(args, train, running)
+        notes.insert(0, line)
+        args.tokenizer, args.lowercase = tokenizer.mode, tokenizer.lowercase  # for --pretrained
         sentences, tokens = len(train), sum(len(s) for s in train)
-    tokenizer = Tokenizer(args.tokenizer, args.lowercase)
     config = FeedforwardLMConfig.from_args(args, skip=_NOT_FLAGS, vocab_size=len(vocab))
     if tokens + sentences <= config.context_size:
         raise ValueError(
@@ -225,14 +337,25 @@ def run_lm_train(args: argparse.Namespace) -> int:
         train_windows = StreamWindows(corpus.ids, config.window_size, config.layout)
     else:
         train_windows = ArrayDataset(*model.windows(encode(train)))
-    valid_windows = None
+    valid_windows, valid = None, None
     if args.valid:
-        valid_windows = ArrayDataset(
-            *model.windows(encode(read_corpus(args.valid, args, "validation file")))
-        )
+        valid = load_corpus(args.valid, tokenizer, args.encoding, "validation file")
+    elif held_out is not None:
+        valid = held_out[1]
+    if valid is not None:
+        valid_windows = ArrayDataset(*model.windows(encode(valid)))
+    for note in filter(None, notes):
+        say(note)
     say(
         f"{plural(sentences, 'sentence')}, {plural(len(train_windows), 'training token')}, vocabulary {len(vocab):,}, {plural(model.num_parameters(), 'parameter')}"
     )
+    oov = None
+    if valid is not None:
+        oov = _oov(valid, vocab)
+        say(
+            f"validation: {plural(len(valid), 'sentence')}, {plural(oov[1], 'token')}, "
+            f"{oov[0]:,} of them out of the vocabulary (scored as <unk>)"
+        )
 
     # The model is written to a temporary file next to --out whenever validation improves,
     # and moved to --out only when training ends well: a failed run never replaces a file.
@@ -283,6 +406,8 @@ def run_lm_train(args: argparse.Namespace) -> int:
     summary = f"wrote {str(out)!r} after {_how_far(history, args, len(train_windows))} in {time.perf_counter() - started:.0f}s"
     if history.best_valid_loss is not None:
         summary += f"; best validation perplexity {math.exp(history.best_valid_loss):.2f} (epoch {history.best_epoch})"
+        if oov is not None:
+            summary += f"; {oov[0]:,} of the {oov[1]:,} validation tokens out of the vocabulary (scored as <unk>)"
     print(summary)
     return 0
 
@@ -309,14 +434,16 @@ def run_ngram_train(args: argparse.Namespace) -> int:
     if args.arpa:
         check_output(args.arpa)
     check_positive("--order", args.order)
-    train = read_corpus(args.train, args, "training file")
-    vocab = Vocab.build(train, min_count=args.min_count, max_size=args.max_vocab)
+    train, running = read_training_text(args)
+    vocab, line = build_vocab(args, train, running)
     started = time.perf_counter()
-    lm = KneserNeyLM(args.order, vocab=vocab, tokenizer=Tokenizer(args.tokenizer, args.lowercase))
+    lm = KneserNeyLM(args.order, vocab=vocab, tokenizer=running.tokenizer)
     lm.fit([vocab.encode(s) for s in train], len(vocab))
     lm.save(out)
     if args.arpa:
         lm.to_arpa(args.arpa)
+    if line:
+        say(line)
     n = ", ".join(
         f"{len(lm.counts[k]) if k > 1 else len(vocab)} {k}-grams" for k in range(1, args.order + 1)
     )
@@ -334,7 +461,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 "the n-gram model with --ngram MODEL (ffnlp ngram train), or leave it out"
             )
     model: TextLM = args.load(args.model)
-    lines = read_text_lines(args.test, args.encoding)
+    lines = read_text_lines(args.test, args.encoding, model.tokenizer)  # as in training
     sentences = model.encode_lines(lines)
     log_probs = model.log_probs(sentences)
     results: dict[str, Any] = {
@@ -356,7 +483,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 raise ValueError(
                     "give the mixture weight with --weight, or validation text to tune it on with --tune-on"
                 )
-            tune = model.encode_lines(read_text_lines(args.tune_on, args.encoding))
+            tune = model.encode_lines(read_text_lines(args.tune_on, args.encoding, model.tokenizer))
             weight = interpolate_weight(model.log_probs(tune), ngram.log_probs(tune))
         else:
             check_probability("--weight", weight, allow_one=True)
@@ -385,7 +512,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_score(args: argparse.Namespace) -> int:
     model: TextLM = args.load(args.model)
-    lines = read_text_lines(args.file, args.encoding)
+    lines = read_text_lines(args.file, args.encoding, model.tokenizer)  # as in training
     for line, log_prob in zip(lines, model.sentence_log_probs(lines)):
         tokens = len(model.tokenizer(line)) + 1
         print(f"{log_prob:.4f}\t{math.exp(-log_prob / tokens):.2f}\t{line.strip()}")

@@ -7,7 +7,7 @@ from ffnlp.text.batching import (
     num_batches,
     strided_minibatches,
 )
-from ffnlp.text.datasets import load_corpus, read_lines, read_text, split
+from ffnlp.text.datasets import held_out_blocks, load_corpus, read_lines, read_text, split
 from ffnlp.text.ngrams import LAYOUTS, StreamWindows, context_windows, padded_sentences
 from ffnlp.text.tokenize import TOKENIZER_MODES, Tokenizer
 from ffnlp.text.vocab import BOS, EOS, SPECIALS, UNK, Vocab
@@ -24,6 +24,7 @@ __all__ = [
     "Vocab",
     "context_windows",
     "encoded",
+    "held_out_blocks",
     "length_bucketed_minibatches",
     "load_corpus",
     "minibatches",

@@ -78,9 +78,11 @@ def load_corpus(
     encoding: str | None = None,
     what: str = "corpus",
 ) -> list[list[str]]:
-    """One token list per non-blank line (a line is a sentence)."""
+    """One token list per sentence: per non-blank line, or as ``tokenizer.sentences`` says
+    (see :meth:`Tokenizer.sentence_texts`)."""
     tokenizer = tokenizer or Tokenizer()
-    sentences = [tokens for tokens in map(tokenizer, read_lines(path, encoding, what)) if tokens]
+    texts = tokenizer.sentence_texts(read_text(path, encoding, what))
+    sentences = [tokens for tokens in tokenizer.many(texts) if tokens]
     if not sentences:
         raise ValueError(f"{what} {str(path)!r} has no tokens")
     return sentences
@@ -94,3 +96,49 @@ def split(items: Sequence[T], fractions: Sequence[float], seed: int = 0) -> list
     order = np.random.default_rng(seed).permutation(len(items))
     bounds = np.floor(np.cumsum(fractions)[:-1] * len(items)).astype(int)
     return [[items[i] for i in part] for part in np.split(order, bounds)]
+
+
+def held_out_blocks(
+    items: Sequence[T], fraction: float, seed: int = 0, blocks: int = 10
+) -> tuple[list[T], list[T], list[tuple[int, int]]]:
+    """Hold out about ``fraction`` of ``items`` (sentences, in the order of the text) as
+    ``blocks`` contiguous runs, one at a random place (``seed``) in each of ``blocks``
+    equal stretches of the text: unlike random lines, a held-out sentence's neighbours are
+    held out with it, so the rest does not hold the text around it.
+
+    Returns:
+        (kept, held_out, spans): the items kept and held out, each in order, and the
+        ``(start, stop)`` of each held-out run.
+
+    Raises:
+        ValueError: a fraction outside (0, 0.5], or too few items to hold out one and keep
+            the rest.
+    """
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 0.5
+    ):
+        raise ValueError(
+            f"--valid-fraction must be a number in (0, 0.5] (e.g. 0.1 holds out a tenth); got {fraction!r}"
+        )
+    n = len(items)
+    held = round(n * fraction)
+    if held < 1 or held >= n:
+        raise ValueError(
+            f"--valid-fraction {fraction:g} of {n} sentence{'s' * (n != 1)} holds out none: give "
+            "more text, a larger fraction, or a --valid FILE"
+        )
+    blocks = min(blocks, held)
+    rng = np.random.default_rng(seed)
+    spans = []
+    for k in range(blocks):
+        lo, hi = k * n // blocks, (k + 1) * n // blocks  # the k-th stretch of the text
+        size = held // blocks + (k < held % blocks)
+        start = int(rng.integers(lo, max(lo, hi - size) + 1))
+        spans.append((start, min(start + size, n)))
+    out = np.zeros(n, dtype=bool)
+    for start, stop in spans:
+        out[start:stop] = True
+    kept = [item for item, o in zip(items, out) if not o]
+    return kept, [item for item, o in zip(items, out) if o], spans
