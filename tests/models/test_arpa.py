@@ -276,3 +276,60 @@ def test_the_neural_lm_mixes_with_an_arpa_file_as_with_the_model_file(tmp_path, 
     assert results[0]["interpolated_perplexity"] == pytest.approx(
         results[1]["interpolated_perplexity"], rel=1e-5
     )
+
+
+def _reference_log10(lm: ArpaLM, context: tuple[int, ...], word: int) -> float:
+    """The back-off rule of the module's docstring, written out word by word."""
+    if context and (*context, word) in lm.probs[len(context) + 1]:
+        return lm.probs[len(context) + 1][(*context, word)]
+    if not context:
+        return lm.probs[1][(word,)]
+    return lm.backoffs[len(context)].get(context, 0.0) + _reference_log10(lm, context[1:], word)
+
+
+def _kn_arpa(tmp_path, order: int):
+    train = _ptb_like(4, 500)
+    tokenizer = Tokenizer("whitespace")
+    vocab = Vocab.build([tokenizer(s) for s in train], min_count=2)
+    kn = KneserNeyLM(order, vocab=vocab, tokenizer=tokenizer)
+    kn.fit([vocab.encode(tokenizer(s)) for s in train], len(vocab))
+    kn.to_arpa(tmp_path / "kn.arpa")
+    return tmp_path / "kn.arpa"
+
+
+@pytest.mark.parametrize("which", ["kn4", "hand"])
+def test_the_column_reader_and_the_plain_one_read_the_same_model(tmp_path, monkeypatch, which):
+    import ffnlp.models.arpa as arpa
+
+    path = _kn_arpa(tmp_path, 4) if which == "kn4" else _write(tmp_path, HAND_ARPA)
+    taken = []
+    uniform = arpa._uniform_columns
+    monkeypatch.setattr(
+        arpa, "_uniform_columns", lambda *a: taken.append(uniform(*a) is not None) or uniform(*a)
+    )
+    fast = ArpaLM.read(path)
+    # ffnlp's file has the same fields on every line of a section: all read in columns;
+    # the hand-written one lists back-offs for some n-grams only: read line by line there
+    assert all(taken) if which == "kn4" else taken == [False, False, True]
+    monkeypatch.setattr(arpa, "_uniform_columns", lambda *a: None)
+    plain = ArpaLM.read(path)
+    assert fast.vocab.itos == plain.vocab.itos and fast.order == plain.order
+    assert fast.probs == plain.probs and fast.backoffs == plain.backoffs
+    assert sum(fast.num_ngrams()) > (100 if which == "kn4" else 10)
+
+
+def test_scoring_applies_the_back_off_rule_to_every_token(tmp_path):
+    lm = ArpaLM.read(_kn_arpa(tmp_path, 4))
+    sentences = lm.encode_lines([*_ptb_like(5, 40), "w1 w2 unseen w3"])
+    got = lm.log_probs(sentences) / math.log(10)
+    expected = []
+    for s in sentences:
+        seq = [Vocab.bos_id, *s.tolist(), Vocab.eos_id]
+        expected += [
+            _reference_log10(lm, tuple(seq[max(0, i - 3) : i]), seq[i]) for i in range(1, len(seq))
+        ]
+    assert len(got) == sum(len(s) + 1 for s in sentences)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert len(set(np.round(got, 6))) > 20  # many different values, backed off and listed
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, "):
+        lm.log_probs([np.array([0, len(lm.vocab)])])

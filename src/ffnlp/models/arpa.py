@@ -137,11 +137,9 @@ class ArpaLM(TextLM):
                 f"{name}: the \\data\\ header must give 'ngram N=COUNT' for the orders 1 to N; "
                 f"it gives {sorted(counts) or 'none'}"
             )
-        words: list[str] = []
-        stoi: dict[str, int] = {}
-        raw: list[list[tuple[tuple[str, ...], float, float | None]]] = [
-            [] for _ in range(order + 1)
-        ]
+        # Each section's lines first (sections may come in any order); then the unigrams,
+        # which number the words; then the higher orders, in those numbers.
+        sections: dict[int, tuple[int, list[str]]] = {}  # n: (index of its first line, lines)
         ended = False
         while at < len(lines):
             line = lines[at].strip()
@@ -161,45 +159,28 @@ class ArpaLM(TextLM):
                 raise ValueError(
                     f"{name}, line {at}: a \\{n}-grams: section, but the header declares orders 1 to {order}"
                 )
-            if raw[n]:
+            if n in sections:
                 raise ValueError(f"{name}, line {at}: a second \\{n}-grams: section")
-            entries = raw[n]
-            while at < len(lines) and not lines[at].strip().startswith("\\"):
-                fields = lines[at].split()
+            start = at
+            while at < len(lines) and not lines[at].lstrip().startswith("\\"):
                 at += 1
-                if not fields:
-                    continue
-                if len(fields) not in (n + 1, n + 2):
-                    raise ValueError(
-                        f"{name}, line {at}: a {n}-gram entry needs a log10 probability, {n} "
-                        f"word{'s' if n > 1 else ''} and an optional back-off; got {len(fields)} fields"
-                    )
-                try:
-                    logp = float(fields[0])
-                    bow = float(fields[n + 1]) if len(fields) == n + 2 else None
-                except ValueError:
-                    raise ValueError(
-                        f"{name}, line {at}: {lines[at - 1].strip()!r} does not start with a number"
-                    ) from None
-                if not all(v is None or v < math.inf for v in (logp, bow)):  # NaN, +inf
-                    raise ValueError(
-                        f"{name}, line {at}: {lines[at - 1].strip()!r} has a log10 value that "
-                        "is not a number or is +infinity"
-                    )
-                entries.append((tuple(fields[1 : n + 1]), logp, bow))
-            if len(entries) != counts[n]:
+            sections[n] = (start, lines[start:at])
+        columns = {}
+        for n, (start, section) in sorted(sections.items()):
+            columns[n] = _uniform_columns(section, n) or _plain_columns(name, n, start, section)
+            if len(columns[n][1]) != counts[n]:
                 raise ValueError(
                     f"{name}: the header says {counts[n]} {n}-grams, but the \\{n}-grams: "
-                    f"section has {len(entries)}"
+                    f"section has {len(columns[n][1])}"
                 )
         for n in range(1, order + 1):
-            if counts[n] and not raw[n]:
+            if counts[n] and n not in sections:
                 raise ValueError(
                     f"{name}: the header declares {counts[n]} {n}-grams, but there is no \\{n}-grams: section"
                 )
         if not ended:
             raise ValueError(f"{name} has no \\end\\ line: the file is cut short")
-        unigrams = [entry[0][0] for entry in raw[1]]
+        unigrams = list(columns[1][0][0]) if 1 in columns else []
         for marker in (BOS, EOS):
             if marker not in unigrams:
                 raise ValueError(
@@ -213,46 +194,51 @@ class ArpaLM(TextLM):
         backoffs: list[dict[tuple[int, ...], float]] = [{} for _ in range(order + 1)]
         if UNK not in unigrams:
             probs[1][(Vocab.unk_id,)] = UNK_MISSING_LOG10
-        for n in range(1, order + 1):
-            for gram, logp, bow in raw[n]:
-                try:
-                    key = tuple(stoi[w] for w in gram)
-                except KeyError as err:
-                    raise ValueError(
-                        f"{name}: the {n}-gram {' '.join(gram)!r} has the word {err.args[0]!r}, "
-                        "which is not among the unigrams"
-                    ) from None
-                probs[n][key] = logp
-                if bow is not None and n < order:
-                    backoffs[n][key] = bow
+        for n, (word_columns, logps, bows) in sorted(columns.items()):
+            try:
+                keys = list(zip(*(list(map(stoi.__getitem__, column)) for column in word_columns)))
+            except KeyError as err:
+                at = next(i for i, gram in enumerate(zip(*word_columns)) if err.args[0] in gram)
+                gram = " ".join(column[at] for column in word_columns)
+                raise ValueError(
+                    f"{name}: the {n}-gram {gram!r} has the word {err.args[0]!r}, "
+                    "which is not among the unigrams"
+                ) from None
+            probs[n].update(zip(keys, logps))
+            if n < order:
+                backoffs[n].update((k, b) for k, b in zip(keys, bows) if b is not None)
         return cls(order, Vocab(words), probs, backoffs)
 
     # ------------------------------------------------------------------ scoring
     def _log10_prob(self, context: tuple[int, ...], word: int) -> float:
         """log10 p(word | context), by the back-off rule (longest listed n-gram first)."""
+        return self._gram_log10((*context, word))
+
+    def _gram_log10(self, gram: tuple[int, ...]) -> float:
+        """log10 p(gram[-1] | gram[:-1]): each listed n-gram a slice of ``gram``, so no
+        tuple is built word by word."""
         bow = 0.0
-        for k in range(len(context), 0, -1):
-            history = context[len(context) - k :]
-            listed = self.probs[k + 1].get((*history, word))
+        size = len(gram)
+        for start in range(size - 1):  # the longest history first
+            listed = self.probs[size - start].get(gram[start:])
             if listed is not None:
                 return listed + bow
-            bow += self.backoffs[k].get(history, 0.0)
-        return self.probs[1][(word,)] + bow
+            bow += self.backoffs[size - start - 1].get(gram[start:-1], 0.0)
+        return self.probs[1][gram[-1:]] + bow
 
     def log_probs(self, sentences: Sequence[np.ndarray]) -> np.ndarray:
         """Natural-log probability of every predicted token: each sentence's tokens and its
         ``</s>``, each sentence scored from the context ``<s>``."""
         V = len(self.vocab)
         keep = self.order - 1
+        score = self._gram_log10
         out = []
         for sentence in sentences:
-            ids = [int(t) for t in sentence]
-            if any(not 0 <= t < V for t in ids):
+            ids = np.asarray(sentence, dtype=np.int64)
+            if ids.size and not (0 <= ids.min() and ids.max() < V):
                 raise ValueError(f"token ids must be in [0, {V}) for this model's {V} words")
-            context: tuple[int, ...] = (Vocab.bos_id,)
-            for word in [*ids, Vocab.eos_id]:
-                out.append(self._log10_prob(context[-keep:] if keep else (), word))
-                context = (*context, word)
+            seq = (Vocab.bos_id, *ids.tolist(), Vocab.eos_id)
+            out.extend(score(seq[max(0, i - keep) : i + 1]) for i in range(1, len(seq)))
         return np.asarray(out, dtype=np.float64) * LN10
 
     def start_context(self) -> list[int]:
@@ -299,6 +285,65 @@ class ArpaLM(TextLM):
     def num_ngrams(self) -> list[int]:
         """How many n-grams of each order the file lists (index 0: order 1)."""
         return [len(self.probs[n]) for n in range(1, self.order + 1)]
+
+
+# A section's entries, as columns: (its n columns of words, the log10 probabilities, the
+# back-offs: a float or None each). Two ways to the same columns: _uniform_columns, with
+# the loops in C, for a section whose every entry has the same fields (the usual case:
+# ffnlp's and KenLM's files); _plain_columns, entry by entry, for the rest and for every
+# malformed file (it names the line at fault).
+Columns = tuple[list[tuple[str, ...]], list[float], list[float | None]]
+
+
+def _uniform_columns(section: list[str], n: int) -> Columns | None:
+    """The columns of a section whose entries all have n + 1 fields or all n + 2, every
+    number finite or -inf; None otherwise (the plain path then reads it, or says why not)."""
+    rows = [row for row in map(str.split, section) if row]
+    if not rows or len(widths := set(map(len, rows))) != 1 or widths.pop() not in (n + 1, n + 2):
+        return None
+    fields = list(zip(*rows))
+    try:
+        numbers = [list(map(float, column)) for column in (fields[0], *fields[n + 1 :])]
+    except ValueError:
+        return None
+    if any(math.inf in column or any(map(math.isnan, column)) for column in numbers):
+        return None
+    logps = numbers[0]
+    bows = numbers[1] if len(numbers) == 2 else [None] * len(logps)
+    return fields[1 : n + 1], logps, bows
+
+
+def _plain_columns(name: str, n: int, start: int, section: list[str]) -> Columns:
+    """The columns of a section read entry by entry (``start``: the index of its first line)."""
+    grams: list[tuple[str, ...]] = []
+    logps: list[float] = []
+    bows: list[float | None] = []
+    for offset, line in enumerate(section):
+        fields = line.split()
+        if not fields:
+            continue
+        at = start + offset + 1  # the line's number
+        if len(fields) not in (n + 1, n + 2):
+            raise ValueError(
+                f"{name}, line {at}: a {n}-gram entry needs a log10 probability, {n} "
+                f"word{'s' if n > 1 else ''} and an optional back-off; got {len(fields)} fields"
+            )
+        try:
+            logp = float(fields[0])
+            bow = float(fields[n + 1]) if len(fields) == n + 2 else None
+        except ValueError:
+            raise ValueError(
+                f"{name}, line {at}: {line.strip()!r} does not start with a number"
+            ) from None
+        if not all(v is None or v < math.inf for v in (logp, bow)):  # NaN, +inf
+            raise ValueError(
+                f"{name}, line {at}: {line.strip()!r} has a log10 value that "
+                "is not a number or is +infinity"
+            )
+        grams.append(tuple(fields[1 : n + 1]))
+        logps.append(logp)
+        bows.append(bow)
+    return list(zip(*grams)) or [() for _ in range(n)], logps, bows
 
 
 def load_ngram(path: str | Path) -> TextLM:
