@@ -206,7 +206,10 @@ class ArpaLM(TextLM):
                 ) from None
             probs[n].update(zip(keys, logps))
             if n < order:
-                backoffs[n].update((k, b) for k, b in zip(keys, bows) if b is not None)
+                if None in bows:  # some n-grams without one
+                    backoffs[n].update((k, b) for k, b in zip(keys, bows) if b is not None)
+                else:
+                    backoffs[n].update(zip(keys, bows))
         return cls(order, Vocab(words), probs, backoffs)
 
     # ------------------------------------------------------------------ scoring
@@ -298,7 +301,9 @@ Columns = tuple[list[tuple[str, ...]], list[float], list[float | None]]
 def _uniform_columns(section: list[str], n: int) -> Columns | None:
     """The columns of a section whose entries all have n + 1 fields or all n + 2, every
     number finite or -inf; None otherwise (the plain path then reads it, or says why not)."""
-    rows = [row for row in map(str.split, section) if row]
+    rows = list(map(str.split, section))
+    if not all(rows):  # blank lines, usually one at the section's end
+        rows = [row for row in rows if row]
     if not rows or len(widths := set(map(len, rows))) != 1 or widths.pop() not in (n + 1, n + 2):
         return None
     fields = list(zip(*rows))
