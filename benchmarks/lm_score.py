@@ -14,7 +14,11 @@ contender, ``--rounds`` times, the two alternating (the order reversed every rou
   ``kenlm.Model``), then scoring every line with the model loaded
   (``ArpaLM.sentence_log_probs`` against ``Model.score`` line by line); tokens a second.
 
-Both score on one thread. Before timing, the scores are checked to agree: every token's
+Both score on one thread. Beside them, the same model in ffnlp's own file (``ngram train
+--out``: NumPy arrays, no text to parse), from the shell and from Python; and for scale, ``ffnlp lm score`` of the neural LM
+recipe's network (benchmarks/lm_ptb.py; untrained weights, as its speed does not depend on
+them) on the same text, from the shell, on the machine's cores: another model, which KenLM
+cannot run, so no ratio. Before timing, the scores are checked to agree: every token's
 log10 probability (KenLM's ``full_scores``), to 1e-4.
 
 This is a script of its own rather than part of benchmarks/predict.py, which times the
@@ -66,6 +70,12 @@ sys.stdout.write("\\n".join(out) + "\\n")
 
 
 def _peak_mb() -> float:
+    """This process's peak resident memory, MB: VmHWM, which starts afresh at exec (a
+    spawned process's ``ru_maxrss`` keeps its parent's)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -79,10 +89,19 @@ def tokens_of(lines: list[str]) -> int:
 
 
 def python_side(which: str, arpa: str, test: str) -> dict[str, Any]:
-    """In a fresh process: seconds to read the ARPA file, seconds to score every line."""
+    """In a fresh process: seconds to read the model (``which`` "ffnlp" and "kenlm": the
+    ARPA file; "ffnlp_file": ffnlp's own file of the same model, ``arpa`` without its
+    suffix), seconds to score every line."""
     lines = _lines(Path(test))
     start = time.perf_counter()
-    if which == "ffnlp":
+    if which == "ffnlp_file":
+        from ffnlp.models.ngram_lm import KneserNeyLM
+
+        model = KneserNeyLM.load(Path(arpa).with_suffix(""))
+        read = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = model.sentence_log_probs(lines) / math.log(10)
+    elif which == "ffnlp":
         from ffnlp.models.arpa import ArpaLM
 
         model = ArpaLM.read(arpa)
@@ -132,6 +151,19 @@ def agreement(arpa: str, test: str) -> dict[str, Any]:
     }
 
 
+def neural_model(path: Path, data_dir: Path) -> None:
+    """Write the neural LM recipe's network, with PTB's vocabulary, to ``path``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import lm_ptb
+
+    from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+    from ffnlp.text import Tokenizer, Vocab, load_corpus
+
+    vocab = Vocab.build(load_corpus(data_dir / "ptb.train.txt"))
+    config = FeedforwardLMConfig(vocab_size=len(vocab), **lm_ptb.NEURAL["model"])
+    FeedforwardLM(config, vocab=vocab, tokenizer=Tokenizer(), rng=0).save(path)
+
+
 def _in_fresh_process(function, *args) -> Any:
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(function, args)
@@ -143,7 +175,7 @@ def _timed(command: list[str]) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout
 
 
-def run(arpa: Path, test: Path, rounds: int) -> dict[str, Any]:
+def run(arpa: Path, test: Path, rounds: int, neural: Path | None = None) -> dict[str, Any]:
     lines = _lines(test)
     tokens = tokens_of(lines)
     check = agreement(str(arpa), str(test))
@@ -154,7 +186,14 @@ def run(arpa: Path, test: Path, rounds: int) -> dict[str, Any]:
         "ffnlp": [sys.executable, "-m", "ffnlp", "ngram", "score", str(arpa), str(test)],
         "kenlm": [sys.executable, "-c", KENLM_SCORE, str(arpa), str(test)],
     }
-    times: dict[str, list] = {"ffnlp_shell": [], "kenlm_shell": [], "ffnlp": [], "kenlm": []}
+    own = arpa.with_suffix("")  # ffnlp's own file of the same model, beside the ARPA file
+    if own.exists():
+        shell["ffnlp_file"] = [sys.executable, "-m", "ffnlp", "ngram", "score", str(own), str(test)]
+    if neural is not None:
+        shell["neural"] = [sys.executable, "-m", "ffnlp", "lm", "score", str(neural), str(test)]
+    times: dict[str, list] = {f"{who}_shell": [] for who in shell}
+    python_sides = ("ffnlp", "kenlm", "ffnlp_file") if own.exists() else ("ffnlp", "kenlm")
+    times.update({who: [] for who in python_sides})
     outputs = {}
     for round_ in range(rounds):
         order = ("ffnlp", "kenlm") if round_ % 2 == 0 else ("kenlm", "ffnlp")
@@ -163,6 +202,13 @@ def run(arpa: Path, test: Path, rounds: int) -> dict[str, Any]:
             times[f"{who}_shell"].append(seconds)
         for who in order:
             times[who].append(_in_fresh_process(python_side, who, str(arpa), str(test)))
+        for who in ("ffnlp_file", "neural"):  # for scale: no ratio, no alternation needed
+            if who in shell:
+                times[f"{who}_shell"].append(_timed(shell[who])[0])
+        if own.exists():
+            times["ffnlp_file"].append(
+                _in_fresh_process(python_side, "ffnlp_file", str(arpa), str(test))
+            )
         print(
             f"round {round_ + 1}: shell ffnlp {times['ffnlp_shell'][-1]:.2f} s, "
             f"kenlm {times['kenlm_shell'][-1]:.2f} s; read ffnlp "
@@ -176,13 +222,13 @@ def run(arpa: Path, test: Path, rounds: int) -> dict[str, Any]:
         [float(line.split("\t")[0]) for line in outputs[w].splitlines()] for w in ("ffnlp", "kenlm")
     )
     printed = max(abs(a - b) for a, b in zip(ours, theirs, strict=True))
-    median = {key: statistics.median(times[f"{key}_shell"]) for key in ("ffnlp", "kenlm")}
+    median = {key: statistics.median(times[f"{key}_shell"]) for key in shell}
     python = {
         who: {
             key: statistics.median(r[key] for r in times[who])
             for key in ("read_seconds", "score_seconds", "peak_mb")
         }
-        for who in ("ffnlp", "kenlm")
+        for who in python_sides
     }
     return {
         "started": time.strftime("%Y-%m-%d %H:%M"),
@@ -193,6 +239,7 @@ def run(arpa: Path, test: Path, rounds: int) -> dict[str, Any]:
         "arpa_mb": arpa.stat().st_size / 2**20,
         "agreement": {**check, "max_printed_difference_ln": printed},
         "times": times,
+        "threads": os.cpu_count(),
         "shell_seconds": median,
         "shell_tokens_per_second": {k: tokens / v for k, v in median.items()},
         "python": python,
@@ -238,6 +285,26 @@ def report_lines(r: dict[str, Any], command: str, kenlm_version: str) -> list[st
         "here); start-up, reading the file and printing included. The ratio of reading times is "
         "KenLM's over ffnlp's (above 1: ffnlp faster); the others, ffnlp's speed over KenLM's.",
     ]
+    if "ffnlp_file" in py:
+        own = py["ffnlp_file"]
+        lines += [
+            "",
+            "The same model in ffnlp's own file (`ffnlp ngram train --out`, NumPy arrays): "
+            f"`ffnlp ngram score` on it from the shell {shell['ffnlp_file']:,.0f} tokens/s "
+            f"({r['shell_seconds']['ffnlp_file']:.2f} s, {shell['ffnlp_file'] / shell['kenlm']:.2f} "
+            f"of KenLM's on the ARPA file); from Python, loading it {own['read_seconds']:.2f} s, "
+            f"scoring {r['tokens'] / own['score_seconds']:,.0f} tokens/s, peak memory "
+            f"{own['peak_mb']:,.0f} MB.",
+        ]
+    if "neural" in shell:
+        lines += [
+            "",
+            f"For scale, `ffnlp lm score` of the neural LM recipe's network (untrained weights; "
+            f"the speed does not depend on them) on the same text, from the shell, "
+            f"{r['threads']} threads: {shell['neural']:,.0f} tokens/s "
+            f"({r['shell_seconds']['neural']:.2f} s). Another model, which KenLM cannot run: "
+            "no ratio.",
+        ]
     return lines
 
 
@@ -260,9 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         arpa = Path(args.arpa) if args.arpa else Path(tmp) / "kn5.arpa"
         if not args.arpa:
             command = [sys.executable, "-m", "ffnlp", "ngram", "train", str(ptb / "ptb.train.txt")]
-            command += ["--order", "5", "--out", str(Path(tmp) / "kn5"), "--arpa", str(arpa)]
+            command += ["--order", "5", "--out", str(arpa.with_suffix("")), "--arpa", str(arpa)]
             subprocess.run(command, check=True, capture_output=True)
-        results = run(arpa, ptb / "ptb.test.txt", args.rounds)
+        neural = Path(tmp) / "recipe.npz"
+        neural_model(neural, ptb)
+        results = run(arpa, ptb / "ptb.test.txt", args.rounds, neural)
     command = "python benchmarks/lm_score.py " + " ".join(sys.argv[1:] if argv is None else argv)
     lines = report_lines(results, command.strip(), version("kenlm"))
     print("\n".join(lines))
