@@ -27,6 +27,7 @@ a sentence starts from the context ``<s>`` and ends with ``</s>``, which is pred
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Sequence
@@ -140,6 +141,13 @@ class ArpaLM(TextLM):
         # Each section's lines first (sections may come in any order); then the unigrams,
         # which number the words; then the higher orders, in those numbers.
         sections: dict[int, tuple[int, list[str]]] = {}  # n: (index of its first line, lines)
+        # the lines that start with a backslash (after any blanks): where sections end,
+        # found in one pass rather than line by line in the loop below
+        marks = [
+            i
+            for i, line in enumerate(lines)
+            if line[:1] == "\\" or (line[:1].isspace() and line.lstrip()[:1] == "\\")
+        ]
         ended = False
         while at < len(lines):
             line = lines[at].strip()
@@ -162,8 +170,8 @@ class ArpaLM(TextLM):
             if n in sections:
                 raise ValueError(f"{name}, line {at}: a second \\{n}-grams: section")
             start = at
-            while at < len(lines) and not lines[at].lstrip().startswith("\\"):
-                at += 1
+            following = bisect.bisect_left(marks, start)  # the next \\ line
+            at = marks[following] if following < len(marks) else len(lines)
             sections[n] = (start, lines[start:at])
         columns = {}
         for n, (start, section) in sorted(sections.items()):
