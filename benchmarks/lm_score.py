@@ -3,7 +3,7 @@
 A modified Kneser-Ney 5-gram model of the Penn Treebank's training set is written as an
 ARPA file by ``ffnlp ngram train --order 5 --arpa`` (KenLM's ``lmplz`` where it is
 installed is not used: one file, the same for both, is what matters). Then the PTB test
-set (3,761 sentences, 86,191 predicted tokens: words and ``</s>``) is scored by each
+set (3,761 sentences, 82,430 predicted tokens: words and ``</s>``) is scored by each
 contender, ``--rounds`` times, the two alternating (the order reversed every round):
 
 - from the shell, the whole process: ``ffnlp ngram score kn5.arpa ptb.test.txt`` against a
