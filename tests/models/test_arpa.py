@@ -333,3 +333,25 @@ def test_scoring_applies_the_back_off_rule_to_every_token(tmp_path):
     assert len(set(np.round(got, 6))) > 20  # many different values, backed off and listed
     with pytest.raises(ValueError, match=r"token ids must be in \[0, "):
         lm.log_probs([np.array([0, len(lm.vocab)])])
+
+
+def test_reading_pauses_the_garbage_collector_and_gives_it_back(tmp_path, monkeypatch):
+    import gc
+
+    import ffnlp.models.arpa as arpa
+
+    seen = []
+    plain = arpa._plain_columns
+    monkeypatch.setattr(arpa, "_plain_columns", lambda *a: seen.append(gc.isenabled()) or plain(*a))
+    assert gc.isenabled()
+    ArpaLM.read(_write(tmp_path, HAND_ARPA))
+    assert seen and not any(seen) and gc.isenabled()  # paused while reading, on after
+    with pytest.raises(ValueError, match="the unigrams have no <s>"):
+        ArpaLM.read(_write(tmp_path, BAD_ARPA["no-sentence-start"][0]))
+    assert gc.isenabled()  # after an error too
+    gc.disable()
+    try:
+        ArpaLM.read(_write(tmp_path, HAND_ARPA))
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
