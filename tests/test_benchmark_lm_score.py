@@ -102,3 +102,24 @@ def test_the_report_gives_ffnlp_over_kenlm():
     assert "| reading the ARPA file: seconds | 3.00 | 1.50 | 0.50 |" in text
     assert "n-grams of each order: 10,000, 400,000" in text
     assert "log10 probability is 5.0e-07" in text
+
+
+def test_the_docs_figures_come_from_the_results_file():
+    import json
+
+    r = json.loads((ROOT / "benchmarks" / "results" / "lm_score.json").read_text())
+    text = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    shell, python = r["shell_tokens_per_second"], r["python"]
+    assert (
+        f"runs at {shell['ffnlp']:,.0f} tokens/s against KenLM's {shell['kenlm']:,.0f} "
+        f"(**{shell['ffnlp'] / shell['kenlm']:.2f}** of its throughput)" in text
+    )
+    assert (
+        f"{python['ffnlp']['read_seconds']:.2f} s against KenLM's {python['kenlm']['read_seconds']:.2f} s"
+        in text
+    )
+    assert (
+        f"runs at {shell['ffnlp_file']:,.0f} tokens/s, {shell['ffnlp_file'] / shell['kenlm']:.2f} of KenLM's"
+        in text
+    )
+    assert r["agreement"]["max_token_difference"] < 1e-4
