@@ -297,6 +297,7 @@ def _ffnlp_trainer(model, cfg: dict[str, Any], next_batch):
         assert math.isfinite(value) and math.isfinite(norm)
         optimizer.step()
 
+    step.optimizers = [optimizer]  # for a caller that changes the rate (time_to_quality.py)
     return step
 
 
@@ -370,6 +371,7 @@ def _torch_trainer(model, cfg: dict[str, Any], next_batch, torch, variant: str):
         for optimizer in optimizers:
             optimizer.step()
 
+    step.optimizers = optimizers  # for a caller that changes the rate (time_to_quality.py)
     return step
 
 
@@ -607,6 +609,29 @@ def worker(
     connection.send(("ok", {**extra, "peak_mb": _peak_mb()}))
 
 
+def start_worker(context, target, args: tuple, framework: str, options: dict):
+    """Start ``target(*args)`` in a new process of ``context`` for ``framework``.
+
+    Each worker runs tune_process() at the top of this module, as it is spawned. The
+    PyTorch workers use ffnlp too (threads, data, initial weights), but run with the
+    C library's own malloc policy, as PyTorch does without ffnlp; unless
+    ``options["torch_keeps_freed_memory"]`` (--torch-keeps-freed-memory) gives them
+    ffnlp's (ffnlp/backend/process.py). All get OPENBLAS_THREAD_TIMEOUT; PyTorch does
+    not use OpenBLAS."""
+    process = context.Process(target=target, args=args)
+    before = os.environ.get("FFNLP_KEEP_FREED_MEMORY")
+    if framework != "ffnlp" and not options.get("torch_keeps_freed_memory"):
+        os.environ["FFNLP_KEEP_FREED_MEMORY"] = "0"
+    try:
+        process.start()  # the spawned process copies the environment now
+    finally:
+        if before is None:
+            os.environ.pop("FFNLP_KEEP_FREED_MEMORY", None)
+        else:
+            os.environ["FFNLP_KEEP_FREED_MEMORY"] = before
+    return process
+
+
 def compare(
     name: str,
     data_dir: str,
@@ -626,25 +651,8 @@ def compare(
     workers = {}
     for fw in order:
         mine, theirs = context.Pipe()
-        process = context.Process(
-            target=worker, args=(theirs, fw, name, data_dir, threads, seed, total, options)
-        )
-        # Each worker runs tune_process() at the top of this module, as it is spawned. The
-        # PyTorch workers use ffnlp too (threads, data, initial weights), but run with the
-        # C library's own malloc policy, as PyTorch does without ffnlp; unless
-        # --torch-keeps-freed-memory gives them ffnlp's (ffnlp/backend/process.py). All get
-        # OPENBLAS_THREAD_TIMEOUT; PyTorch does not use OpenBLAS.
-        before = os.environ.get("FFNLP_KEEP_FREED_MEMORY")
-        if fw != "ffnlp" and not options.get("torch_keeps_freed_memory"):
-            os.environ["FFNLP_KEEP_FREED_MEMORY"] = "0"
-        try:
-            process.start()  # the spawned process copies the environment now
-        finally:
-            if before is None:
-                os.environ.pop("FFNLP_KEEP_FREED_MEMORY", None)
-            else:
-                os.environ["FFNLP_KEEP_FREED_MEMORY"] = before
-        workers[fw] = (mine, process)
+        args = (theirs, fw, name, data_dir, threads, seed, total, options)
+        workers[fw] = (mine, start_worker(context, worker, args, fw, options))
     failed: dict[str, str] = {}
 
     def ask(fw: str, message: Any) -> Any:

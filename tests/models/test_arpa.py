@@ -276,3 +276,63 @@ def test_the_neural_lm_mixes_with_an_arpa_file_as_with_the_model_file(tmp_path, 
     assert results[0]["interpolated_perplexity"] == pytest.approx(
         results[1]["interpolated_perplexity"], rel=1e-5
     )
+
+
+def _reference_log10(lm: ArpaLM, context: tuple[int, ...], word: int) -> float:
+    """The back-off rule of the module's docstring, written out word by word."""
+    if context and (*context, word) in lm.probs[len(context) + 1]:
+        return lm.probs[len(context) + 1][(*context, word)]
+    if not context:
+        return lm.probs[1][(word,)]
+    return lm.backoffs[len(context)].get(context, 0.0) + _reference_log10(lm, context[1:], word)
+
+
+def _kn_arpa(tmp_path, order: int):
+    train = _ptb_like(4, 500)
+    tokenizer = Tokenizer("whitespace")
+    vocab = Vocab.build([tokenizer(s) for s in train], min_count=2)
+    kn = KneserNeyLM(order, vocab=vocab, tokenizer=tokenizer)
+    kn.fit([vocab.encode(tokenizer(s)) for s in train], len(vocab))
+    kn.to_arpa(tmp_path / "kn.arpa")
+    return tmp_path / "kn.arpa"
+
+
+def test_scoring_applies_the_back_off_rule_to_every_token(tmp_path):
+    lm = ArpaLM.read(_kn_arpa(tmp_path, 4))
+    sentences = lm.encode_lines([*_ptb_like(5, 40), "w1 w2 unseen w3"])
+    got = lm.log_probs(sentences) / math.log(10)
+    expected = []
+    for s in sentences:
+        seq = [Vocab.bos_id, *s.tolist(), Vocab.eos_id]
+        expected += [
+            _reference_log10(lm, tuple(seq[max(0, i - 3) : i]), seq[i]) for i in range(1, len(seq))
+        ]
+    assert len(got) == sum(len(s) + 1 for s in sentences)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert len(set(np.round(got, 6))) > 20  # many different values, backed off and listed
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, "):
+        lm.log_probs([np.array([0, len(lm.vocab)])])
+
+
+def test_reading_pauses_the_garbage_collector_and_gives_it_back(tmp_path, monkeypatch):
+    import gc
+
+    import ffnlp.models.arpa as arpa
+
+    seen = []
+    build = arpa.ArpaLM.__init__
+    monkeypatch.setattr(
+        arpa.ArpaLM, "__init__", lambda *a: seen.append(gc.isenabled()) or build(*a)
+    )
+    assert gc.isenabled()
+    ArpaLM.read(_write(tmp_path, HAND_ARPA))
+    assert seen and not any(seen) and gc.isenabled()  # paused while reading, on after
+    with pytest.raises(ValueError, match="the unigrams have no <s>"):
+        ArpaLM.read(_write(tmp_path, BAD_ARPA["no-sentence-start"][0]))
+    assert gc.isenabled()  # after an error too
+    gc.disable()
+    try:
+        ArpaLM.read(_write(tmp_path, HAND_ARPA))
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
