@@ -32,7 +32,12 @@ from ffnlp.cli.common import (
     train_config as cli_train_config,
 )
 from ffnlp.models.arpa import load_ngram
-from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.models.language_model import (
+    FeedforwardLM,
+    FeedforwardLMConfig,
+    choose_output,
+    token_counts,
+)
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.text import Tokenizer, Vocab, encoded
@@ -201,6 +206,12 @@ def run_lm_train(args: argparse.Namespace) -> int:
         sentences, tokens = len(train), sum(len(s) for s in train)
     tokenizer = Tokenizer(args.tokenizer, args.lowercase)
     config = FeedforwardLMConfig.from_args(args, skip=_NOT_FLAGS, vocab_size=len(vocab))
+    encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
+    train_ids = encode(train) if corpus is None else None
+    counts = None  # what the adaptive softmax's cutoffs follow, when they are to be chosen
+    if not config.resolved:
+        counts = token_counts(train_ids if corpus is None else corpus.ids, len(vocab))
+    config, output_choice = choose_output(config, counts)
     if tokens + sentences <= config.context_size:
         raise ValueError(
             f"the training file has {plural(tokens, 'token')} in {plural(sentences, 'line')}, too few for a context of "
@@ -220,16 +231,16 @@ def run_lm_train(args: argparse.Namespace) -> int:
     model = FeedforwardLM(
         config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
     )
-    encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
     if corpus is not None:
         train_windows = StreamWindows(corpus.ids, config.context_size, config.layout)
     else:
-        train_windows = ArrayDataset(*model.windows(encode(train)))
+        train_windows = ArrayDataset(*model.windows(train_ids))
     valid_windows = None
     if args.valid:
         valid_windows = ArrayDataset(
             *model.windows(encode(read_corpus(args.valid, args, "validation file")))
         )
+    say(output_choice)
     say(
         f"{plural(sentences, 'sentence')}, {plural(len(train_windows), 'training token')}, vocabulary {len(vocab):,}, {plural(model.num_parameters(), 'parameter')}"
     )
