@@ -138,8 +138,8 @@ class FeedforwardLMConfig(Settings):
     cutoffs: tuple[int, ...] = setting(
         (),
         "adaptive softmax: the frequency ranks where the head and each cluster end "
-        f"(default: the head covers {HEAD_SHARE:.0%} of the training tokens, a cluster "
-        "ends at each of " + ", ".join(f"{s:.0%}" for s in CLUSTER_SHARES) + ")",
+        f"(default: chosen from the training text, the head's words covering {HEAD_SHARE} of "
+        "its tokens, a cluster ending at each of " + ", ".join(map(str, CLUSTER_SHARES)) + ")",
         kind="ints",
         minimum=1,
     )
