@@ -368,12 +368,14 @@ def test_auto_output_follows_the_vocabulary_size_and_frequencies():
     # rounded to two significant digits; Zipf's law without counts
     # (Zipf: ranks 1..r cover H_r / H_V of the tokens; H_3700 / H_33278 = 0.80)
     assert choose_cutoffs(None, 33_278) == (3700, 19000)
-    lm = FeedforwardLM(FeedforwardLMConfig(vocab_size=6000, embed_dim=4, hidden_dims=(4,)), rng=0)
-    assert lm.config.output == "adaptive" and lm.config.cutoffs == choose_cutoffs(None, 6000)
+    config = FeedforwardLMConfig(vocab_size=ADAPTIVE_FROM, embed_dim=4, hidden_dims=(4,))
+    lm = FeedforwardLM(config, rng=0)
+    assert lm.config.output == "adaptive"
+    assert lm.config.cutoffs == choose_cutoffs(None, ADAPTIVE_FROM)
 
 
 def test_files_before_the_output_setting_load_with_the_full_softmax():
-    old = {"vocab_size": 6000, "context_size": 2, "embed_dim": 4, "hidden_dims": [4]}
+    old = {"vocab_size": 30_000, "context_size": 2, "embed_dim": 4, "hidden_dims": [4]}
     assert FeedforwardLMConfig.from_dict(old).output == "full"  # not today's default, "auto"
     kept = FeedforwardLMConfig.from_dict({**old, "output": "adaptive", "cutoffs": [2000]})
     assert (kept.output, kept.cutoffs) == ("adaptive", (2000,))

@@ -59,7 +59,7 @@ OUTPUTS = ("auto", "full", "adaptive")
 # output="auto": the adaptive softmax from this many words on (measured in docs/performance.md,
 # "Choosing the output layer"), with the head ending where it covers HEAD_SHARE of the
 # training tokens and one cluster more at each share of CLUSTER_SHARES.
-ADAPTIVE_FROM = 5_000
+ADAPTIVE_FROM = 20_000
 HEAD_SHARE = 0.8
 CLUSTER_SHARES = (0.95,)
 
