@@ -416,6 +416,38 @@ def test_lm_train_with_the_adaptive_softmax_and_threads(corpus, capsys, restore_
     assert code != 0 and "threads must be a positive integer; got 0" in err
 
 
+def test_lm_train_says_the_output_layer_it_chose_and_the_file_holds_it(corpus, capsys):
+    """The default, --output auto, is the full softmax on a small vocabulary; asked for the
+    tied adaptive softmax without cutoffs, the cutoffs come from the training counts."""
+    tmp, train, valid = corpus
+    model = tmp / "tied.npz"
+    argv = ["lm", "train", train, "--valid", valid, "--out", model, *LM_TRAIN]
+    code, _, err = _run(argv, capsys)
+    assert code == 0 and "output: full softmax (chosen for 17 words)\n" in err
+    assert FeedforwardLM.load(model).config.output == "full"
+    tied = ["--output", "adaptive", "--tie-embeddings", "--hidden", "8"]
+    code, _, err = _run([*argv, *tied], capsys)
+    # 17 ids: <unk>, <s> (never predicted), </s> (18 of the 117 tokens to predict), then
+    # the words by frequency (24, 12, 9, 9, 9, 6, 6, 6, then six of 3): ids 0-10 cover
+    # 99/117 = 85% (0-9: 79%), ids 0-15 114/117 = 97% (0-14: 94.9%).
+    assert code == 0, err
+    assert (
+        "output: adaptive softmax tied to adaptive input, cutoffs 11 16 (chosen for 17 words)\n"
+        in err
+    )
+    lm = FeedforwardLM.load(model)
+    assert (lm.config.output, lm.config.cutoffs, lm.config.tie_embeddings) == (
+        "adaptive",
+        (11, 16),
+        True,
+    )
+    assert "embedding.tail0.weight" in dict(lm.named_parameters())
+    perplexity = lm.perplexity(lm.encode_lines(_lines(valid)))
+    assert perplexity == pytest.approx(
+        math.exp(-_token_by_token(lm, _lines(valid), stream=True).mean()), rel=1e-5
+    )
+
+
 def test_lm_train_with_a_linear_schedule(corpus, capsys):
     """--lr-schedule linear: the rate falls to 0 over all the steps (logged per epoch)."""
     tmp, train, valid = corpus

@@ -109,6 +109,13 @@ LMS = {
     "direct-relu": {"direct": True, "activation": "relu"},
     "tied": {"tie_embeddings": True, "hidden_dims": (4,)},
     "adaptive": {"output": "adaptive", "cutoffs": (8, 14), "div_value": 2.0},
+    "adaptive-tied": {
+        "output": "adaptive",
+        "cutoffs": (8, 14),
+        "div_value": 2.0,
+        "tie_embeddings": True,
+        "hidden_dims": (4,),
+    },
     "no-hidden": {"hidden_dims": ()},
     "two-hidden-dropout": {"hidden_dims": (8, 6), "dropout": 0.3},
     "fofe": {"fofe": (0.7, 0.4), "fofe_window": 5},

@@ -77,6 +77,11 @@ def _fake_data(root: Path) -> None:
         (data / "ptb" / f"ptb.{split}.txt").write_text(
             "".join(f" {s} \n" for s in TINY_PTB * repeat)
         )
+    (data / "wikitext2").mkdir()
+    for split, repeat in (("train", 4), ("valid", 1), ("test", 1)):  # headings, blank lines
+        (data / "wikitext2" / f"wiki.{split}.tokens").write_text(
+            " \n = Heading = \n \n" + "".join(f" {s} \n" for s in TINY_PTB * repeat)
+        )
     (data / "names" / "names.txt").write_text(
         "\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia"] * 5)
     )

@@ -348,13 +348,23 @@ def lm_to_onnx(lm: FeedforwardLM) -> Any:
         x = g.op("Concat", x, _fofe_codes(g, rows, lm), axis=1)  # (B, (N+J)*D)
     h = g.sequential(x, lm.hidden)
     if config.output == "adaptive":
-        head = lm.output.head
-        log_head = g.op("LogSoftmax", g.linear(h, head), axis=1)  # (B, c_1 + K)
-        first = lm.output.cutoffs[0]
+        output, tied = lm.output, lm.output.tied
+        if tied is None:
+            head_logits = g.linear(h, output.head)
+        else:  # the head's word rows are the input's head table
+            head = np.concatenate([tied.head.weight.data, output.cluster_weight.data])
+            head_logits = g.op("Gemm", h, g.const(head), g.const(output.head_bias.data), transB=1)
+        log_head = g.op("LogSoftmax", head_logits, axis=1)  # (B, c_1 + K)
+        first = output.cutoffs[0]
         parts = [g.op("Slice", log_head, g.axes(0), g.axes(first), g.axes(1))]
-        for k, tail in enumerate(lm.output._tails()):
+        for k in range(len(output.cutoffs)):
             cluster = g.op("Slice", log_head, g.axes(first + k), g.axes(first + k + 1), g.axes(1))
-            parts.append(g.op("Add", g.op("LogSoftmax", g.sequential(h, tail), axis=1), cluster))
+            if tied is None:
+                logits = g.sequential(h, getattr(output, f"tail{k}"))
+            else:  # (h P_k) E_k^T
+                table, proj = tied.tables()[k + 1].data, tied.projections()[k].data
+                logits = g.op("Gemm", g.op("MatMul", h, g.const(proj)), g.const(table), transB=1)
+            parts.append(g.op("Add", g.op("LogSoftmax", logits, axis=1), cluster))
         out = g.op("Concat", *parts, axis=1)
     else:
         if config.tie_embeddings:  # h E^T + b

@@ -186,3 +186,15 @@ def test_contexts_must_hold_the_window():
     lm = _tiny()
     with pytest.raises(ValueError, match=r"contexts must have shape \(B, 5\); got \(1, 2\)"):
         lm(np.array([[1, 2]]))
+
+
+def test_fofe_beside_tied_embeddings_keeps_the_full_softmax():
+    from ffnlp.models.language_model import choose_output
+
+    tied = dict(vocab_size=30_000, context_size=2, embed_dim=8, hidden_dims=(8,), fofe=(0.7,))
+    with pytest.raises(ValueError, match="FOFE codes sum full-width embedding rows"):
+        FeedforwardLMConfig(**tied, tie_embeddings=True, output="adaptive", cutoffs=(2000,))
+    config, line = choose_output(FeedforwardLMConfig(**tied, tie_embeddings=True))
+    assert config.output == "full" and line == "output: full softmax (chosen for 30,000 words)"
+    config, _ = choose_output(FeedforwardLMConfig(**tied))  # untied: the adaptive softmax
+    assert config.output == "adaptive" and config.cutoffs

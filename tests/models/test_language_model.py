@@ -40,6 +40,21 @@ def _tiny(**overrides):
         {"sparse_embeddings": False},
         {"output": "adaptive", "cutoffs": (5,)},
         {"output": "adaptive", "cutoffs": (4, 8), "div_value": 2.0, "hidden_dims": (6, 5)},
+        {
+            "output": "adaptive",
+            "cutoffs": (4, 8),
+            "div_value": 2.0,
+            "tie_embeddings": True,
+            "hidden_dims": (4,),
+        },
+        {
+            "output": "adaptive",
+            "cutoffs": (5,),
+            "tie_embeddings": True,
+            "hidden_dims": (4,),
+            "sparse_embeddings": False,
+            "dropout": 0.0,
+        },
     ],
 )
 def test_gradcheck_of_the_whole_loss(overrides):
@@ -164,8 +179,8 @@ def test_frozen_pretrained_embeddings_do_not_move():
         ({"output": "adaptive", "cutoffs": (5, 3)}, "cutoffs must be increasing integers"),
         ({"output": "adaptive", "cutoffs": (10,)}, "cutoffs must be increasing integers"),
         (
-            {"output": "adaptive", "tie_embeddings": True, "hidden_dims": (128,), "cutoffs": (4,)},
-            "cannot be combined",
+            {"output": "adaptive", "direct": True, "cutoffs": (4,)},
+            "cannot be combined with direct",
         ),
     ],
 )
@@ -218,6 +233,9 @@ def test_sentence_scores_are_independent_of_neighbours_in_stream_layout():
         {"hidden_dims": ()},
         {"hidden_dims": (8,), "output": "adaptive", "cutoffs": (4, 7)},
         {"hidden_dims": (), "output": "adaptive", "cutoffs": (3,), "div_value": 2.0},
+        {"hidden_dims": (5,), "output": "adaptive", "cutoffs": (3, 7), "tie_embeddings": True},
+        {"hidden_dims": (5,), "output": "adaptive", "tie_embeddings": True},
+        {"output": "auto"},
     ],
 )
 def test_parameter_shapes_follow_the_configuration_without_building(settings):
@@ -258,3 +276,108 @@ def test_classifier_parameter_shapes_follow_the_configuration(settings):
     assert NaiveBayesLinear.parameter_shapes(linear) == {
         name: p.shape for name, p in NaiveBayesLinear(linear, rng=0).named_parameters()
     }
+
+
+def test_tied_adaptive_lm_is_its_plain_product_and_saves(tmp_path):
+    """The tied LM's embeddings are the input's explicit table, its probabilities those of
+    the full softmax over the explicit tied output matrix, times the clusters' entries."""
+    lm = _tiny(
+        output="adaptive", cutoffs=(4, 8), div_value=2.0, tie_embeddings=True, hidden_dims=(4,)
+    ).to(np.float64)
+    E = lm.embedding.full_table()  # (V, D): head rows, then E_k P_k^T
+    contexts = np.array([[1, 3], [4, 9], [10, 2]])
+    x = np.concatenate([E[contexts[:, 0]], E[contexts[:, 1]]], axis=1)
+    h = np.tanh(x @ lm.hidden[0].weight.data.T + lm.hidden[0].bias.data)
+    out = lm.output
+    head = h @ np.concatenate([E[:4], out.cluster_weight.data]).T + out.head_bias.data
+    log_head = head - np.log(np.exp(head).sum(1, keepdims=True))
+    parts = [log_head[:, :4]]
+    for k, (low, high) in enumerate([(4, 8), (8, len(lm.vocab))]):
+        # the output's rows of cluster k are E_k, and h reaches them through P_k: the same
+        # word rows as the input's, E_k P_k^T, so the logits are h (E_k P_k^T)^T
+        logits = h @ E[low:high].T
+        parts.append(
+            logits - np.log(np.exp(logits).sum(1, keepdims=True)) + log_head[:, 4 + k : 5 + k]
+        )
+    expected = np.concatenate(parts, axis=1)
+    lm.eval()
+    np.testing.assert_allclose(lm(contexts)[0].data, expected, rtol=1e-10)
+    lm.to(np.float32)
+    lm.save(tmp_path / "tied.npz")
+    again = FeedforwardLM.load(tmp_path / "tied.npz")
+    assert again.config == lm.config and isinstance(again.output.tied, type(lm.embedding))
+    sentences = lm.encode_lines(SENTENCES)
+    np.testing.assert_array_equal(again.log_probs(sentences), lm.log_probs(sentences))
+    with pytest.raises(ValueError, match="pretrained embeddings need a full"):
+        FeedforwardLM(lm.config, pretrained=np.zeros((len(lm.vocab), 4)))
+    frozen = _tiny(
+        output="adaptive",
+        cutoffs=(4,),
+        tie_embeddings=True,
+        hidden_dims=(4,),
+        freeze_embeddings=True,
+    )
+    assert not any(p.requires_grad for p in frozen.embedding.parameters())
+
+
+def test_auto_output_follows_the_vocabulary_size_and_frequencies():
+    from ffnlp.models.language_model import (
+        ADAPTIVE_FROM,
+        CLUSTER_SHARES,
+        HEAD_SHARE,
+        choose_cutoffs,
+        choose_output,
+    )
+
+    small, line = choose_output(FeedforwardLMConfig(vocab_size=ADAPTIVE_FROM - 1))
+    assert (small.output, line) == (
+        "full",
+        f"output: full softmax (chosen for {ADAPTIVE_FROM - 1:,} words)",
+    )
+    # The first 10 words cover just over HEAD_SHARE of the tokens, the first 20 just over
+    # the cluster share: the head ends at 10, the cluster at 20.
+    (share,) = CLUSTER_SHARES
+    head, cluster = HEAD_SHARE + 1e-3, share + 1e-3
+    rest = ADAPTIVE_FROM - 20
+    counts = np.r_[
+        np.full(10, head / 10),
+        np.full(10, (cluster - head) / 10),
+        np.full(rest, (1 - cluster) / rest),
+    ]
+    assert choose_cutoffs(counts, ADAPTIVE_FROM) == (10, 20)
+    big, line = choose_output(
+        FeedforwardLMConfig(vocab_size=ADAPTIVE_FROM, tie_embeddings=True, hidden_dims=(128,)),
+        counts,
+    )
+    assert (big.output, big.cutoffs) == ("adaptive", (10, 20))
+    assert (
+        line
+        == f"output: adaptive softmax tied to adaptive input, cutoffs 10 20 (chosen for {ADAPTIVE_FROM:,} words)"
+    )
+    # direct connections need the full softmax; given cutoffs are kept; full stays full
+    assert choose_output(FeedforwardLMConfig(vocab_size=30_000, direct=True))[0].output == "full"
+    kept = choose_output(FeedforwardLMConfig(vocab_size=30_000, cutoffs=(2000, 10000)))
+    assert kept[0].cutoffs == (2000, 10000)
+    assert kept[1] == "output: adaptive softmax, cutoffs 2000 10000 (chosen for 30,000 words)"
+    given = FeedforwardLMConfig(vocab_size=30_000, output="adaptive", cutoffs=(2000, 10000))
+    assert choose_output(given) == (given, "output: adaptive softmax, cutoffs 2000 10000")
+    assert (
+        choose_output(FeedforwardLMConfig(vocab_size=30_000, output="full"))[1]
+        == "output: full softmax"
+    )
+    # rounded to two significant digits; Zipf's law without counts
+    # (Zipf: ranks 1..r cover H_r / H_V of the tokens; H_3700 / H_33278 = 0.80)
+    assert choose_cutoffs(None, 33_278) == (3700, 19000)
+    config = FeedforwardLMConfig(vocab_size=ADAPTIVE_FROM, embed_dim=4, hidden_dims=(4,))
+    lm = FeedforwardLM(config, rng=0)
+    assert lm.config.output == "adaptive"
+    assert lm.config.cutoffs == choose_cutoffs(None, ADAPTIVE_FROM)
+
+
+def test_files_before_the_output_setting_load_with_the_full_softmax():
+    old = {"vocab_size": 30_000, "context_size": 2, "embed_dim": 4, "hidden_dims": [4]}
+    assert FeedforwardLMConfig.from_dict(old).output == "full"  # not today's default, "auto"
+    kept = FeedforwardLMConfig.from_dict({**old, "output": "adaptive", "cutoffs": [2000]})
+    assert (kept.output, kept.cutoffs) == ("adaptive", (2000,))
+    with pytest.raises(ValueError, match="output 'auto' without cutoffs is not decided"):
+        FeedforwardLMConfig.from_dict({**old, "output": "auto"})

@@ -35,7 +35,12 @@ from ffnlp.cli.common import (
     train_config as cli_train_config,
 )
 from ffnlp.models.arpa import load_ngram
-from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+from ffnlp.models.language_model import (
+    FeedforwardLM,
+    FeedforwardLMConfig,
+    choose_output,
+    token_counts,
+)
 from ffnlp.models.lm_text import TextLM
 from ffnlp.models.ngram_lm import KneserNeyLM, interpolate_log_probs, interpolate_weight
 from ffnlp.recipes import load_lm_recipe, recipe_names
@@ -313,6 +318,12 @@ def run_lm_train(args: argparse.Namespace) -> int:
         args.tokenizer, args.lowercase = tokenizer.mode, tokenizer.lowercase  # for --pretrained
         sentences, tokens = len(train), sum(len(s) for s in train)
     config = FeedforwardLMConfig.from_args(args, skip=_NOT_FLAGS, vocab_size=len(vocab))
+    encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
+    train_ids = encode(train) if corpus is None else None
+    counts = None  # what the adaptive softmax's cutoffs follow, when they are to be chosen
+    if not config.resolved:
+        counts = token_counts(train_ids if corpus is None else corpus.ids, len(vocab))
+    config, output_choice = choose_output(config, counts)
     if tokens + sentences <= config.context_size:
         raise ValueError(
             f"the training file has {plural(tokens, 'token')} in {plural(sentences, 'line')}, too few for a context of "
@@ -332,11 +343,10 @@ def run_lm_train(args: argparse.Namespace) -> int:
     model = FeedforwardLM(
         config, vocab=vocab, tokenizer=tokenizer, pretrained=pretrained, rng=args.seed
     )
-    encode = lambda sentences: [vocab.encode(s) for s in sentences]  # noqa: E731
     if corpus is not None:
         train_windows = StreamWindows(corpus.ids, config.window_size, config.layout)
     else:
-        train_windows = ArrayDataset(*model.windows(encode(train)))
+        train_windows = ArrayDataset(*model.windows(train_ids))
     valid_windows, valid = None, None
     if args.valid:
         valid = load_corpus(args.valid, tokenizer, args.encoding, "validation file")
@@ -344,7 +354,7 @@ def run_lm_train(args: argparse.Namespace) -> int:
         valid = held_out[1]
     if valid is not None:
         valid_windows = ArrayDataset(*model.windows(encode(valid)))
-    for note in filter(None, notes):
+    for note in filter(None, [*notes, output_choice]):
         say(note)
     say(
         f"{plural(sentences, 'sentence')}, {plural(len(train_windows), 'training token')}, vocabulary {len(vocab):,}, {plural(model.num_parameters(), 'parameter')}"

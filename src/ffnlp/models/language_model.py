@@ -14,17 +14,22 @@ Options from the paper and after it:
 - ``dropout`` on the concatenated embeddings and after each hidden layer;
 - embeddings initialised from pretrained vectors, optionally frozen;
 - ``output="adaptive"``: the adaptive softmax (Grave et al. 2017) for training, much cheaper
-  over a large vocabulary; the probabilities it gives for evaluation are exact;
+  over a large vocabulary; the probabilities it gives for evaluation are exact. With
+  ``tie_embeddings`` the input becomes adaptive input embeddings (Baevski & Auli 2019) whose
+  tables and projections the output shares;
 - ``fofe``: beside the N exact embeddings, the fixed-size ordinally-forgetting encoding of
   the whole history (Zhang, Jiang, Xu, Hou & Dai 2015), z_t = a z_{t-1} + E x_t, one D-vector
   per forgetting factor a, so the network sees far back while its input stays
-  (N + J) * D wide (:func:`ffnlp.nn.functional.fofe`).
+  (N + J) * D wide (:func:`ffnlp.nn.functional.fofe`);
+- ``output="auto"`` (the default): the full softmax below :data:`ADAPTIVE_FROM` words, the
+  adaptive softmax from there on, with cutoffs from the training text's frequencies
+  (:func:`choose_output`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,7 +39,17 @@ from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
 from ffnlp.checks import check_int
 from ffnlp.models.lm_text import TextLM
-from ffnlp.nn import ACTIVATIONS, MLP, Dropout, Embedding, Linear, Module, Parameter, Sequential
+from ffnlp.nn import (
+    ACTIVATIONS,
+    MLP,
+    AdaptiveInput,
+    Dropout,
+    Embedding,
+    Linear,
+    Module,
+    Parameter,
+    Sequential,
+)
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
 from ffnlp.nn.functional import fofe, fofe_window
@@ -44,7 +59,14 @@ from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 
 KIND = "feedforward_lm"
-OUTPUTS = ("full", "adaptive")
+OUTPUTS = ("auto", "full", "adaptive")
+
+# output="auto": the adaptive softmax from this many words on (measured in docs/performance.md,
+# "Choosing the output layer"), with the head ending where it covers HEAD_SHARE of the
+# training tokens and one cluster more at each share of CLUSTER_SHARES.
+ADAPTIVE_FROM = 20_000
+HEAD_SHARE = 0.8
+CLUSTER_SHARES = (0.95,)
 # With fofe_window 0, the FOFE codes sum the fewest previous words K whose left-out words
 # would carry at most this fraction (max a^K) of a code's weight.
 FOFE_TOLERANCE = 1e-3
@@ -63,14 +85,18 @@ class FeedforwardLMConfig(Settings):
         dropout: dropout probability on the embeddings and after each hidden layer.
         direct: add direct connections from the embeddings to the output.
         tie_embeddings: use E as the output matrix; needs hidden_dims[-1] == embed_dim.
+            With the adaptive softmax, E becomes adaptive input embeddings whose tables
+            and projections the output shares (Baevski & Auli 2019).
         freeze_embeddings: keep E fixed (for pretrained vectors).
         sparse_embeddings: give E a row-sparse gradient (only the rows of the batch's
             context words) instead of a dense (V, D) one. Exact with every optimizer (Adam
             densifies it unless asked to be lazy); only faster.
-        output: "full" (one softmax over the vocabulary) or "adaptive" (the adaptive
+        output: "full" (one softmax over the vocabulary), "adaptive" (the adaptive
             softmax, :class:`ffnlp.nn.AdaptiveSoftmax`; the vocabulary must be sorted by
-            frequency, as :meth:`Vocab.build` does).
-        cutoffs: for the adaptive softmax, where the head and each cluster end.
+            frequency, as :meth:`Vocab.build` does) or "auto" (one of them by the
+            vocabulary's size, see :func:`choose_output`; a model holds the choice made).
+        cutoffs: for the adaptive softmax, where the head and each cluster end; empty:
+            chosen from the frequencies (:func:`choose_cutoffs`).
         div_value: for the adaptive softmax, each cluster's projection is this much smaller.
         layout: how training text is cut into windows: "stream" (contexts cross sentence
             ends, the PTB convention) or "sentence" (each sentence padded with <s>).
@@ -114,15 +140,18 @@ class FeedforwardLMConfig(Settings):
         True, "a row-sparse gradient for the embeddings (exact; only faster)", kind="bool"
     )
     output: str = setting(
-        "full",
+        "auto",
         "output layer: the full softmax, or the adaptive softmax (Grave et al. 2017), "
-        "faster to train over a large vocabulary and exact in evaluation",
+        "faster to train over a large vocabulary and exact in evaluation; auto: the full "
+        f"softmax below {ADAPTIVE_FROM:,} words, else the adaptive one",
         kind="choice",
         choices=OUTPUTS,
     )
     cutoffs: tuple[int, ...] = setting(
-        (2000,),
-        "adaptive softmax: the frequency ranks where the head and each cluster end",
+        (),
+        "adaptive softmax: the frequency ranks where the head and each cluster end "
+        f"(default: chosen from the training text, the head's words covering {HEAD_SHARE} of "
+        "its tokens, a cluster ending at each of " + ", ".join(map(str, CLUSTER_SHARES)) + ")",
         kind="ints",
         minimum=1,
     )
@@ -166,11 +195,18 @@ class FeedforwardLMConfig(Settings):
             )
 
         if self.output == "adaptive":
-            check_cutoffs(self.cutoffs, self.vocab_size)
-            if self.tie_embeddings or self.direct:
+            if self.cutoffs:
+                check_cutoffs(self.cutoffs, self.vocab_size)
+            if self.direct:
                 raise ValueError(
-                    "output='adaptive' cannot be combined with tie_embeddings or direct; "
-                    "use output='full' for those"
+                    "output='adaptive' cannot be combined with direct; use output='full' "
+                    "(or 'auto', which then chooses it) for direct connections"
+                )
+            if self.tie_embeddings and self.fofe:
+                raise ValueError(
+                    "FOFE codes sum full-width embedding rows, which the tied adaptive softmax "
+                    "replaces by smaller rows for rare words; untie it (tie_embeddings=False) "
+                    "or use output='full' (or 'auto', which then chooses it)"
                 )
 
     @property
@@ -190,6 +226,11 @@ class FeedforwardLMConfig(Settings):
         """The width of the network's input: N exact embeddings and J codes, (N + J) * D."""
         return (self.context_size + len(self.fofe)) * self.embed_dim
 
+    @property
+    def resolved(self) -> bool:
+        """Whether the output layer is fully decided (no "auto", the cutoffs given)."""
+        return self.output == "full" or (self.output == "adaptive" and bool(self.cutoffs))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["hidden_dims"] = list(self.hidden_dims)
@@ -205,10 +246,95 @@ class FeedforwardLMConfig(Settings):
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"language model configuration has unknown settings {unknown}")
+        # A file holds the output layer it was built with; one written before `output`
+        # existed had the full softmax (not today's default, "auto", to be decided).
+        data = {"output": "full", **data}
+        if data["output"] == "auto" or (data["output"] == "adaptive" and not data.get("cutoffs")):
+            raise ValueError(
+                f"language model configuration: output {data['output']!r} without cutoffs is "
+                "not decided; a model file holds the output layer its model was built with"
+            )
         try:
             return cls(**data)
         except TypeError as err:
             raise ValueError(f"language model configuration: {err}") from None
+
+
+def choose_cutoffs(counts: np.ndarray | None, vocab_size: int) -> tuple[int, ...]:
+    """Cutoffs for a vocabulary sorted by frequency: the head ends at the first rank whose
+    words cover :data:`HEAD_SHARE` of the tokens, a cluster at each of
+    :data:`CLUSTER_SHARES`, each rounded to two significant digits.
+
+    Args:
+        counts: (V,) how often each id occurs in the training text; None assumes Zipf's
+            law (count proportional to 1 / rank), for a model built without its text.
+        vocab_size: V.
+
+    Returns:
+        increasing cutoffs in (0, V); at least one.
+    """
+    if counts is None:
+        counts = 1.0 / np.arange(1, vocab_size + 1)
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.shape != (vocab_size,):
+        raise ValueError(f"counts must have shape ({vocab_size},); got {counts.shape}")
+    share = np.cumsum(counts) / max(counts.sum(), 1.0)
+    cutoffs: list[int] = []
+    for target in (HEAD_SHARE, *CLUSTER_SHARES):
+        rank = int(np.searchsorted(share, target)) + 1  # the words 0..rank-1 cover target
+        digits = max(0, len(str(rank)) - 2)
+        rank = int(round(rank, -digits))  # 2,614 -> 2,600: a cutoff a person can repeat
+        if (not cutoffs or rank > cutoffs[-1]) and rank < vocab_size:
+            cutoffs.append(rank)
+    return tuple(cutoffs) or (max(1, vocab_size // 2),)
+
+
+def token_counts(sentences: Sequence[np.ndarray] | np.ndarray, vocab_size: int) -> np.ndarray:
+    """(V,) how often each id is to be predicted: in a list of encoded ``sentences``, every
+    token and ``</s>`` once per sentence; in one flat array of ids (an encoded corpus,
+    memory-mapped, ``</s>`` already in it), every id, read a block at a time."""
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    if isinstance(sentences, np.ndarray):
+        block = 1 << 22
+        for start in range(0, len(sentences), block):
+            counts += np.bincount(sentences[start : start + block], minlength=vocab_size)
+        return counts
+    if sentences:
+        counts += np.bincount(np.concatenate(sentences).astype(np.int64), minlength=vocab_size)
+    counts[Vocab.eos_id] += len(sentences)
+    return counts
+
+
+def choose_output(
+    config: FeedforwardLMConfig, counts: np.ndarray | None = None
+) -> tuple[FeedforwardLMConfig, str]:
+    """The configuration with its output layer decided, and one line saying what it is.
+
+    ``output="auto"`` becomes "full" below :data:`ADAPTIVE_FROM` words (or with ``direct``,
+    which the adaptive softmax lacks, or FOFE codes beside tied embeddings, which the tied
+    adaptive softmax lacks), else "adaptive"; an adaptive softmax without cutoffs
+    gets :func:`choose_cutoffs` of ``counts`` (the training text's count of each id).
+
+    >>> config, line = choose_output(FeedforwardLMConfig(vocab_size=40_000))
+    >>> config.output, config.cutoffs
+    ('adaptive', (4300, 23000))
+    """
+    V = config.vocab_size
+    output = config.output
+    if output == "auto":
+        lacking = config.direct or (config.fofe and config.tie_embeddings)
+        output = "adaptive" if V >= ADAPTIVE_FROM and not lacking else "full"
+    chosen = f" (chosen for {V:,} words)"
+    if output == "full":
+        line = "output: full softmax" + (chosen if config.output == "auto" else "")
+        return replace(config, output="full"), line
+    cutoffs = config.cutoffs or choose_cutoffs(counts, V)
+    kind = (
+        "adaptive softmax tied to adaptive input" if config.tie_embeddings else "adaptive softmax"
+    )
+    line = f"output: {kind}, cutoffs {' '.join(map(str, cutoffs))}"
+    line += chosen if config.output == "auto" or not config.cutoffs else ""
+    return replace(config, output="adaptive", cutoffs=cutoffs), line
 
 
 class FeedforwardLM(Module, TextLM):
@@ -219,6 +345,9 @@ class FeedforwardLM(Module, TextLM):
     ``output="adaptive"``, a training-mode call with targets computes only the loss and
     returns None for the logits; otherwise the "logits" are exact log-probabilities. W is
     ``config.window_size``: N, or with FOFE the K previous words its codes sum if more.
+    A configuration with ``output="auto"`` (or adaptive without cutoffs) is decided by
+    :func:`choose_output` (Zipf's law standing in for the text's counts); ``self.config``
+    holds the decision.
 
     Args:
         config: the hyperparameters.
@@ -245,12 +374,26 @@ class FeedforwardLM(Module, TextLM):
             raise ValueError(
                 f"the vocabulary has {len(vocab)} tokens but vocab_size is {config.vocab_size}"
             )
+        if not config.resolved:
+            config = choose_output(config)[0]
         self.config = config
         self.vocab = vocab
         self.tokenizer = tokenizer
         rng = nn_init.as_generator(rng)
         V, D = config.vocab_size, config.embed_dim
-        self.embedding = Embedding(V, D, sparse=config.sparse_embeddings, rng=rng)
+        adaptive_input = config.output == "adaptive" and config.tie_embeddings
+        if adaptive_input:
+            self.embedding = AdaptiveInput(
+                V, D, config.cutoffs, config.div_value, config.sparse_embeddings, rng=rng
+            )
+        else:
+            self.embedding = Embedding(V, D, sparse=config.sparse_embeddings, rng=rng)
+        if pretrained is not None and adaptive_input:
+            raise ValueError(
+                "pretrained embeddings need a full (V, D) table, which the tied adaptive "
+                "softmax replaces by smaller rows for rare words; untie it "
+                "(tie_embeddings=False) or use output='full'"
+            )
         if pretrained is not None:
             pretrained = np.asarray(pretrained, dtype=np.float32)
             if pretrained.shape != (V, D):
@@ -259,7 +402,8 @@ class FeedforwardLM(Module, TextLM):
                 )
             self.embedding.weight.data[...] = pretrained
         if config.freeze_embeddings:
-            self.embedding.weight.requires_grad_(False)
+            for p in self.embedding.parameters():
+                p.requires_grad_(False)
         self.input_dropout = Dropout(config.dropout, rng=rng)
         # The hidden layers: an MLP whose every layer, the last too, is activated.
         sizes = [config.input_dim, *config.hidden_dims]
@@ -270,7 +414,14 @@ class FeedforwardLM(Module, TextLM):
         )
         width = sizes[-1]  # H, or the input's (N+J)*D with no hidden layer
         if config.output == "adaptive":
-            self.output = AdaptiveSoftmax(width, V, config.cutoffs, config.div_value, rng=rng)
+            self.output = AdaptiveSoftmax(
+                width,
+                V,
+                config.cutoffs,
+                config.div_value,
+                rng=rng,
+                tied=self.embedding if adaptive_input else None,
+            )
         elif config.tie_embeddings:
             self.output_bias = Parameter(np.zeros(V, dtype=np.float32))
         else:
@@ -282,8 +433,15 @@ class FeedforwardLM(Module, TextLM):
     def parameter_shapes(config: FeedforwardLMConfig) -> dict[str, tuple[int, ...]]:
         """The name and shape of every parameter a model of ``config`` has, without building
         it (to check a file before trusting its sizes)."""
+        if not config.resolved:
+            config = choose_output(config)[0]
         V, D = config.vocab_size, config.embed_dim
-        shapes: dict[str, tuple[int, ...]] = {"embedding.weight": (V, D)}
+        tied_adaptive = config.output == "adaptive" and config.tie_embeddings
+        shapes: dict[str, tuple[int, ...]] = (
+            AdaptiveInput.parameter_shapes(V, D, config.cutoffs, config.div_value, "embedding.")
+            if tied_adaptive
+            else {"embedding.weight": (V, D)}
+        )
         sizes = [config.input_dim, *config.hidden_dims]
         if config.hidden_dims:
             shapes.update(
@@ -293,7 +451,7 @@ class FeedforwardLM(Module, TextLM):
         if config.output == "adaptive":
             shapes.update(
                 AdaptiveSoftmax.parameter_shapes(
-                    width, V, config.cutoffs, config.div_value, prefix="output."
+                    width, V, config.cutoffs, config.div_value, "output.", tied=tied_adaptive
                 )
             )
         elif config.tie_embeddings:

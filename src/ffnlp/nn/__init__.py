@@ -1,6 +1,7 @@
 """Neural-network building blocks: modules, layers, losses and initialisation."""
 
 from ffnlp.nn import functional, init
+from ffnlp.nn.adaptive_input import AdaptiveInput
 from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax
 from ffnlp.nn.layers import (
     ACTIVATIONS,
@@ -24,6 +25,7 @@ __all__ = [
     "ACTIVATIONS",
     "MLP",
     "POOLING_MODES",
+    "AdaptiveInput",
     "AdaptiveSoftmax",
     "Dropout",
     "Embedding",
