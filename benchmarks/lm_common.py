@@ -90,11 +90,18 @@ def run_kn(
 def train_neural(vocab, train, valid, recipe, seed: int, log_path: Path | None = None):
     """Train the feedforward LM of ``recipe`` (``{"model", "training"}``), stopping on
     ``valid``; returns the model, the history, the seconds and the training windows."""
-    from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+    from ffnlp.models.language_model import (
+        FeedforwardLM,
+        FeedforwardLMConfig,
+        choose_output,
+        token_counts,
+    )
     from ffnlp.text import Tokenizer
     from ffnlp.train import ArrayDataset, TrainConfig, fit
 
     config = FeedforwardLMConfig(vocab_size=len(vocab), **recipe["model"])
+    # The output layer decided as lm train decides it: from the training text's counts.
+    config, _ = choose_output(config, token_counts(train, len(vocab)))
     lm = FeedforwardLM(config, vocab=vocab, tokenizer=Tokenizer(), rng=seed)
     train_data = ArrayDataset(*lm.windows(train))
     valid_data = ArrayDataset(*lm.windows(valid))
