@@ -10,7 +10,7 @@ far: more or fewer epochs, a higher or lower rate, more or less dropout, wider o
 embeddings, a hidden layer or none, bigrams or none, the wide tower or none. Nothing in it
 knows a dataset.
 
-Scoring: stratified 3-fold cross-validation of the training texts (below 20,000 texts),
+Scoring: stratified 3-fold cross-validation of the training texts (below 20,000 whole texts),
 else one stratified fifth held out; a text that lies inside a longer one (a labelled phrase
 of a sentence, a duplicate) stays on the longer one's side, and only whole texts are
 scored (:func:`held_out_splits`). A candidate is started only when its fits (estimated
@@ -188,19 +188,14 @@ def held_out_splits(
     whole = len(labels) if groups is None else int(np.sum(groups == np.arange(len(labels))))
     how = "" if whole == len(labels) else f" of the {plural(whole, 'whole text')}"
     if whole < CROSS_VALIDATE_BELOW:
-        folds, scoring = (
-            stratified_kfold(labels, FOLDS, seed, groups),
-            f"{FOLDS}-fold cross-validation",
-        )
+        folds = list(stratified_kfold(labels, FOLDS, seed, groups))
+        scoring = f"{FOLDS}-fold cross-validation"
     else:
-        folds, scoring = (
-            iter(stratified_kfold(labels, 5, seed, groups)),
-            "one stratified fifth held out",
-        )
-        folds = [next(folds)]
-    if groups is None:
-        return list(folds), scoring
-    return [(train, held[groups[held] == held]) for train, held in folds], scoring + how
+        folds = [next(stratified_kfold(labels, 5, seed, groups))]
+        scoring = "one stratified fifth held out"
+    if groups is not None:  # scored on the whole texts only
+        folds = [(train, held[groups[held] == held]) for train, held in folds]
+    return folds, scoring + how
 
 
 def autotune(
