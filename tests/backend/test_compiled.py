@@ -22,3 +22,37 @@ def test_distinct_rows_is_np_unique_with_its_inverse(rows, shape):
     np.testing.assert_array_equal(slots, inverse.reshape(ids.shape))
     assert unique.dtype == np.int64 and slots.shape == ids.shape
     np.testing.assert_array_equal(unique[slots], ids)
+
+
+def _binary_search(table, keys):
+    where = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+    return np.where(table[where] == keys, where, -1)
+
+
+@pytest.mark.parametrize("size", [1, 3, 1000, 70_000])
+def test_exact_bigram_lookup_through_the_hash_table_is_the_binary_search(size, monkeypatch):
+    # The hashed lookup (compiled) against the sorted search it replaces for many keys:
+    # keys in the table and keys not in it, keys up to 2^62, and a table put back (a new
+    # array, as loading a model file gives) rebuilding its slots.
+    from ffnlp.backend import kernels
+    from ffnlp.text.row_features import Bigrams
+
+    if not kernels.available:
+        pytest.skip("Numba is not installed: only the binary search runs")
+    rng = np.random.default_rng(size)
+    table = np.unique(rng.integers(0, 2**62, size))
+    keys = np.concatenate([rng.choice(table, 3 * size), rng.integers(0, 2**62, size)])
+    keys = np.concatenate([keys, table[:1] - 1, table[-1:] + 1])
+    bigrams = Bigrams()
+    bigrams.table_ = table
+    monkeypatch.setattr(kernels, "available", False)
+    np.testing.assert_array_equal(bigrams._find(keys), _binary_search(table, keys))
+    monkeypatch.setattr(kernels, "available", True)
+    monkeypatch.setattr(kernels, "MIN_SIZE", 1)
+    monkeypatch.setattr(kernels, "_compiled", {})  # loaded here, unloaded after the test
+    hashed = bigrams._find(keys)
+    assert kernels.loaded() and bigrams._slots[0] is table
+    np.testing.assert_array_equal(hashed, _binary_search(table, keys))
+    assert (hashed >= 0).sum() >= 3 * size
+    bigrams.table_ = table[::2].copy()
+    np.testing.assert_array_equal(bigrams._find(keys), _binary_search(bigrams.table_, keys))

@@ -48,7 +48,10 @@ available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
 )
 _compiled: dict[str, Callable[..., Any]] = {}
-_LOOPS = ("adam_block", "adam_rows_block", "adam_lazy_rows", "bag_forward", "bag_backward")
+_LOOPS = (
+    "adam_block", "adam_rows_block", "adam_lazy_rows", "bag_forward", "bag_backward",
+    "key_slots", "key_find",
+)  # fmt: skip
 
 
 def loaded() -> bool:
@@ -91,6 +94,15 @@ def use_for(array: Any) -> bool:
     return bool(_compiled) or _load()
 
 
+def use_for_lookup(size: int) -> bool:
+    """Whether a compiled integer lookup (exact, so no rounding to keep equal) should
+    serve ``size`` keys: Numba there and working, and the loops loaded already or
+    ``size`` at least :data:`MIN_SIZE` (which loads them, as :func:`use_for` does)."""
+    if not (available and backend.fast_paths_on()):
+        return False
+    return bool(_compiled) or (size >= MIN_SIZE and _load())
+
+
 def _load() -> bool:
     global available
     try:
@@ -100,22 +112,12 @@ def _load() -> bool:
             # error_model="numpy": x / 0 gives inf as in NumPy instead of raising, which
             # leaves the loop free of branches so LLVM can vectorise it (2x faster).
             _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
-        one, f = np.zeros(1, np.float32), np.float32  # compile (or load) before first use
-        _compiled["adam_block"](
-            one, one, one.copy(), one.copy(), f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1)
-        )
-        rows = np.zeros((1, 1), np.float32)
-        _compiled["adam_rows_block"](
-            rows, rows.copy(), rows.copy(), np.zeros(1, np.int64), rows.copy(),
-            f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1),
-        )  # fmt: skip
-        ids, weights = np.zeros((1, 1), np.int64), np.ones((1, 1), np.float32)
-        _compiled["adam_lazy_rows"](
-            rows, rows.copy(), rows.copy(), np.zeros(1, np.int64), rows.copy(),
-            f(1), f(0), f(0.1), f(0.9), f(0.1), f(1), f(1), f(1),
-        )  # fmt: skip
-        _compiled["bag_forward"](rows, ids, weights, np.zeros((1, 1), np.float32))
-        _compiled["bag_backward"](ids, weights, rows, np.zeros((1, 1), np.float32))
+        # Each loop is compiled (or loaded from the disk cache, about 0.07 s each) at its
+        # first call; one is called here, so that a Numba that cannot compile them is found
+        # now, while the NumPy form can still take over. A prediction then loads only the
+        # pooled lookup, not the optimizer's three loops.
+        rows, ids = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64)
+        _compiled["bag_forward"](rows, ids, np.ones((1, 1), np.float32), rows.copy())
     except Exception as err:  # ImportError, Numba's own errors: run NumPy's form instead
         _compiled.clear()
         available = False
@@ -221,3 +223,34 @@ def bag_backward(slots, weights, grad, values):  # pragma: no cover
                 u = slots[b, t]
                 for j in range(width):
                     values[u, j] += a * grad[b, j]
+
+
+# A hash table of the rows of a sorted array of distinct int64 keys (the exact bigrams of a
+# classifier, say), for looking up millions of keys: np.searchsorted's binary search takes
+# about 20 steps into a table larger than the cache, an open-addressing probe one or two.
+# slots has a power-of-two size of at least twice the keys; -1 marks an empty slot.
+_GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: the top bits of key * 2^64 / phi
+
+
+def key_slots(table, slots, shift):  # pragma: no cover
+    """Put ``i`` for each ``table[i]`` into ``slots`` (all -1 before), probing linearly."""
+    mask = slots.shape[0] - 1
+    for i in range(table.shape[0]):
+        h = np.int64((np.uint64(table[i]) * np.uint64(_GOLDEN)) >> np.uint64(shift))
+        while slots[h] >= 0:
+            h = (h + 1) & mask
+        slots[h] = i
+
+
+def key_find(table, slots, shift, keys, out):  # pragma: no cover
+    """``out[j]``: the row of ``table`` holding ``keys[j]``, or -1 when none does."""
+    mask = slots.shape[0] - 1
+    for j in range(keys.shape[0]):
+        key = keys[j]
+        h = np.int64((np.uint64(key) * np.uint64(_GOLDEN)) >> np.uint64(shift))
+        out[j] = -1
+        while slots[h] >= 0:
+            if table[slots[h]] == key:
+                out[j] = slots[h]
+                break
+            h = (h + 1) & mask
