@@ -55,6 +55,7 @@ tune_process()  # the ffnlp command's process settings, made before NumPy loads 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lm_common  # noqa: E402
 import lm_ptb  # noqa: E402
 import vs_torch  # noqa: E402
 
@@ -77,7 +78,7 @@ def _recipe_cfg() -> dict[str, Any]:
 
 
 def _data(data_dir: Path, quick: bool) -> dict[str, Any]:
-    vocab, (train, valid, _) = lm_ptb._ptb(data_dir)
+    vocab, (train, valid, _) = lm_common.load_splits(lm_ptb._ptb_paths(data_dir))
     if quick:
         train, valid = (
             _first_tokens(train, QUICK_TRAIN_TOKENS),

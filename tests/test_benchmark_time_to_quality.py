@@ -118,3 +118,15 @@ def test_the_report_gives_pytorch_s_time_over_ffnlp_s_and_says_what_is_excluded(
     assert (
         "| evaluation time (excluded) | 4.0 s in 2 evaluations | 6.0 s in 3 evaluations |" in text
     )
+
+
+def test_the_data_is_read_as_lm_ptb_reads_it(tmp_path):
+    # the training, validation and test files of a PTB folder, the vocabulary the training
+    # file's; --quick keeps the first sentences
+    (tmp_path / "ptb").mkdir()
+    for name, text in [("train", "a b c\nb c d\n" * 50), ("valid", "a d\n" * 9), ("test", "c\n")]:
+        (tmp_path / "ptb" / f"ptb.{name}.txt").write_text(text)
+    data = ttq._data(tmp_path, quick=False)
+    assert len(data["train"]) == 100 and len(data["valid"]) == 9
+    assert data["vocab"].decode(data["valid"][0]) == ["a", "d"]
+    assert len(ttq._data(tmp_path, quick=True)["train"]) == 100  # fewer tokens than the slice
