@@ -57,28 +57,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 # was chosen), also `ffnlp lm train --recipe ptb`.
 NEURAL = recipe_dict("ptb")
 # The character-level models on names (80/10/10 split, seed 0). NAMES is ffnlp's recipe,
-# NAMES_ANCHOR the anchor's: makemore's MLP (context 3, embedding 10, 200 tanh units, no
-# dropout; SGD, batch 32, rate 0.1 then 0.01, 200,000 steps). This loop lowers the rate
-# when dev stops improving rather than at step 100,000, and min_lr keeps it at 0.01.
-NAMES = {
-    "model": {
-        "context_size": 6,
-        "embed_dim": 24,
-        "hidden_dims": [512],
-        "activation": "tanh",
-        "dropout": 0.2,
-        "layout": "sentence",
-    },
-    "training": {
-        "epochs": 45,
-        "batch_size": 64,
-        "optimizer": "adam",
-        "lr": 2e-3,
-        "lr_decay": 0.5,
-        "lr_patience": 0,
-        "early_stopping": 4,
-    },
-}
+# the recipe file src/ffnlp/recipes/names.toml (also `ffnlp lm train --recipe names`; its
+# origin lists every setting tried on dev), NAMES_ANCHOR the anchor's: makemore's MLP
+# (context 3, embedding 10, 200 tanh units, no dropout; SGD, batch 32, rate 0.1 then 0.01,
+# 200,000 steps). This loop lowers the rate when dev stops improving rather than at step
+# 100,000, and min_lr keeps it at 0.01.
+NAMES = recipe_dict("names")
 NAMES_ANCHOR = {
     "model": {
         "context_size": 3,

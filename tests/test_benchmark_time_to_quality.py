@@ -102,15 +102,22 @@ def test_the_report_gives_pytorch_s_time_over_ffnlp_s_and_says_what_is_excluded(
     )
     text = "\n".join(ttq.report_lines(results, "python benchmarks/time_to_quality.py"))
     assert (
-        "| 200 | 10 s (epoch 0.25, ppl 190.0) | 13 s (epoch 0.25, ppl 195.0) | **1.30x** |" in text
+        "| 200 | 10 s (epoch 0.25, ppl 190.0) | 13 s (epoch 0.25, ppl 195.0) | **1.300x** | met |"
+        in text
     )
     assert (
-        "| 160 | 20 s (epoch 0.50, ppl 139.0) | 26 s (epoch 0.50, ppl 150.0) | **1.30x** |" in text
+        "| 160 | 20 s (epoch 0.50, ppl 139.0) | 26 s (epoch 0.50, ppl 150.0) | **1.300x** | met |"
+        in text
     )
     assert (
-        "| 140 | 20 s (epoch 0.50, ppl 139.0) | 39 s (epoch 0.75, ppl 138.0) | **1.95x** |" in text
+        "| 140 | 20 s (epoch 0.50, ppl 139.0) | 39 s (epoch 0.75, ppl 138.0) | **1.950x** | met |"
+        in text
     )
-    assert "| 130 | not reached | not reached | - |" in text
+    assert "| 130 | not reached | not reached | - | - |" in text
+    first = next(iter(results["quality"]["thresholds"].values()))
+    first["ratio"] = 1.2964  # just below the target: not rounded up to a met 1.30
+    text_below = "\n".join(ttq.report_lines(results, "python benchmarks/time_to_quality.py"))
+    assert "| **1.296x** | not met |" in text_below
     assert "| PyTorch fused + compile | failed: RuntimeError: no compiler |" in text
     assert "| PyTorch fused | 52.0 ms | 4,923 | 1.30 |" in text
     assert "The fastest PyTorch here: **fused**" in text

@@ -345,7 +345,7 @@ CASES = [
         "classifier-recipe-for-the-language-model",
         lambda t, m: _lm_train(t, str(m / "corpus.txt"), "--recipe", "mr"),
         "recipe 'mr' is a classifier recipe (for ffnlp classify train --recipe mr), not a "
-        "language-model one; the language-model recipes are ptb, wikitext2",
+        "language-model one; the language-model recipes are names, ptb, wikitext2",
     ),
     Case(
         "language-model-recipe-with-an-unknown-setting",

@@ -149,12 +149,12 @@ def test_the_language_model_recipes_are_their_own_kind():
     from ffnlp.models.language_model import FeedforwardLMConfig
     from ffnlp.recipes import load_lm_recipe
 
-    assert recipe_names("language_model") == ["ptb", "wikitext2"]
+    assert recipe_names("language_model") == ["names", "ptb", "wikitext2"]
     for name in recipe_names("language_model"):
         recipe = load_lm_recipe(name)
         assert recipe.name == name and recipe.description and "validation" in recipe.origin
         groups = recipe.groups()
-        assert set(groups) == {"model", "training"}
+        assert set(groups) == {"model", "training"} | ({"text"} if name == "names" else set())
         FeedforwardLMConfig(vocab_size=33_279, **groups["model"])  # a model it can build
     ptb = load_lm_recipe("ptb")
     assert ptb.params["hidden_dims"] == (1024, 256) and ptb.groups()["model"]["hidden_dims"] == [
@@ -175,6 +175,7 @@ def test_the_ptb_benchmark_reads_its_recipe_from_the_file_and_it_is_the_one_meas
     spec.loader.exec_module(lm_ptb)
     recorded = json.loads((root / "benchmarks" / "results" / "lm_ptb.json").read_text())
     assert lm_ptb.NEURAL == recorded["neural"]["recipe"]  # the recipe behind 126.0 test
+    assert lm_ptb.NAMES == recorded["names"]["recipe"]  # and the one behind names' 1.924
 
 
 @pytest.mark.parametrize(

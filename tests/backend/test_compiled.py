@@ -48,7 +48,7 @@ def test_exact_bigram_lookup_through_the_hash_table_is_the_binary_search(size, m
     monkeypatch.setattr(kernels, "available", False)
     np.testing.assert_array_equal(bigrams._find(keys), _binary_search(table, keys))
     monkeypatch.setattr(kernels, "available", True)
-    monkeypatch.setattr(kernels, "MIN_SIZE", 1)
+    monkeypatch.setattr(kernels, "MIN_KEYS", 1)
     monkeypatch.setattr(kernels, "_compiled", {})  # loaded here, unloaded after the test
     hashed = bigrams._find(keys)
     assert kernels.loaded() and bigrams._slots[0] is table

@@ -12,16 +12,19 @@ spreads it over the cores. The pooled lookup (the fast version of
 :class:`ffnlp.autograd.ops.EmbeddingBag` in :mod:`ffnlp.backend.compiled`) adds each
 token's weighted row straight into its text's sum, where the NumPy form builds a
 mostly-zero matrix of weights per distinct row and text; so predicting with a large
-classifier also loads Numba (about half a second).
+classifier also loads Numba (about half a second). Predicting a large file also looks up
+millions of exact bigrams, through a hash table of the sorted bigram table
+(:func:`key_find`) rather than a binary search into it.
 
 Numba is optional (the ``fast`` extra). Without it, or with ``FFNLP_JIT=0`` in the
 environment, :data:`available` is False and the optimizers run their NumPy form, which is
 the reference the tests compare these loops with; the readable rule lives beside it in
 :mod:`ffnlp.optim`. ``ffnlp.backend.use("reference")`` turns the loops off too (see
 :mod:`ffnlp.backend`). The functions below are plain Python until the first large
-parameter (:func:`use_for`) has them compiled; the machine code is cached on disk, so only
-the first run on a machine pays the compilation (a few seconds), later runs about half a
-second to load it. If Numba is there but fails (too old for this NumPy, say), ffnlp warns
+parameter (:func:`use_for`) has Numba loaded; each is compiled at its first call, and the
+machine code is cached on disk, so only the first run on a machine pays the compilation
+(a few seconds); later runs take about 0.35 s to start Numba and load the first loop, and
+a few hundredths of a second for each further loop they call. If Numba is there but fails (too old for this NumPy, say), ffnlp warns
 once and runs the NumPy form.
 """
 
@@ -43,6 +46,12 @@ from ffnlp import backend
 # per step over the NumPy form. Below a quarter of a million elements (a 512 x 512 layer)
 # it would take many thousands of steps to pay back, so small models never import it.
 MIN_SIZE = 1 << 18
+# The hash lookup takes 14 ns a key where np.searchsorted takes about 200 (2.3M keys into a
+# table of 600,000); loading its two loops takes about 0.025 s once Numba runs (starting
+# Numba, 0.35 s, the pooled lookup of any large prediction pays anyway). So it pays from a
+# few hundred thousand keys, a file of some 10,000 texts, or from the first call once Numba
+# is loaded.
+MIN_KEYS = 1 << 18
 
 available = (
     os.environ.get("FFNLP_JIT", "1") != "0" and importlib.util.find_spec("numba") is not None
@@ -95,12 +104,12 @@ def use_for(array: Any) -> bool:
 
 
 def use_for_lookup(size: int) -> bool:
-    """Whether a compiled integer lookup (exact, so no rounding to keep equal) should
-    serve ``size`` keys: Numba there and working, and the loops loaded already or
-    ``size`` at least :data:`MIN_SIZE` (which loads them, as :func:`use_for` does)."""
+    """Whether the compiled hash lookup (:func:`key_find`) should find ``size`` keys: Numba
+    there and working, and either already loaded (a prediction in parts, after its first
+    part) or at least :data:`MIN_KEYS` keys, which load it."""
     if not (available and backend.fast_paths_on()):
         return False
-    return bool(_compiled) or (size >= MIN_SIZE and _load())
+    return bool(_compiled) or (size >= MIN_KEYS and _load())
 
 
 def _load() -> bool:

@@ -27,7 +27,7 @@ The table's name says which kind a file is; each loader refuses the other kind b
 >>> sorted(recipe_names())[:2]
 ['default', 'mr']
 >>> recipe_names("language_model"), load_lm_recipe("ptb").groups()["model"]["context_size"]
-(['ptb', 'wikitext2'], 5)
+(['names', 'ptb', 'wikitext2'], 5)
 """
 
 from __future__ import annotations
