@@ -24,8 +24,8 @@ the reference the tests compare these loops with; the readable rule lives beside
 parameter (:func:`use_for`) has Numba loaded; each is compiled at its first call, and the
 machine code is cached on disk, so only the first run on a machine pays the compilation
 (a few seconds); later runs take about 0.35 s to start Numba and load the first loop, and
-a few hundredths of a second for each further loop they call. If Numba is there but fails (too old for this NumPy, say), ffnlp warns
-once and runs the NumPy form.
+a few hundredths of a second for each further loop they call. If Numba is there but fails
+(too old for this NumPy, say), ffnlp warns once and runs the NumPy form.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ def _load() -> bool:
             # error_model="numpy": x / 0 gives inf as in NumPy instead of raising, which
             # leaves the loop free of branches so LLVM can vectorise it (2x faster).
             _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
-        # Each loop is compiled (or loaded from the disk cache, about 0.07 s each) at its
-        # first call; one is called here, so that a Numba that cannot compile them is found
+        # Each loop is compiled (or loaded from the disk cache, a few hundredths of a second
+        # each) at its first call; one is called here, so that a Numba that cannot compile them is found
         # now, while the NumPy form can still take over. A prediction then loads only the
         # pooled lookup, not the optimizer's three loops.
         rows, ids = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64)
