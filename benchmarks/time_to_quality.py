@@ -285,22 +285,8 @@ class Workers:
         """``fw``'s answer, or None once it has failed (ffnlp failing raises)."""
         if fw not in self.processes:
             return None
-        conn, process = self.processes[fw]
-        if message is not ...:
-            conn.send(message)
-        try:
-            status, payload = conn.recv()
-        except EOFError:
-            status, payload = "error", f"the worker exited (code {process.exitcode})"
-        if status == "ok":
-            return payload
-        if fw == "ffnlp":
-            raise RuntimeError(f"ffnlp failed: {payload}")
-        print(f"PyTorch {vs_torch.label(fw, 'A')} failed: {payload}", file=sys.stderr)
-        self.failed[fw] = payload
-        process.join()
-        del self.processes[fw]
-        return None
+        # the recipe's model is configuration A's kind (a word LM), for the variants' labels
+        return vs_torch.ask_worker(self.processes, self.failed, fw, message, "A", prefix="")
 
     def close(self, fw: str) -> dict[str, Any]:
         facts = self.ask(fw, None) or {}

@@ -533,6 +533,38 @@ def variants(name: str) -> tuple[str, ...]:
     return TORCH_VARIANTS
 
 
+def ask_worker(
+    workers: dict[str, tuple[Any, Any]],
+    failed: dict[str, str],
+    fw: str,
+    message: Any,
+    name: str,
+    prefix: str | None = None,
+) -> Any:
+    """Send ``message`` (none for ``...``) to ``fw``'s worker in ``workers`` (framework ->
+    (connection, process)) and return its answer. ffnlp failing raises; a PyTorch variant
+    that fails is reported, its error kept in ``failed``, its process joined and dropped
+    from ``workers``, and None returned. ``name``: the configuration (its variants' labels);
+    ``prefix``: what the messages start with (``"NAME: "`` unless given)."""
+    prefix = f"{name}: " if prefix is None else prefix
+    conn, process = workers[fw]
+    if message is not ...:
+        conn.send(message)
+    try:
+        status, payload = conn.recv()
+    except EOFError:  # the process died (a compiler crash can take it down)
+        status, payload = "error", f"the worker exited (code {process.exitcode})"
+    if status == "ok":
+        return payload
+    if fw == "ffnlp":
+        raise RuntimeError(f"{prefix}ffnlp failed: {payload}")
+    print(f"{prefix}PyTorch {label(fw, name)} failed: {payload}", file=sys.stderr)
+    failed[fw] = payload
+    process.join()
+    del workers[fw]
+    return None
+
+
 def label(variant: str, name: str) -> str:
     if variant == "torch_compile":
         return "compile" if CONFIGS[name]["task"] == "eval" else "fused + compile"
@@ -656,23 +688,7 @@ def compare(
     failed: dict[str, str] = {}
 
     def ask(fw: str, message: Any) -> Any:
-        """Send ``message`` to ``fw``'s worker; its answer, or None once it has failed."""
-        conn, process = workers[fw]
-        if message is not ...:
-            conn.send(message)
-        try:
-            status, payload = conn.recv()
-        except EOFError:  # the process died (a compiler crash can take it down)
-            status, payload = "error", f"the worker exited (code {process.exitcode})"
-        if status == "ok":
-            return payload
-        if fw == "ffnlp":
-            raise RuntimeError(f"{name}: ffnlp failed: {payload}")
-        print(f"{name}: PyTorch {label(fw, name)} failed: {payload}", file=sys.stderr)
-        failed[fw] = payload
-        process.join()
-        del workers[fw]
-        return None
+        return ask_worker(workers, failed, fw, message, name)
 
     units = {fw: ask(fw, ...) for fw in order}
     times: dict[str, list[float]] = {fw: [] for fw in order}

@@ -26,7 +26,11 @@ def test_distinct_rows_is_np_unique_with_its_inverse(rows, shape):
 
 def _binary_search(table, keys):
     where = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-    return np.where(table[where] == keys, where, -1)
+    found = np.where(table[where] == keys, where, -1)
+    # independently of the search: found exactly where the key is in the table, and there
+    assert ((found >= 0) == np.isin(keys, table)).all()
+    assert (table[found[found >= 0]] == keys[found >= 0]).all()
+    return found
 
 
 @pytest.mark.parametrize("size", [1, 3, 1000, 70_000])
@@ -37,16 +41,17 @@ def test_exact_bigram_lookup_through_the_hash_table_is_the_binary_search(size, m
     from ffnlp.backend import kernels
     from ffnlp.text.row_features import Bigrams
 
-    if not kernels.available:
-        pytest.skip("Numba is not installed: only the binary search runs")
     rng = np.random.default_rng(size)
     table = np.unique(rng.integers(0, 2**62, size))
     keys = np.concatenate([rng.choice(table, 3 * size), rng.integers(0, 2**62, size)])
     keys = np.concatenate([keys, table[:1] - 1, table[-1:] + 1])
     bigrams = Bigrams()
     bigrams.table_ = table
-    monkeypatch.setattr(kernels, "available", False)
+    numba_there = kernels.available
+    monkeypatch.setattr(kernels, "available", False)  # the binary search, with or without Numba
     np.testing.assert_array_equal(bigrams._find(keys), _binary_search(table, keys))
+    if not numba_there:
+        pytest.skip("Numba is not installed: the hashed lookup cannot run (the search did)")
     monkeypatch.setattr(kernels, "available", True)
     monkeypatch.setattr(kernels, "MIN_KEYS", 1)
     monkeypatch.setattr(kernels, "_compiled", {})  # loaded here, unloaded after the test
