@@ -128,6 +128,10 @@ def test_version_1_files_without_a_seal_are_still_read(tmp_path):
     np.savez(path, __meta__=blob, **arrays)
     loaded_meta, loaded = io.load_archive(path, kind="toy")
     assert loaded_meta["version"] == 1 and np.array_equal(loaded["w"], arrays["w"])
+    # Without a seal, the contents' checksum is what finds a changed value.
+    np.savez(path, __meta__=blob, w=np.full(3, 2, dtype=np.float32))
+    with pytest.raises(ValueError, match="checksum does not match its contents"):
+        io.load_archive(path, kind="toy")
 
 
 def test_a_full_disk_keeps_the_old_file_and_says_so(tmp_path, monkeypatch):

@@ -12,8 +12,8 @@ Layout of a model file (a zip archive, NumPy's ``.npz``):
   the file, headers included, is caught.
 
 Loading parses each ``.npy`` header itself (no pickle, no object arrays, no header that
-claims more bytes than the file holds), then checks the format, version, seal and checksum
-before anything is built from the file; models then check the arrays' shapes against their
+claims more bytes than the file holds), then checks the format, version and seal (the
+checksum, of an unsealed version 1 file) before anything is built from the file; models then check the arrays' shapes against their
 configuration (:func:`check_shapes`). Every write goes to a temporary file in the same
 directory, is flushed to disk, then renamed over the target: a crash leaves the old file or
 the new one, never a torn one.
@@ -110,6 +110,13 @@ def _checksum(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
         digest.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+def _contents_checksum(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str | None:
+    try:
+        return _checksum(meta, arrays)
+    except (TypeError, ValueError, RecursionError):  # a description no file of ours has
+        return None
 
 
 def save_archive(
@@ -281,7 +288,8 @@ def load_archive(
     data = b""
     try:
         data = path.read_bytes()
-        if _looks_sealed(data):  # check the bytes first: an altered byte is named as such
+        sealed = _looks_sealed(data)
+        if sealed:  # check the bytes first: an altered byte is named as such
             _check_seal(path, data)
         arrays = _read_npz(data)
     except PermissionError:
@@ -326,13 +334,11 @@ def load_archive(
             "re-train the model"
         )
     stored = meta.pop("checksum", None)
-    if version >= 2:
-        _check_seal(path, data)
-    try:
-        actual = _checksum(meta, arrays)
-    except (TypeError, ValueError, RecursionError):
-        actual = None
-    if stored != actual:
+    if version >= 2 and not sealed:
+        _check_seal(path, data)  # raises: a version 2 file carries its seal
+    # The seal covered every byte as written, the checksum among them: the contents'
+    # checksum (a second pass over a large model) is left to the unsealed version 1 files.
+    if not sealed and stored != _contents_checksum(meta, arrays):
         raise ValueError(
             f"{str(path)!r} is damaged or was altered: its checksum does not match its contents"
         )

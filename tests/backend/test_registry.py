@@ -79,10 +79,12 @@ def two_threads():
 @pytest.fixture
 def small_thresholds(monkeypatch, two_threads):
     """Blocks of a few rows spread over both threads even for the op table's tiny inputs,
-    and the compiled loops for any table."""
+    and the compiled loops for any table, split over the threads too."""
     monkeypatch.setattr(blocked, "ROW_BLOCK", 8)
     monkeypatch.setattr(blocked, "PARALLEL_MIN", 1)
     monkeypatch.setattr(kernels, "MIN_SIZE", 1)
+    monkeypatch.setattr(compiled, "PARALLEL_WORK", 1)
+    monkeypatch.setattr(compiled, "BLOCK_WORK", 8)
 
 
 def _run(key, case, dtype, backend):
