@@ -13,10 +13,10 @@ Layout of a model file (a zip archive, NumPy's ``.npz``):
 
 Loading parses each ``.npy`` header itself (no pickle, no object arrays, no header that
 claims more bytes than the file holds), then checks the format, version and seal (the
-checksum, of an unsealed version 1 file) before anything is built from the file; models then check the arrays' shapes against their
-configuration (:func:`check_shapes`). Every write goes to a temporary file in the same
-directory, is flushed to disk, then renamed over the target: a crash leaves the old file or
-the new one, never a torn one.
+checksum, of an unsealed version 1 file) before anything is built from the file; models
+then check the arrays' shapes against their configuration (:func:`check_shapes`). Every
+write goes to a temporary file in the same directory, is flushed to disk, then renamed
+over the target: a crash leaves the old file or the new one, never a torn one.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ffnlp import io
-from ffnlp.backend import kernels
 from ffnlp.autograd import no_grad
+from ffnlp.backend import kernels
 from ffnlp.checks import check_real
 from ffnlp.estimators.base import (
     LAYOUT,
