@@ -29,7 +29,7 @@ ValueError: dropout must be a number in [0, 1); got 1.5
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -196,6 +196,23 @@ def check_bool(name: str, value: Any) -> bool:
     if not _is_bool(value):
         raise ValueError(f"{name} must be True or False; got {_shown(value)}")
     return bool(value)
+
+
+def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> tuple[int, ...]:
+    """``cutoffs`` as a tuple, checked: increasing integers in (0, vocab_size): where the
+    frequency clusters of an adaptive softmax or adaptive input end."""
+    cutoffs = tuple(cutoffs)
+    ok = (
+        len(cutoffs) > 0
+        and all(is_int(c) for c in cutoffs)
+        and all(a < b for a, b in zip((0, *cutoffs), (*cutoffs, vocab_size)))
+    )
+    if not ok:
+        raise ValueError(
+            f"cutoffs must be increasing integers between 0 and vocab_size ({vocab_size}), "
+            f"exclusive, e.g. (2000,) for a 10k vocabulary; got {cutoffs!r}"
+        )
+    return tuple(int(c) for c in cutoffs)
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

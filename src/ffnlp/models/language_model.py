@@ -37,7 +37,7 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import Tensor, no_grad, ops
-from ffnlp.checks import check_int
+from ffnlp.checks import check_cutoffs, check_int
 from ffnlp.models.lm_text import TextLM
 from ffnlp.nn import (
     ACTIVATIONS,
@@ -51,7 +51,7 @@ from ffnlp.nn import (
     Sequential,
 )
 from ffnlp.nn import init as nn_init
-from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax, check_cutoffs
+from ffnlp.nn.adaptive_softmax import AdaptiveSoftmax
 from ffnlp.nn.functional import fofe, fofe_window
 from ffnlp.settings import Settings, setting
 from ffnlp.text.ngrams import LAYOUTS, context_windows

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
+from ffnlp.checks import check_cutoffs
 from ffnlp.nn import init as nn_init
-from ffnlp.nn.adaptive_softmax import check_cutoffs
 from ffnlp.nn.layers import Embedding, Linear
 from ffnlp.nn.module import Module
 

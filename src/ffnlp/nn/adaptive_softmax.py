@@ -31,29 +31,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, ops
-from ffnlp.checks import is_int
+from ffnlp.checks import check_cutoffs
 from ffnlp.nn import init as nn_init
 from ffnlp.nn.layers import Linear, Sequential
 from ffnlp.nn.module import Module, Parameter
 
 if TYPE_CHECKING:
     from ffnlp.nn.adaptive_input import AdaptiveInput
-
-
-def check_cutoffs(cutoffs: Sequence[int], vocab_size: int) -> tuple[int, ...]:
-    """``cutoffs`` as a tuple, checked: increasing integers in (0, vocab_size)."""
-    cutoffs = tuple(cutoffs)
-    ok = (
-        len(cutoffs) > 0
-        and all(is_int(c) for c in cutoffs)
-        and all(a < b for a, b in zip((0, *cutoffs), (*cutoffs, vocab_size)))
-    )
-    if not ok:
-        raise ValueError(
-            f"cutoffs must be increasing integers between 0 and vocab_size ({vocab_size}), "
-            f"exclusive, e.g. (2000,) for a 10k vocabulary; got {cutoffs!r}"
-        )
-    return tuple(int(c) for c in cutoffs)
 
 
 class AdaptiveSoftmax(Module):
