@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import os
-import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,6 +260,12 @@ def download(url: str, folder: Path, sha256: str, timeout: float = 60.0) -> Path
         DownloadError: on a network error, a transfer cut short, or a hash mismatch; the
             temporary file is deleted first.
     """
+    # Imported here: the network modules are a tenth of the ffnlp command's start-up, which
+    # every command pays (this module is imported for `ffnlp data`'s flags).
+    import http.client
+    import urllib.error
+    import urllib.request
+
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
     digest, received = hashlib.sha256(), 0
@@ -356,6 +358,8 @@ def _fetch_into(
 
 def _extract(archive: Path, folder: Path, remote: Remote, url: str) -> None:
     """Keep only the named members of a tar.gz archive (never paths it chooses itself)."""
+    import tarfile
+
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member, (target, sha256) in remote.members.items():
