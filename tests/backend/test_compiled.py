@@ -127,6 +127,7 @@ def test_a_preload_loads_the_loops_once_beside_a_first_use(monkeypatch):
     assert kernels.use_for(np.zeros(kernels.MIN_SIZE, np.float32))  # waits for the thread
     thread.join()
     assert compiles == [1] and set(kernels._compiled) == set(kernels._LOOPS)
+    assert not kernels._preloading  # done: whether loaded is the loops' own say
     assert kernels.preload() is None  # loaded: nothing to start
 
 

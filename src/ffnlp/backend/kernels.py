@@ -153,12 +153,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def _load() -> bool:
-    global available
+    global available, _preloading
     with _load_lock:
-        if _compiled or not available:  # loaded, or found broken, while this call waited
-            return bool(_compiled)
         try:
+            if _compiled or not available:  # loaded, or found broken, while this waited
+                return bool(_compiled)
             _compiled.update(_compile())
+            return True
         except Exception as err:  # ImportError, Numba's own errors: NumPy's form instead
             available = False
             warnings.warn(
@@ -169,7 +170,8 @@ def _load() -> bool:
                 stacklevel=3,
             )
             return False
-    return True
+        finally:
+            _preloading = False  # any preload is over: _compiled and available say the rest
 
 
 def _compile() -> dict[str, Callable[..., Any]]:
