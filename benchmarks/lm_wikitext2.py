@@ -66,10 +66,14 @@ def paths(data_dir: str | Path) -> list[str]:
 
 
 def neural_recipe(
-    epochs: int | None = None, max_time: float | None = None, quick: bool = False
+    epochs: int | None = None,
+    max_time: float | None = None,
+    quick: bool = False,
+    name: str = RECIPE,
 ) -> dict[str, Any]:
-    """The recipe file's settings, with the run's bounds laid over them."""
-    recipe = recipe_dict(RECIPE)
+    """The recipe file's settings (``name``: a recipe's name or a TOML file), with the
+    run's bounds laid over them."""
+    recipe = recipe_dict(name)
     if quick:
         recipe["model"].update(QUICK_MODEL)
         recipe["training"].update(epochs=1, max_time=QUICK_SECONDS)
@@ -118,7 +122,7 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
             + ("s" if neural["epochs_run"] != 1 else "")
             + f" (best: {neural['best_epoch']}; {stop}).",
         ]
-    lines += recipe_line(results, RECIPE)
+    lines += recipe_line(results, results.get("neural", {}).get("recipe_name", RECIPE))
     from ffnlp.io import atomic_write_text
 
     atomic_write_text(folder / "lm_wikitext2.md", "\n".join(lines) + "\n")
@@ -135,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         help="folder holding wikitext2/ (or set FFNLP_DATA)",
     )
     parser.add_argument("--parts", nargs="+", choices=("kn", "neural"), default=["kn", "neural"])
+    parser.add_argument(
+        "--recipe",
+        default=RECIPE,
+        help="the neural LM's recipe: a recipe's name or a TOML file (a candidate to compare "
+        "on validation; give it its own --results-dir)",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument(
         "--max-time",
@@ -178,10 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         results["kn5"] = in_fresh_process(run_kn, files, 5, str(folder), TAG, limit)
         print(json.dumps(results["kn5"]), flush=True)
     if "neural" in args.parts:
-        recipe = neural_recipe(args.epochs, max_time, args.quick)
+        recipe = neural_recipe(args.epochs, max_time, args.quick, args.recipe)
         results["neural"] = in_fresh_process(
             run_neural, files, recipe, args.seed, str(folder), TAG, limit
         )
+        results["neural"]["recipe_name"] = Path(args.recipe).name  # no folder of this machine
         print(json.dumps({k: v for k, v in results["neural"].items() if k != "curve"}), flush=True)
     mixed = mixture(folder, TAG)
     if mixed:

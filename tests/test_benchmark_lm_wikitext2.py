@@ -54,6 +54,7 @@ def test_the_three_models_and_the_mixture_chosen_on_valid(tmp_path, tiny, capsys
     kn, neural, mixed = written["kn5"], written["neural"], written["mixture"]
     assert written["quick"] is False and neural["recipe"]["training"]["max_time"] == 60.0
     assert neural["epochs_run"] == 2 and neural["out_of_time"] is False
+    assert neural["recipe_name"] == "wikitext2"
     for r in (kn, neural):
         assert r["train_seconds"] > 0 and r["tokens_per_second"] > 0 and r["peak_memory_mb"] > 0
     assert 0 < mixed["weight"] < 1
@@ -98,6 +99,19 @@ def test_the_benchmark_trains_the_wikitext2_recipe_file():
     groups = load_lm_recipe("wikitext2").groups()
     assert recipe["model"] == groups["model"]
     assert recipe["training"] == {**groups["training"], "epochs": 3, "max_time": 90.0}
+
+
+def test_a_candidate_recipe_file_is_trained_with_the_run_s_bounds(tmp_path):
+    # A candidate compared on validation: the file's settings, the run's bounds over them.
+    from ffnlp.recipes import load_lm_recipe
+
+    candidate = tmp_path / "wikitext2-fofe.toml"
+    text = (ROOT / "src" / "ffnlp" / "recipes" / "wikitext2.toml").read_text()
+    candidate.write_text(text.replace("[language_model]\n", "[language_model]\nfofe = [0.7]\n"))
+    recipe = bench.neural_recipe(epochs=2, name=str(candidate))
+    groups = load_lm_recipe("wikitext2").groups()
+    assert recipe["model"] == {**groups["model"], "fofe": [0.7]}
+    assert recipe["training"] == {**groups["training"], "epochs": 2}
 
 
 def test_no_data_is_skipped_not_failed(tmp_path, capsys):
