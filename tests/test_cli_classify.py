@@ -485,31 +485,3 @@ def test_predict_text_lines_are_the_top_labels_of_each_text(k, threshold):
     assert _top_lines(probs, classes, k, threshold, texts) == expected
     if threshold == 0.9:
         assert expected.startswith("\ttext 0\n")  # a text with no label keeps its tab
-
-
-@pytest.mark.parametrize(
-    ("text_bytes", "model_bytes", "stdin", "preloads"),
-    [
-        (1 << 20, 8 << 20, False, True),  # a large file and a large model
-        (100, 8 << 20, False, False),  # one line: never waits for Numba
-        (1 << 20, 10_000, False, False),  # a model too small for the compiled loops
-        (1 << 20, 8 << 20, True, False),  # standard input: its size is not known before
-    ],
-)
-def test_predict_preloads_the_compiled_loops_only_for_a_large_job(
-    tmp_path, monkeypatch, text_bytes, model_bytes, stdin, preloads
-):
-    import argparse
-
-    from ffnlp.backend import kernels
-    from ffnlp.cli.classify import _preload_loops
-
-    texts, model = tmp_path / "texts.txt", tmp_path / "m.npz"
-    texts.write_bytes(b"a" * text_bytes)
-    model.write_bytes(b"\0" * model_bytes)
-    calls = []
-    monkeypatch.setattr(kernels, "preload", lambda: calls.append(1))
-    _preload_loops(argparse.Namespace(file="-" if stdin else str(texts), model=str(model)))
-    assert bool(calls) == preloads
-    _preload_loops(argparse.Namespace(file=str(tmp_path / "missing.txt"), model=str(model)))
-    assert len(calls) == int(preloads)  # a missing file: the reading says so, not this

@@ -65,8 +65,8 @@ def test_exact_bigram_lookup_through_the_hash_table_is_the_binary_search(size, m
 
 @pytest.mark.parametrize("width", [1, 7, 64])
 def test_the_pooled_lookup_split_over_threads_changes_no_bit(monkeypatch, width):
-    # Forward by blocks of texts, backward by blocks of columns, handed to two threads:
-    # every sum is taken in the same order as on one thread, so the bits are the same.
+    # The forward by blocks of texts, handed to two threads: every sum is taken in the
+    # same order as on one thread, so the bits are the same (the backward's too).
     import ffnlp
     from ffnlp.autograd import Tensor, ops
     from ffnlp.backend import compiled, kernels, threads
@@ -103,60 +103,8 @@ def test_the_pooled_lookup_split_over_threads_changes_no_bit(monkeypatch, width)
         split = run()
     finally:
         ffnlp.set_num_threads(before)
-    # texts in blocks of 16; columns in four blocks (two a thread), of at least 8
-    assert blocks == [(301, 16), (width, max(8, -(-width // 4)))]
+    assert blocks == [(301, 16)]  # texts in blocks of 16
     np.testing.assert_array_equal(split[0], alone[0])
     np.testing.assert_array_equal(split[1], alone[1])
     reference = ops.EmbeddingBag.apply(Tensor(table), ids, weights).data
     np.testing.assert_allclose(alone[0], reference, rtol=1e-5, atol=1e-5)
-
-
-def test_a_preload_loads_the_loops_once_beside_a_first_use(monkeypatch):
-    # The preload's thread and a first use meet at the lock: one load, the loops whole.
-    from ffnlp.backend import kernels
-
-    if not kernels.available:
-        pytest.skip("Numba unavailable (not installed, or FFNLP_JIT=0): nothing to preload")
-    monkeypatch.setattr(kernels, "_compiled", {})
-    monkeypatch.setattr(kernels, "_preloading", False)
-    compiles = []
-    real = kernels._compile
-    monkeypatch.setattr(kernels, "_compile", lambda: compiles.append(1) or real())
-    thread = kernels.preload()
-    assert thread is not None and kernels.loaded()  # as good as loaded: a use waits for it
-    assert kernels.use_for(np.zeros(kernels.MIN_SIZE, np.float32))  # waits for the thread
-    thread.join()
-    assert compiles == [1] and set(kernels._compiled) == set(kernels._LOOPS)
-    assert not kernels._preloading  # done: whether loaded is the loops' own say
-    assert kernels.preload() is None  # loaded: nothing to start
-
-
-def test_no_preload_without_numba(monkeypatch):
-    from ffnlp.backend import kernels
-
-    monkeypatch.setattr(kernels, "_compiled", {})
-    monkeypatch.setattr(kernels, "available", False)
-    assert kernels.preload() is None and not kernels.loaded()
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this system")
-def test_a_child_forked_during_a_load_can_load_for_itself(monkeypatch):
-    # The parent's lock held (a preload's thread inside the load) when the child forks: the
-    # child gets a free lock and no claim of a preload that its threads did not inherit.
-    import multiprocessing
-
-    from ffnlp.backend import kernels
-
-    monkeypatch.setattr(kernels, "_preloading", True)
-    with kernels._load_lock:
-        child = multiprocessing.get_context("fork").Process(target=_free_lock_or_fail)
-        child.start()
-        child.join(30)
-    assert child.exitcode == 0
-
-
-def _free_lock_or_fail():
-    from ffnlp.backend import kernels
-
-    free = kernels._load_lock.acquire(timeout=5) and not kernels._preloading
-    raise SystemExit(0 if free else 1)

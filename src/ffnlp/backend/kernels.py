@@ -24,9 +24,7 @@ the reference the tests compare these loops with; the readable rule lives beside
 parameter (:func:`use_for`) has Numba loaded; each is compiled at its first call, and the
 machine code is cached on disk, so only the first run on a machine pays the compilation
 (a few seconds); later runs take about 0.35 s to start Numba and load the first loop, and
-a few hundredths of a second for each further loop they call. A caller with other work
-before its first use (reading a model file, tokenizing a training set) can start that in
-a thread of its own (:func:`preload`). If Numba is there but fails
+a few hundredths of a second for each further loop they call. If Numba is there but fails
 (too old for this NumPy, say), ffnlp warns once and runs the NumPy form.
 """
 
@@ -35,7 +33,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -68,9 +65,8 @@ _LOOPS = (
 
 def loaded() -> bool:
     """Whether the compiled loops are loaded in this process (by a :func:`use_for` that
-    said yes), or being loaded by a :func:`preload`: what runs never depends on how far
-    the preload's thread has got, since a use waits for it."""
-    return bool(_compiled) or (_preloading and available)
+    said yes)."""
+    return bool(_compiled)
 
 
 def compiled(name: str) -> Callable[..., Any]:
@@ -113,83 +109,35 @@ def use_for_lookup(size: int) -> bool:
     part) or at least :data:`MIN_KEYS` keys, which load it."""
     if not (available and backend.fast_paths_on()):
         return False
-    return (loaded() or size >= MIN_KEYS) and _load()
-
-
-def preload() -> threading.Thread | None:
-    """Start loading the compiled loops in a thread of their own, and return it (None when
-    there is nothing to load: already loaded, Numba absent or turned off).
-
-    For a caller that will need them soon and has other work first: ``classify predict``
-    on a large file calls it before reading the model file. Starting Numba is mostly
-    loading libraries, and reading a model mostly I/O and hashing, which both release the
-    GIL: the two overlap (0.6 s of the two in turn became 0.4 s, measured). The first
-    :func:`use_for` or :func:`use_for_lookup` that needs the loops waits for the thread.
-    """
-    global _preloading
-    if not (available and backend.fast_paths_on()) or _compiled:
-        return None
-    _preloading = True
-    thread = threading.Thread(target=_load, name="ffnlp-preload")
-    thread.start()
-    return thread
-
-
-_load_lock = threading.Lock()  # one load at a time: a preload and a first use can meet
-_preloading = False
-
-
-def _forget_preload() -> None:
-    # A forked child has no preload thread, and may have forked while it held the lock: the
-    # child loads the loops itself when it needs them (they are published whole or not at
-    # all, so it has either every loop or none).
-    global _load_lock, _preloading
-    _load_lock = threading.Lock()
-    _preloading = False
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_preload)
+    return bool(_compiled) or (size >= MIN_KEYS and _load())
 
 
 def _load() -> bool:
-    global available, _preloading
-    with _load_lock:
-        try:
-            if _compiled or not available:  # loaded, or found broken, while this waited
-                return bool(_compiled)
-            _compiled.update(_compile())
-            return True
-        except Exception as err:  # ImportError, Numba's own errors: NumPy's form instead
-            available = False
-            warnings.warn(
-                f"ffnlp: the compiled loops are unavailable ({type(err).__name__}: {err}); "
-                "using the NumPy form, slower (benchmarks/results/adam_update.md measures "
-                "both)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return False
-        finally:
-            _preloading = False  # any preload is over: _compiled and available say the rest
+    global available
+    try:
+        from numba import njit
 
-
-def _compile() -> dict[str, Callable[..., Any]]:
-    from numba import njit
-
-    loops = {}
-    for name in _LOOPS:
-        # error_model="numpy": x / 0 gives inf as in NumPy instead of raising, which
-        # leaves the loop free of branches so LLVM can vectorise it (2x faster).
-        loops[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
-    # Each loop is compiled (or loaded from the disk cache, a few hundredths of a second
-    # each) at its first call; one is called here, so that a Numba that cannot compile them
-    # is found now, while the NumPy form can still take over. A prediction then loads only
-    # the pooled lookup, not the optimizer's three loops. The loops are published only
-    # after this check, so no caller sees half a set.
-    rows, ids = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64)
-    loops["bag_forward"](rows, ids, np.ones((1, 1), np.float32), rows.copy())
-    return loops
+        for name in _LOOPS:
+            # error_model="numpy": x / 0 gives inf as in NumPy instead of raising, which
+            # leaves the loop free of branches so LLVM can vectorise it (2x faster).
+            _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
+        # Each loop is compiled (or loaded from the disk cache, a few hundredths of a second
+        # each) at its first call; one is called here, so that a Numba that cannot compile them is found
+        # now, while the NumPy form can still take over. A prediction then loads only the
+        # pooled lookup, not the optimizer's three loops.
+        rows, ids = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64)
+        _compiled["bag_forward"](rows, ids, np.ones((1, 1), np.float32), rows.copy())
+    except Exception as err:  # ImportError, Numba's own errors: run NumPy's form instead
+        _compiled.clear()
+        available = False
+        warnings.warn(
+            f"ffnlp: the compiled loops are unavailable ({type(err).__name__}: {err}); "
+            "using the NumPy form, slower (benchmarks/results/adam_update.md measures both)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
 
 
 def adam_block(
@@ -269,22 +217,20 @@ def bag_forward(table, ids, weights, out):  # pragma: no cover
                     out[b, j] += a * table[r, j]
 
 
-def bag_backward(slots, weights, grad, values, lo, hi):  # pragma: no cover
-    """The gradient rows of :func:`bag_forward` in columns ``lo:hi``: ``values[slots[b, t],
-    lo:hi] += weights[b, t] grad[b, lo:hi]``, ``slots`` numbering the distinct ids 0..U-1;
-    those columns of ``values`` are overwritten. Rows of ``values`` are shared between
-    texts, columns are not: threads split the work by columns (the column range as
-    arguments, not a strided view, keeps one compiled form for every call)."""
+def bag_backward(slots, weights, grad, values):  # pragma: no cover
+    """The gradient rows of :func:`bag_forward`: ``values[slots[b, t]] += weights[b, t]
+    grad[b]``, ``slots`` numbering the distinct ids 0..U-1; ``values`` is overwritten."""
     batch, length = slots.shape
+    width = grad.shape[1]
     for u in range(values.shape[0]):
-        for j in range(lo, hi):
+        for j in range(width):
             values[u, j] = 0
     for b in range(batch):
         for t in range(length):
             a = weights[b, t]
             if a != 0:
                 u = slots[b, t]
-                for j in range(lo, hi):
+                for j in range(width):
                     values[u, j] += a * grad[b, j]
 
 

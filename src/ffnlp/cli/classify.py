@@ -828,34 +828,11 @@ def run_classify_test(args: argparse.Namespace) -> int:
 
 
 PREDICT_PART = 8192  # texts classified and written at a time
-# A file of this many bytes holds well over the few thousand tokens for which a prediction
-# runs the compiled pooled lookup (ffnlp.backend.compiled.SMALL_INFERENCE).
-PRELOAD_TEXT_BYTES = 1 << 16
-
-
-def _preload_loops(args: argparse.Namespace) -> None:
-    """Start loading the compiled loops beside reading the model when the prediction will
-    run them: a file of many texts, and a model large enough for them (its file holds at
-    least ``kernels.MIN_SIZE`` float32 weights). One line from the shell never waits for
-    them."""
-    from ffnlp.backend import kernels
-
-    try:
-        large = (
-            args.file != "-"
-            and os.path.getsize(args.file) >= PRELOAD_TEXT_BYTES
-            and os.path.getsize(args.model) >= 4 * kernels.MIN_SIZE
-        )
-    except OSError:  # a missing file: the reading below says so
-        return
-    if large:
-        kernels.preload()
 
 
 def run_classify_predict(args: argparse.Namespace) -> int:
     check_positive("--top", args.top)
     threshold = _threshold(args)
-    _preload_loops(args)
     model, recorded = _load_classifier(args)
     table = _prediction_input(args, recorded)
     texts = table.texts

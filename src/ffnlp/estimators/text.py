@@ -14,7 +14,6 @@ import numpy as np
 
 from ffnlp import io
 from ffnlp.autograd import no_grad
-from ffnlp.backend import kernels
 from ffnlp.checks import check_real
 from ffnlp.estimators.base import (
     LAYOUT,
@@ -62,11 +61,6 @@ from ffnlp.text.settings import TextSettings
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import Vocab
 from ffnlp.train import CLASSIFIER_TRAINING, Training, fit
-
-# Texts of this many characters (some 40,000 words) make a table of words and bigrams past
-# ffnlp.backend.kernels.MIN_SIZE weights at any usual width: such a fit will run the
-# compiled loops, so it starts loading them at once, beside the tokenizing.
-PRELOAD_CHARS = 1 << 18
 
 
 class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, EstimatorBase):
@@ -246,8 +240,6 @@ class TextClassifier(GroupedSettings, TextPredictions, ClassifierBase, Estimator
         texts = texts_of(X)
         sets = label_sets_of(y, len(texts))
         network, text, training_settings, features = self._check_params()
-        if sum(map(len, texts)) >= PRELOAD_CHARS:
-            kernels.preload()  # beside the tokenizing and the rows (overlap measured)
         if sets is None:
             classes, targets = classes_of(labels_of(y, len(texts)))
             class_weights = self._class_weights(classes, targets)
