@@ -127,6 +127,28 @@ def curve(history) -> list[dict[str, Any]]:
     ]
 
 
+def probe_neural(
+    paths: Sequence[str], recipe: dict[str, Any], seed: int, limit=None
+) -> dict[str, Any]:
+    """A candidate recipe trained and scored on the validation split only, its curve kept:
+    what choosing between recipes reads. The test split is never scored."""
+    vocab, (train, valid, _) = load_splits(paths, limit)
+    lm, history, seconds, tokens = train_neural(vocab, train, valid, recipe, seed)
+    return {
+        "model": "feedforward NNLM, validation only",
+        "recipe": recipe,
+        "output": lm.config.output,
+        "run": time.strftime("%Y-%m-%d %H:%M"),
+        "epochs_run": len(history.epochs),
+        "best_epoch": history.best_epoch,
+        "out_of_time": history.out_of_time,
+        "valid_ppl": float(np.exp(min(r["valid_loss"] for r in history.epochs))),
+        "train_seconds": seconds,
+        "tokens_per_second": trained_on(history, tokens, recipe) / seconds,
+        "curve": curve(history),
+    }
+
+
 def run_neural(
     paths: Sequence[str],
     recipe: dict[str, Any],

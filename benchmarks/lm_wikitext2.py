@@ -40,6 +40,7 @@ from lm_common import (  # noqa: E402
     in_fresh_process,
     mixture,
     model_rows,
+    probe_neural,
     recipe_dict,
     recipe_line,
     run_kn,
@@ -162,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         "temporary folder)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--valid-only",
+        action="store_true",
+        help="a candidate: train the neural LM and score it on the validation split only "
+        "(the test split is never scored), appending its curve to "
+        "benchmarks/results/tuning/lm_wikitext2.jsonl; no table is written",
+    )
     args = parser.parse_args(argv)
     max_time = parse_duration("--max-time", args.max_time) if args.max_time else None
     files = paths(args.data_dir)
@@ -170,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
             f"skipped: no WikiText-2 under {args.data_dir} (give --data-dir or set FFNLP_DATA)",
             file=sys.stderr,
         )
+        return 0
+    if args.valid_only:
+        from classify import record
+
+        recipe = neural_recipe(args.epochs, max_time, args.quick, args.recipe)
+        probe = in_fresh_process(
+            probe_neural, files, recipe, args.seed, QUICK_LINES if args.quick else None
+        )
+        probe["recipe_name"] = Path(args.recipe).name
+        print(json.dumps(record("lm_wikitext2", probe)), flush=True)
         return 0
     if args.results_dir:
         folder = Path(args.results_dir)

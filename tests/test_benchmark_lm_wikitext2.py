@@ -117,3 +117,24 @@ def test_a_candidate_recipe_file_is_trained_with_the_run_s_bounds(tmp_path):
 def test_no_data_is_skipped_not_failed(tmp_path, capsys):
     assert bench.main(["--data-dir", str(tmp_path)]) == 0
     assert "skipped: no WikiText-2 under" in capsys.readouterr().err
+
+
+def test_a_candidate_on_validation_only_is_recorded_and_never_scored_on_test(
+    tmp_path, tiny, monkeypatch, capsys
+):
+    import classify
+
+    monkeypatch.setattr(classify, "RESULTS", tmp_path / "results")
+    data = _wikitext(tmp_path / "data")
+    scored = []
+    real = bench.run_neural
+    monkeypatch.setattr(bench, "run_neural", lambda *a: scored.append(a) or real(*a))
+    assert bench.main(["--data-dir", str(data), "--valid-only", "--max-time", "1m"]) == 0
+    (line,) = (tmp_path / "results" / "tuning" / "lm_wikitext2.jsonl").read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["script"] == "lm_wikitext2" and entry["recipe_name"] == "wikitext2"
+    assert entry["epochs_run"] == 2 and len(entry["curve"]) == 2
+    best = min(r["valid_loss"] for r in entry["curve"])
+    assert entry["valid_ppl"] == pytest.approx(np.exp(best))
+    assert "test_ppl" not in entry and not scored  # the test split is never scored
+    assert not list((tmp_path / "results").glob("lm_wikitext2.*"))  # no table written

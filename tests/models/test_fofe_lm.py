@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ffnlp import io
-from ffnlp.autograd import gradcheck
+from ffnlp.autograd import Tensor, gradcheck
 from ffnlp.models.language_model import (
     FOFE_TOLERANCE,
     KIND,
@@ -76,6 +76,8 @@ def test_the_input_is_the_exact_embeddings_then_the_codes():
         {"fofe": (0.6,), "fofe_window": 0, "tie_embeddings": True, "hidden_dims": (4,)},
         {"direct": True, "sparse_embeddings": False, "hidden_dims": ()},
         {"output": "adaptive", "cutoffs": (5,)},
+        # the codes over the tied adaptive input, band by band (embed_dim 4, last hidden 4)
+        {"output": "adaptive", "cutoffs": (5, 9), "tie_embeddings": True, "hidden_dims": (4,)},
     ],
 )
 def test_gradcheck_of_the_whole_loss(overrides):
@@ -188,13 +190,28 @@ def test_contexts_must_hold_the_window():
         lm(np.array([[1, 2]]))
 
 
-def test_fofe_beside_tied_embeddings_keeps_the_full_softmax():
+def test_fofe_beside_tied_embeddings_keeps_the_adaptive_softmax():
+    # The codes are taken band by band over the adaptive input (AdaptiveInput.fofe), so a
+    # large vocabulary keeps its fast output layer, tied or not.
     from ffnlp.models.language_model import choose_output
 
     tied = dict(vocab_size=30_000, context_size=2, embed_dim=8, hidden_dims=(8,), fofe=(0.7,))
-    with pytest.raises(ValueError, match="FOFE codes sum full-width embedding rows"):
-        FeedforwardLMConfig(**tied, tie_embeddings=True, output="adaptive", cutoffs=(2000,))
     config, line = choose_output(FeedforwardLMConfig(**tied, tie_embeddings=True))
-    assert config.output == "full" and line == "output: full softmax (chosen for 30,000 words)"
+    assert config.output == "adaptive" and line.startswith(
+        "output: adaptive softmax tied to adaptive input, cutoffs"
+    )
     config, _ = choose_output(FeedforwardLMConfig(**tied))  # untied: the adaptive softmax
     assert config.output == "adaptive" and config.cutoffs
+
+
+def test_the_tied_adaptive_lm_s_input_holds_the_codes_of_its_own_embeddings():
+    lm = _tiny(output="adaptive", cutoffs=(5, 9), tie_embeddings=True, hidden_dims=(4,))
+    lm = lm.to(np.float64)
+    contexts = np.array([[1, 1, 1, 3, 4], [5, 6, 7, 8, 9], [1, 10, 2, 11, 2]])
+    E = lm.embedding.full_table()  # every word's e(w), projected bands included
+    x = np.array([np.concatenate([E[c[-2]], E[c[-1]], _code(E, c, 0.7)]) for c in contexts])
+    W1, b1 = lm.hidden[0].weight.data, lm.hidden[0].bias.data
+    h = np.tanh(x @ W1.T + b1)
+    lm.eval()
+    logits, _ = lm(contexts)
+    np.testing.assert_allclose(logits.data, lm.output.log_prob(Tensor(h)).data, rtol=1e-10)

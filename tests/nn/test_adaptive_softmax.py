@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from ffnlp.autograd import Tensor, gradcheck, ops
+from ffnlp.autograd.sparse import as_dense
 from ffnlp.nn import AdaptiveInput, AdaptiveSoftmax
+from ffnlp.nn import functional as F
 
 
 def _layer(in_features=8, vocab_size=20, cutoffs=(5, 12), div_value=2.0):
@@ -217,3 +219,53 @@ def test_tied_errors():
         embedding(np.array([1.0]))
     with pytest.raises(ValueError, match="cutoffs must be increasing integers"):
         AdaptiveInput(20, 8, (12, 5))
+
+
+# ------------------------------------------------- FOFE codes over adaptive input, band by band
+
+
+def _reference_fofe(embedding, ids, alphas, ignore):
+    """The codes the plain way: each word's embedding e(w) from the layer itself, then the
+    weighted sum over the history (the last word with weight 1, the one before a, ...)."""
+    rows = embedding(ids)  # (B, K, D), every word projected up to D
+    K = ids.shape[1]
+    codes = []
+    for a in alphas:
+        weights = Tensor((a ** np.arange(K - 1, -1, -1) * (ids != ignore))[:, :, None])
+        codes.append((rows * weights).sum(axis=1))  # (B, D)
+    return ops.concatenate(codes, axis=1)  # (B, J*D)
+
+
+@pytest.mark.parametrize("cutoffs", [(5,), (5, 12), (2, 3, 19)])
+def test_fofe_over_adaptive_input_is_the_sum_of_projected_rows(cutoffs):
+    embedding, _ = _tied(cutoffs=cutoffs)
+    rng = np.random.default_rng(7)
+    ids = rng.integers(0, 20, size=(6, 9))
+    ids[0, :4] = 1  # padding before a text's start
+    ids[1] = 13  # one band only
+    alphas = (0.7, 0.3)
+    ours = embedding.fofe(ids, alphas, ignore=1)
+    reference = _reference_fofe(embedding, ids, alphas, ignore=1)
+    assert ours.shape == (6, 2 * 8) and np.abs(reference.data).max() > 0.1
+    np.testing.assert_allclose(ours.data, reference.data, rtol=1e-12, atol=1e-12)
+    # the same again as the plain table's codes (the (V, D) table of every e(w))
+    plain = F.fofe(Tensor(embedding.full_table()), ids, alphas, ignore=1)
+    np.testing.assert_allclose(ours.data, plain.data, rtol=1e-12, atol=1e-12)
+    # and the gradients of every table and projection, against the plain way's
+    upstream = Tensor(rng.standard_normal(ours.shape))
+    grads = []
+    for codes in (embedding.fofe, lambda *a, **k: _reference_fofe(embedding, *a, **k)):
+        embedding.zero_grad()
+        (codes(ids, alphas, ignore=1) * upstream).sum().backward()
+        grads.append([as_dense(p.grad) for p in embedding.parameters()])
+    for mine, theirs in zip(*grads):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+
+
+def test_fofe_over_adaptive_input_passes_the_gradient_check():
+    embedding, _ = _tied(cutoffs=(5, 12))
+    ids = np.random.default_rng(8).integers(0, 20, size=(4, 6))
+    result = gradcheck(
+        lambda *_: embedding.fofe(ids, (0.6, 0.2), ignore=1), list(embedding.parameters())
+    )
+    assert result.ok(1e-6), str(result)

@@ -20,7 +20,8 @@ Options from the paper and after it:
 - ``fofe``: beside the N exact embeddings, the fixed-size ordinally-forgetting encoding of
   the whole history (Zhang, Jiang, Xu, Hou & Dai 2015), z_t = a z_{t-1} + E x_t, one D-vector
   per forgetting factor a, so the network sees far back while its input stays
-  (N + J) * D wide (:func:`ffnlp.nn.functional.fofe`);
+  (N + J) * D wide (:func:`ffnlp.nn.functional.fofe`; over adaptive input embeddings,
+  :meth:`ffnlp.nn.AdaptiveInput.fofe`);
 - ``output="auto"`` (the default): the full softmax below :data:`ADAPTIVE_FROM` words, the
   adaptive softmax from there on, with cutoffs from the training text's frequencies
   (:func:`choose_output`).
@@ -202,12 +203,6 @@ class FeedforwardLMConfig(Settings):
                     "output='adaptive' cannot be combined with direct; use output='full' "
                     "(or 'auto', which then chooses it) for direct connections"
                 )
-            if self.tie_embeddings and self.fofe:
-                raise ValueError(
-                    "FOFE codes sum full-width embedding rows, which the tied adaptive softmax "
-                    "replaces by smaller rows for rare words; untie it (tie_embeddings=False) "
-                    "or use output='full' (or 'auto', which then chooses it)"
-                )
 
     @property
     def fofe_history(self) -> int:
@@ -311,8 +306,7 @@ def choose_output(
     """The configuration with its output layer decided, and one line saying what it is.
 
     ``output="auto"`` becomes "full" below :data:`ADAPTIVE_FROM` words (or with ``direct``,
-    which the adaptive softmax lacks, or FOFE codes beside tied embeddings, which the tied
-    adaptive softmax lacks), else "adaptive"; an adaptive softmax without cutoffs
+    which the adaptive softmax lacks), else "adaptive"; an adaptive softmax without cutoffs
     gets :func:`choose_cutoffs` of ``counts`` (the training text's count of each id).
 
     >>> config, line = choose_output(FeedforwardLMConfig(vocab_size=40_000))
@@ -322,8 +316,7 @@ def choose_output(
     V = config.vocab_size
     output = config.output
     if output == "auto":
-        lacking = config.direct or (config.fofe and config.tie_embeddings)
-        output = "adaptive" if V >= ADAPTIVE_FROM and not lacking else "full"
+        output = "adaptive" if V >= ADAPTIVE_FROM and not config.direct else "full"
     chosen = f" (chosen for {V:,} words)"
     if output == "full":
         line = "output: full softmax" + (chosen if config.output == "auto" else "")
@@ -470,13 +463,17 @@ class FeedforwardLM(Module, TextLM):
             raise ValueError(f"contexts must have shape (B, {W}); got {contexts.shape}")
         x = self.embedding(contexts[:, W - N :]).reshape(len(contexts), N * config.embed_dim)
         if config.fofe:  # the codes of the last K words beside the N exact ones
-            codes = fofe(
-                self.embedding.weight,
-                contexts[:, W - config.fofe_history :],
-                config.fofe,
-                ignore=Vocab.bos_id,  # the padding before a text's start adds nothing
-                sparse=self.embedding.sparse,
-            )  # (B, J*D)
+            history = contexts[:, W - config.fofe_history :]
+            if isinstance(self.embedding, AdaptiveInput):  # band by band, then projected
+                codes = self.embedding.fofe(history, config.fofe, ignore=Vocab.bos_id)
+            else:
+                codes = fofe(
+                    self.embedding.weight,
+                    history,
+                    config.fofe,
+                    ignore=Vocab.bos_id,  # the padding before a text's start adds nothing
+                    sparse=self.embedding.sparse,
+                )  # (B, J*D)
             x = ops.concatenate([x, codes], axis=1)  # (B, (N+J)*D)
         x = self.input_dropout(x)
         h = self.hidden(x)

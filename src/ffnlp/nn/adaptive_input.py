@@ -26,6 +26,7 @@ import numpy as np
 from ffnlp.autograd import Tensor, ops
 from ffnlp.checks import check_cutoffs
 from ffnlp.nn import init as nn_init
+from ffnlp.nn.functional import fofe
 from ffnlp.nn.layers import Embedding, Linear
 from ffnlp.nn.module import Module
 
@@ -137,6 +138,31 @@ class AdaptiveInput(Module):
             inverse[order] = np.arange(len(order))
             out = ops.gather_rows(ops.concatenate(parts, axis=0), inverse)
         return out.reshape(*ids.shape, self.embedding_dim)
+
+    def fofe(self, ids: Any, alphas: Sequence[float], ignore: int | None = None) -> Tensor:
+        """The FOFE codes of each row of ``ids`` over these embeddings: what
+        :func:`ffnlp.nn.functional.fofe` gives for the (V, D) table of every e(w), (B, J*D).
+
+        A code is linear in the embeddings, so band k's share of it, a weighted sum of
+        projected rows P_k E_k[w], is P_k times the weighted sum of its small rows: one
+        weighted bag per band and factor over the small table, then one projection of
+        the (B*J, d_k) sums, instead of projecting every one of the B*K words.
+        """
+        ids = np.asarray(ids)
+        batch, factors = ids.shape[0], len(alphas)
+        band = np.searchsorted(self.cutoffs, ids, side="right")  # 0 for the head
+        counts = np.ones(ids.shape, bool) if ignore is None else ids != ignore
+        codes = None
+        for k, table in enumerate(self.tables()):
+            keep = (band == k) & counts  # band k's words; the others add nothing here
+            local = np.where(band == k, ids - self.bounds[k], 0)
+            part = fofe(table, local, alphas, sparse=self.head.sparse, keep=keep)
+            if k > 0:  # (B, J*d_k) -> each code projected to D
+                proj = getattr(self, f"proj{k - 1}")
+                part = proj(part.reshape(batch * factors, table.shape[1]))
+                part = part.reshape(batch, factors * self.embedding_dim)
+            codes = part if codes is None else codes + part
+        return codes
 
     def full_table(self) -> np.ndarray:
         """Every word's embedding e(w) as one (V, D) array (for word vectors and plots)."""

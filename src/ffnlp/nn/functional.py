@@ -247,6 +247,7 @@ def fofe(
     alphas: Sequence[float],
     ignore: int | None = None,
     sparse: bool = False,
+    keep: np.ndarray | None = None,
 ) -> Tensor:
     """The fixed-size ordinally-forgetting encoding (Zhang, Jiang, Xu, Hou & Dai 2015) of
     each row of ``ids``, one code per forgetting factor.
@@ -268,6 +269,9 @@ def fofe(
         alphas: the J forgetting factors, each in (0, 1).
         ignore: an id that contributes nothing (None: every id counts).
         sparse: a row-sparse gradient for ``weight``.
+        keep: optional booleans, ``ids``' shape: only the ids marked True count (the band
+            of an adaptive input's table that ``weight`` is, see
+            :meth:`ffnlp.nn.AdaptiveInput.fofe`).
 
     Returns:
         (B, J*D): the J codes of each history side by side, in the order of ``alphas``.
@@ -293,6 +297,8 @@ def fofe(
     weights = np.broadcast_to(powers, (batch, J, length))
     if ignore is not None:
         weights = weights * (ids != ignore)[:, None, :]
+    if keep is not None:
+        weights = weights * np.asarray(keep, dtype=bool)[:, None, :]
     bags = np.repeat(ids, J, axis=0)  # (B*J, K): row b*J + j is history b under alpha j
     codes = ops.embedding_bag(weight, bags, weights.reshape(batch * J, length), sparse=sparse)
     return codes.reshape(batch, J * weight.shape[1])  # (B, J*D)
