@@ -121,6 +121,15 @@ LMS = {
     "fofe": {"fofe": (0.7, 0.4), "fofe_window": 5},
     "fofe-shorter-than-n-direct": {"fofe": (0.5,), "fofe_window": 2, "direct": True},
     "fofe-adaptive": {"fofe": (0.6,), "fofe_window": 4, "output": "adaptive", "cutoffs": (8,)},
+    "fofe-adaptive-tied": {  # the codes over the adaptive input's projected rows
+        "fofe": (0.6, 0.3),
+        "fofe_window": 4,
+        "output": "adaptive",
+        "cutoffs": (8, 14),
+        "div_value": 2.0,
+        "tie_embeddings": True,
+        "hidden_dims": (4,),
+    },
 }
 
 
