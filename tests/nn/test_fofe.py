@@ -132,8 +132,26 @@ def test_the_window_keeps_all_but_the_tolerance_of_the_weight(alpha, tolerance, 
         ),
         (lambda E: F.fofe(E, np.full((2, 3), 9), [0.5]), ValueError, "out of range"),
         (lambda E: F.fofe_window([0.5], 0.0), ValueError, "tolerance must be"),
+        (
+            lambda E: F.fofe(E, np.zeros((2, 3), np.int64), [0.5], keep=np.ones((2, 2))),
+            ValueError,
+            r"keep must have the ids' shape \(2, 3\); got \(2, 2\)",
+        ),
     ],
 )
 def test_fofe_errors(call, error, message):
     with pytest.raises(error, match=message):
         call(Tensor(np.zeros((4, 2))))
+
+
+def test_keep_leaves_out_the_ids_it_marks_false():
+    # keep is what an adaptive input's band passes: the same codes as a table whose
+    # left-out rows are zero.
+    rng = np.random.default_rng(4)
+    E = rng.standard_normal((11, 3))
+    ids = _histories(rng, batch=5, length=6)
+    keep = rng.random(ids.shape) < 0.5
+    ours = F.fofe(Tensor(E), ids, (0.6, 0.3), ignore=PAD, keep=keep).data
+    zeroed = F.fofe(Tensor(E), np.where(keep, ids, PAD), (0.6, 0.3), ignore=PAD).data
+    np.testing.assert_allclose(ours, zeroed, rtol=1e-12, atol=1e-12)
+    assert np.abs(ours).max() > 0.1

@@ -298,7 +298,10 @@ def fofe(
     if ignore is not None:
         weights = weights * (ids != ignore)[:, None, :]
     if keep is not None:
-        weights = weights * np.asarray(keep, dtype=bool)[:, None, :]
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != ids.shape:
+            raise ValueError(f"fofe: keep must have the ids' shape {ids.shape}; got {keep.shape}")
+        weights = weights * keep[:, None, :]
     bags = np.repeat(ids, J, axis=0)  # (B*J, K): row b*J + j is history b under alpha j
     codes = ops.embedding_bag(weight, bags, weights.reshape(batch * J, length), sparse=sparse)
     return codes.reshape(batch, J * weight.shape[1])  # (B, J*D)
