@@ -122,9 +122,9 @@ def _load() -> bool:
             # leaves the loop free of branches so LLVM can vectorise it (2x faster).
             _compiled[name] = njit(nogil=True, cache=True, error_model="numpy")(globals()[name])
         # Each loop is compiled (or loaded from the disk cache, a few hundredths of a second
-        # each) at its first call; one is called here, so that a Numba that cannot compile them is found
-        # now, while the NumPy form can still take over. A prediction then loads only the
-        # pooled lookup, not the optimizer's three loops.
+        # each) at its first call; one is called here, so that a Numba that cannot compile
+        # them is found now, while the NumPy form can still take over. A prediction then
+        # loads only the pooled lookup, not the optimizer's three loops.
         rows, ids = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64)
         _compiled["bag_forward"](rows, ids, np.ones((1, 1), np.float32), rows.copy())
     except Exception as err:  # ImportError, Numba's own errors: run NumPy's form instead
