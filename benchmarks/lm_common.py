@@ -128,12 +128,20 @@ def curve(history) -> list[dict[str, Any]]:
 
 
 def probe_neural(
-    paths: Sequence[str], recipe: dict[str, Any], seed: int, limit=None
+    paths: Sequence[str],
+    recipe: dict[str, Any],
+    seed: int,
+    limit=None,
+    log_path: Path | None = None,
 ) -> dict[str, Any]:
     """A candidate recipe trained and scored on the validation split only, its curve kept:
-    what choosing between recipes reads. The test split is never scored."""
+    what choosing between recipes reads. The test split is never scored. ``log_path``
+    takes the training's per-step log, as ``run_neural``'s (a long probe is followed with
+    ``tail -f``)."""
     vocab, (train, valid, _) = load_splits(paths, limit)
-    lm, history, seconds, tokens = train_neural(vocab, train, valid, recipe, seed)
+    if log_path is not None:
+        log_path.unlink(missing_ok=True)
+    lm, history, seconds, tokens = train_neural(vocab, train, valid, recipe, seed, log_path)
     return {
         "model": "feedforward NNLM, validation only",
         "recipe": recipe,

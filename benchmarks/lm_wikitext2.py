@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--results-dir",
         default=None,
-        help="where to write the results (default: benchmarks/results; with --quick, a "
-        "temporary folder)",
+        help="where to write the results, and a --valid-only probe's per-step log "
+        "(default: benchmarks/results; with --quick, a temporary folder)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -183,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         from classify import record
 
         recipe = neural_recipe(args.epochs, max_time, args.quick, args.recipe)
-        probe = in_fresh_process(
-            probe_neural, files, recipe, args.seed, QUICK_LINES if args.quick else None
-        )
+        folder = Path(args.results_dir) if args.results_dir else RESULTS
+        folder.mkdir(parents=True, exist_ok=True)
+        log_path = folder / f".{TAG}probe_log.jsonl"  # follow the probe with: tail -f
+        limit = QUICK_LINES if args.quick else None
+        probe = in_fresh_process(probe_neural, files, recipe, args.seed, limit, log_path)
         probe["recipe_name"] = Path(args.recipe).name
         print(json.dumps(record("lm_wikitext2", probe)), flush=True)
         return 0

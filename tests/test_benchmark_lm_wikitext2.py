@@ -129,7 +129,13 @@ def test_a_candidate_on_validation_only_is_recorded_and_never_scored_on_test(
     scored = []
     real = bench.run_neural
     monkeypatch.setattr(bench, "run_neural", lambda *a: scored.append(a) or real(*a))
-    assert bench.main(["--data-dir", str(data), "--valid-only", "--max-time", "1m"]) == 0
+    folder = tmp_path / "logs"
+    argv = ["--data-dir", str(data), "--valid-only", "--max-time", "1m", "--results-dir"]
+    assert bench.main([*argv, str(folder)]) == 0
+    steps = [
+        json.loads(s) for s in (folder / ".wikitext2_probe_log.jsonl").read_text().split("\n") if s
+    ]
+    assert steps and {"step", "epoch", "train_loss"} <= set(steps[0])  # followed as it runs
     (line,) = (tmp_path / "results" / "tuning" / "lm_wikitext2.jsonl").read_text().splitlines()
     entry = json.loads(line)
     assert entry["script"] == "lm_wikitext2" and entry["recipe_name"] == "wikitext2"
