@@ -105,8 +105,8 @@ def test_next_distribution_follows_the_back_off_rule(tmp_path):
     assert math.log10(p[ids["a"]]) == pytest.approx(-0.25 - 0.2 - 0.6)  # bow(a b) bow(b) p(a)
     # each entry is the probability log_probs gives the same word in the same place
     for word in ("a", "b", "c", "</s>", "<unk>"):
-        context = (ids["a"], ids["b"])
-        assert math.log10(p[ids[word]]) == pytest.approx(lm._log10_prob(context, ids[word]))
+        sentence = np.array([ids["a"], ids["b"], ids[word]])
+        assert math.log(p[ids[word]]) == pytest.approx(lm.log_probs([sentence])[2])
     # nothing before <s> counts
     np.testing.assert_array_equal(
         lm.next_distribution([ids["c"], ids["<s>"]]), lm.next_distribution([ids["<s>"]])
@@ -278,13 +278,44 @@ def test_the_neural_lm_mixes_with_an_arpa_file_as_with_the_model_file(tmp_path, 
     )
 
 
-def _reference_log10(lm: ArpaLM, context: tuple[int, ...], word: int) -> float:
+def _plain_read(path) -> tuple[dict, dict]:
+    """The reference reader: an ARPA file line by line into two dictionaries keyed by each
+    n-gram's tuple of words, its log10 probability and its log10 back-off."""
+    probs, backoffs, n = {}, {}, 0
+    for line in open(path, encoding="utf-8").read().splitlines():
+        if line.strip().endswith("-grams:"):
+            n = int(line.strip()[1:].split("-")[0])
+        elif n and line.strip() and not line.startswith("\\"):
+            fields = line.split()
+            probs[tuple(fields[1 : n + 1])] = float(fields[0])
+            if len(fields) == n + 2:
+                backoffs[tuple(fields[1 : n + 1])] = float(fields[n + 1])
+    probs.setdefault(("<unk>",), -100.0)
+    return probs, backoffs
+
+
+def _reference_log10(probs, backoffs, context: tuple[str, ...], word: str) -> float:
     """The back-off rule of the module's docstring, written out word by word."""
-    if context and (*context, word) in lm.probs[len(context) + 1]:
-        return lm.probs[len(context) + 1][(*context, word)]
-    if not context:
-        return lm.probs[1][(word,)]
-    return lm.backoffs[len(context)].get(context, 0.0) + _reference_log10(lm, context[1:], word)
+    if (*context, word) in probs:
+        return probs[(*context, word)]
+    return backoffs.get(context, 0.0) + _reference_log10(probs, backoffs, context[1:], word)
+
+
+def _check_every_token(path, lines, order):
+    """ArpaLM's log10 probability of every token of ``lines`` against the reference's."""
+    lm = ArpaLM.read(path)
+    probs, backoffs = _plain_read(path)
+    got = lm.log_probs(lm.encode_lines(lines)) / math.log(10)
+    expected = []
+    for line in lines:
+        words = [w if (w,) in probs else "<unk>" for w in line.split()]
+        seq = ["<s>", *words, "</s>"]
+        expected += [
+            _reference_log10(probs, backoffs, tuple(seq[max(0, i - order + 1) : i]), seq[i])
+            for i in range(1, len(seq))
+        ]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    return lm, got
 
 
 def _kn_arpa(tmp_path, order: int):
@@ -298,41 +329,76 @@ def _kn_arpa(tmp_path, order: int):
 
 
 def test_scoring_applies_the_back_off_rule_to_every_token(tmp_path):
-    lm = ArpaLM.read(_kn_arpa(tmp_path, 4))
-    sentences = lm.encode_lines([*_ptb_like(5, 40), "w1 w2 unseen w3"])
-    got = lm.log_probs(sentences) / math.log(10)
-    expected = []
-    for s in sentences:
-        seq = [Vocab.bos_id, *s.tolist(), Vocab.eos_id]
-        expected += [
-            _reference_log10(lm, tuple(seq[max(0, i - 3) : i]), seq[i]) for i in range(1, len(seq))
-        ]
-    assert len(got) == sum(len(s) + 1 for s in sentences)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    lines = [*_ptb_like(5, 40), "w1 w2 unseen w3", ""]
+    lm, got = _check_every_token(_kn_arpa(tmp_path, 4), lines, 4)
+    assert len(got) == sum(len(line.split()) + 1 for line in lines)
     assert len(set(np.round(got, 6))) > 20  # many different values, backed off and listed
     with pytest.raises(ValueError, match=r"token ids must be in \[0, "):
         lm.log_probs([np.array([0, len(lm.vocab)])])
 
 
-def test_reading_pauses_the_garbage_collector_and_gives_it_back(tmp_path, monkeypatch):
-    import gc
+def _pruned(text: str, rng, keep: float) -> str:
+    """``text`` with a share of the lines of its middle orders dropped (as pruning does,
+    leaving longer n-grams whose prefix is not listed), the header's counts fixed, and the
+    remaining lines shuffled within their section."""
+    sections, n = {}, 0
+    highest = int(text.split("-grams:")[-2].rsplit("\\", 1)[1])
+    for line in text.splitlines():
+        if line.endswith("-grams:"):
+            n = int(line[1:].split("-")[0])
+            sections[n] = []
+        elif n and line and not line.startswith("\\"):
+            if n in (1, highest) or rng.random() < keep:
+                sections[n].append(line)
+    for lines in sections.values():
+        rng.shuffle(lines)
+    header = ["\\data\\", *(f"ngram {n}={len(lines)}" for n, lines in sections.items())]
+    body = [part for n, lines in sections.items() for part in ("", f"\\{n}-grams:", *lines)]
+    return "\n".join([*header, *body, "", "\\end\\", ""])
 
-    import ffnlp.models.arpa as arpa
 
-    seen = []
-    build = arpa.ArpaLM.__init__
-    monkeypatch.setattr(
-        arpa.ArpaLM, "__init__", lambda *a: seen.append(gc.isenabled()) or build(*a)
-    )
-    assert gc.isenabled()
-    ArpaLM.read(_write(tmp_path, HAND_ARPA))
-    assert seen and not any(seen) and gc.isenabled()  # paused while reading, on after
-    with pytest.raises(ValueError, match="the unigrams have no <s>"):
-        ArpaLM.read(_write(tmp_path, BAD_ARPA["no-sentence-start"][0]))
-    assert gc.isenabled()  # after an error too
-    gc.disable()
+def test_a_pruned_shuffled_file_scores_by_the_rule(tmp_path, kenlm_or_none):
+    """n-grams whose prefixes are not listed (a table row of its own, probability unlisted,
+    back-off 0), lines out of order, spaces for tabs, CRLF line ends; and a shuffled file
+    against KenLM."""
+    full = _kn_arpa(tmp_path, 4).read_text()
+    pruned = _pruned(full, np.random.default_rng(0), keep=0.6)
+    path = _write(tmp_path, pruned, "pruned.arpa")
+    # the same file with spaces for tabs and CRLF line ends (KenLM wants tabs)
+    loose = _write(tmp_path, pruned.replace("\t", " ").replace("\n", "\r\n"), "loose.arpa")
+    lines = [*_ptb_like(5, 40), *_ptb_like(4, 20), "w1 w2 unseen w3"]
+    lm, got = _check_every_token(path, lines, 4)
+    np.testing.assert_array_equal(_check_every_token(loose, lines, 4)[1], got)
+    probs, _ = _plain_read(path)
+    unlisted_prefixes = {g[:-1] for g in probs if len(g) > 2} - set(probs)
+    assert unlisted_prefixes  # the case is there
+    assert lm.num_ngrams() == [sum(len(g) == n for g in probs) for n in (1, 2, 3, 4)]
+    if kenlm_or_none is not None:  # KenLM refuses a file with such gaps: shuffled alone
+        shuffled = _write(tmp_path, _pruned(full, np.random.default_rng(1), keep=1.0), "s.arpa")
+        model = kenlm_or_none.Model(str(shuffled))
+        reference = [model.score(line) for line in lines]
+        ours = ArpaLM.read(shuffled).sentence_log_probs(lines) / math.log(10)
+        np.testing.assert_allclose(ours, reference, atol=1e-4)
+    # next_distribution gives what log_probs gives, after a history that is only a prefix
+    ids = lm.encode_lines(["w0 w1 w2 w3"])[0]
+    p = lm.next_distribution([Vocab.bos_id, *ids[:3]])
+    sentences = [np.append(ids[:3], w) for w in range(len(lm.vocab))]
+    scored = lm.log_probs(sentences).reshape(len(lm.vocab), 5)[:, 3]
+    np.testing.assert_allclose(np.log(p), scored, rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def kenlm_or_none():
     try:
-        ArpaLM.read(_write(tmp_path, HAND_ARPA))
-        assert not gc.isenabled()  # a caller's choice is left alone
-    finally:
-        gc.enable()
+        import kenlm
+    except ImportError:
+        return None
+    return kenlm
+
+
+def test_an_ngram_listed_twice_is_refused_with_its_line(tmp_path):
+    text = HAND_ARPA.replace("ngram 2=4", "ngram 2=5").replace(
+        "-0.5\tb c\n", "-0.5\tb c\n-0.6\ta b\n"
+    )
+    with pytest.raises(ValueError, match=r"m.arpa', line 19: the 2-gram 'a b' is listed twice"):
+        ArpaLM.read(_write(tmp_path, text))

@@ -30,7 +30,7 @@ import numpy as np
 from ffnlp import io
 from ffnlp.checks import check_int, check_probability
 from ffnlp.models.lm_text import TextLM
-from ffnlp.text.ngrams import padded_sentences
+from ffnlp.text.ngrams import padded_sentences, sentence_depths
 from ffnlp.text.tokenize import Tokenizer
 from ffnlp.text.vocab import SPECIALS, Vocab
 
@@ -83,7 +83,7 @@ class KneserNeyLM(TextLM):
         if tokens.max() >= V or tokens.min() < 0:
             raise ValueError(f"KneserNeyLM.fit: token ids must be in [0, {V})")
         self.vocab_size = V
-        depth = _depth(is_target)  # distance of each position from its sentence's <s>
+        depth = sentence_depths(is_target)  # distance of each position from its sentence's <s>
         N = self.order
 
         # ids[n][t]: id of the n-gram ending at position t in the order-n table (-1: none).
@@ -162,7 +162,7 @@ class KneserNeyLM(TextLM):
             raise ValueError(
                 f"token id {int(tokens.max())} is out of range for this model's {V} words"
             )
-        depth = _depth(is_target)
+        depth = sentence_depths(is_target)
         p = self.unigram[tokens]
         ids = tokens
         for n in range(2, self.order + 1):
@@ -336,14 +336,6 @@ class KneserNeyLM(TextLM):
                 f"{str(path)!r}: the n-gram tables do not match the vocabulary size {lm.vocab_size}"
             )
         return lm
-
-
-def _depth(is_target: np.ndarray) -> np.ndarray:
-    """For each position of a padded array (one <s> per sentence), its distance from the
-    sentence's <s> (0 at the <s> itself)."""
-    starts = np.flatnonzero(~is_target)
-    block = np.diff(np.concatenate((starts, [len(is_target)])))
-    return np.arange(len(is_target)) - np.repeat(starts, block)
 
 
 def _discounts(counts: np.ndarray) -> np.ndarray:

@@ -54,6 +54,15 @@ def padded_sentences(sentences: Sequence[np.ndarray], pad: int) -> tuple[np.ndar
     return out, is_target
 
 
+def sentence_depths(is_target: np.ndarray) -> np.ndarray:
+    """For each position of :func:`padded_sentences`'s array with one ``<s>`` per sentence,
+    its distance from the sentence's ``<s>`` (0 at the ``<s>`` itself): how many words of
+    history it has."""
+    starts = np.flatnonzero(~is_target)
+    block = np.diff(np.concatenate((starts, [len(is_target)])))
+    return np.arange(len(is_target)) - np.repeat(starts, block)
+
+
 def context_windows(
     sentences: Sequence[np.ndarray], context_size: int, layout: str = "stream"
 ) -> tuple[np.ndarray, np.ndarray]:
