@@ -44,8 +44,10 @@ LN10 = math.log(10.0)
 UNK_MISSING_LOG10 = -100.0  # KenLM's log10 probability of an <unk> the file does not list
 _COUNT = re.compile(r"ngram\s+(\d+)\s*=\s*(\d+)$")
 _SECTION = re.compile(r"\\(\d+)-grams:$")
-# The start of the next line that begins (after blanks) with a backslash: a section's end.
-_NEXT_HEADER = re.compile(rb"^[ \t\r\x0b\x0c]*\\", re.MULTILINE)
+# A line that begins (after blanks) with a backslash, from the newline before it: a
+# section's end. (A literal first character lets the search skip ahead fast; a "^" in
+# multiline mode would try every position.)
+_NEXT_HEADER = re.compile(rb"\n[ \t\r\x0b\x0c]*\\")
 
 
 def looks_like_arpa(path: str | Path) -> bool:
@@ -156,8 +158,8 @@ class ArpaLM(TextLM):
                 )
             if sections[n] is not None:
                 raise ValueError(f"{name}, line {line_number}: a second \\{n}-grams: section")
-            following = _NEXT_HEADER.search(data, at)
-            stop = following.start() if following else len(data)
+            following = _NEXT_HEADER.search(data, at - 1)  # at - 1: the newline before
+            stop = following.start() + 1 if following else len(data)
             blob = data[at:stop]
             section = _Section.parse(blob, n, line_number + 1, name)
             if len(section.log10_probs) != counts[n]:
@@ -413,10 +415,10 @@ def _tables(
     for n in range(2, order + 1):
         own = rows.pop(n) * V + ids[n][:, n - 1]
         longer = {m: rows[m] * V + ids[m][:, n - 1] for m in rows}
-        table = np.unique(np.concatenate([own, *longer.values()]))
+        table = _sorted_unique(np.concatenate([own, *longer.values()]))
         at = np.searchsorted(table, own)
-        if len(np.unique(at)) < len(at):
-            twice = _first_repeat(at)
+        if len(_sorted_unique(own)) < len(own):
+            twice = _first_repeat(own)
             gram = b" ".join(sections[n].words[twice * n : (twice + 1) * n]).decode("utf-8")
             raise ValueError(
                 f"{name}, line {sections[n].lines[twice]}: the {n}-gram {gram!r} is listed twice"
@@ -430,6 +432,16 @@ def _tables(
         if n < order:  # the highest order's back-offs, if a file gives them, are never used
             log10_backoffs[n][at] = np.nan_to_num(sections[n].log10_backoffs, nan=0.0)
     return keys, log10_probs, log10_backoffs
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by a sort: NumPy 2.4's np.unique of integers goes through a
+    hash table, 0.11 s for 100,000 distinct keys where sorting them takes 0.6 ms (160x; 2.6
+    s against 16 ms for a million)."""
+    ordered = np.sort(values)
+    return (
+        ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+    )
 
 
 def _first_repeat(values: np.ndarray) -> int:
