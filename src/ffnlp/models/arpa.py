@@ -178,7 +178,7 @@ class ArpaLM(TextLM):
                 )
         if not ended:
             raise ValueError(f"{name} has no \\end\\ line: the file is cut short")
-        complete = [s if s is not None else _Section.empty() for s in sections]
+        complete = [s if s is not None else _Section.empty(n) for n, s in enumerate(sections)]
         vocab = _vocab(complete[1], name)
         return cls(order, vocab, *_tables(vocab, complete, name))
 
@@ -257,11 +257,11 @@ class ArpaLM(TextLM):
 
 @dataclasses.dataclass
 class _Section:
-    """The entries of one ``\\n-grams:`` section, in the file's order: their words (bytes,
-    n per entry), log10 probabilities, log10 back-offs (NaN where none), and the line
-    each is on (1-based)."""
+    """The entries of one ``\\n-grams:`` section, in the file's order: their words (n
+    columns of bytes: the first words, the second words, ...), log10 probabilities, log10
+    back-offs (NaN where none), and the line each is on (1-based)."""
 
-    words: np.ndarray
+    words: list[Sequence[bytes]]
     log10_probs: np.ndarray
     log10_backoffs: np.ndarray
     lines: np.ndarray
@@ -269,18 +269,19 @@ class _Section:
     @classmethod
     def parse(cls, blob: bytes, n: int, first_line: int, name: str) -> _Section:
         """Split the section's text (its first line numbered ``first_line``) into fields all
-        at once: ``bytes.split`` gives them in order, and the byte array says on which line
-        each one starts, so each line's count of fields and each field's place on its line
-        (probability, word or back-off) are array operations, not a loop over the lines."""
-        fields = np.array(blob.split(), dtype=object)
-        if not len(fields):
-            return cls.empty()
+        at once: ``bytes.split`` gives them in order, and the byte array says where each
+        line starts among them, so each line's count of fields and each field's place on
+        its line (probability, word or back-off) are array operations, not a loop over
+        the lines. Where every entry has the same count (all with a back-off, or none),
+        each column is a slice of the fields, every count-th one."""
+        fields = blob.split()
+        if not fields:
+            return cls.empty(n)
         byte = np.frombuffer(blob, np.uint8)
         space = (byte == 32) | ((byte >= 9) & (byte <= 13))  # what bytes.split splits on
         starts = np.flatnonzero(~space & np.concatenate(([True], space[:-1])))
-        line = np.searchsorted(np.flatnonzero(byte == 10), starts, side="right")
-        per_line = np.bincount(line, minlength=1)
-        place = np.arange(len(starts)) - (np.cumsum(per_line) - per_line)[line]
+        line_starts = np.concatenate(([0], np.flatnonzero(byte == 10) + 1))
+        per_line = np.diff(np.searchsorted(starts, line_starts), append=len(starts))
         entry_line = np.flatnonzero(per_line)  # the entries: the lines that are not blank
         width = per_line[entry_line]
 
@@ -297,9 +298,9 @@ class _Section:
                 f"word{'s' if n > 1 else ''} and an optional back-off; got {width[bad[0]]} fields"
             )
 
-        def numbers(texts: np.ndarray, entries: np.ndarray) -> np.ndarray:
+        def numbers(texts: Sequence[bytes], entries: np.ndarray) -> np.ndarray:
             try:
-                values = texts.astype(np.float64)
+                values = np.array(texts, dtype=object).astype(np.float64).reshape(-1)
             except ValueError:  # name the first entry whose number is not one
                 for entry, value in zip(entries, texts):
                     try:
@@ -318,16 +319,31 @@ class _Section:
                 )
             return values
 
-        log10_probs = numbers(fields[place == 0], np.arange(len(entry_line)))
-        with_backoff = np.flatnonzero(width == n + 2)
+        entries = np.arange(len(entry_line))
         log10_backoffs = np.full(len(entry_line), np.nan)
-        log10_backoffs[with_backoff] = numbers(fields[place == n + 1], with_backoff)
-        words = fields[(place >= 1) & (place <= n)]
-        return cls(words, log10_probs, log10_backoffs, first_line + entry_line)
+        if (width == width[0]).all():  # one count: each column a slice of the fields
+            w = int(width[0])
+            columns = [fields[j::w] for j in range(w)]
+            log10_probs = numbers(columns[0], entries)
+            if w == n + 2:
+                log10_backoffs[:] = numbers(columns[n + 1], entries)
+        else:  # some with a back-off, some without: each field's place on its line
+            line = np.repeat(np.arange(len(per_line)), per_line)
+            place = np.arange(len(starts)) - (np.cumsum(per_line) - per_line)[line]
+            column = np.array(fields, dtype=object)
+            columns = [column[place == j].tolist() for j in range(n + 2)]
+            log10_probs = numbers(columns[0], entries)
+            with_backoff = np.flatnonzero(width == n + 2)
+            log10_backoffs[with_backoff] = numbers(columns[n + 1], with_backoff)
+        return cls(columns[1 : n + 1], log10_probs, log10_backoffs, first_line + entry_line)
 
     @classmethod
-    def empty(cls) -> _Section:
-        return cls(np.empty(0, object), np.empty(0), np.empty(0), np.empty(0, np.int64))
+    def empty(cls, n: int) -> _Section:
+        return cls([[] for _ in range(n)], np.empty(0), np.empty(0), np.empty(0, np.int64))
+
+    def gram(self, entry: int) -> str:
+        """The words of entry ``entry``, as the file writes them."""
+        return b" ".join(column[entry] for column in self.words).decode("utf-8")
 
 
 def _header(data: bytes, name: str) -> tuple[int, dict[int, int], int, int]:
@@ -366,7 +382,7 @@ def _header(data: bytes, name: str) -> tuple[int, dict[int, int], int, int]:
 def _vocab(unigrams: _Section, name: str) -> Vocab:
     """The vocabulary of the unigrams, the specials first (``<unk>`` among them, listed or
     not)."""
-    listed = [w.decode("utf-8") for w in unigrams.words]
+    listed = [w.decode("utf-8") for w in unigrams.words[0]]
     for marker in (BOS, EOS):
         if marker not in listed:
             raise ValueError(
@@ -394,17 +410,18 @@ def _tables(
     stoi = {w.encode("utf-8"): i for i, w in enumerate(vocab.itos)}
     ids: list[np.ndarray] = [np.empty((0, 0), np.int64)]
     for n, section in enumerate(sections[1:], start=1):
-        try:
-            flat = np.fromiter(map(stoi.__getitem__, section.words), np.int64, len(section.words))
-        except KeyError as err:
-            word = err.args[0]
-            entry = section.words.tolist().index(word) // n
-            gram = b" ".join(section.words[entry * n : (entry + 1) * n]).decode("utf-8")
-            raise ValueError(
-                f"{name}: the {n}-gram {gram!r} has the word {word.decode('utf-8')!r}, which "
-                "is not among the unigrams"
-            ) from None
-        ids.append(flat.reshape(-1, n))
+        count = len(section.log10_probs)
+        ids.append(np.empty((count, n), np.int64))
+        for j, column in enumerate(section.words):
+            try:
+                ids[n][:, j] = np.fromiter(map(stoi.__getitem__, column), np.int64, count)
+            except KeyError as err:
+                word = err.args[0]
+                gram = section.gram(list(column).index(word))
+                raise ValueError(
+                    f"{name}: the {n}-gram {gram!r} has the word {word.decode('utf-8')!r}, "
+                    "which is not among the unigrams"
+                ) from None
     keys = [np.empty(0, np.int64), np.empty(0, np.int64)]
     log10_probs = [np.empty(0), np.full(V, UNK_MISSING_LOG10)]  # for an <unk> left out
     log10_probs[1][ids[1][:, 0]] = sections[1].log10_probs
@@ -419,9 +436,9 @@ def _tables(
         at = np.searchsorted(table, own)
         if len(_sorted_unique(own)) < len(own):
             twice = _first_repeat(own)
-            gram = b" ".join(sections[n].words[twice * n : (twice + 1) * n]).decode("utf-8")
             raise ValueError(
-                f"{name}, line {sections[n].lines[twice]}: the {n}-gram {gram!r} is listed twice"
+                f"{name}, line {sections[n].lines[twice]}: the {n}-gram "
+                f"{sections[n].gram(twice)!r} is listed twice"
             )
         for m, prefix in longer.items():
             rows[m] = np.searchsorted(table, prefix)
