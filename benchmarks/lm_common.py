@@ -41,6 +41,49 @@ def recipe_dict(name: str) -> dict[str, Any]:
     return {"model": groups.get("model", {}), "training": groups.get("training", {})}
 
 
+def candidate_arguments(parser, recipe: str, script: str) -> None:
+    """The options of a neural LM's run that lm_ptb.py and lm_wikitext2.py share: which
+    recipe, its bounds, and ``--valid-only`` (a candidate scored on validation alone)."""
+    parser.add_argument(
+        "--recipe",
+        default=recipe,
+        help="the neural LM's recipe: a recipe's name or a TOML file (a candidate to compare "
+        "on validation with --valid-only)",
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument(
+        "--max-time",
+        default=None,
+        help="stop the neural LM's training after this long (90s, 20m, 1h30m), keeping its "
+        "best epoch on valid",
+    )
+    parser.add_argument(
+        "--valid-only",
+        action="store_true",
+        help="a candidate: train the neural LM and score it on the validation split only "
+        f"(the test split is never scored), appending its curve to "
+        f"benchmarks/results/tuning/{script}.jsonl; no table is written",
+    )
+
+
+def probe_candidate(
+    script: str, files, recipe: dict[str, Any], recipe_name: str, seed: int, folder: Path,
+    tag: str = "", limit=None,
+) -> dict[str, Any]:  # fmt: skip
+    """``--valid-only``: train ``recipe`` in a fresh process, score it on validation only,
+    and append the result to ``benchmarks/results/tuning/SCRIPT.jsonl``; the training's
+    per-step log goes to ``folder/.TAGprobe_log.jsonl`` (follow it with ``tail -f``)."""
+    from classify import record
+
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / f".{tag}probe_log.jsonl"
+    probe = in_fresh_process(probe_neural, files, recipe, seed, limit, log_path)
+    probe["recipe_name"] = Path(recipe_name).name  # no folder of this machine
+    entry = record(script, probe)
+    print(json.dumps(entry), flush=True)
+    return entry
+
+
 def load_splits(paths: Sequence[str | Path], limit: tuple[int, int] | None = None):
     """The vocabulary of the training file (every word it holds) and the three splits
     (train, valid, test) as id arrays, one a non-blank line. ``limit``: (training lines,

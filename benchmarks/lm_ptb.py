@@ -7,6 +7,8 @@ fresh process, so its peak memory is its own.
     python benchmarks/lm_ptb.py                       # everything (about an hour on 2 cores)
     python benchmarks/lm_ptb.py --parts kn names      # just the fast parts
     python benchmarks/lm_ptb.py --data-dir /path/to/data
+    python benchmarks/lm_ptb.py --parts neural --max-time 2h   # the neural LM within 2 hours
+    python benchmarks/lm_ptb.py --valid-only --recipe FILE     # a candidate, on validation only
 
 Anchors (Mikolov et al. 2011, PTB test): KN5 141.2, feedforward NNLM 140.2, NNLM + KN5
 116.7; on names, Karpathy's makemore MLP (Bengio-style: context 3, embedding 10, 200 tanh
@@ -36,11 +38,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_common import (  # noqa: E402
+    candidate_arguments,
     curve,
     in_fresh_process,
     mixture,
     model_rows,
     peak_mb,
+    probe_candidate,
     recipe_dict,
     recipe_line,
     run_kn,
@@ -209,6 +213,8 @@ def write_report(results: dict[str, Any], folder: Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ffnlp.settings import parse_duration
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--data-dir",
@@ -218,9 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts", nargs="+", choices=("kn", "neural", "names"), default=["kn", "neural", "names"]
     )
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="override the neural LM's epoch budget"
-    )
+    candidate_arguments(parser, "ptb", "lm_ptb")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     data = Path(args.data_dir)
@@ -230,6 +234,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
+    recipe = recipe_dict(args.recipe)
+    if args.epochs is not None:
+        recipe["training"]["epochs"] = args.epochs
+    if args.max_time:
+        recipe["training"]["max_time"] = parse_duration("--max-time", args.max_time)
+    if args.valid_only:
+        probe_candidate("lm_ptb", _ptb_paths(data), recipe, args.recipe, args.seed, RESULTS, "ptb_")
+        return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     previous = RESULTS / "lm_ptb.json"
     results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
@@ -238,12 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             results[f"kn{order}"] = _in_fresh_process(run_kn, _ptb_paths(data), order, str(RESULTS))
             print(json.dumps(results[f"kn{order}"]), flush=True)
     if "neural" in args.parts:
-        recipe = json.loads(json.dumps(NEURAL))
-        if args.epochs is not None:
-            recipe["training"]["epochs"] = args.epochs
         results["neural"] = _in_fresh_process(
             run_neural, _ptb_paths(data), recipe, args.seed, str(RESULTS)
         )
+        results["neural"]["recipe_name"] = Path(args.recipe).name
         print(json.dumps({k: v for k, v in results["neural"].items() if k != "curve"}), flush=True)
     if "names" in args.parts and (data / "names" / "names.txt").exists():
         for key in NAMES_RECIPES:

@@ -37,10 +37,11 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_common import (  # noqa: E402
+    candidate_arguments,
     in_fresh_process,
     mixture,
     model_rows,
-    probe_neural,
+    probe_candidate,
     recipe_dict,
     recipe_line,
     run_kn,
@@ -140,19 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder holding wikitext2/ (or set FFNLP_DATA)",
     )
     parser.add_argument("--parts", nargs="+", choices=("kn", "neural"), default=["kn", "neural"])
-    parser.add_argument(
-        "--recipe",
-        default=RECIPE,
-        help="the neural LM's recipe: a recipe's name or a TOML file (a candidate to compare "
-        "on validation; give it its own --results-dir)",
-    )
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    parser.add_argument(
-        "--max-time",
-        default=None,
-        help="stop the neural LM's training after this long (90s, 20m, 1h30m), keeping its "
-        "best epoch on valid",
-    )
+    candidate_arguments(parser, RECIPE, "lm_wikitext2")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run of every part on a slice of the data"
     )
@@ -163,13 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         "(default: benchmarks/results; with --quick, a temporary folder)",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--valid-only",
-        action="store_true",
-        help="a candidate: train the neural LM and score it on the validation split only "
-        "(the test split is never scored), appending its curve to "
-        "benchmarks/results/tuning/lm_wikitext2.jsonl; no table is written",
-    )
     args = parser.parse_args(argv)
     max_time = parse_duration("--max-time", args.max_time) if args.max_time else None
     files = paths(args.data_dir)
@@ -180,16 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.valid_only:
-        from classify import record
-
         recipe = neural_recipe(args.epochs, max_time, args.quick, args.recipe)
         folder = Path(args.results_dir) if args.results_dir else RESULTS
-        folder.mkdir(parents=True, exist_ok=True)
-        log_path = folder / f".{TAG}probe_log.jsonl"  # follow the probe with: tail -f
         limit = QUICK_LINES if args.quick else None
-        probe = in_fresh_process(probe_neural, files, recipe, args.seed, limit, log_path)
-        probe["recipe_name"] = Path(args.recipe).name
-        print(json.dumps(record("lm_wikitext2", probe)), flush=True)
+        probe_candidate("lm_wikitext2", files, recipe, args.recipe, args.seed, folder, TAG, limit)
         return 0
     if args.results_dir:
         folder = Path(args.results_dir)

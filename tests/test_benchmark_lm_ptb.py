@@ -139,3 +139,35 @@ def test_the_readme_quotes_the_names_results_file():
     anchor = results["names_anchor"]
     prose = f"reaches {anchor['dev_loss']:.3f} on dev and {anchor['test_loss']:.3f} on test"
     assert prose in " ".join(readme.split())
+
+
+def test_a_candidate_recipe_on_validation_only_is_recorded_and_never_scored_on_test(
+    tmp_path, monkeypatch
+):
+    import classify
+    import tomli_w
+
+    monkeypatch.setattr(classify, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(lm_ptb, "RESULTS", tmp_path / "results")
+    rng = np.random.default_rng(0)
+    words = "the a cat dog sat ate on in mat fish N <unk>".split()
+    (tmp_path / "data" / "ptb").mkdir(parents=True)
+    for split, n in (("train", 120), ("valid", 20), ("test", 20)):
+        lines = [" ".join(rng.choice(words, size=rng.integers(3, 12))) for _ in range(n)]
+        (tmp_path / "data" / "ptb" / f"ptb.{split}.txt").write_text("\n".join(lines) + "\n")
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_text(
+        tomli_w.dumps({"language_model": {**TINY["model"], **TINY["training"], "fofe": [0.7]}})
+    )
+    scored = []
+    monkeypatch.setattr(lm_ptb, "run_neural", lambda *a: scored.append(a))
+    argv = ["--data-dir", str(tmp_path / "data"), "--valid-only", "--recipe", str(candidate)]
+    assert lm_ptb.main([*argv, "--epochs", "2", "--max-time", "1m"]) == 0
+    (line,) = (tmp_path / "results" / "tuning" / "lm_ptb.jsonl").read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["recipe_name"] == "candidate.toml" and entry["recipe"]["model"]["fofe"] == [0.7]
+    assert entry["recipe"]["training"]["max_time"] == 60.0 and len(entry["curve"]) == 2
+    assert "test_ppl" not in entry and not scored  # the test split is never scored
+    log = (tmp_path / "results" / ".ptb_probe_log.jsonl").read_text().splitlines()
+    assert log and "train_loss" in json.loads(log[0])
+    assert not list((tmp_path / "results").glob("lm_ptb.*"))  # no table written

@@ -107,10 +107,11 @@ def test_a_candidate_recipe_file_is_trained_with_the_run_s_bounds(tmp_path):
 
     candidate = tmp_path / "wikitext2-fofe.toml"
     text = (ROOT / "src" / "ffnlp" / "recipes" / "wikitext2.toml").read_text()
-    candidate.write_text(text.replace("[language_model]\n", "[language_model]\nfofe = [0.7]\n"))
+    assert "\nfofe = [0.7]\n" in text
+    candidate.write_text(text.replace("\nfofe = [0.7]\n", "\nfofe = [0.5, 0.9]\n"))
     recipe = bench.neural_recipe(epochs=2, name=str(candidate))
     groups = load_lm_recipe("wikitext2").groups()
-    assert recipe["model"] == {**groups["model"], "fofe": [0.7]}
+    assert recipe["model"] == {**groups["model"], "fofe": [0.5, 0.9]}
     assert recipe["training"] == {**groups["training"], "epochs": 2}
 
 
