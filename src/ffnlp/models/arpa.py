@@ -75,7 +75,8 @@ class ArpaLM(TextLM):
     ``id(h) * V + w``, where ``id(h)`` is the row of h in the sorted table of order n - 1
     (a unigram's row is its word id), and looking one up is a binary search. A table also
     holds the prefix h of every listed n-gram h w, listed or not (a pruned file can list
-    "a b c" without "a b"): its probability NaN, its back-off 0, as KenLM fills such gaps.
+    "a b c" without "a b"; KenLM's probing model refuses such a file): its probability
+    NaN, its back-off 0, so that it is a history with no back-off of its own.
 
     Args:
         order: N, the highest order in the file.
