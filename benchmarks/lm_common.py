@@ -275,6 +275,7 @@ def model_rows(results: dict[str, Any], keys: Sequence[str], anchors: dict[str, 
 def recipe_line(results: dict[str, Any], name: str) -> list[str]:
     if not results.get("neural"):
         return []
+    name = results["neural"].get("recipe_name", name)  # --recipe FILE: that file's name
     return [
         "",
         f"Neural LM recipe (the `{name}` recipe file, with the run's own bounds): `"

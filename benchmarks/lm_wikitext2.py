@@ -124,7 +124,7 @@ def write_report(results: dict[str, Any], folder: Path) -> None:
             + ("s" if neural["epochs_run"] != 1 else "")
             + f" (best: {neural['best_epoch']}; {stop}).",
         ]
-    lines += recipe_line(results, results.get("neural", {}).get("recipe_name", RECIPE))
+    lines += recipe_line(results, RECIPE)
     from ffnlp.io import atomic_write_text
 
     atomic_write_text(folder / "lm_wikitext2.md", "\n".join(lines) + "\n")

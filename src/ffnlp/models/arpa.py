@@ -455,7 +455,7 @@ def _tables(
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """``np.unique(values)`` by a sort: NumPy 2.4's np.unique of integers goes through a
     hash table, 0.11 s for 100,000 distinct keys where sorting them takes 0.6 ms (160x; 2.6
-    s against 16 ms for a million)."""
+    s against 16 ms for a million; both timed alike, beside a training run)."""
     ordered = np.sort(values)
     return (
         ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
