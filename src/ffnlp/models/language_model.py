@@ -290,7 +290,7 @@ def token_counts(sentences: Sequence[np.ndarray] | np.ndarray, vocab_size: int) 
     memory-mapped, ``</s>`` already in it), every id, read a block at a time."""
     counts = np.zeros(vocab_size, dtype=np.int64)
     if isinstance(sentences, np.ndarray):
-        block = 1 << 22
+        block = 1 << 18  # bincount widens a block to int64: 2 MiB, not the corpus
         for start in range(0, len(sentences), block):
             counts += np.bincount(sentences[start : start + block], minlength=vocab_size)
         return counts
