@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd.sparse import RowSparseGrad
+from ffnlp.backend.sorting import unique
 from ffnlp.checks import check_choice
 from ffnlp.nn import Embedding, Module, Parameter
 
@@ -407,7 +408,7 @@ def sum_gradients(
             grad = RowSparseGrad.from_rows(all_ids, all_values, p.data.shape[0])
             p.grad = grad if row_sparse[i] else grad.to_dense()
         else:
-            union = np.unique(all_ids)
+            union = unique(all_ids)
             p.grad = RowSparseGrad(union, p.grad[union], p.data.shape)
     for i in range(P):
         if not has_grad[i]:

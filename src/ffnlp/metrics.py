@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ffnlp.backend.sorting import unique
 from ffnlp.checks import check_int
 
 
@@ -153,7 +154,7 @@ def stratified_kfold(
         group_of = np.asarray(groups, dtype=np.int64)
         if group_of.shape != (len(labels),):
             raise ValueError(f"groups must give one group per example ({len(labels)})")
-        _, first, group_of = np.unique(group_of, return_index=True, return_inverse=True)
+        _, first, group_of = unique(group_of, return_index=True, return_inverse=True)
     units = [labels[i] for i in first]  # one label per group
     if len(units) < k:
         raise ValueError(

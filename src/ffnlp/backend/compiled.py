@@ -21,7 +21,7 @@ import numpy as np
 
 from ffnlp.autograd import is_grad_enabled, ops
 from ffnlp.autograd.sparse import RowSparseGrad
-from ffnlp.backend import kernels, threads
+from ffnlp.backend import kernels, sorting, threads
 
 # Below this many tokens, a prediction (no gradient) with the loops not yet loaded runs the
 # plain op: loading them costs a few tenths of a second, which one line from the shell
@@ -84,12 +84,13 @@ def distinct_rows(ids: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
     np.unique sorts the batch's ids (argsort, for the inverse), a few tenths of a
     millisecond for a classifier's batch of ten thousand tokens, every step. Marking them in
     a table of ``rows`` flags reads them twice and the flags once, several times faster
-    while the table is not much larger than the batch; past that, np.unique is used.
+    while the table is not much larger than the batch; past that, one sort finds them
+    (:func:`ffnlp.backend.sorting.unique`).
     """
     flat = ids.reshape(-1)
     if rows > 64 * flat.size:
-        unique, slots = np.unique(flat, return_inverse=True)
-        return unique, slots.reshape(ids.shape)
+        distinct, slots = sorting.unique(flat, return_inverse=True)
+        return distinct, slots.reshape(ids.shape)
     seen = np.zeros(rows, dtype=bool)
     seen[flat] = True
     unique = np.flatnonzero(seen)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ffnlp.autograd import Tensor, no_grad, ops
+from ffnlp.backend.sorting import unique
 from ffnlp.checks import check_choice, check_int, check_probability
 from ffnlp.nn import (
     ACTIVATIONS,
@@ -404,7 +405,7 @@ class DeepAveragingNetwork(Module):
         rows = len(self.idf.data)
         doc_of = np.repeat(np.arange(len(data)), data.lengths)
         keep = data.flat < rows  # with pool_words_only, only the words have weights
-        pairs = np.unique(doc_of[keep] * rows + data.flat[keep])  # each text's distinct rows
+        pairs = unique(doc_of[keep] * rows + data.flat[keep])  # each text's distinct rows
         df = np.bincount(pairs % rows, minlength=rows)
         self.idf.data[...] = np.log((1.0 + len(data)) / (1.0 + df)) + 1.0
 

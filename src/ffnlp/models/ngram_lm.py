@@ -16,7 +16,8 @@ A history never seen in training backs off to the next lower order.
 
 Everything is vectorised: an n-gram is identified by ``id(prefix) * V + w`` where
 ``id(prefix)`` is the index of its (n-1)-word prefix in the sorted table of order n-1, so
-counting is ``np.unique`` and lookup is ``np.searchsorted``.
+counting is a sort (:func:`ffnlp.backend.sorting.unique`, which is ``np.unique`` without
+NumPy 2.4's hash table) and lookup is ``np.searchsorted``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ffnlp import io
+from ffnlp.backend.sorting import unique
 from ffnlp.checks import check_int, check_probability
 from ffnlp.models.lm_text import TextLM
 from ffnlp.text.ngrams import padded_sentences, sentence_depths
@@ -93,7 +95,7 @@ class KneserNeyLM(TextLM):
             prefix = np.concatenate(([-1], ids[n - 1][:-1]))
             valid = is_target & (depth >= n - 1) & (prefix >= 0)
             keys = prefix[valid] * V + tokens[valid]
-            table, inverse = np.unique(keys, return_inverse=True)
+            table, inverse = unique(keys, return_inverse=True)
             ids_n = np.full(len(tokens), -1, dtype=np.int64)
             ids_n[valid] = inverse
             ids.append(ids_n)
@@ -110,7 +112,7 @@ class KneserNeyLM(TextLM):
                 counts = raw
             else:
                 # Continuation count: distinct (n+1)-grams that end with this n-gram.
-                _, first = np.unique(ids[n + 1][ids[n + 1] >= 0], return_index=True)
+                _, first = unique(ids[n + 1][ids[n + 1] >= 0], return_index=True)
                 positions = np.flatnonzero(ids[n + 1] >= 0)[first]
                 counts = np.bincount(ids[n][positions], minlength=size)
                 starts_with_bos = np.zeros(size, dtype=bool)
@@ -118,7 +120,7 @@ class KneserNeyLM(TextLM):
                 counts = np.where(starts_with_bos, raw, counts)
             self.counts[n] = counts
             if n >= 2:
-                _, first = np.unique(ids[n][at], return_index=True)
+                _, first = unique(ids[n][at], return_index=True)
                 self.suffixes[n] = ids[n - 1][np.flatnonzero(at)[first]]
 
         self.discounts = [np.zeros(4)] + [_discounts(self.counts[n]) for n in range(1, N + 1)]
