@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from peak_flops import blas_kernels
 
 
 def peak_mb() -> float:
@@ -229,6 +230,7 @@ def run_neural(
         "train_seconds": seconds,
         "tokens_per_second": trained_on(history, tokens, recipe) / seconds,
         "peak_memory_mb": peak_mb(),
+        "blas": blas_kernels(),
         "curve": curve(history),
     }
 
@@ -276,9 +278,12 @@ def recipe_line(results: dict[str, Any], name: str) -> list[str]:
     if not results.get("neural"):
         return []
     name = results["neural"].get("recipe_name", name)  # --recipe FILE: that file's name
-    return [
+    lines = [
         "",
         f"Neural LM recipe (the `{name}` recipe file, with the run's own bounds): `"
         + json.dumps(results["neural"]["recipe"])
         + "`",
     ]
+    if "blas" in results["neural"]:  # its tokens/s depend on the kernels NumPy's BLAS ran
+        lines += ["", f"NumPy's BLAS in the neural LM's run: {results['neural']['blas']}."]
+    return lines

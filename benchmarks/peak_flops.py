@@ -150,6 +150,33 @@ def machine_peak(threads: int | None = None) -> dict[str, Any]:
     return computed_peak(lscpu, cpuinfo, threads)
 
 
+def blas_kernels() -> str:
+    """NumPy's BLAS as it runs in this process: library, version, the kernels it chose
+    and its threads, e.g. "openblas 0.3.31.188.0, SkylakeX kernels, 2 threads". OpenBLAS
+    picks its kernels by the CPU unless ``OPENBLAS_CORETYPE`` names them; some machines set
+    that (with ``OPENBLAS_L2_SIZE``) to keep older OpenBLAS builds from crashing, and on an
+    AVX-512 CPU that halves a current NumPy's float32 products (AVX2 Haswell kernels), so
+    the line says when the environment chose them."""
+    import numpy as np  # loads the BLAS that threadpoolctl then finds
+
+    try:
+        import threadpoolctl  # the `threads` extra
+    except ImportError:
+        return f"? (threadpoolctl is not installed; NumPy {np.__version__})"
+
+    parts = []
+    for lib in threadpoolctl.threadpool_info():
+        if lib.get("user_api") != "blas":
+            continue
+        kernels = f", {lib['architecture']} kernels" if lib.get("architecture") else ""
+        parts.append(
+            f"{lib.get('internal_api')} {lib.get('version')}{kernels}, {lib.get('num_threads')} threads"
+        )
+    line = "; ".join(parts) or "?"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return line + (f" (chosen by OPENBLAS_CORETYPE={forced} in the environment)" if forced else "")
+
+
 def measured_fma(threads: int, seconds: float = 0.5) -> dict[str, Any] | None:
     """GFLOP/s of a loop of independent FMAs on ``threads`` threads (None without gcc)."""
     gcc = shutil.which("gcc")
@@ -189,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args(argv)
     peak = machine_peak(args.threads)
-    print(json.dumps({"computed": peak, "measured": measured_fma(args.threads)}, indent=2))
+    measured = measured_fma(args.threads)
+    print(json.dumps({"computed": peak, "measured": measured, "blas": blas_kernels()}, indent=2))
     return 0
 
 

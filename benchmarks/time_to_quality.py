@@ -57,6 +57,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import lm_common  # noqa: E402
 import lm_ptb  # noqa: E402
+import peak_flops  # noqa: E402
 import vs_torch  # noqa: E402
 
 RESULTS = vs_torch.RESULTS
@@ -454,7 +455,8 @@ def report_lines(results: dict[str, Any], command: str) -> list[str]:
         "# Time to quality: the PTB neural LM, ffnlp against the fastest PyTorch",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}, PyTorch {results['torch_version']}. Run {results['started']} with "
+        f"NumPy {np.__version__}, PyTorch {results['torch_version']}, BLAS: {results.get('blas', '?')}. "
+        f"Run {results['started']} with "
         f"`{command}`; {results['threads']} threads each. Load average at the start: "
         f"{results['load_average']}."
         + (
@@ -615,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%d %H:%M"),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "torch_version": version("torch"),
+        "blas": peak_flops.blas_kernels(),  # the workers inherit this process's environment
         **{k: v for k, v in vars(args).items() if k not in ("out", "data_dir")},
         "thresholds": list(thresholds),
     }

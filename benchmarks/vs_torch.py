@@ -446,12 +446,9 @@ def _setup(framework: str, name: str, data_dir: Path, seed: int, total: int, opt
     weights = _initial_weights(sizes, seed)
     extra: dict[str, Any] = {"baseline_mb": _rss_mb()}
     if framework == "ffnlp":
-        import threadpoolctl
+        import peak_flops
 
-        extra["blas"] = ", ".join(
-            f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads)"
-            for p in threadpoolctl.threadpool_info()
-        )
+        extra["blas"] = peak_flops.blas_kernels()
     if framework == "ffnlp" and name == "A":
         extra["matmul"] = lambda: _matmul_limit(cfg, sizes)
 
