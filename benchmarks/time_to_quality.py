@@ -105,7 +105,12 @@ def ffnlp_model(vocab_size: int, seed: int):
 def torch_model(ffnlp_lm, torch):
     """The same network in PyTorch, holding a copy of ``ffnlp_lm``'s weights: dropout on the
     concatenated embeddings and after each hidden layer's ReLU, and logits h E^T + b with the
-    embedding matrix E as the output matrix (FeedforwardLM's forward)."""
+    embedding matrix E as the output matrix (FeedforwardLM's forward). With FOFE, each code
+    of the last K words is a weighted ``embedding_bag`` (the weights a^(K-1-k), 0 for the
+    padding before the text's start), beside the N exact embeddings, as an expert would
+    write it in PyTorch."""
+    from ffnlp.text.vocab import Vocab
+
     nn = torch.nn
     config = ffnlp_lm.config
     if config.activation != "relu" or not config.tie_embeddings or config.direct:
@@ -118,7 +123,9 @@ def torch_model(ffnlp_lm, torch):
     }
     if set(state) != expected:
         raise ValueError(f"unexpected ffnlp parameters: {sorted(set(state) ^ expected)}")
-    N, D = config.context_size, config.embed_dim
+    N, D, W, K = config.context_size, config.embed_dim, config.window_size, config.fofe_history
+    # the FOFE weights of a history's K words, oldest first: (J, K), one row per factor
+    powers = torch.tensor([[a ** (K - 1 - k) for k in range(K)] for a in config.fofe])
 
     class RecipeLM(nn.Module):
         def __init__(self) -> None:
@@ -131,7 +138,18 @@ def torch_model(ffnlp_lm, torch):
             self.output_bias = nn.Parameter(torch.zeros(config.vocab_size))
 
         def forward(self, contexts):
-            h = self.dropout(self.embedding(contexts).reshape(len(contexts), N * D))
+            h = self.embedding(contexts[:, W - N :]).reshape(len(contexts), N * D)
+            if len(powers):
+                history = contexts[:, W - K :]
+                counted = (history != Vocab.bos_id).to(powers.dtype)
+                codes = [
+                    nn.functional.embedding_bag(
+                        history, self.embedding.weight, per_sample_weights=counted * row, mode="sum"
+                    )
+                    for row in powers
+                ]
+                h = torch.cat([h, *codes], dim=1)
+            h = self.dropout(h)
             for layer in self.hidden:
                 h = self.dropout(torch.relu(layer(h)))
             return nn.functional.linear(h, self.embedding.weight, self.output_bias)

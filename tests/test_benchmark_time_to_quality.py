@@ -17,12 +17,25 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import time_to_quality as ttq  # noqa: E402
 
 
-def test_the_torch_model_holds_ffnlp_s_weights_and_computes_its_logits():
+def _recipe_lm(fofe):
+    """The recipe's model for 40 words, with ``fofe`` for its FOFE factors (None: the
+    recipe's own)."""
+    if fofe is None:
+        return ttq.ffnlp_model(vocab_size=40, seed=3)
+    from ffnlp.models.language_model import FeedforwardLM, FeedforwardLMConfig
+
+    model = {**ttq.lm_ptb.NEURAL["model"], "fofe": fofe}
+    return FeedforwardLM(FeedforwardLMConfig(vocab_size=40, **model), rng=3)
+
+
+@pytest.mark.parametrize("fofe", [None, [], [0.7], [0.5, 0.9]])
+def test_the_torch_model_holds_ffnlp_s_weights_and_computes_its_logits(fofe):
     torch = pytest.importorskip("torch")
-    lm = ttq.ffnlp_model(vocab_size=40, seed=3)
+    lm = _recipe_lm(fofe)
     model = ttq.torch_model(lm, torch).eval()
     lm.eval()
-    contexts = np.random.default_rng(0).integers(0, 40, (6, lm.config.context_size))
+    contexts = np.random.default_rng(0).integers(0, 40, (6, lm.config.window_size))
+    contexts[0, :-2] = 1  # a text's start: <s> padding, which a FOFE code leaves out
     ours, _ = lm(contexts)
     theirs = model(torch.from_numpy(contexts)).detach().numpy()
     assert ours.data.std() > 1e-3  # not a trivially zero output
