@@ -121,7 +121,10 @@ def test_a_names_run_keeps_the_penn_treebank_results(tmp_path, tiny_recipes, mon
     assert written["names"]["stopping_split"] == written["names_anchor"]["stopping_split"] == "dev"
     md = (results / "lm_ptb.md").read_text()
     kn5 = ptb["kn5"]
-    assert f"| KN5 | {kn5['valid_ppl']:.2f} | {kn5['test_ppl']:.2f} | 141.2 | " in md
+    assert (
+        f"| KN5 | {kn5['valid_ppl']:.2f} | {kn5['test_ppl']:.2f} | 141.2 | "
+        f"{kn5['train_seconds']:.1f} s |" in md
+    )
     runs = ", ".join(sorted({ptb[k]["run"] for k in ("kn3", "kn5", "neural")}))
     assert f"Run {runs}." in md  # the PTB rows keep the dates they were measured
 

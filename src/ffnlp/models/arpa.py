@@ -466,7 +466,10 @@ def _find(keys: np.ndarray, wanted: np.ndarray, valid: np.ndarray) -> tuple[np.n
         return np.zeros(len(wanted), bool), np.zeros(len(wanted), np.int64)
     # The wanted keys searched in sorted order: each search then starts where the last one
     # ended and walks memory just read (2-3x faster on a 5-gram table than in text order).
-    order = np.argsort(wanted, kind="stable")
+    # Any sort will do (equal keys find the same place), and NumPy's default one is several
+    # times faster than its stable one on int64 (a million keys: 45 ms against 114, sort
+    # and searches together).
+    order = np.argsort(wanted)
     at = np.empty(len(wanted), np.int64)
     at[order] = np.minimum(np.searchsorted(keys, wanted[order]), len(keys) - 1)
     return valid & (keys[at] == wanted), at
