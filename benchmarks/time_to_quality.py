@@ -9,9 +9,10 @@ frameworks get:
 
 - the same initial weights: ffnlp's initialisation, copied into the PyTorch model;
 - the same batches in the same order (vs_torch.py's shuffled batches);
-- the same learning rate at every step: the recipe's plateau schedule halved the rate once,
-  after epoch 10 (benchmarks/results/lm_ptb.json), so here it is halved after epoch
-  ``--decay-after`` in both, rather than by each run's own noisy plateau test;
+- the same learning rate at every step: halved after epoch ``--decay-after`` in both,
+  rather than by each run's own noisy plateau test; by default after the epoch where the
+  recipe's plateau schedule first halved it in its recorded run
+  (benchmarks/results/lm_ptb.json, read while that run's model is the recipe's);
 - the same evaluations: validation perplexity (every window of ptb.valid.txt, evaluation
   mode) every ``1/--evals-per-epoch`` epoch, at the same steps.
 
@@ -562,6 +563,21 @@ def report_lines(results: dict[str, Any], command: str) -> list[str]:
     return lines
 
 
+def first_halving(path: Path = lm_ptb.RESULTS / "lm_ptb.json") -> float:
+    """The last epoch at the recipe's first rate in its recorded run (its plateau schedule
+    halved the rate after it), while that run's model is the recipe's; 10 otherwise (where
+    the recipe before FOFE first halved it), or if the rate never fell."""
+    try:
+        neural = json.loads(path.read_text())["neural"]
+    except (OSError, KeyError, ValueError):
+        return 10.0
+    if neural.get("recipe", {}).get("model") != lm_ptb.NEURAL["model"]:
+        return 10.0
+    lr = lm_ptb.NEURAL["training"]["lr"]
+    fallen = [c["epoch"] for c in neural.get("curve", []) if c["lr"] < lr]
+    return float(fallen[0] - 1) if fallen else 10.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -583,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         "--decay-after",
         type=float,
         default=None,
-        help="halve the rate after this epoch (default 10; --quick 2)",
+        help="halve the rate after this epoch (default: where the recipe's recorded run "
+        "first halved it, benchmarks/results/lm_ptb.json; --quick 2)",
     )
     parser.add_argument(
         "--race-steps", type=int, default=None, help="steps a race turn (default 100; --quick 10)"
@@ -611,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     defaults = {
         "max_epochs": (15, 3),
-        "decay_after": (10, 2),
+        "decay_after": (first_halving(), 2),
         "race_steps": (100, 10),
         "race_rounds": (3, 2),
         "race_warmup": (20, 3),

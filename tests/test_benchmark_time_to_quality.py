@@ -5,6 +5,7 @@ synthetic results."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -150,3 +151,22 @@ def test_the_data_is_read_as_lm_ptb_reads_it(tmp_path):
     assert len(data["train"]) == 100 and len(data["valid"]) == 9
     assert data["vocab"].decode(data["valid"][0]) == ["a", "d"]
     assert len(ttq._data(tmp_path, quick=True)["train"]) == 100  # fewer tokens than the slice
+
+
+def test_the_rate_is_halved_where_the_recipe_s_recorded_run_first_halved_it(tmp_path):
+    # the last epoch at the recipe's first rate, read from a run of the recipe's own model;
+    # a run of another model (or none, or one whose rate never fell) gives the fallback 10
+    lr = ttq.lm_ptb.NEURAL["training"]["lr"]
+    curve = [{"epoch": e, "lr": lr if e <= 7 else lr / 2} for e in range(1, 12)]
+    path = tmp_path / "lm_ptb.json"
+
+    def write(model, curve):
+        path.write_text(json.dumps({"neural": {"recipe": {"model": model}, "curve": curve}}))
+
+    write(ttq.lm_ptb.NEURAL["model"], curve)
+    assert ttq.first_halving(path) == 7.0
+    write({**ttq.lm_ptb.NEURAL["model"], "dropout": 0.123}, curve)
+    assert ttq.first_halving(path) == 10.0
+    write(ttq.lm_ptb.NEURAL["model"], [{"epoch": 1, "lr": lr}])
+    assert ttq.first_halving(path) == 10.0
+    assert ttq.first_halving(tmp_path / "none.json") == 10.0
