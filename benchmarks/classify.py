@@ -101,9 +101,10 @@ def load(name: str, data: Path) -> dict[str, Any]:
     return {"train": train, "dev": None, "test": test}
 
 
-def record(script: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """Append ``entry`` (one candidate's raw result) to ``results/tuning/SCRIPT.jsonl``, with
-    the time and the commit, so the tuning record keeps every candidate's raw JSON."""
+def record(script: str, entry: dict[str, Any], folder: Path | None = None) -> dict[str, Any]:
+    """Append ``entry`` (one candidate's raw result) to ``FOLDER/tuning/SCRIPT.jsonl``
+    (``folder``: the results folder, :data:`RESULTS` by default), with the time and the
+    commit, so the tuning record keeps every candidate's raw JSON."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -116,8 +117,9 @@ def record(script: str, entry: dict[str, Any]) -> dict[str, Any]:
         "commit": commit,
         **entry,
     }
-    (RESULTS / "tuning").mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "tuning" / f"{script}.jsonl", "a", encoding="utf-8") as log:
+    tuning = (RESULTS if folder is None else Path(folder)) / "tuning"
+    tuning.mkdir(parents=True, exist_ok=True)
+    with open(tuning / f"{script}.jsonl", "a", encoding="utf-8") as log:
         log.write(json.dumps(entry) + "\n")
     return entry
 

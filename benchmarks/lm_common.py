@@ -85,6 +85,18 @@ def probe_candidate(
     return entry
 
 
+def record_full_run(
+    script: str, neural: dict[str, Any], mixed: dict[str, Any] | None, folder: Path
+) -> dict[str, Any]:
+    """A full run's raw result (its test read once, after training) appended to
+    ``FOLDER/tuning/SCRIPT.jsonl`` beside the validation-only candidates, so that the record
+    keeps every recipe that was run to the end, not only the one the table shows now: the
+    neural LM's entry (its curve included) and its mixture with the n-gram model."""
+    from classify import record
+
+    return record(script, {**neural, "mixture": mixed}, folder)
+
+
 def load_splits(paths: Sequence[str | Path], limit: tuple[int, int] | None = None):
     """The vocabulary of the training file (every word it holds) and the three splits
     (train, valid, test) as id arrays, one a non-blank line. ``limit``: (training lines,

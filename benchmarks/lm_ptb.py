@@ -47,6 +47,7 @@ from lm_common import (  # noqa: E402
     probe_candidate,
     recipe_dict,
     recipe_line,
+    record_full_run,
     run_kn,
     run_neural,
     train_neural,
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if mixed:
         results["mixture"] = mixed
         print(json.dumps(mixed), flush=True)
+    if "neural" in args.parts:
+        record_full_run("lm_ptb", results["neural"], mixed, RESULTS)
     write_report(results)
     print(f"wrote {RESULTS / 'lm_ptb.md'}")
     return 0

@@ -44,6 +44,7 @@ from lm_common import (  # noqa: E402
     probe_candidate,
     recipe_dict,
     recipe_line,
+    record_full_run,
     run_kn,
     run_neural,
 )
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if mixed:
         results["mixture"] = mixed
         print(json.dumps(mixed), flush=True)
+    if "neural" in args.parts and not args.quick:
+        record_full_run("lm_wikitext2", results["neural"], mixed, folder)
     write_report(results, folder)
     print(f"wrote {folder / 'lm_wikitext2.md'}")
     return 0

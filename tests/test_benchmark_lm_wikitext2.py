@@ -71,6 +71,11 @@ def test_the_three_models_and_the_mixture_chosen_on_valid(tmp_path, tiny, capsys
     )
     assert f"| NNLM + KN5 (weight {mixed['weight']:.2f}) | {mixed['valid_ppl']:.2f} |" in md
     assert "The neural LM trained 2 epochs (best: " in md and "A smoke run" not in md
+    # the full run's raw result is kept beside the validation-only candidates, test and all
+    (line,) = (results / "tuning" / "lm_wikitext2.jsonl").read_text().splitlines()
+    kept = json.loads(line)
+    assert kept["test_ppl"] == neural["test_ppl"] and kept["curve"] == neural["curve"]
+    assert kept["mixture"] == mixed and kept["script"] == "lm_wikitext2"
     # KN5 alone again: the neural LM's results stay, and the mixture is made again from both
     assert (
         bench.main(["--data-dir", str(data), "--results-dir", str(results), "--parts", "kn"]) == 0
