@@ -1,9 +1,9 @@
 """Time to quality: the wall training time ffnlp and the fastest PyTorch take to bring the
 PTB neural LM recipe to a validation perplexity (issue 20.3).
 
-The model and its training are benchmarks/lm_ptb.py's neural LM recipe (context 5,
-embeddings 256, hidden layers 1024 and 256 ReLU, dropout 0.4, tied embeddings, batch 256,
-Adam lr 1e-3), built in ffnlp and in PyTorch (benchmarks/vs_torch.py's steps, thread
+The model and its training are benchmarks/lm_ptb.py's neural LM recipe, the ``ptb`` recipe
+file (context 5 and its FOFE codes, embeddings 256, hidden layers 1024 and 256 ReLU,
+dropout 0.4, tied embeddings, batch 256, Adam lr 1e-3), built in ffnlp and in PyTorch (benchmarks/vs_torch.py's steps, thread
 limits and PyTorch variants: defaults, fused Adam, fused Adam + torch.compile). Both
 frameworks get:
 
