@@ -3,9 +3,9 @@ PTB neural LM recipe to a validation perplexity (issue 20.3).
 
 The model and its training are benchmarks/lm_ptb.py's neural LM recipe, the ``ptb`` recipe
 file (context 5 and its FOFE codes, embeddings 256, hidden layers 1024 and 256 ReLU,
-dropout 0.4, tied embeddings, batch 256, Adam lr 1e-3), built in ffnlp and in PyTorch (benchmarks/vs_torch.py's steps, thread
-limits and PyTorch variants: defaults, fused Adam, fused Adam + torch.compile). Both
-frameworks get:
+dropout 0.4, tied embeddings, batch 256, Adam lr 1e-3), built in ffnlp and in PyTorch
+(benchmarks/vs_torch.py's steps, thread limits and PyTorch variants: defaults, fused Adam,
+fused Adam + torch.compile). Both frameworks get:
 
 - the same initial weights: ffnlp's initialisation, copied into the PyTorch model;
 - the same batches in the same order (vs_torch.py's shuffled batches);
@@ -563,19 +563,24 @@ def report_lines(results: dict[str, Any], command: str) -> list[str]:
     return lines
 
 
+# Where the rate is halved when no recorded run of the recipe says: the epoch after which
+# the recipe before FOFE first halved it.
+DECAY_AFTER_FALLBACK = 10.0
+
+
 def first_halving(path: Path = lm_ptb.RESULTS / "lm_ptb.json") -> float:
     """The last epoch at the recipe's first rate in its recorded run (its plateau schedule
-    halved the rate after it), while that run's model is the recipe's; 10 otherwise (where
-    the recipe before FOFE first halved it), or if the rate never fell."""
+    halved the rate after it), while that run's model is the recipe's;
+    :data:`DECAY_AFTER_FALLBACK` otherwise, or if the rate never fell."""
     try:
         neural = json.loads(path.read_text())["neural"]
     except (OSError, KeyError, ValueError):
-        return 10.0
+        return DECAY_AFTER_FALLBACK
     if neural.get("recipe", {}).get("model") != lm_ptb.NEURAL["model"]:
-        return 10.0
+        return DECAY_AFTER_FALLBACK
     lr = lm_ptb.NEURAL["training"]["lr"]
     fallen = [c["epoch"] for c in neural.get("curve", []) if c["lr"] < lr]
-    return float(fallen[0] - 1) if fallen else 10.0
+    return float(fallen[0] - 1) if fallen else DECAY_AFTER_FALLBACK
 
 
 def main(argv: list[str] | None = None) -> int:
